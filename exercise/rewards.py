@@ -1,0 +1,128 @@
+"""Your exercises: KL regularisation (Exercise 1) and reward shaping (Exercise 2).
+
+This is the only file you edit. The training pipeline (``python -m exercise.train``) calls these functions on
+every batch of sampled completions, and ``nox -s grade`` grades them.
+
+How the pipeline uses them
+--------------------------
+For each prompt GRPO samples several completions. For every completion the pipeline computes
+
+    reward = shaped_reward(score)  -  kl_penalty(log_probs_policy, log_probs_ref, kl_coef)
+             (or the raw score with --reward_shaping linear)
+
+and GRPO then follows the *policy gradient* of that reward: it raises the log-probability of completions whose
+reward is above their group's average and lowers the others. The penalty is treated like any other reward:
+a number per completion, with no gradient flowing through it.
+
+``log_probs_policy[i][t]`` is log pi(y_t | prompt, y_<t) for token t of completion i under the model being
+trained; ``log_probs_ref[i][t]`` is the same token's log-probability under the frozen starting model pi_ref.
+Both are finite and <= 0 (as low as -1000). Rows can have different lengths, including 0.
+"""
+
+from __future__ import annotations
+
+# ============================================================================================================
+# Exercise 1: KL penalties                                                                  # YOUR CODE HERE
+# ============================================================================================================
+#
+# Without regularisation the policy drifts wherever the reward is easiest to get ("amazing! amazing! truly!").
+# A KL penalty keeps it near pi_ref. Two directions exist, and they behave differently:
+#
+#   forward  KL(pi || pi_ref) = E_{y~pi}    [ log pi(y) - log pi_ref(y) ]    mode-seeking
+#   backward KL(pi_ref || pi) = E_{y~pi_ref}[ log pi_ref(y) - log pi(y) ]    mass-covering
+#
+# The catch: you only have samples from pi, and your penalty is used as a *reward*. An estimator with the right
+# expected value can still push the policy the wrong way. What matters is the gradient GRPO follows:
+#
+#   grad_theta E_{y~pi}[ -penalty(y) ] = E_{y~pi}[ -penalty(y) * grad_theta log pi(y) ]   (penalty held fixed)
+#
+# and you want it to equal  -kl_coef * grad_theta KL(...)  for the KL you regularise.
+# Per completion, return kl_coef times the MEAN over its tokens of your per-token term (0.0 for an empty row).
+
+
+def kl_penalty_forward(
+    log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+) -> list[float]:
+    """Return one penalty per completion that regularises the forward KL, KL(pi || pi_ref).
+
+    Hints:
+      * Write KL(pi || pi_ref) as an expectation under pi. What single-sample quantity has that expectation?
+      * Check its gradient with the formula above: for a softmax policy, grad E_pi[f] = E_pi[f grad log pi]
+        + E_pi[grad f]. What does the second term contribute when f = log pi - log pi_ref? (E_pi[grad log pi] = 0.)
+      * The estimator k3 = r - 1 - log r (r = pi_ref / pi) is unbiased and never negative, and TRL uses it
+        inside its loss. Is it also right as a reward? Compare its policy gradient near pi == pi_ref.
+
+    Args:
+        log_probs_policy: per completion, the log-probs of its sampled tokens under the policy pi.
+        log_probs_ref: the same tokens' log-probs under the reference pi_ref (same shape).
+        kl_coef: the regularisation strength; the penalty scales linearly with it.
+
+    Returns:
+        One float per completion: kl_coef * mean over tokens of your per-token term; 0.0 for an empty row.
+    """
+    raise NotImplementedError("kl_penalty_forward: Exercise 1 in exercise/rewards.py")
+
+
+def kl_penalty_backward(
+    log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+) -> list[float]:
+    """Return one penalty per completion that regularises the backward KL, KL(pi_ref || pi).
+
+    Hints:
+      * KL(pi_ref || pi) is an expectation under pi_ref, but your samples come from pi. Importance weights
+        r = pi_ref / pi move an expectation from pi_ref to pi: E_ref[g] = E_pi[r g].
+      * The tempting estimator r * log r has the right *value* in expectation. Work out its policy gradient
+        as a reward and compare it with grad KL(pi_ref || pi) = -E_ref[grad log pi]. Which way does it push?
+      * So derive the per-token term from the gradient instead: find f with E_pi[f grad log pi] equal to the
+        gradient you want. Of all such f, pick the one that is 0 when pi == pi_ref.
+      * r can be astronomically large (log-probs go down to -1000): compute it from log-probabilities, and
+        you may clip it for stability, but not below 10.
+
+    Args and Returns: as for ``kl_penalty_forward``.
+    """
+    raise NotImplementedError("kl_penalty_backward: Exercise 1 in exercise/rewards.py")
+
+
+# ============================================================================================================
+# Exercise 2: reward shaping                                                                # YOUR CODE HERE
+# ============================================================================================================
+#
+# The sentiment model gives each completion a score in [0, 1] (1 = very positive). Shaping turns it into the
+# reward GRPO maximises. Ideas: amplify differences from neutral (exponential), penalise repetition
+# ("great great great"), encourage a length, reward rhymes ... Aim for text that is positive AND sensible.
+#
+# Rules the grader checks: one finite float per completion; deterministic; do not modify the inputs; work with
+# prompts=None and with empty completions; for a fixed completion the reward never decreases as the score
+# rises, and is not constant in the score.
+
+
+def shaped_reward(scores: list[float], completions: list[str], prompts: list[str] | None = None) -> list[float]:
+    """Turn sentiment scores into rewards.
+
+    Args:
+        scores: sentiment of each completion, in [0, 1].
+        completions: the generated texts (without the prompt).
+        prompts: the prompts they continue, or None.
+
+    Returns:
+        One reward per completion.
+    """
+    raise NotImplementedError("shaped_reward: Exercise 2 in exercise/rewards.py")
+
+
+# ============================================================================================================
+# DO NOT MODIFY below this line: a quick self-check you can run with `python exercise/rewards.py`.
+# ============================================================================================================
+
+if __name__ == "__main__":
+    policy, ref = [[-1.0, -2.0], [-0.5]], [[-1.2, -1.5], [-0.5]]
+    for fn in (kl_penalty_forward, kl_penalty_backward):
+        try:
+            print(f"{fn.__name__}: {fn(policy, ref, kl_coef=0.1)}")
+        except NotImplementedError as exc:
+            print(f"{fn.__name__}: not implemented yet ({exc})")
+    try:
+        print(f"shaped_reward: {shaped_reward([0.2, 0.9], ['a dull film', 'great great great'])}")
+    except NotImplementedError as exc:
+        print(f"shaped_reward: not implemented yet ({exc})")
+    print("Run `nox -s grade` for a score and detailed feedback.")
