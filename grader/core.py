@@ -1,0 +1,62 @@
+"""The seam between the grader's checks and the sandbox that runs a submission.
+
+Checks never touch submission code directly: they call its functions through a :class:`Submission`, which
+returns a :class:`CallOutcome` holding plain, validated Python floats (or the reason there are none).
+The production implementation is :class:`grader.sandbox.SandboxedSubmission` (a separate, resource-limited
+worker process); tests may use an in-process fake with the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+#: The three functions of the student contract (DESIGN.md), in the order the report lists them.
+STUDENT_FUNCTIONS = ("kl_penalty_forward", "kl_penalty_backward", "shaped_reward")
+
+CallStatus = Literal["ok", "error", "timeout", "crashed", "invalid", "missing"]
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What one call of a submission function produced, already validated by the grader.
+
+    ``status``:
+      * ``ok``: ``value`` is a list of Python floats (may contain nan/inf: checks decide whether that's wrong).
+      * ``error``: the function raised; ``message`` is ``"ExceptionType: text"`` (truncated).
+      * ``timeout``: it ran past the per-call or per-check time limit; the worker was killed.
+      * ``crashed``: the worker process died (exit, signal, memory limit); ``message`` says how.
+      * ``invalid``: it returned something that is not a 1-D sequence of real numbers; ``message`` says what.
+      * ``missing``: the submission does not define the function (or it is not callable).
+    """
+
+    status: CallStatus
+    value: list[float] | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Submission(Protocol):
+    """A submission whose functions can be called safely, one call at a time."""
+
+    def call(self, function: str, *args: Any, **kwargs: Any) -> CallOutcome:
+        """Call ``function(*args, **kwargs)`` in the submission; arguments are plain JSON-able data."""
+        ...
+
+
+@dataclass
+class CheckOutcome:
+    """A check's verdict, before the rubric turns it into points.
+
+    ``fraction`` in [0, 1] is the share of the check's points earned (most checks are all-or-nothing).
+    ``feedback`` is what the student reads: what was tested, what went wrong, how to fix it.
+    """
+
+    fraction: float
+    feedback: str = ""
+    misconception: str | None = None  # a short id from grader.misconceptions, when one was recognised
+    counterexample: str | None = None  # the smallest failing input hypothesis found, pretty-printed
+    tags: list[str] = field(default_factory=list)
