@@ -60,3 +60,18 @@ class CheckOutcome:
     misconception: str | None = None  # a short id from grader.misconceptions, when one was recognised
     counterexample: str | None = None  # the smallest failing input hypothesis found, pretty-printed
     tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Settings every check receives. ``seed`` selects hypothesis's examples (``--seed``): same seed, same
+    examples, same result; CI can grade with seeds students never saw."""
+
+    seed: int = 0
+    max_examples: int = 100
+
+
+class CheckFunction(Protocol):
+    """A check: given a submission, return its verdict. Registered by id in ``grader.checks.REGISTRY``."""
+
+    def __call__(self, submission: Submission, context: CheckContext) -> CheckOutcome: ...
