@@ -67,7 +67,7 @@ TRAIN_PROMPTS: tuple[str, ...] = (
     "I have to admit that I",
     "My whole family",
     "Watching it at home, we",
-    "To my surprise, I",
+    "Just last week, I",
     "After the movie, my wife and I",
     "Even on a second viewing, I",
     # openings that ask for a noun phrase
@@ -76,7 +76,7 @@ TRAIN_PROMPTS: tuple[str, ...] = (
     "The thing I remember most is",
     "What I noticed first was",
     "The scene everyone talks about is",
-    "What surprised me the most was",
+    "What I keep coming back to is",
     "The part that stayed with me was",
     "What people will talk about is",
     # a few more of each kind, so no kind is rare
@@ -107,7 +107,7 @@ VALIDATION_PROMPTS: tuple[str, ...] = (
     "During the film, I",
     "My kids and I",
     "On the whole, I",
-    "The moment I liked to mention is",
+    "The scene I keep thinking about is",
     "What caught my eye was",
     "The character I remember best is",
     "The movie as a whole was",

@@ -1,0 +1,74 @@
+"""Every job in this repository is a nox session: `nox -l` lists them, `nox -s NAME -- ARGS` runs one.
+
+Arguments after `--` are forwarded to the underlying command (posargs). Each session gets its own reused
+virtualenv under .nox/, so the second run of a session starts in seconds.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["lint", "tests"]
+
+STUDENT_SUBMISSION = "exercise/rewards.py"
+REFERENCE_SUBMISSION = "reference/rewards.py"
+
+
+def install(session: nox.Session, extras: str = "dev") -> None:
+    """Install this project (editable) with the given extras into the session's virtualenv."""
+    session.install("-e", f".[{extras}]")
+
+
+def grader_args(posargs: list[str], submission: str) -> list[str]:
+    """Default `--submission` and `--results` unless the user passed their own."""
+    args = list(posargs)
+    if "--submission" not in args:
+        args += ["--submission", submission]
+    if "--results" not in args:
+        args += ["--results", "results.json"]
+    return args
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the project's test suite (fast tests; add `-- -m slow` for the long training ones)."""
+    install(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Check style and common bugs with ruff."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".", *session.posargs)
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def train(session: nox.Session) -> None:
+    """Fine-tune with GRPO: GPT-2 on a GPU, the tiny offline model on a CPU (`-- --kl_type forward`)."""
+    install(session, extras="dev")
+    session.run("python", "-m", "exercise.train", *session.posargs)
+
+
+@nox.session
+def grade(session: nox.Session) -> None:
+    """Grade your exercise/rewards.py: a score and feedback per check (`-- --no-training` for a quick look)."""
+    install(session)
+    # Exit code 1 means "points lost": that is a grade, not a broken session.
+    session.run("python", "-m", "grader", *grader_args(session.posargs, STUDENT_SUBMISSION), success_codes=[0, 1])
+
+
+@nox.session
+def reference(session: nox.Session) -> None:
+    """Grade the reference solution; fails unless it earns full marks (for instructors)."""
+    install(session)
+    session.run("python", "-m", "grader", *grader_args(session.posargs, REFERENCE_SUBMISSION))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the performance benchmarks (pytest-benchmark) and print their table."""
+    install(session)
+    session.run("pytest", "benchmarks", "--benchmark-enable", "-m", "", "-p", "no:cacheprovider", *session.posargs)
