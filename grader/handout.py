@@ -1,0 +1,485 @@
+"""Build the student handout: a folder and a zip with the exercise stubs, the grader and a student README.
+
+    python -m grader.handout --out DIR [--name NAME] [--classroom] [--force]
+
+What goes in (an allow-list, never "everything except"): ``exercise/`` (stubs, pipeline, ``exercise/assets/``),
+``grader/``, ``noxfile.py``, ``pyproject.toml``, ``.gitignore`` and a ``README.md`` generated from
+``grader/templates/STUDENT_README.md``. Files come from ``git ls-files --cached --others --exclude-standard``
+when the repository is a git checkout (tracked files and new files not yet committed, but nothing git ignores:
+caches, venvs, ``.nox``, results), otherwise from a walk of the same allow-list that skips caches; ``exercise/assets/`` is always taken from disk (built data the package needs).
+
+What stays out: ``reference/`` (the solution), ``tests/`` (instructor tests, which exercise the reference),
+``.ci/``, benchmarks, packaging debris, grading seeds (they are never in the repository: see
+``grader/gradescope.py``). After copying, the handout is *verified*: no forbidden path, the student file is still
+the stub (each contract function raises ``NotImplementedError``), and no file contains the reference's code
+(function bodies compared as syntax trees, and its distinctive code lines compared as text). A failed
+verification deletes the half-built handout and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import stat
+import string
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from grader.dataclass_cli import parse_into
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "STUDENT_README.md"
+CLASSROOM_WORKFLOW = ".github/workflows/classroom.yml"
+MANIFEST = ".handout.json"
+STUDENT_FILE = "exercise/rewards.py"
+REFERENCE_FILE = "reference/rewards.py"
+CONTRACT_FUNCTIONS = ("kl_penalty_forward", "kl_penalty_backward", "shaped_reward")
+
+#: Top-level entries a handout may contain (folders end with "/").
+ALLOWED = ("exercise/", "grader/", "noxfile.py", "pyproject.toml", ".gitignore")
+#: Data folders copied from disk whether or not git tracks them.
+DATA_DIRS = ("exercise/assets",)
+#: Never in a handout, whatever the allow-list says.
+FORBIDDEN_PARTS = {
+    "reference",
+    "tests",
+    "benchmarks",
+    ".ci",
+    ".git",
+    ".nox",
+    ".venv",
+    "venv",
+    ".ci-venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".hypothesis",
+    ".benchmarks",
+    ".mypy_cache",
+    ".ruff_cache",
+    "runs",
+    "outputs",
+}
+FORBIDDEN_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".orig", ".rej", ".swp")
+#: Text files scanned for solution code.
+SCANNED_SUFFIXES = (".py", ".md", ".txt", ".toml", ".cfg", ".json", ".ipynb")
+FORBIDDEN_NAMES = {"results.json", "junit.xml", ".DS_Store", "autograder.json"}
+# A zip entry's timestamp: fixed, so the same sources give a byte-identical zip.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+DEFAULT_SUBMIT = (
+    "Submit **only** `exercise/rewards.py`, the way your course asks (for example by uploading it to Gradescope, "
+    "or by pushing it to your GitHub Classroom repository). Do not rename it and do not submit other files."
+)
+
+
+class HandoutError(RuntimeError):
+    """The handout could not be built, or failed verification."""
+
+
+@dataclass
+class HandoutConfig:
+    out: Path = field(metadata={"help": "Folder to write into: OUT/NAME/ (the handout) and OUT/NAME.zip."})
+    name: str = field(default="rl-sentiment", metadata={"help": "Name of the handout folder and zip."})
+    title: str = field(
+        default="RL fine-tuning of a language model for positive sentiment",
+        metadata={"help": "Title of the student README."},
+    )
+    submit: str = field(
+        default=DEFAULT_SUBMIT, metadata={"help": "Markdown for the README's 'Submitting' section."}
+    )
+    classroom: bool = field(
+        default=False,
+        metadata={
+            "help": f"Also include {CLASSROOM_WORKFLOW}, for a GitHub Classroom template repository "
+            "(it grades with the instructor's grader: see the README's instructor section)."
+        },
+    )
+    force: bool = field(
+        default=False, metadata={"help": "Replace an existing handout of the same name in OUT."}
+    )
+    repo: Path = field(default=REPO_ROOT, metadata={"help": "The instructor repository to build from."})
+
+
+@dataclass
+class Handout:
+    folder: Path
+    zip_path: Path
+    files: list[str]  # POSIX paths relative to the folder, sorted
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Selecting files
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _is_excluded(rel: str) -> bool:
+    parts = PurePosixPath(rel).parts
+    if any(p in FORBIDDEN_PARTS or p.endswith(FORBIDDEN_SUFFIXES) for p in parts):
+        return True
+    return parts[-1] in FORBIDDEN_NAMES
+
+
+def _is_allowed(rel: str) -> bool:
+    return any(rel == a or (a.endswith("/") and rel.startswith(a)) for a in ALLOWED)
+
+
+def _git_files(repo: Path) -> list[str] | None:
+    """Tracked and untracked-but-not-ignored files, or None when ``repo`` is not a usable git checkout."""
+    if not (repo / ".git").exists() or shutil.which("git") is None:
+        return None
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return None
+    return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
+
+
+def _walk(root: Path, start: str) -> Iterable[str]:
+    """Files below ``root/start`` as repository-relative POSIX paths, pruning excluded folders."""
+    base = root / start
+    if base.is_file():
+        yield start
+        return
+    for dirpath, dirs, files in os.walk(base):
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        dirs[:] = sorted(d for d in dirs if not _is_excluded(f"{rel_dir}/{d}"))
+        for name in sorted(files):
+            yield f"{rel_dir}/{name}"
+
+
+def select_files(repo: Path) -> list[str]:
+    """The repository files that go into the handout (before README/manifest are generated)."""
+    tracked = _git_files(repo)
+    if tracked is None:
+        candidates: set[str] = set()
+        for entry in ALLOWED:
+            if (repo / entry.rstrip("/")).exists():
+                candidates.update(_walk(repo, entry.rstrip("/")))
+    else:
+        candidates = set(tracked)
+    for data_dir in DATA_DIRS:
+        if (repo / data_dir).is_dir():
+            candidates.update(_walk(repo, data_dir))
+    selected = []
+    for rel in candidates:
+        path = repo / rel
+        if not _is_allowed(rel) or _is_excluded(rel):
+            continue
+        if path.is_symlink() or not path.is_file():  # deleted in the working tree, or a link: skip
+            continue
+        selected.append(rel)
+    return sorted(selected)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Verification: no solution in the handout
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _strip_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        if isinstance(body[0].value.value, str):
+            return body[1:]
+    return body
+
+
+def _function_bodies(source: str) -> dict[str, str]:
+    """name -> a normalised dump of each function's body (docstring dropped), for every function in ``source``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return {}
+    bodies = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            body = _strip_docstring(node.body)
+            if body:
+                bodies[node.name] = "\n".join(ast.dump(stmt, annotate_fields=False) for stmt in body)
+    return bodies
+
+
+def _docstring_lines(tree: ast.AST) -> set[int]:
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
+            lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return lines
+
+
+def _function_lines(tree: ast.AST) -> set[int]:
+    """Line numbers inside function bodies (where an implementation lives, unlike module-level constants)."""
+    lines: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            for stmt in node.body:
+                lines.update(range(stmt.lineno, (stmt.end_lineno or stmt.lineno) + 1))
+    return lines
+
+
+def _code_lines(source: str, min_chars: int = 0, functions_only: bool = False) -> set[str]:
+    """Normalised (whitespace-free) code lines of ``source``: no comments, no docstrings, no blank lines;
+    with ``functions_only``, only lines inside function bodies."""
+    try:
+        tree = ast.parse(source)
+        skip = _docstring_lines(tree)
+        keep = _function_lines(tree) if functions_only else None
+    except SyntaxError:
+        skip, keep = set(), None
+    lines = set()
+    for number, line in enumerate(source.splitlines(), start=1):
+        if number in skip or (keep is not None and number not in keep):
+            continue
+        code = line.split("#", 1)[0] if "#" in line and "'" not in line and '"' not in line else line
+        normalised = "".join(code.split())
+        if normalised and not normalised.startswith("#") and len(normalised) >= min_chars:
+            lines.add(normalised)
+    return lines
+
+
+@dataclass
+class SolutionFingerprint:
+    """What identifies the reference solution's code: its non-trivial function bodies and distinctive lines."""
+
+    bodies: dict[str, str]
+    lines: set[str]
+
+    @classmethod
+    def from_files(cls, reference: Path, stub: Path | None) -> SolutionFingerprint:
+        ref_source = reference.read_text(encoding="utf-8")
+        stub_source = stub.read_text(encoding="utf-8") if stub is not None and stub.is_file() else ""
+        stub_bodies = set(_function_bodies(stub_source).values())
+        bodies = {
+            name: body for name, body in _function_bodies(ref_source).items() if body not in stub_bodies
+        }
+        # Lines of function bodies, at least 24 characters long, that the stub does not share: what remains is
+        # the implementation (module-level constants such as a word regex are not the solution).
+        lines = {
+            line
+            for line in _code_lines(ref_source, min_chars=24, functions_only=True) - _code_lines(stub_source)
+            if not line.startswith(("def", "from", "import", "@"))
+        }
+        return cls(bodies, lines)
+
+    def leaks(self, source: str) -> list[str]:
+        """Why ``source`` contains (part of) the solution, or [] when it does not."""
+        found = []
+        bodies = _function_bodies(source)
+        reverse = {body: name for name, body in self.bodies.items()}
+        for name, body in bodies.items():
+            if body in reverse:
+                found.append(f"function {name}() has the body of the reference's {reverse[body]}()")
+        shared = sorted(self.lines & _code_lines(source, min_chars=24))
+        found.extend(f"reference line: {line}" for line in shared[:5])
+        return found
+
+
+def verify_handout(folder: Path, fingerprint: SolutionFingerprint | None) -> None:
+    """Raise :class:`HandoutError` unless ``folder`` is a clean handout."""
+    problems: list[str] = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if rel in ("README.md", MANIFEST, CLASSROOM_WORKFLOW) or path.is_dir():
+            continue
+        if _is_excluded(rel) or not _is_allowed(rel):
+            problems.append(f"{rel}: not allowed in a handout")
+    for name in ("reference", "tests"):
+        if (folder / name).exists():
+            problems.append(f"{name}/ must not be in a handout")
+
+    stub = folder / STUDENT_FILE
+    if not stub.is_file():
+        problems.append(f"{STUDENT_FILE} is missing")
+    else:
+        problems.extend(_stub_problems(stub.read_text(encoding="utf-8")))
+
+    if fingerprint is not None:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or path.suffix not in SCANNED_SUFFIXES:
+                continue
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            for leak in fingerprint.leaks(text):
+                problems.append(f"{path.relative_to(folder).as_posix()}: contains the solution ({leak})")
+    if problems:
+        raise HandoutError("the handout failed verification:\n  - " + "\n  - ".join(problems))
+
+
+def _stub_problems(source: str) -> list[str]:
+    """The student file must define every contract function, each only raising NotImplementedError."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [f"{STUDENT_FILE} does not parse: {exc}"]
+    functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    problems = []
+    for name in CONTRACT_FUNCTIONS:
+        node = functions.get(name)
+        if node is None:
+            problems.append(f"{STUDENT_FILE} does not define {name}()")
+            continue
+        body = _strip_docstring(node.body)
+        raises = [s for s in body if isinstance(s, ast.Raise)]
+        if len(body) != 1 or not raises or "NotImplementedError" not in ast.dump(raises[0]):
+            problems.append(
+                f"{STUDENT_FILE}: {name}() is not a stub (it must only raise NotImplementedError)"
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _git_describe(repo: Path) -> str:
+    if _git_files(repo) is None:
+        return ""
+    try:
+        proc = subprocess.run(
+            ["git", "-C", str(repo), "describe", "--always", "--dirty", "--tags"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (subprocess.SubprocessError, OSError):
+        return ""
+    return proc.stdout.strip()
+
+
+def _python_requires(repo: Path) -> str:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        return "3.10 or newer"
+    try:
+        spec = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+            "requires-python"
+        ]
+    except (OSError, KeyError, ValueError):
+        return "3.10 or newer"
+    return f"{spec.removeprefix('>=')} or newer" if spec.startswith(">=") else spec
+
+
+def render_readme(config: HandoutConfig, version: str) -> str:
+    template = string.Template(TEMPLATE.read_text(encoding="utf-8"))
+    note = f"<sub>Handout version {version}.</sub>\n" if version else ""
+    return template.substitute(
+        title=config.title,
+        submit=config.submit,
+        python_requires=_python_requires(config.repo),
+        build_note=note,
+    )
+
+
+def write_zip(folder: Path, zip_path: Path, files: Sequence[str], prefix: str | None = None) -> None:
+    """A deterministic zip of ``files`` (relative to ``folder``): entries under ``prefix/`` (default: the
+    folder's name; "" for the zip's root), sorted, fixed timestamps, executable bits kept."""
+    prefix = folder.name if prefix is None else prefix
+    tmp = zip_path.with_name(zip_path.name + ".part")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for rel in sorted(files):
+            path = folder / rel
+            info = zipfile.ZipInfo(f"{prefix}/{rel}" if prefix else rel, date_time=_ZIP_EPOCH)
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (stat.S_IFREG | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    os.replace(tmp, zip_path)
+
+
+def build_handout(config: HandoutConfig) -> Handout:
+    repo = config.repo.resolve()
+    out = config.out.resolve()
+    if not (repo / STUDENT_FILE).is_file():
+        raise HandoutError(f"{repo} does not look like the instructor repository (no {STUDENT_FILE})")
+    # Building inside the repository is fine in a scratch place (e.g. dist/), never among the sources it copies.
+    if out == repo or (repo in out.parents and _is_allowed(out.relative_to(repo).as_posix() + "/")):
+        raise HandoutError(f"--out {out} is inside the repository's sources; choose another folder")
+    folder = out / config.name
+    zip_path = out / f"{config.name}.zip"
+    if folder.exists():
+        if not config.force:
+            raise HandoutError(f"{folder} exists; pass --force to replace it")
+        if not (folder / MANIFEST).is_file():
+            raise HandoutError(f"{folder} exists and is not a handout (no {MANIFEST}); refusing to delete it")
+        shutil.rmtree(folder)
+    out.mkdir(parents=True, exist_ok=True)
+
+    files = select_files(repo)
+    try:
+        for rel in files:
+            target = folder / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / rel, target)
+        if (repo / CLASSROOM_WORKFLOW).is_file() and config.classroom:
+            target = folder / CLASSROOM_WORKFLOW
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / CLASSROOM_WORKFLOW, target)
+            files.append(CLASSROOM_WORKFLOW)
+        elif config.classroom:
+            raise HandoutError(f"--classroom: {CLASSROOM_WORKFLOW} is missing from the repository")
+        if ".gitignore" not in files:
+            (folder / ".gitignore").write_text("__pycache__/\n.nox/\n.venv/\nresults.json\nruns/\noutputs/\n")
+            files.append(".gitignore")
+        version = _git_describe(repo)
+        (folder / "README.md").write_text(render_readme(config, version), encoding="utf-8")
+        files.append("README.md")
+
+        reference = repo / REFERENCE_FILE
+        fingerprint = (
+            SolutionFingerprint.from_files(reference, repo / STUDENT_FILE) if reference.is_file() else None
+        )
+        verify_handout(folder, fingerprint)
+
+        manifest = {
+            "name": config.name,
+            "version": version,
+            "files": {rel: hashlib.sha256((folder / rel).read_bytes()).hexdigest() for rel in sorted(files)},
+        }
+        (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        files.append(MANIFEST)
+        files.sort()
+        write_zip(folder, zip_path, files)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Handout(folder, zip_path, files)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    config = parse_into(
+        HandoutConfig,
+        argv,
+        prog="python -m grader.handout",
+        description="Build the student handout (folder + zip): exercise stubs, grader, noxfile, README; no solution.",
+    )
+    try:
+        handout = build_handout(config)
+    except HandoutError as exc:
+        print(f"handout: {exc}", file=sys.stderr)
+        return 2
+    print(f"handout: {len(handout.files)} files in {handout.folder}")
+    print(f"handout: zip {handout.zip_path} ({handout.zip_path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

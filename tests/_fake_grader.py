@@ -1,0 +1,107 @@
+"""A stand-in for ``python -m grader`` with the same command line and results.json format, for fast tests of the
+tools that drive the grader (batch grading, the Gradescope runner).
+
+It never imports the submission: it reads directives from the submission's text, so tests can ask for any
+outcome cheaply and deterministically:
+
+    # fake: pass=forward.zero,forward.direction     checks earning full points (default: none)
+    # fake: misconception=forward.direction:swapped_direction   (as a "misconception" key)
+    # fake: tag-misconception=backward.mean:sum_instead_of_mean (as a "misconception:ID" tag)
+    # fake: crash          exit 3 without writing results.json
+    # fake: garbage        write a results.json that is not JSON, exit 1
+    # fake: internal       write score 0 with an internal-error output, exit 2
+    # fake: sleep=30       sleep first (timeouts)
+
+The command line it was called with is recorded in the results' top-level ``argv`` key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+#: (name, max_score): the fake rubric, in order; "shaping.repetition" is advisory (0 points).
+RUBRIC = [
+    ("forward.zero", 2.0),
+    ("forward.direction", 3.0),
+    ("backward.direction", 3.0),
+    ("backward.mean", 1.5),
+    ("shaping.contract", 2.0),
+    ("shaping.repetition", 0.0),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fake-grader")
+    parser.add_argument("--submission", required=True)
+    parser.add_argument("--results", required=True)
+    parser.add_argument("--junit")
+    parser.add_argument("--no-training", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    results = Path(args.results)
+    submission = Path(args.submission)
+    started = time.monotonic()
+    try:
+        text = submission.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        text = None
+        reason = f"cannot read the submission: {exc}"
+    directives: dict[str, list[str]] = {}
+    for key, value in re.findall(r"#\s*fake:\s*([a-z-]+)(?:=(\S+))?", text or ""):
+        directives.setdefault(key, []).extend(v for v in (value or "").split(",") if v)
+    if "sleep" in directives:
+        time.sleep(float(directives["sleep"][0]))
+    if "crash" in directives:
+        print("fake grader: crashing on purpose", flush=True)
+        return 3
+    if "garbage" in directives:
+        results.write_text("{not json", encoding="utf-8")
+        return 1
+    print(f"fake grader: grading {submission} (seed {args.seed}, training {not args.no_training})")
+    if text is None or "internal" in directives:
+        output = reason if text is None else "internal error: the grader failed"
+        data = {"score": 0.0, "execution_time": 0.0, "output": output, "tests": [], "argv": sys.argv[1:]}
+        results.write_text(json.dumps(data), encoding="utf-8")
+        return 2
+    passing = set(directives.get("pass", []))
+    misconceptions = dict(item.split(":", 1) for item in directives.get("misconception", []))
+    tag_misconceptions = dict(item.split(":", 1) for item in directives.get("tag-misconception", []))
+    tests = []
+    for name, max_score in RUBRIC:
+        passed = name in passing
+        test = {
+            "name": name,
+            "score": max_score if passed else 0.0,
+            "max_score": max_score,
+            "output": "ok" if passed else f"{name} failed",
+            "visibility": "visible",
+            "tags": ["fake"],
+            "status": "passed" if passed else "failed",
+        }
+        if name in misconceptions:
+            test["misconception"] = misconceptions[name]
+        if name in tag_misconceptions:
+            test["tags"].append(f"misconception:{tag_misconceptions[name]}")
+        tests.append(test)
+    score = sum(t["score"] for t in tests)
+    full = score >= sum(m for _, m in RUBRIC)
+    data = {
+        "score": score,
+        "execution_time": round(time.monotonic() - started, 3),
+        "output": "fake grade",
+        "tests": tests,
+        "argv": sys.argv[1:],
+    }
+    tmp = results.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data), encoding="utf-8")
+    tmp.replace(results)
+    return 0 if full else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
