@@ -28,11 +28,15 @@ class CallOutcome:
       * ``crashed``: the worker process died (exit, signal, memory limit); ``message`` says how.
       * ``invalid``: it returned something that is not a 1-D sequence of real numbers; ``message`` says what.
       * ``missing``: the submission does not define the function (or it is not callable).
+
+    ``inputs_mutated``: whether the call changed its arguments in place (the worker keeps a pristine copy of
+    the decoded arguments and compares after the call); ``None`` when the runner did not check.
     """
 
     status: CallStatus
     value: list[float] | None = None
     message: str = ""
+    inputs_mutated: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -75,3 +79,17 @@ class CheckFunction(Protocol):
     """A check: given a submission, return its verdict. Registered by id in ``grader.checks.REGISTRY``."""
 
     def __call__(self, submission: Submission, context: CheckContext) -> CheckOutcome: ...
+
+
+@dataclass(frozen=True)
+class TrainingContext(CheckContext):
+    """The richer context a check with ``requires_training = true`` in the rubric receives.
+
+    Its ``submission`` argument is still the sandboxed submission (function calls go through it as usual); a
+    training run that must import the submission itself gets the file here and has to run it in its own sandboxed
+    process (see :mod:`grader.sandbox`). ``work_dir`` is a scratch directory of the grader, deleted afterwards.
+    """
+
+    submission_path: str = ""
+    work_dir: str = ""
+    budget_s: float = 600.0

@@ -1,0 +1,187 @@
+"""``python -m grader``: grade one submission, write ``results.json`` (and JUnit XML), print a report.
+
+Exit status: 0 full marks; 1 points lost; 2 usage error or internal error. A results file is written in every
+case where a results path could be read from the command line, before the report is printed:
+
+* a missing or unlocatable submission (``--submission`` names no file, or a folder without ``rewards.py``):
+  every check scores 0 with the reason, exit status 2 (the command was given something it cannot grade);
+* the grader's own failure (broken rubric, a check that crashes, a sandbox that cannot start): score 0 with the
+  error, exit status 2;
+* bad arguments: argparse's message and exit status 2; if ``--results PATH`` was given, an internal-error result
+  is written there too.
+
+The options are generated from :class:`GradeConfig` (one place to add one).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.dataclass_cli import parse_into
+from grader.results import GradingResults, internal_error_results
+
+EXIT_FULL_MARKS, EXIT_POINTS_LOST, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass
+class GradeConfig:
+    submission: Path = field(
+        metadata={"help": "the student's rewards.py, or a folder containing it", "metavar": "PATH"}
+    )
+    results: Path = field(
+        default=Path("results.json"),
+        metadata={
+            "help": "where to write the Gradescope results (written atomically, after the submission's processes are dead)",
+            "metavar": "PATH",
+        },
+    )
+    junit: Path | None = field(
+        default=None, metadata={"help": "also write a JUnit XML report here", "metavar": "PATH"}
+    )
+    no_training: bool = field(default=False, metadata={"help": "skip the checks that need a training run"})
+    seed: int = field(default=0, metadata={"help": "selects hypothesis's examples; same seed, same results"})
+    rubric: Path | None = field(
+        default=None,
+        metadata={"help": "grade with this rubric file instead of grader/rubric.toml", "metavar": "PATH"},
+    )
+    only: str | None = field(
+        default=None,
+        metadata={
+            "help": "grade only these comma-separated check ids (e.g. kl_forward.direction)",
+            "metavar": "IDS",
+        },
+    )
+    max_examples: int | None = field(
+        default=None,
+        metadata={
+            "help": "hypothesis examples per property check (default: the checks' own)",
+            "metavar": "N",
+        },
+    )
+    call_timeout: float = field(
+        default=10.0, metadata={"help": "seconds one call of a student function may take"}
+    )
+    quiet: bool = field(default=False, metadata={"help": "print only the score line"})
+    explain_all: bool = field(
+        default=False, metadata={"help": "explain every failed check, not only the first"}
+    )
+
+
+def _write(results: GradingResults, config_results: Path, junit: Path | None) -> None:
+    results.write_json(config_results)
+    if junit is not None:
+        results.write_junit(junit)
+
+
+def _exit_code(results: GradingResults) -> int:
+    if results.internal_error or any(t.internal_error for t in results.tests):
+        return EXIT_ERROR
+    return EXIT_FULL_MARKS if results.full_marks else EXIT_POINTS_LOST
+
+
+def _results_path_from(argv: Sequence[str]) -> Path | None:
+    for i, arg in enumerate(argv):
+        if arg == "--results" and i + 1 < len(argv):
+            return Path(argv[i + 1])
+        if arg.startswith("--results="):
+            return Path(arg.split("=", 1)[1])
+    return None
+
+
+def _not_gradeable(reason: str, config: GradeConfig, started: float) -> GradingResults:
+    """Every rubric check at 0 with the reason (or no checks, if even the rubric cannot be read)."""
+    from grader.results import TestResult
+    from grader.rubric import load_rubric
+
+    try:
+        entries = load_rubric(config.rubric).selected(not config.no_training)
+    except Exception:  # noqa: BLE001
+        entries = ()
+    tests = [
+        TestResult(
+            e.name, 0.0, e.points, reason, e.visibility, [e.function_tag, *e.tags], e.check_id, e.advisory
+        )
+        for e in entries
+    ]
+    return GradingResults(
+        tests=tests,
+        execution_time=time.monotonic() - started,
+        output=reason,
+        internal_error=True,
+        seed=config.seed,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        config = parse_into(
+            GradeConfig,
+            argv,
+            prog="python -m grader",
+            description="Grade a rewards.py submission (KL penalties and reward shaping).",
+            epilog=__doc__.split("\n\n", 1)[1].split("\n\nThe options")[0],
+        )
+    except SystemExit as exc:
+        path = _results_path_from(argv)
+        if path is not None and exc.code not in (0, None):
+            try:
+                internal_error_results("invalid command-line arguments (see the grader's stderr)").write_json(
+                    path
+                )
+            except OSError:
+                pass
+        return EXIT_ERROR if exc.code not in (0, None) else 0
+
+    try:
+        results = _grade(config, started)
+    except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt included: the results file is still written
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        results = internal_error_results(
+            detail or type(exc).__name__, time.monotonic() - started, config.seed
+        )
+    try:
+        _write(results, config.results, config.junit)
+    except OSError as exc:
+        print(f"grader: cannot write the results: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        if config.quiet:
+            print(f"Score: {results.score:g} / {results.max_score:g}")
+        else:
+            from grader.report import render
+
+            render(results, explain_all=config.explain_all)
+    except Exception as exc:  # noqa: BLE001 - the results are written; a broken terminal must not change that
+        print(f"grader: could not print the report ({exc})", file=sys.stderr)
+    return _exit_code(results)
+
+
+def _grade(config: GradeConfig, started: float) -> GradingResults:
+    from grader.locate import locate_submission
+    from grader.runner import grade
+    from grader.sandbox import SandboxConfig
+
+    located = locate_submission(config.submission)
+    if located.path is None:
+        return _not_gradeable(f"Nothing to grade: {located.error}", config, started)
+    hidden = [config.results.absolute().parent] + ([config.junit.absolute().parent] if config.junit else [])
+    results = grade(
+        located.path,
+        seed=config.seed,
+        training=not config.no_training,
+        rubric=config.rubric,
+        sandbox_config=SandboxConfig(call_timeout_s=config.call_timeout),
+        hidden_paths=hidden,
+        max_examples=config.max_examples,
+        only=[s.strip() for s in config.only.split(",")] if config.only else (),
+    )
+    if located.note:
+        results.output = f"{located.note}\n{results.output}"
+    return results

@@ -1,0 +1,233 @@
+"""Typed grading results and their serialisations: Gradescope ``results.json`` and JUnit XML.
+
+``GradingResults.to_gradescope_dict()`` follows Gradescope's autograder schema: top-level ``score``,
+``execution_time``, ``output`` and ``tests``, each test ``{name, score, max_score, output, visibility, tags}``
+(plus ``status`` and ``extra_data`` for tools; Gradescope ignores what it does not know). Full marks means
+``score == sum(tests[].max_score)``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
+VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_published")
+#: Scores are rounded to this many decimals, so that sums and comparisons are exact enough to be stable.
+_DECIMALS = 6
+
+
+@dataclass
+class TestResult:
+    """One graded check."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    score: float
+    max_score: float
+    output: str = ""
+    visibility: Visibility = "visible"
+    tags: list[str] = field(default_factory=list)
+    check_id: str = ""
+    advisory: bool = False  # worth 0 points; reported, never counted
+    misconception: str | None = None
+    internal_error: bool = False  # the grader failed, not the submission
+    advisory_failed: bool = False  # an advisory (0-point) check whose property did not hold
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.max_score) and self.max_score >= 0):
+            raise ValueError(f"{self.name}: max_score must be a finite number >= 0, not {self.max_score!r}")
+        score = self.score if math.isfinite(self.score) else 0.0
+        self.score = round(min(max(score, 0.0), self.max_score), _DECIMALS)
+
+    @property
+    def passed(self) -> bool:
+        return not self.internal_error and not self.advisory_failed and self.score >= self.max_score
+
+    @property
+    def status(self) -> Literal["passed", "failed"]:
+        return "passed" if self.passed else "failed"
+
+    def to_gradescope_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "name": self.name,
+            "score": self.score,
+            "max_score": self.max_score,
+            "output": self.output,
+            "visibility": self.visibility,
+            "tags": list(self.tags),
+            "status": self.status,
+        }
+        extra = {
+            "check_id": self.check_id,
+            "advisory": self.advisory,
+            "misconception": self.misconception,
+            "internal_error": self.internal_error,
+        }
+        data["extra_data"] = {k: v for k, v in extra.items() if v not in (None, "", False)}
+        return data
+
+
+@dataclass
+class GradingResults:
+    """A whole grading run."""
+
+    tests: list[TestResult]
+    execution_time: float = 0.0
+    output: str = ""
+    visibility: Visibility = "visible"
+    stdout_visibility: Visibility = "hidden"
+    internal_error: bool = False
+    seed: int | None = None
+
+    @property
+    def score(self) -> float:
+        return round(math.fsum(t.score for t in self.tests), _DECIMALS)
+
+    @property
+    def max_score(self) -> float:
+        return round(math.fsum(t.max_score for t in self.tests), _DECIMALS)
+
+    @property
+    def full_marks(self) -> bool:
+        """Every point earned, nothing went wrong in the grader, and there was something to grade."""
+        return (
+            not self.internal_error and bool(self.tests) and all(t.score >= t.max_score for t in self.tests)
+        )
+
+    def to_gradescope_dict(self) -> dict[str, Any]:
+        return {
+            "score": self.score,
+            "max_score": self.max_score,
+            "execution_time": round(self.execution_time, 3),
+            "output": self.output,
+            "visibility": self.visibility,
+            "stdout_visibility": self.stdout_visibility,
+            "tests": [t.to_gradescope_dict() for t in self.tests],
+            "extra_data": {
+                "full_marks": self.full_marks,
+                "internal_error": self.internal_error,
+                "seed": self.seed,
+            },
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_gradescope_dict(), indent=2, allow_nan=False) + "\n"
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        """Write ``results.json`` atomically: a temporary file in the same directory, then ``os.replace``."""
+        _atomic_write(Path(path), self.to_json())
+
+    def to_junit_xml(self, suite_name: str = "grader") -> str:
+        """One ``testcase`` per check; lost points are ``failure`` elements, grader faults ``error`` elements."""
+        suite = ET.Element(
+            "testsuite",
+            name=suite_name,
+            tests=str(len(self.tests)),
+            failures=str(sum(1 for t in self.tests if not t.passed and not t.internal_error)),
+            errors=str(sum(1 for t in self.tests if t.internal_error)),
+            skipped="0",
+            time=f"{self.execution_time:.3f}",
+        )
+        for test in self.tests:
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=(test.check_id.split(".")[0] or suite_name),
+                name=test.name,
+                time="0",
+            )
+            ET.SubElement(case, "properties")
+            props = case.find("properties")
+            assert props is not None
+            for key, value in (
+                ("check_id", test.check_id),
+                ("score", f"{test.score:g}"),
+                ("max_score", f"{test.max_score:g}"),
+                ("misconception", test.misconception or ""),
+            ):
+                if value:
+                    ET.SubElement(props, "property", name=key, value=value)
+            if test.internal_error:
+                error = ET.SubElement(case, "error", message=_first_line(test.output), type="internal_error")
+                error.text = _xml_safe(test.output)
+            elif not test.passed:
+                failure = ET.SubElement(
+                    case,
+                    "failure",
+                    message=_first_line(test.output),
+                    type=test.misconception or "check_failed",
+                )
+                failure.text = _xml_safe(test.output)
+        if self.output:
+            out = ET.SubElement(suite, "system-out")
+            out.text = _xml_safe(self.output)
+        root = ET.Element(
+            "testsuites",
+            name=suite_name,
+            tests=suite.get("tests", "0"),
+            failures=suite.get("failures", "0"),
+            errors=suite.get("errors", "0"),
+        )
+        root.append(suite)
+        ET.indent(root)
+        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+    def write_junit(self, path: str | os.PathLike) -> None:
+        _atomic_write(Path(path), self.to_junit_xml())
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return _xml_safe(line[:300])
+
+
+def _xml_safe(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (the submission's messages may contain anything)."""
+    return "".join(
+        c
+        for c in text
+        if c in "\t\n\r"
+        or ("\x20" <= c <= "\ud7ff")
+        or ("\ue000" <= c <= "\ufffd")
+        or ("\U00010000" <= c <= "\U0010ffff")
+    )
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path = path.absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def internal_error_results(
+    message: str, execution_time: float = 0.0, seed: int | None = None
+) -> GradingResults:
+    """Results when grading could not run at all: score 0, the reason in ``output``."""
+    return GradingResults(
+        tests=[],
+        execution_time=execution_time,
+        output=f"Internal grader error: {message}",
+        internal_error=True,
+        seed=seed,
+    )

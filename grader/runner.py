@@ -1,0 +1,300 @@
+"""Grading one submission: rubric -> sandbox -> checks -> :class:`~grader.results.GradingResults`.
+
+>>> from grader.runner import grade
+>>> results = grade("exercise/rewards.py", seed=0, training=False)    # doctest: +SKIP
+>>> results.score, results.full_marks
+>>> results.write_json("results.json")
+
+``grade`` never raises for anything the submission does, and turns its own failures into an internal-error
+result (every check 0, the error in the output). It returns only after the worker's process tree is dead, so
+whoever writes the results (the CLI) writes them last. Same submission and seed: same results, except
+``execution_time``. The rendering lives in :mod:`grader.report`, the command line in :mod:`grader.cli`.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.results import GradingResults, TestResult
+from grader.rubric import Rubric, RubricEntry, load_rubric
+from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
+
+Progress = Callable[[TestResult], None]
+
+
+def default_registry() -> Mapping[str, CheckFunction]:
+    """The real checks (imported lazily: the CLI starts, and reports a broken check module, without them)."""
+    from grader.checks import REGISTRY
+
+    return REGISTRY
+
+
+def grade(
+    submission: str | Path,
+    *,
+    seed: int = 0,
+    training: bool = True,
+    rubric: Rubric | str | Path | None = None,
+    registry: Mapping[str, CheckFunction] | None = None,
+    sandbox_config: SandboxConfig | None = None,
+    hidden_paths: Sequence[str | Path] = (),
+    max_examples: int | None = None,
+    only: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> GradingResults:
+    """Grade the submission file; see the module docstring.
+
+    ``registry``: check id -> check (default: ``grader.checks.REGISTRY``; tests pass fakes). ``hidden_paths``:
+    extra paths the worker must not read (the CLI passes the results and JUnit directories). ``only``: grade
+    just these check ids (for debugging a check). ``progress`` is called with each result as it is made.
+    """
+    started = time.monotonic()
+    path = Path(submission)
+    try:
+        rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+        entries = rubric.selected(training)
+        if only:
+            entries = tuple(e for e in entries if e.check_id in set(only))
+        registry = default_registry() if registry is None else registry
+    except Exception as exc:  # noqa: BLE001 - a broken rubric or check module is the grader's fault
+        return _everything_failed((), f"{type(exc).__name__}: {exc}", started, seed, internal=True)
+
+    config = replace(
+        sandbox_config or SandboxConfig(),
+        hidden_paths=tuple(
+            str(p) for p in (*(sandbox_config or SandboxConfig()).hidden_paths, *hidden_paths)
+        ),
+    )
+    context = (
+        CheckContext(seed=seed)
+        if max_examples is None
+        else CheckContext(seed=seed, max_examples=max_examples)
+    )
+    notes: list[str] = []
+    skipped = [e for e in rubric.entries if e.requires_training and not training]
+    if skipped:
+        points = math.fsum(e.points for e in skipped)
+        notes.append(
+            f"Training checks skipped (--no-training): {len(skipped)} checks, {points:g} points not graded."
+        )
+    try:
+        with SandboxedSubmission(path, config) as sandbox:
+            imported = sandbox.start()
+            if not imported.ok:
+                results = _everything_failed(
+                    entries,
+                    _import_feedback(imported.message, imported.status),
+                    started,
+                    seed,
+                    internal=False,
+                    progress=progress,
+                )
+                results.output = _overall_output(
+                    results, path, [*notes], sandbox.captured_output(), sandbox.isolation
+                )
+                return results
+            tests = []
+            scratch = (
+                Path(tempfile.mkdtemp(prefix="grader-scratch-"))
+                if any(e.requires_training for e in entries)
+                else None
+            )
+            try:
+                for entry in entries:
+                    check_context = context
+                    if entry.requires_training:
+                        check_context = TrainingContext(
+                            seed=context.seed,
+                            max_examples=context.max_examples,
+                            submission_path=str(path.resolve()),
+                            work_dir=str(scratch),
+                            budget_s=entry.budget_s,
+                        )
+                    result = run_check(entry, registry.get(entry.check_id), sandbox, check_context)
+                    tests.append(result)
+                    if progress is not None:
+                        progress(result)
+            finally:
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
+            captured = sandbox.captured_output()
+            isolation = sandbox.isolation
+    except SubmissionFileError as exc:
+        return _everything_failed(
+            entries,
+            f"Your submission could not be graded: {exc}",
+            started,
+            seed,
+            internal=False,
+            progress=progress,
+        )
+    except SandboxError as exc:
+        return _everything_failed(
+            entries,
+            f"The grader could not run your submission: {exc}",
+            started,
+            seed,
+            internal=True,
+            progress=progress,
+        )
+    except Exception as exc:  # noqa: BLE001 - never crash: report the grader's own failure
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return _everything_failed(
+            entries, f"Internal grader error: {detail}", started, seed, internal=True, progress=progress
+        )
+    # The sandbox is closed here: the worker's process tree is dead before anyone writes the results.
+    results = GradingResults(tests=tests, execution_time=time.monotonic() - started, seed=seed)
+    results.output = _overall_output(results, path, notes, captured, isolation)
+    return results
+
+
+def run_check(
+    entry: RubricEntry, check: CheckFunction | None, submission: Submission, context: CheckContext
+) -> TestResult:
+    """Run one check within its budget and turn its verdict into points; a failing check is the grader's error."""
+    if check is None:
+        return _result(
+            entry,
+            0.0,
+            f"Internal grader error: no check is registered under the id {entry.check_id!r}.",
+            internal_error=True,
+        )
+    begin = getattr(submission, "begin_check", None)
+    if begin is not None:
+        begin(entry.budget_s)
+    try:
+        outcome = check(submission, context)
+    except Exception as exc:  # noqa: BLE001
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+        return _result(
+            entry,
+            0.0,
+            f"Internal grader error in this check: {type(exc).__name__}: {exc}{where}. "
+            "This is not your fault; please report it.",
+            internal_error=True,
+        )
+    if (
+        not isinstance(outcome, CheckOutcome)
+        or isinstance(outcome.fraction, bool)
+        or not isinstance(outcome.fraction, (int, float))
+        or not 0.0 <= outcome.fraction <= 1.0
+    ):
+        return _result(
+            entry,
+            0.0,
+            f"Internal grader error: the check returned {type(outcome).__name__} "
+            f"{getattr(outcome, 'fraction', '')!r}, not a CheckOutcome with a fraction in [0, 1].",
+            internal_error=True,
+        )
+    return _result(
+        entry,
+        float(outcome.fraction),
+        _feedback(entry, outcome),
+        misconception=outcome.misconception,
+        extra_tags=outcome.tags,
+    )
+
+
+def _feedback(entry: RubricEntry, outcome: CheckOutcome) -> str:
+    parts = [outcome.feedback.strip()] if outcome.feedback.strip() else []
+    if outcome.counterexample and outcome.counterexample not in outcome.feedback:
+        parts.append("Counterexample:\n" + outcome.counterexample.rstrip())
+    if outcome.misconception and f"[{outcome.misconception}]" not in outcome.feedback:
+        try:
+            from grader.misconceptions import get
+
+            parts.append(get(outcome.misconception).render(entry.function_tag))
+        except Exception:  # noqa: BLE001 - an unknown id still gets named
+            parts.append(f"Likely misconception: {outcome.misconception}")
+    if not parts:
+        parts.append("Passed." if outcome.fraction >= 1 else "Failed.")
+    return "\n".join(parts)
+
+
+def _result(
+    entry: RubricEntry,
+    fraction: float,
+    output: str,
+    *,
+    internal_error: bool = False,
+    misconception: str | None = None,
+    extra_tags: Sequence[str] = (),
+) -> TestResult:
+    tags = [entry.function_tag, *entry.tags, *extra_tags]
+    if misconception:
+        tags.append(f"misconception:{misconception}")
+    if entry.advisory:
+        tags.append("advisory")
+    return TestResult(
+        name=entry.name,
+        score=fraction * entry.points,
+        max_score=entry.points,
+        output=output,
+        visibility=entry.visibility,
+        tags=list(dict.fromkeys(tags)),
+        check_id=entry.check_id,
+        advisory=entry.advisory,
+        misconception=misconception,
+        internal_error=internal_error,
+        advisory_failed=entry.advisory and fraction < 1 and not internal_error,
+    )
+
+
+def _import_feedback(message: str, status: str) -> str:
+    lead = {
+        "timeout": "Your submission did not finish importing",
+        "crashed": "Your submission crashed while being imported",
+    }
+    head = lead.get(status, "Your submission could not be imported")
+    return (
+        f"{head}, so none of its functions could be graded.\n{message}\n"
+        "Run `python exercise/rewards.py` to see the error; code at the top level of the file runs on import."
+    )
+
+
+def _everything_failed(
+    entries: Sequence[RubricEntry],
+    message: str,
+    started: float,
+    seed: int,
+    *,
+    internal: bool,
+    progress: Progress | None = None,
+) -> GradingResults:
+    tests = [_result(e, 0.0, message, internal_error=internal) for e in entries]
+    for test in tests:
+        if progress is not None:
+            progress(test)
+    return GradingResults(
+        tests=tests,
+        execution_time=time.monotonic() - started,
+        output=message,
+        internal_error=internal,
+        seed=seed,
+    )
+
+
+def _overall_output(
+    results: GradingResults, path: Path, notes: list[str], captured: str, isolation: str
+) -> str:
+    lines = [f"Graded {path.name}: {results.score:g} / {results.max_score:g} points (seed {results.seed})."]
+    if (
+        results.tests
+        and not results.tests[0].internal_error
+        and results.tests[0].output.startswith("Your submission")
+    ):
+        lines.append(results.tests[0].output)
+    lines.extend(notes)
+    if captured:
+        lines.append("What your code printed while being graded (truncated):\n" + captured)
+    lines.append(f"Sandbox: {isolation}.")
+    return "\n".join(lines)

@@ -1,0 +1,446 @@
+"""The code that runs INSIDE the sandboxed worker process, next to the submission.
+
+Started by :mod:`grader.sandbox` as ``python -s -B grader/worker.py CONFIG_JSON`` with a scrubbed environment,
+its cwd in a fresh temporary directory and two inherited pipe descriptors. It
+
+1. confines itself before any submission code runs: resource limits (address space, CPU time, written file
+   size, no core dumps), ``PR_SET_PDEATHSIG``, and on Linux a Landlock ruleset (read-only access to the Python
+   installation and system directories, read-write to its own directory, nothing else: the repository with
+   ``reference/`` and the grader's results are unreadable; no TCP; no signals to processes outside the sandbox);
+2. blocks ``import reference`` / ``import grader`` and imports the submission from its file path under a module
+   name that clashes with nothing;
+3. answers requests, one JSON object per line on the request pipe, with one JSON object per line on the reply
+   pipe: ``{"id", "function", "args", "kwargs"}`` -> ``{"id", "status", "value" | "message", "mutated"}``
+   (``mutated``: whether the call changed its arguments in place, compared with a snapshot taken before it).
+
+It is stdlib-only and imports nothing from the grader package. Everything it sends is untrusted by the grader
+(the submission runs in this very process and could write to the reply pipe itself); this file only makes the
+honest path robust: return values are converted to plain floats here, without calling any method the
+submission could have overridden, and encoded without NaN literals (``"nan"``, ``"inf"``, ``"-inf"``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import importlib.abc
+import importlib.util
+import json
+import math
+import os
+import resource
+import sys
+import traceback
+
+SUBMISSION_MODULE = "_graded_submission_"
+#: Return values longer than this are rejected (the contract returns one number per completion).
+MAX_VALUES = 100_000
+MAX_MESSAGE = 2_000
+BLOCKED_PACKAGES = ("reference", "grader")
+_FILE_LIMIT = [0]  # RLIMIT_FSIZE as configured, for messages
+
+# Bound before the submission is imported, so that it cannot swap them out from under the protocol.
+_dumps = json.dumps
+_loads = json.loads
+_write = os.write
+_isinstance = isinstance
+_type = type
+_float_value = float.__float__
+_list_len = list.__len__
+_list_item = list.__getitem__
+_tuple_len = tuple.__len__
+_tuple_item = tuple.__getitem__
+_type_name_get = type.__dict__["__name__"].__get__
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Confinement
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _apply_limits(limits: dict) -> None:
+    def cap(which: int, value: int | None) -> None:
+        if value is None:
+            return
+        _soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        resource.setrlimit(which, (value, value if hard == resource.RLIM_INFINITY else hard))
+
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_AS, limits.get("memory_bytes"))
+    cap(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
+    cap(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
+    _FILE_LIMIT[0] = limits.get("file_bytes") or 0
+    if limits.get("max_processes") is not None and os.geteuid() != 0:  # root ignores RLIMIT_NPROC
+        cap(resource.RLIMIT_NPROC, limits["max_processes"])
+
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NO_NEW_PRIVS = 38
+_SYS_LANDLOCK = {"create_ruleset": 444, "add_rule": 445, "restrict_self": 446}  # same on every architecture
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _die_with_parent(libc, parent_pid: int) -> None:
+    if libc is None or not sys.platform.startswith("linux"):
+        return
+    libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the grader died before prctl took effect
+        os._exit(70)
+
+
+def _landlock(libc, read_paths: list[str], write_paths: list[str]) -> str:
+    """Confine this process and its future descendants; return a description of what was applied."""
+    if libc is None or not sys.platform.startswith("linux"):
+        return "none (Landlock needs Linux)"
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    abi = syscall(
+        ctypes.c_long(_SYS_LANDLOCK["create_ruleset"]), None, ctypes.c_size_t(0), ctypes.c_uint32(1)
+    )
+    if abi < 1:
+        return f"none (Landlock unavailable: errno {ctypes.get_errno()})"
+    read_rights = (1 << 0) | (1 << 2) | (1 << 3)  # EXECUTE, READ_FILE, READ_DIR
+    all_fs = (1 << 13) - 1
+    if abi >= 2:
+        all_fs |= 1 << 13  # REFER
+    if abi >= 3:
+        all_fs |= 1 << 14  # TRUNCATE
+    if abi >= 5:
+        all_fs |= 1 << 15  # IOCTL_DEV
+    file_rights = (1 << 0) | (1 << 1) | (1 << 2) | (all_fs & ((1 << 14) | (1 << 15)))
+    net = (1 << 0) | (1 << 1) if abi >= 4 else 0  # BIND_TCP, CONNECT_TCP: no network at all
+    scoped = (1 << 0) | (1 << 1) if abi >= 6 else 0  # abstract unix sockets, signals: only within the sandbox
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    attr = RulesetAttr(all_fs, net, scoped)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = syscall(
+        ctypes.c_long(_SYS_LANDLOCK["create_ruleset"]),
+        ctypes.byref(attr),
+        ctypes.c_size_t(size),
+        ctypes.c_uint32(0),
+    )
+    if ruleset < 0:
+        return f"none (landlock_create_ruleset failed: errno {ctypes.get_errno()})"
+    try:
+        for rights, paths in ((read_rights, read_paths), (all_fs, write_paths)):
+            for path in paths:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                try:
+                    allowed = rights if os.path.isdir(path) else rights & file_rights
+                    if path == "/dev":
+                        allowed |= (1 << 1) | (all_fs & (1 << 15))  # write to /dev/null, ttys
+                    rule = PathBeneath(allowed, fd)
+                    syscall(
+                        ctypes.c_long(_SYS_LANDLOCK["add_rule"]),
+                        ctypes.c_int(ruleset),
+                        ctypes.c_int(1),
+                        ctypes.byref(rule),
+                        ctypes.c_uint32(0),
+                    )
+                finally:
+                    os.close(fd)
+        if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            return f"none (PR_SET_NO_NEW_PRIVS failed: errno {ctypes.get_errno()})"
+        if (
+            syscall(ctypes.c_long(_SYS_LANDLOCK["restrict_self"]), ctypes.c_int(ruleset), ctypes.c_uint32(0))
+            != 0
+        ):
+            return f"none (landlock_restrict_self failed: errno {ctypes.get_errno()})"
+    finally:
+        os.close(ruleset)
+    return f"landlock ABI {abi}"
+
+
+class _Blocker(importlib.abc.MetaPathFinder):
+    """Refuses the reference solution and the grader, whatever sys.path or installed finders would find."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.partition(".")[0] in BLOCKED_PACKAGES:
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (not available to graded code)", name=fullname
+            )
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Converting and encoding what the submission returns
+# ---------------------------------------------------------------------------------------------------------
+
+
+class Invalid(Exception):
+    """The return value is not a 1-D sequence of real numbers."""
+
+
+def _type_name(obj) -> str:
+    try:
+        name = _type_name_get(_type(obj))
+        return name if _isinstance(name, str) and len(name) < 80 else "object"
+    except BaseException:  # noqa: BLE001 - a metaclass can do anything
+        return "object"
+
+
+def _number(x, where: str) -> float:
+    """A Python float from a number whose exact type we trust; never calls an overridable method."""
+    t = _type(x)
+    if t is float:
+        return x
+    if t is int:
+        try:
+            return float(x)
+        except OverflowError:
+            raise Invalid(f"{where} is an integer too large for a float") from None
+    if t is bool:
+        raise Invalid(f"{where} is a bool, not a number")
+    if _isinstance(x, float):  # a float subclass (numpy.float64 is one): read the stored value
+        return _float_value(x)
+    if _isinstance(x, int) and not _isinstance(x, bool):
+        try:
+            return float(int.__index__(x))
+        except OverflowError:
+            raise Invalid(f"{where} is an integer too large for a float") from None
+    np = sys.modules.get("numpy")
+    if np is not None and _isinstance(x, np.generic) and t.__module__ == "numpy":
+        if _isinstance(x, np.bool_) or not _isinstance(x, (np.floating, np.integer)):
+            raise Invalid(f"{where} is a numpy {_type_name(x)}, not a real number")
+        return float(np.float64(x))
+    torch = sys.modules.get("torch")
+    if torch is not None and t is torch.Tensor:
+        return _tensor_values(torch, x, where, scalar=True)[0]
+    raise Invalid(f"{where} is a {_type_name(x)}, not a number")
+
+
+def _tensor_values(torch, x, where: str, scalar: bool = False) -> list[float]:
+    dims = x.dim()
+    if dims != (0 if scalar else 1):
+        if scalar:
+            raise Invalid(f"{where} is a {dims}-D tensor, not a number")
+        raise Invalid(f"the result is a {dims}-D tensor; return a 1-D one (one number per completion)")
+    if x.dtype == torch.bool or x.dtype.is_complex:
+        raise Invalid(f"{where} has dtype {x.dtype}, not a real number type")
+    if x.numel() > MAX_VALUES:
+        raise Invalid(f"the result has {x.numel()} elements (at most {MAX_VALUES})")
+    return [float(v) for v in x.detach().to(device="cpu", dtype=torch.float64).reshape(-1).tolist()]
+
+
+def to_floats(result) -> list[float]:
+    """The submission's return value as a list of Python floats, or :class:`Invalid` saying why not."""
+    t = _type(result)
+    if _isinstance(result, list):
+        n = _list_len(result)
+        get = _list_item
+    elif _isinstance(result, tuple):
+        n = _tuple_len(result)
+        get = _tuple_item
+    else:
+        np = sys.modules.get("numpy")
+        if np is not None and _isinstance(result, np.ndarray):
+            arr = np.ndarray.view(result, np.ndarray)
+            if arr.ndim != 1:
+                raise Invalid(
+                    f"the result is a {arr.ndim}-D numpy array; return a 1-D one (one number per completion)"
+                )
+            if arr.dtype.kind not in "fiu":
+                raise Invalid(f"the result is a numpy array of dtype {arr.dtype}, not of real numbers")
+            if arr.size > MAX_VALUES:
+                raise Invalid(f"the result has {arr.size} elements (at most {MAX_VALUES})")
+            return [float(v) for v in np.ndarray.tolist(np.ndarray.astype(arr, np.float64))]
+        torch = sys.modules.get("torch")
+        if torch is not None and t in (torch.Tensor, getattr(torch.nn, "Parameter", torch.Tensor)):
+            return _tensor_values(torch, result, "the result")
+        if t in (str, bytes, bytearray):
+            raise Invalid(f"the result is a {t.__name__}, not a list of numbers")
+        if _type_name(result) == "generator":
+            raise Invalid("the result is a generator; return a list (e.g. wrap it in list(...))")
+        raise Invalid(
+            f"the result is a {_type_name(result)}; return a list of numbers (or a 1-D numpy array/tensor)"
+        )
+    if n > MAX_VALUES:
+        raise Invalid(f"the result has {n} elements (at most {MAX_VALUES})")
+    return [_number(get(result, i), f"element {i}") for i in range(n)]
+
+
+def encode_float(x: float):
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Detecting in-place modification of the arguments
+# ---------------------------------------------------------------------------------------------------------
+
+
+_PLAIN = frozenset({float, int, str, bool, type(None)})
+
+
+def _unchanged(now, pristine) -> bool:
+    """Whether ``now`` still equals ``pristine`` (JSON data decoded twice from the same request).
+
+    Only exact built-in types are compared with ``==``, so an object the call planted cannot lie through ``__eq__``.
+    """
+    t = _type(pristine)
+    if t is list:
+        if _type(now) is not list or _list_len(now) != len(pristine):
+            return False
+        if all(_type(x) in _PLAIN for x in pristine):  # a row of numbers: C-speed checks
+            return all(_type(x) in _PLAIN for x in now) and now == pristine
+        return all(_unchanged(_list_item(now, i), p) for i, p in enumerate(pristine))
+    if t is dict:
+        if _type(now) is not dict or dict.keys(now) != pristine.keys():
+            return False
+        return all(_unchanged(dict.__getitem__(now, k), v) for k, v in pristine.items())
+    return _type(now) is t and now == pristine
+
+
+def _mutated(args: list, kwargs: dict, line: bytes) -> bool:
+    try:
+        pristine = _loads(line)
+        return not (_unchanged(args, pristine["args"]) and _unchanged(kwargs, pristine.get("kwargs", {})))
+    except BaseException:  # noqa: BLE001 - recursion through a cycle the call made, anything odd: it changed
+        return True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Serving
+# ---------------------------------------------------------------------------------------------------------
+
+
+def _message(exc: BaseException, submission_file: str, display_name: str) -> str:
+    """``Type: text`` plus the submission's own frames of the traceback (line numbers help students)."""
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 - a booby-trapped __str__
+        text = "<exception message unavailable>"
+    if not _isinstance(text, str):
+        text = "<exception message unavailable>"
+    head = f"{_type_name(exc)}: {text[:MAX_MESSAGE]}" if text else _type_name(exc)
+    if _isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        head += f" (output limit: at most {_FILE_LIMIT[0]} bytes may be printed or written to one file)"
+    lines = []
+    try:
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if frame.filename == submission_file:
+                lines.append(
+                    f"  {display_name}, line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()[:200]}"
+                )
+    except BaseException:  # noqa: BLE001
+        pass
+    return "\n".join([head, *lines[-5:]])[: 2 * MAX_MESSAGE]
+
+
+def main() -> None:
+    config = json.loads(sys.argv[1])
+    request_fd, reply_fd = config["request_fd"], config["reply_fd"]
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
+    sys.meta_path.insert(0, _Blocker())
+    libc = _libc()
+    _die_with_parent(libc, config["parent_pid"])
+    _apply_limits(config.get("limits", {}))
+    isolation = "none (disabled)"
+    if config.get("landlock", True):
+        isolation = _landlock(libc, config.get("read_paths", []), config.get("write_paths", []))
+
+    def send(obj: dict) -> None:
+        data = (_dumps(obj, allow_nan=False) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[_write(reply_fd, view) :]
+
+    send({"id": 0, "status": "confined", "isolation": isolation})
+    path, display = config["submission"], config.get("display_name", "rewards.py")
+    try:
+        spec = importlib.util.spec_from_file_location(SUBMISSION_MODULE, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[SUBMISSION_MODULE] = module
+        spec.loader.exec_module(module)
+    except BaseException as exc:  # noqa: BLE001 - SyntaxError, SystemExit, KeyboardInterrupt ... all reported
+        if _isinstance(exc, SyntaxError) and exc.filename == path:
+            msg = f"SyntaxError: {exc.msg} ({display}, line {exc.lineno})"
+        elif _isinstance(exc, SystemExit):
+            code = exc.code if _type(exc.code) in (int, str, type(None)) else _type_name(exc.code)
+            msg = f"SystemExit: the submission called sys.exit({code!r:.100}) while being imported"
+        else:
+            msg = _message(exc, path, display)
+        send({"id": 0, "status": "import_error", "message": msg})
+        return
+    send({"id": 0, "status": "ready"})
+
+    pending = b""
+    while True:
+        chunks = [pending]
+        while b"\n" not in chunks[-1]:
+            chunk = os.read(request_fd, 1 << 20)
+            if not chunk:
+                return
+            chunks.append(chunk)
+        line, pending = b"".join(chunks).split(b"\n", 1)
+        request = _loads(line)
+        rid = request["id"]
+        args, kwargs = request.get("args", []), request.get("kwargs", {})
+        try:
+            name = request["function"]
+            function = getattr(module, name, None) if name in config["functions"] else None
+            missing = function is None or not callable(function)
+        except BaseException:  # noqa: BLE001 - a module __getattr__ that raises
+            missing = True
+        if missing:
+            send(
+                {
+                    "id": rid,
+                    "status": "missing",
+                    "mutated": False,
+                    "message": f"{display} does not define {request['function']}()",
+                }
+            )
+            continue
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001
+            send(
+                {
+                    "id": rid,
+                    "status": "error",
+                    "message": _message(exc, path, display),
+                    "mutated": _mutated(args, kwargs, line),
+                }
+            )
+            continue
+        try:
+            value = [encode_float(v) for v in to_floats(result)]
+            reply = {"id": rid, "status": "ok", "value": value}
+        except Invalid as exc:
+            reply = {"id": rid, "status": "invalid", "message": str(exc)}
+        except BaseException as exc:  # noqa: BLE001 - e.g. a tensor subclass that raises
+            reply = {
+                "id": rid,
+                "status": "invalid",
+                "message": f"the result could not be read as numbers ({_type_name(exc)})",
+            }
+        result = None
+        reply["mutated"] = _mutated(args, kwargs, line)
+        send(reply)
+
+
+if __name__ == "__main__":
+    main()
