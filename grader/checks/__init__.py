@@ -1,0 +1,12 @@
+"""The grader's checks, by id. Each is a :class:`grader.core.CheckFunction`: ``check(submission, context)``
+returns a :class:`grader.core.CheckOutcome`; the rubric (``grader/rubric.toml``) gives each id its name, points
+and visibility."""
+
+from __future__ import annotations
+
+from grader.checks import kl, shaping
+from grader.core import CheckFunction
+
+REGISTRY: dict[str, CheckFunction] = {**kl.checks(), **shaping.checks()}
+
+__all__ = ["REGISTRY"]

@@ -1,0 +1,356 @@
+"""What every property check shares: calling the submission, running a hypothesis property with a bounded,
+deterministic search, and turning the shrunk failure into feedback a student can act on."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Flaky
+
+from grader.core import CallOutcome, CheckContext, CheckOutcome, Submission
+from grader.misconceptions import Diagnosis, Misconception
+
+T = TypeVar("T")
+
+EXERCISE = {
+    "kl_penalty_forward": "Exercise 1",
+    "kl_penalty_backward": "Exercise 1",
+    "shaped_reward": "Exercise 2",
+}
+
+#: After the first failure, at most this many more runs of the property are spent shrinking it (a count, not a
+#: time, so that the verdict and the counterexample stay deterministic).
+SHRINK_BUDGET = 250
+
+#: Statuses after which calling again is pointless (the sandbox answers the same failure for the rest of a check).
+_FATAL = frozenset({"timeout", "crashed", "missing"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Calling the submission
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class CallFailed(Exception):
+    """A call of the submission did not return valid output."""
+
+    def __init__(self, function: str, outcome: CallOutcome) -> None:
+        super().__init__(f"{function}: {outcome.status}: {outcome.message}")
+        self.function = function
+        self.outcome = outcome
+
+    @property
+    def fatal(self) -> bool:
+        return self.outcome.status in _FATAL or self.not_implemented
+
+    @property
+    def not_implemented(self) -> bool:
+        return self.outcome.status == "error" and self.outcome.message.startswith("NotImplementedError")
+
+    def describe(self) -> str:
+        fn, o = self.function, self.outcome
+        where = f"{EXERCISE.get(fn, 'the exercise')} in exercise/rewards.py"
+        if self.not_implemented:
+            return f"{fn} raised {o.message}. It is not implemented yet: complete {where}."
+        if o.status == "error":
+            return f"{fn} raised {o.message}"
+        if o.status == "timeout":
+            return f"{fn} did not finish in time and was stopped ({o.message or 'time limit'})."
+        if o.status == "crashed":
+            return f"The submission's process died while running {fn} ({o.message or 'no details'})."
+        if o.status == "invalid":
+            return (
+                f"{fn} returned {o.message or 'something unusable'}; it must return one real number per "
+                "completion (a list of floats, or a 1-D numpy array or tensor)."
+            )
+        if o.status == "missing":
+            return f"The submission does not define {fn} ({o.message or 'not found'}); {where} is required."
+        return f"{fn}: {o.status} {o.message}"
+
+
+def call(submission: Submission, function: str, *args: Any, **kwargs: Any) -> list[float]:
+    """Call the submission; return its values or raise :class:`CallFailed`."""
+    outcome = submission.call(function, *args, **kwargs)
+    if not outcome.ok or outcome.value is None:
+        raise CallFailed(function, outcome)
+    return list(outcome.value)
+
+
+def call_outcome(submission: Submission, function: str, *args: Any, **kwargs: Any) -> CallOutcome:
+    """Like :func:`call` but returns the whole outcome (for ``inputs_mutated``)."""
+    outcome = submission.call(function, *args, **kwargs)
+    if not outcome.ok or outcome.value is None:
+        raise CallFailed(function, outcome)
+    return outcome
+
+
+class LocalSubmission:
+    """The grader's own trusted code (the catalogue's wrong implementations) behind the ``Submission`` interface,
+    called in-process: used to test whether a catalogued mistake reproduces a failure. Never for student code."""
+
+    def __init__(self, functions: dict[str, Callable[..., Any]]) -> None:
+        self.functions = functions
+
+    def call(self, function: str, *args: Any, **kwargs: Any) -> CallOutcome:
+        fn = self.functions.get(function)
+        if fn is None:
+            return CallOutcome("missing", message=function)
+        args, kwargs = copy.deepcopy((args, kwargs))
+        try:
+            return CallOutcome("ok", value=[float(v) for v in fn(*args, **kwargs)], inputs_mutated=False)
+        except Exception as exc:  # noqa: BLE001 - a wrong implementation may fail in any way
+            return CallOutcome("error", message=f"{type(exc).__name__}: {exc}")
+
+
+def reproduces(
+    function: str,
+    implementation: Callable[..., Any] | None,
+    prop: Callable[[Submission, Any], None],
+    case: Any,
+) -> bool:
+    """Whether ``implementation`` of ``function`` also fails ``prop`` on ``case``."""
+    if implementation is None:
+        return False
+    try:
+        prop(LocalSubmission({function: implementation}), case)
+    except (Falsified, CallFailed):
+        return True
+    return False
+
+
+class Falsified(Exception):
+    """Raised by a property when the submission's output breaks it."""
+
+    def __init__(
+        self,
+        problem: str,
+        *,
+        expected: Any = None,
+        got: Any = None,
+        details: Sequence[str] = (),
+        misconception: str | None = None,
+    ) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.expected = expected
+        self.got = got
+        self.details = list(details)
+        self.misconception = misconception
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Numbers
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def finite(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def close(got: float, want: float, *, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    """``got`` within tolerance of ``want``; never true for nan or inf (unless both are the same infinity)."""
+    if not (math.isfinite(got) and math.isfinite(want)):
+        return got == want
+    return abs(got - want) <= atol + rtol * abs(want)
+
+
+def fmt(value: Any, digits: int = 6, max_items: int = 8) -> str:
+    """Compact, rounded rendering of inputs and outputs for feedback."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(float(f"{value:.{digits}g}"))
+    if isinstance(value, int):
+        return repr(value)
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= 90 else text[:80] + "...' (" + str(len(value)) + " characters)"
+    if isinstance(value, (list, tuple)):
+        items = list(value)
+        for period in (1, 2, 3, 4):
+            if (
+                len(items) > max_items
+                and len(items) % period == 0
+                and items == items[:period] * (len(items) // period)
+            ):
+                return f"{fmt(items[:period], digits)} * {len(items) // period}"
+        shown = ", ".join(fmt(v, digits) for v in items[:max_items])
+        if len(items) > max_items:
+            shown += f", ... ({len(items) - max_items} more)"
+        return f"[{shown}]"
+    return repr(value)
+
+
+def fmt_args(**named: Any) -> str:
+    width = max(len(k) for k in named)
+    return "\n".join(f"  {k.ljust(width)} = {fmt(v)}" for k, v in named.items())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Running a property
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class _Stop(BaseException):
+    """Ends the hypothesis run at once (BaseException: hypothesis does not treat it as a test failure)."""
+
+
+@dataclass
+class Failure(Generic[T]):
+    case: T
+    error: Exception  # Falsified or CallFailed
+    flaky: bool = False
+    explicit_only: bool = False
+
+
+@dataclass
+class _Recorder(Generic[T]):
+    failures: list[Failure[T]] = field(default_factory=list)
+    runs_since_first_failure: int = 0
+
+
+def run_property(
+    context: CheckContext,
+    strategy: st.SearchStrategy[T],
+    prop: Callable[[T], None],
+    *,
+    examples: Sequence[T] = (),
+    max_examples: int | None = None,
+) -> Failure[T] | None:
+    """Run ``prop`` on hypothesis-generated cases (seeded by ``context.seed``) and, if none fails, on the
+    hand-picked ``examples``; return the smallest failure found, or None if the property held.
+
+    ``prop`` raises :class:`Falsified` (or :class:`CallFailed`, via :func:`call`) to report a failure. A call
+    that timed out or crashed, a missing function or a NotImplementedError stops the search at once (there is
+    nothing to shrink); other failures are shrunk, for at most ``SHRINK_BUDGET`` further runs.
+    """
+    rec: _Recorder[T] = _Recorder()
+
+    def wrapped(case: T) -> None:
+        if rec.failures:
+            rec.runs_since_first_failure += 1
+            if rec.runs_since_first_failure > SHRINK_BUDGET:
+                raise _Stop
+        try:
+            prop(case)
+        except CallFailed as exc:
+            rec.failures.append(Failure(case, exc))
+            if exc.fatal:
+                raise _Stop from None
+            raise
+        except Falsified as exc:
+            rec.failures.append(Failure(case, exc))
+            raise
+
+    n = max(1, max_examples if max_examples is not None else context.max_examples)
+    test = given(strategy)(wrapped)
+    test = settings(
+        max_examples=n,
+        database=None,
+        deadline=None,
+        derandomize=False,
+        report_multiple_bugs=False,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.generate, Phase.shrink),
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+    )(test)
+    test = seed(context.seed)(test)
+    try:
+        test()
+    except _Stop:
+        return rec.failures[-1]
+    except Flaky:
+        last = rec.failures[-1] if rec.failures else None
+        if last is None:
+            raise
+        return Failure(last.case, last.error, flaky=True)
+    except (Falsified, CallFailed) as exc:
+        for failure in reversed(rec.failures):
+            if failure.error is exc:
+                return failure
+        return Failure(rec.failures[-1].case, exc) if rec.failures else None
+    for case in examples:  # hand-picked cases, tried only if the search found nothing (they cannot be shrunk)
+        try:
+            prop(case)
+        except (Falsified, CallFailed) as exc:
+            return Failure(case, exc, explicit_only=True)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Feedback
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def passed(tested: str, tags: Sequence[str] = ()) -> CheckOutcome:
+    return CheckOutcome(fraction=1.0, feedback=f"Passed: {tested}", tags=list(tags))
+
+
+def failed(
+    *,
+    tested: str,
+    function: str,
+    failure: Failure[Any],
+    counterexample: str,
+    diagnosis: Diagnosis | None = None,
+    extra: Sequence[str] = (),
+    tags: Sequence[str] = (),
+) -> CheckOutcome:
+    """Feedback for a failed property: what was tested, the problem, the smallest input, expected vs got, and the
+    likely misconception with its explanation."""
+    err = failure.error
+    lines = [f"Tested: {tested}"]  # one line per paragraph: terminals and Gradescope wrap it themselves
+    if isinstance(err, CallFailed):
+        lines.append(err.describe())
+        if err.not_implemented:
+            return CheckOutcome(fraction=0.0, feedback="\n".join(lines), tags=[*tags, "not-implemented"])
+        lines.append(
+            "Smallest input found that triggers it:"
+            if err.outcome.status in ("error", "invalid")
+            else "Input that triggered it:"
+        )
+        lines.append(counterexample)
+    else:
+        assert isinstance(err, Falsified)
+        lines.append(f"Problem: {err.problem}")
+        lines.append("Smallest failing input found:")
+        lines.append(counterexample)
+        if err.expected is not None:
+            lines.append(
+                f"  expected: {err.expected if isinstance(err.expected, str) else fmt(err.expected)}"
+            )
+        if err.got is not None:
+            lines.append(f"  got:      {err.got if isinstance(err.got, str) else fmt(err.got)}")
+        lines.extend(f"  {d}" for d in err.details)
+    if failure.flaky:
+        lines.append(
+            "Note: re-running this input did not reproduce the failure: your function gives "
+            "different outputs for the same inputs (it is not deterministic)."
+        )
+    lines.extend(extra)
+    misconception_id = None
+    if diagnosis is not None:
+        misconception_id = diagnosis.id
+        lines.append(diagnosis.render(function))
+    return CheckOutcome(
+        fraction=0.0,
+        feedback="\n".join(lines),
+        misconception=misconception_id,
+        counterexample=counterexample,
+        tags=list(tags),
+    )
+
+
+def diagnosis_of(misconception: Misconception | None, detail: str = "") -> Diagnosis | None:
+    return Diagnosis(misconception, detail) if misconception is not None else None
