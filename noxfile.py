@@ -6,10 +6,16 @@ virtualenv under .nox/, so the second run of a session starts in seconds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "tests"]
+
+# A student handout has no reference/ (nor tests/): the instructor sessions are then not defined, and plain
+# `nox` grades the student's work.
+INSTRUCTOR = Path(__file__).with_name("reference").is_dir()
+nox.options.sessions = ["lint", "tests"] if INSTRUCTOR else ["grade"]
 
 STUDENT_SUBMISSION = "exercise/rewards.py"
 REFERENCE_SUBMISSION = "reference/rewards.py"
@@ -31,13 +37,6 @@ def grader_args(posargs: list[str], submission: str) -> list[str]:
 
 
 @nox.session
-def tests(session: nox.Session) -> None:
-    """Run the project's test suite (fast tests; add `-- -m slow` for the long training ones)."""
-    install(session)
-    session.run("pytest", *session.posargs)
-
-
-@nox.session
 def lint(session: nox.Session) -> None:
     """Check style and common bugs with ruff."""
     session.install("ruff>=0.6")
@@ -48,7 +47,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def train(session: nox.Session) -> None:
     """Fine-tune with GRPO: GPT-2 on a GPU, the tiny offline model on a CPU (`-- --kl_type forward`)."""
-    install(session, extras="dev")
+    install(session)
     session.run("python", "-m", "exercise.train", *session.posargs)
 
 
@@ -60,15 +59,41 @@ def grade(session: nox.Session) -> None:
     session.run("python", "-m", "grader", *grader_args(session.posargs, STUDENT_SUBMISSION), success_codes=[0, 1])
 
 
-@nox.session
-def reference(session: nox.Session) -> None:
-    """Grade the reference solution; fails unless it earns full marks (for instructors)."""
-    install(session)
-    session.run("python", "-m", "grader", *grader_args(session.posargs, REFERENCE_SUBMISSION))
+if INSTRUCTOR:
 
+    @nox.session
+    def tests(session: nox.Session) -> None:
+        """Run the project's test suite (fast tests; add `-- -m slow` for the long training ones)."""
+        install(session)
+        session.run("pytest", *session.posargs)
 
-@nox.session
-def bench(session: nox.Session) -> None:
-    """Run the performance benchmarks (pytest-benchmark) and print their table."""
-    install(session)
-    session.run("pytest", "benchmarks", "--benchmark-enable", "-m", "", "-p", "no:cacheprovider", *session.posargs)
+    @nox.session
+    def reference(session: nox.Session) -> None:
+        """Grade the reference solution; fails unless it earns full marks (for instructors)."""
+        install(session)
+        session.run("python", "-m", "grader", *grader_args(session.posargs, REFERENCE_SUBMISSION))
+
+    @nox.session
+    def bench(session: nox.Session) -> None:
+        """Run the performance benchmarks (pytest-benchmark) and print their table."""
+        install(session)
+        session.run("pytest", "benchmarks", "--benchmark-enable", "-m", "", "-p", "no:cacheprovider", *session.posargs)
+
+    @nox.session
+    def handout(session: nox.Session) -> None:
+        """Build the student handout, a folder and a zip without the solution (`-- --out DIR [--classroom]`)."""
+        install(session)
+        session.run("python", "-m", "grader.handout", *session.posargs)
+
+    @nox.session
+    def batch(session: nox.Session) -> None:
+        """Grade a folder of submissions into a gradebook with charts (`-- SUBMISSIONS_DIR --out OUT`)."""
+        install(session)
+        # Exit 1: some submissions could not be graded normally (their rows say why); the batch still finished.
+        session.run("python", "-m", "grader.batch", *session.posargs, success_codes=[0, 1])
+
+    @nox.session
+    def gradescope(session: nox.Session) -> None:
+        """Build the Gradescope autograder zip with a hidden grading seed (`-- --out DIR [--seed N]`)."""
+        install(session)
+        session.run("python", "-m", "grader.gradescope", "build", *session.posargs)
