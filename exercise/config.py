@@ -30,7 +30,9 @@ class TrainConfig:
     )
     reward_shaping: RewardShaping = field(
         default="linear",
-        metadata={"help": "linear: the reward is the sentiment score. shaped: your shaped_reward() (Exercise 2)."},
+        metadata={
+            "help": "linear: the reward is the sentiment score. shaped: your shaped_reward() (Exercise 2)."
+        },
     )
     kl_type: KLType = field(
         default="none",
@@ -42,15 +44,21 @@ class TrainConfig:
     kl_coef: float = field(default=0.1, metadata={"help": "Coefficient of your KL penalty (--kl_type)."})
     beta: float = field(
         default=0.0,
-        metadata={"help": "TRL's own KL term inside the GRPO loss (k3 estimator). 0 turns it off (the exercise)."},
+        metadata={
+            "help": "TRL's own KL term inside the GRPO loss (k3 estimator). 0 turns it off (the exercise)."
+        },
     )
     hackable_reward: bool = field(
         default=False,
-        metadata={"help": "Score with the exploitable fraction-of-positive-words reward instead of the sentiment model."},
+        metadata={
+            "help": "Score with the exploitable fraction-of-positive-words reward instead of the sentiment model."
+        },
     )
     negate_reward: bool = field(
         default=False,
-        metadata={"help": "Optimise for negative sentiment (the score is negated before the KL penalty is subtracted)."},
+        metadata={
+            "help": "Optimise for negative sentiment (the score is negated before the KL penalty is subtracted)."
+        },
     )
     use_solution: bool = field(
         default=False,
@@ -58,12 +66,16 @@ class TrainConfig:
     )
     use_peft: bool = field(
         default=False,
-        metadata={"help": "Train LoRA adapters (peft) instead of all weights; the reference is the base model."},
+        metadata={
+            "help": "Train LoRA adapters (peft) instead of all weights; the reference is the base model."
+        },
     )
     # --- models ----------------------------------------------------------------------------------------------
     model_name: str | None = field(
         default=None,
-        metadata={"help": "Policy model: a Hugging Face Hub name or a local directory (default: the preset's)."},
+        metadata={
+            "help": "Policy model: a Hugging Face Hub name or a local directory (default: the preset's)."
+        },
     )
     sentiment_model: str | None = field(
         default=None,
@@ -78,29 +90,50 @@ class TrainConfig:
         default=None, metadata={"help": "Completions sampled per prompt (the GRPO group size)."}
     )
     prompts_per_step: int | None = field(
-        default=None, metadata={"help": "Distinct prompts per step (per process); batch = this x num_generations."}
+        default=None,
+        metadata={"help": "Distinct prompts per step (per process); batch = this x num_generations."},
     )
-    max_completion_length: int | None = field(default=None, metadata={"help": "Tokens sampled per completion."})
+    max_completion_length: int | None = field(
+        default=None, metadata={"help": "Tokens sampled per completion."}
+    )
     learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate."})
     temperature: float | None = field(
         default=None,
-        metadata={"help": "Sampling temperature; log-probs for the KL penalty are computed at the same temperature."},
+        metadata={
+            "help": "Sampling temperature; log-probs for the KL penalty are computed at the same temperature."
+        },
     )
     seed: int = field(default=42, metadata={"help": "Random seed (training and validation sampling)."})
+    num_threads: int | None = field(
+        default=None,
+        metadata={
+            "help": "CPU threads for torch when training on CPU (default: the preset's; tiny uses 1 because its "
+            "matrices are too small to gain from threads, and spare threads stall when cores are busy)."
+        },
+    )
     # --- validation and outputs ------------------------------------------------------------------------------
     eval_every: int | None = field(
-        default=None, metadata={"help": "Validate on the held-out prompts every this many steps (and at step 0)."}
+        default=None,
+        metadata={"help": "Validate on the held-out prompts every this many steps (and at step 0)."},
     )
     validation_prompts: int | None = field(
         default=None, metadata={"help": "Use only the first N validation prompts (default: all of them)."}
     )
     output_dir: str | None = field(
         default=None,
-        metadata={"help": "Where summary.json, curves.png, samples.jsonl and the model go (default: outputs/<run>)."},
+        metadata={
+            "help": "Where summary.json, curves.png, samples.jsonl and the model go (default: outputs/<run>)."
+        },
     )
-    save_model: bool = field(default=True, metadata={"help": "Save the fine-tuned model to output_dir at the end."})
-    wandb: bool = field(default=False, metadata={"help": "Also log to Weights & Biases (needs `pip install wandb`)."})
-    quiet: bool = field(default=False, metadata={"help": "Print only the final summary, no per-validation tables."})
+    save_model: bool = field(
+        default=True, metadata={"help": "Save the fine-tuned model to output_dir at the end."}
+    )
+    wandb: bool = field(
+        default=False, metadata={"help": "Also log to Weights & Biases (needs `pip install wandb`)."}
+    )
+    quiet: bool = field(
+        default=False, metadata={"help": "Print only the final summary, no per-validation tables."}
+    )
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -27,6 +27,7 @@ class PresetDefaults:
     learning_rate: float
     temperature: float
     eval_every: int
+    num_threads: int | None = None  # None: torch's default
 
 
 # The original exercise's GPU setup: GPT-2 small and the 5-star review classifier it used, 8 completions per
@@ -56,6 +57,7 @@ TINY = PresetDefaults(
     learning_rate=3e-4,
     temperature=1.0,
     eval_every=10,
+    num_threads=1,
 )
 
 PRESETS = {"gpt2": GPT2, "tiny": TINY}
@@ -94,6 +96,7 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         "learning_rate",
         "temperature",
         "eval_every",
+        "num_threads",
     ):
         if getattr(config, field_name) is None:
             changes[field_name] = getattr(defaults, field_name)
@@ -109,11 +112,15 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
 def _check_values(config: TrainConfig) -> None:
     checks = [
         (config.max_steps >= 1, "--max_steps must be at least 1"),
-        (config.num_generations >= 2, "--num_generations must be at least 2 (GRPO compares completions in a group)"),
+        (
+            config.num_generations >= 2,
+            "--num_generations must be at least 2 (GRPO compares completions in a group)",
+        ),
         (config.prompts_per_step >= 1, "--prompts_per_step must be at least 1"),
         (config.max_completion_length >= 1, "--max_completion_length must be at least 1"),
         (config.temperature > 0, "--temperature must be positive"),
         (config.eval_every >= 1, "--eval_every must be at least 1"),
+        (config.num_threads is None or config.num_threads >= 1, "--num_threads must be at least 1"),
         (config.kl_coef >= 0, "--kl_coef must be non-negative"),
         (config.beta >= 0, "--beta must be non-negative"),
     ]
@@ -124,15 +131,22 @@ def _check_values(config: TrainConfig) -> None:
 
 def model_unavailable(name: str, role: str, preset: str, cause: BaseException) -> ModelUnavailableError:
     """The one message for a model that can't be loaded: why, and what to run instead."""
-    if Path(name).expanduser().exists() or name.startswith((".", "/", "~")):
-        hint = f"{role} {name!r} could not be loaded from disk ({type(cause).__name__}: {_first_line(cause)})."
-        if preset == "tiny":
+    path = Path(name).expanduser()
+    if path.exists() or name.startswith((".", "/", "~")):
+        if path.exists():
+            hint = f"{role} {name!r} could not be loaded from disk ({type(cause).__name__}: {_first_line(cause)})."
+        else:
+            hint = f"{role} directory {name!r} does not exist."
+        if path.resolve() == tiny_model_path().resolve():
             hint += " Rebuild the tiny model with `python -m exercise.tiny.build`."
         return ModelUnavailableError(hint)
-    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
-    where = "offline mode (HF_HUB_OFFLINE) is set" if offline else "the Hugging Face Hub is unreachable"
+    offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() not in ("0", "", "false", "no")
+    if offline:
+        why = "offline mode (HF_HUB_OFFLINE) is set and it is not in the local cache"
+    else:
+        why = "it could not be downloaded from the Hugging Face Hub (no network, or a wrong name) and is not cached"
     return ModelUnavailableError(
-        f"{role} {name!r} is not available: {where} and it is not in the local cache. "
+        f"{role} {name!r} is not available: {why}. "
         f"Run offline with `--preset tiny`, or download it once with network access."
     )
 

@@ -1,0 +1,1 @@
+"""Performance benchmarks (pytest-benchmark): `nox -s bench`."""

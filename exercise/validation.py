@@ -1,0 +1,209 @@
+"""Validation on held-out prompts: is the policy more positive, and what did that cost in fluency and drift?
+
+At step 0 and every ``eval_every`` steps, one completion per validation prompt is sampled (same seed every time, so
+differences between steps come from the policy, not the dice) and measured:
+
+* ``sentiment_mean`` / ``sentiment_std`` / ``positive_ratio``: the run's sentiment model (5-star or VADER);
+  positive means score > 0.5. With ``--hackable_reward`` the policy is trained on the word counter, and
+  ``hackable_mean`` reports that reward, so the two can be compared.
+* ``distinct_1`` / ``distinct_2``: distinct word uni-/bigrams divided by all uni-/bigrams, pooled over the
+  completions. Falls when the policy says the same thing to every prompt.
+* ``repetition``: per completion, the fraction of its words that already occurred earlier in that completion,
+  averaged over completions ("great great great great" -> 0.75). Rises when the policy loops on a phrase.
+* ``kl_forward`` = KL(pi || pi_ref) and ``kl_backward`` = KL(pi_ref || pi): exact, from the full next-token
+  distributions at the sampling temperature, averaged over every sampled completion position (nats per token).
+* ``ref_perplexity``: exp of the mean negative log-likelihood of the sampled tokens under the reference model
+  (temperature 1): how unnatural the samples look to the model we started from.
+* ``completion_length``: mean sampled tokens per completion (EOS included).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from transformers import TrainerCallback
+
+from .logprobs import completion_logits, eval_mode, model_device, pad_batch, reference_model
+from .sentiment import words
+
+
+def distinct_n(texts: Sequence[str], n: int) -> float:
+    """Distinct word n-grams / all word n-grams over ``texts`` (0 when there are none)."""
+    grams = [tuple(ws[i : i + n]) for ws in map(words, texts) for i in range(len(ws) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def repetition_rate(texts: Sequence[str]) -> float:
+    """Mean over completions with words of: fraction of words already seen earlier in the same completion."""
+    rates = []
+    for ws in map(words, texts):
+        if ws:
+            rates.append(1.0 - len(set(ws)) / len(ws))
+    return sum(rates) / len(rates) if rates else 0.0
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    mean = sum(values) / len(values)
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+
+
+class Validator:
+    """Samples completions for the validation prompts and computes the metrics of the module docstring."""
+
+    def __init__(
+        self,
+        tokenizer,
+        scorer: Callable[[Sequence[str]], list[float]],
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int,
+        temperature: float,
+        seed: int,
+        batch_size: int = 32,
+        samples_to_keep: int = 4,
+        reward_scorer: Callable[[Sequence[str]], list[float]] | None = None,
+    ):
+        self.tokenizer = tokenizer
+        self.scorer = scorer
+        self.reward_scorer = reward_scorer
+        self.prompts = list(prompts)
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.seed = seed
+        self.batch_size = batch_size
+        self.samples_to_keep = samples_to_keep
+        self.eos_token_id = tokenizer.eos_token_id
+        self.pad_token_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        )
+
+    def sample(self, policy) -> tuple[list[list[int]], list[list[int]]]:
+        """Prompt ids and sampled completion ids (cut after the first EOS, which is kept), like TRL's rollouts."""
+        prompt_ids = self.tokenizer(text=self.prompts)["input_ids"]
+        device = model_device(policy)
+        completions: list[list[int]] = []
+        # A private RNG stream: the same samples for the same policy at every evaluation, and the training
+        # run's own random state is left exactly as it was.
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.no_grad(), eval_mode(policy):
+            torch.manual_seed(self.seed)
+            for start in range(0, len(prompt_ids), self.batch_size):
+                chunk = prompt_ids[start : start + self.batch_size]
+                batch = pad_batch(chunk, [[] for _ in chunk], pad_token_id=self.pad_token_id, device=device)
+                output = policy.generate(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    do_sample=True,
+                    temperature=self.temperature,
+                    top_k=0,
+                    top_p=1.0,
+                    max_new_tokens=self.max_new_tokens,
+                    pad_token_id=self.pad_token_id,
+                    eos_token_id=self.eos_token_id,
+                )
+                for row in output[:, batch.input_ids.shape[1] :].tolist():
+                    if self.eos_token_id in row:
+                        row = row[: row.index(self.eos_token_id) + 1]
+                    completions.append(row)
+        return prompt_ids, completions
+
+    def divergences(self, policy, frozen_reference, prompt_ids, completion_ids) -> dict[str, float]:
+        """Exact per-token KL both ways and the reference perplexity, over all sampled completion positions."""
+        totals = {"kl_forward": 0.0, "kl_backward": 0.0, "nll_ref": 0.0}
+        count = 0
+        device = model_device(policy)
+        for start in range(0, len(prompt_ids), self.batch_size):
+            batch = pad_batch(
+                prompt_ids[start : start + self.batch_size],
+                completion_ids[start : start + self.batch_size],
+                pad_token_id=self.pad_token_id,
+                device=device,
+            )
+            if batch.completion_width == 0:
+                continue
+            log_pi = completion_logits(policy, batch, self.temperature).log_softmax(-1)
+            with reference_model(policy, frozen_reference) as reference:
+                ref_logits = completion_logits(reference, batch, 1.0)
+            log_ref = (ref_logits / self.temperature).log_softmax(-1)
+            mask = batch.completion_mask
+            kl_fwd = (log_pi.exp() * (log_pi - log_ref)).sum(-1)  # KL(pi || pi_ref) per position
+            kl_bwd = (log_ref.exp() * (log_ref - log_pi)).sum(-1)  # KL(pi_ref || pi) per position
+            nll = -ref_logits.log_softmax(-1).gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1)
+            totals["kl_forward"] += kl_fwd[mask].sum().item()
+            totals["kl_backward"] += kl_bwd[mask].sum().item()
+            totals["nll_ref"] += nll[mask].sum().item()
+            count += int(mask.sum().item())
+        if count == 0:
+            return {"kl_forward": 0.0, "kl_backward": 0.0, "ref_perplexity": float("nan")}
+        return {
+            "kl_forward": totals["kl_forward"] / count,
+            "kl_backward": totals["kl_backward"] / count,
+            "ref_perplexity": math.exp(totals["nll_ref"] / count),
+        }
+
+    def evaluate(self, policy, frozen_reference, step: int) -> dict:
+        """One row of the validation history (floats, plus a few samples)."""
+        started = time.perf_counter()
+        prompt_ids, completion_ids = self.sample(policy)
+        texts = self.tokenizer.batch_decode(completion_ids, skip_special_tokens=True)
+        scores = [float(s) for s in self.scorer(texts)]
+        mean, std = _mean_std(scores)
+        record = {
+            "step": step,
+            "sentiment_mean": mean,
+            "sentiment_std": std,
+            "positive_ratio": sum(s > 0.5 for s in scores) / len(scores),
+            "distinct_1": distinct_n(texts, 1),
+            "distinct_2": distinct_n(texts, 2),
+            "repetition": repetition_rate(texts),
+            **self.divergences(policy, frozen_reference, prompt_ids, completion_ids),
+            "completion_length": sum(map(len, completion_ids)) / len(completion_ids),
+        }
+        if self.reward_scorer is not None:
+            record["hackable_mean"] = sum(self.reward_scorer(texts)) / len(texts)
+        record["samples"] = [
+            {"prompt": p, "completion": t, "sentiment": s}
+            for p, t, s in list(zip(self.prompts, texts, scores, strict=True))[: self.samples_to_keep]
+        ]
+        record["seconds"] = time.perf_counter() - started
+        return record
+
+
+class ValidationCallback(TrainerCallback):
+    """Runs the :class:`Validator` at step 0, every ``eval_every`` steps and after the last step (main process only)."""
+
+    def __init__(
+        self,
+        validator: Validator,
+        get_models: Callable[[], tuple[torch.nn.Module, torch.nn.Module | None]],
+        eval_every: int,
+        *,
+        on_result: Callable[[dict], None],
+        enabled: bool = True,
+    ):
+        self.validator = validator
+        self.get_models = get_models
+        self.eval_every = eval_every
+        self.on_result = on_result
+        self.enabled = enabled
+        self.last_step: int | None = None
+        self.seconds = 0.0
+
+    def _run(self, step: int) -> None:
+        if not self.enabled or step == self.last_step:
+            return
+        policy, frozen_reference = self.get_models()
+        record = self.validator.evaluate(policy, frozen_reference, step)
+        self.seconds += record["seconds"]
+        self.last_step = step
+        self.on_result(record)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._run(state.global_step)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step % self.eval_every == 0 or state.global_step >= state.max_steps:
+            self._run(state.global_step)

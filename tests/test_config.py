@@ -1,0 +1,81 @@
+"""TrainConfig, its generated command line, and the presets that fill it in."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from exercise.config import TrainConfig, parse_args
+from exercise.errors import PipelineError
+from exercise.presets import GPT2, TINY, resolve_config, tiny_model_path
+
+
+def test_every_field_has_help():
+    for field in dataclasses.fields(TrainConfig):
+        assert field.metadata.get("help"), field.name
+
+
+def test_seed_flags_and_defaults():
+    config = parse_args([])
+    assert (config.preset, config.reward_shaping, config.kl_type) == ("auto", "linear", "none")
+    assert (config.kl_coef, config.beta) == (0.1, 0.0)
+    assert not (config.hackable_reward or config.negate_reward or config.use_solution or config.use_peft)
+    assert not config.wandb and config.save_model
+
+
+def test_flags_parse():
+    config = parse_args(
+        [
+            "--kl_type",
+            "backward",
+            "--kl_coef",
+            "0.3",
+            "--negate_reward",
+            "--no_save_model",
+            "--max_steps",
+            "5",
+        ]
+    )
+    assert (config.kl_type, config.kl_coef, config.negate_reward, config.save_model, config.max_steps) == (
+        "backward",
+        0.3,
+        True,
+        False,
+        5,
+    )
+
+
+@pytest.mark.parametrize("flag", ["--preset", "--kl_type", "--reward_shaping"])
+def test_bad_choice_exits_2_with_choices(flag, capsys):
+    with pytest.raises(SystemExit) as info:
+        parse_args([flag, "nonsense"])
+    assert info.value.code == 2
+    assert "invalid choice: 'nonsense' (choose from" in capsys.readouterr().err
+
+
+def test_tiny_preset_fills_only_what_is_unset():
+    config = resolve_config(TrainConfig(preset="tiny", max_steps=7))
+    assert config.max_steps == 7
+    assert config.num_generations == TINY.num_generations and config.learning_rate == TINY.learning_rate
+    assert config.sentiment_model == "vader" and config.model_name == str(tiny_model_path())
+    assert config.output_dir == "outputs/tiny_linear_kl-none_seed42"
+
+
+def test_gpt2_preset_is_the_seed_setup():
+    config = resolve_config(TrainConfig(preset="gpt2", kl_type="forward"))
+    assert config.model_name == GPT2.model_name and "nlptown" in config.sentiment_model
+    assert config.output_dir == "outputs/gpt2_linear_kl-forward_coef0.1_seed42"
+
+
+@pytest.mark.parametrize(("cuda", "expected"), [(True, "gpt2"), (False, "tiny")])
+def test_auto_picks_by_cuda(monkeypatch, cuda, expected):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert resolve_config(TrainConfig()).preset == expected
+
+
+def test_bad_values_are_pipeline_errors():
+    with pytest.raises(PipelineError, match="--temperature must be positive"):
+        resolve_config(TrainConfig(preset="tiny", temperature=0.0))
