@@ -148,7 +148,13 @@ class ReviewGrammar:
         return self.rng.choice(ASPECTS)
 
     def _fill(self, text: str) -> str:
-        return text.replace("{aspect}", self._aspect()[0]) if "{aspect}" in text else text
+        """Replaces "{aspect}" with a random aspect, keeping "was"/"were" in agreement with it."""
+        if "{aspect}" not in text:
+            return text
+        name, plural = self._aspect()
+        if plural:
+            text = text.replace("{aspect} was", "{aspect} were")
+        return text.replace("{aspect}", name)
 
     def adjective_phrase(self, polarity: str) -> str:
         """"really great", "boring and messy", "a bit slow", "not very good" ..."""
@@ -168,7 +174,7 @@ class ReviewGrammar:
         return f"{rng.choice(STRONG_INTENSIFIERS)} {word}" if roll < 0.75 else word
 
     def predicate(self, polarity: str, plural: bool = False) -> str:
-        """What follows a subject: "was really great", "bored me", "takes place in a small town"."""
+        """What follows a subject: "was really great", "bored me", "takes its time"."""
         if self.rng.random() < 0.6:
             copula = self.rng.choice(COPULAS_PLURAL if plural else COPULAS_SINGULAR)
             return f"{copula} {self.adjective_phrase(polarity)}"
@@ -176,6 +182,7 @@ class ReviewGrammar:
         if plural:  # keep simple subject-verb agreement for "The special effects ..."
             phrase = phrase.replace("was ", "were ").replace("is ", "are ").replace("works ", "work ")
             phrase = phrase.replace("takes ", "take ").replace("runs ", "run ").replace("changes ", "change ")
+            phrase = phrase.replace("goes ", "go ")
         return phrase
 
     def viewer_action(self, polarity: str) -> str:

@@ -1,0 +1,137 @@
+"""The `tiny` offline preset: the shipped model, its corpus, its build script and the prompt sets.
+
+The shipped model stands in for GPT-2 wherever there is no GPU or no Hub, so these tests hold it to GPT-2's
+contract: it loads with ``from_pretrained`` from a directory, is a GPT-2 architecture, and writes words.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+import exercise
+from exercise.prompts import TRAIN_PROMPTS, VALIDATION_PROMPTS
+from exercise.tiny import tiny_model_dir
+from exercise.tiny.corpus import NEG, NEU, POS, ReviewGrammar, generate_corpus, opening_kind
+
+MAX_BYTES = 10 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir())
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir())
+    return model.eval(), tokenizer
+
+
+def _mostly_words(text: str, threshold: float = 0.8) -> bool:
+    """Most whitespace-separated pieces are English-looking words (letters, maybe with punctuation)."""
+    pieces = text.split()
+    wordlike = [p for p in pieces if re.fullmatch(r"[A-Za-z][A-Za-z'-]*[.,!?]?", p)]
+    return bool(pieces) and len(wordlike) / len(pieces) >= threshold
+
+
+# -- prompts ---------------------------------------------------------------------------------------------------
+def test_prompt_sets_are_disjoint_and_sized():
+    assert len(set(TRAIN_PROMPTS)) == len(TRAIN_PROMPTS) >= 48
+    assert len(set(VALIDATION_PROMPTS)) == len(VALIDATION_PROMPTS) >= 16
+    assert not set(TRAIN_PROMPTS) & set(VALIDATION_PROMPTS)
+    for prompt in TRAIN_PROMPTS + VALIDATION_PROMPTS:
+        assert prompt == prompt.strip() and prompt[0].isupper(), prompt  # no trailing space: BPE boundary
+
+
+def test_every_prompt_has_a_grammar_shape_and_a_continuation():
+    grammar = ReviewGrammar(seed=0)
+    kinds = {opening_kind(p) for p in VALIDATION_PROMPTS}
+    assert kinds == {"noun", "adjective", "verb", "predicate"}  # validation covers every shape
+    for prompt in TRAIN_PROMPTS + VALIDATION_PROMPTS:
+        assert grammar.body(prompt, POS).strip(), prompt
+
+
+# -- corpus ----------------------------------------------------------------------------------------------------
+def test_corpus_is_deterministic_for_a_seed():
+    assert generate_corpus(300, seed=7) == generate_corpus(300, seed=7)
+    assert generate_corpus(300, seed=7) != generate_corpus(300, seed=8)
+
+
+def test_corpus_counts_sentences_and_starts_with_openings():
+    reviews = generate_corpus(500, seed=0)
+    assert sum(r.count(". ") + 1 for r in reviews) == 500  # every sentence ends in ". " or at the end
+    assert any(r.startswith(p) for r in reviews for p in VALIDATION_PROMPTS)
+
+
+def test_corpus_mixes_sentiments_by_vader():
+    analyzer = SentimentIntensityAnalyzer()
+    grammar = ReviewGrammar(seed=3)
+    compound = {pol: [analyzer.polarity_scores(grammar.sentence(pol))["compound"] for _ in range(60)]
+                for pol in (POS, NEG, NEU)}
+    mean = {pol: sum(v) / len(v) for pol, v in compound.items()}
+    assert mean[POS] > 0.3 and mean[NEG] < -0.3 and abs(mean[NEU]) < 0.15, mean
+    scores = [analyzer.polarity_scores(r)["compound"] for r in generate_corpus(400, seed=0)]
+    assert sum(s > 0.3 for s in scores) > 0.2 * len(scores)
+    assert sum(s < -0.3 for s in scores) > 0.2 * len(scores)
+
+
+# -- the shipped model -----------------------------------------------------------------------------------------
+def test_shipped_model_is_inside_the_package_and_small():
+    directory = tiny_model_dir()
+    assert directory.is_relative_to(Path(exercise.__file__).resolve().parent)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+                 "generation_config.json", "MODEL_CARD.md"):
+        assert (directory / name).is_file(), name
+    assert sum(f.stat().st_size for f in directory.iterdir()) <= MAX_BYTES
+
+
+def test_shipped_model_is_gpt2_and_loads_like_gpt2(tiny):
+    model, tokenizer = tiny
+    assert model.config.model_type == "gpt2" and type(model).__name__ == "GPT2LMHeadModel"
+    assert next(model.parameters()).dtype == torch.float32
+    assert model.config.n_positions >= 64  # a prompt plus 32 new tokens fits
+    assert tokenizer.eos_token == "<|endoftext|>"
+    assert tokenizer.eos_token_id == tokenizer.pad_token_id == model.config.eos_token_id
+    assert model.generation_config.pad_token_id == tokenizer.pad_token_id
+    assert model.generation_config.do_sample
+    assert len(tokenizer) == model.config.vocab_size
+    # dropout off, so log-probabilities are the same in train and eval mode
+    assert model.config.resid_pdrop == model.config.attn_pdrop == model.config.embd_pdrop == 0.0
+
+
+def test_shipped_model_writes_words(tiny):
+    model, tokenizer = tiny
+    prompt = VALIDATION_PROMPTS[0]
+    inputs = tokenizer([prompt] * 4, return_tensors="pt")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        greedy = model.generate(**inputs, do_sample=False, max_new_tokens=16)
+        sampled = model.generate(**inputs, do_sample=True, max_new_tokens=24)
+    n = inputs["input_ids"].shape[1]
+    texts = tokenizer.batch_decode(greedy[:1, n:], skip_special_tokens=True)
+    texts += tokenizer.batch_decode(sampled[:, n:], skip_special_tokens=True)
+    for text in texts:
+        assert _mostly_words(text), text
+    # the tokenizer round-trips plain text, like GPT-2's byte-level BPE
+    assert tokenizer.decode(tokenizer(prompt)["input_ids"]) == prompt
+
+
+# -- the build script ------------------------------------------------------------------------------------------
+def test_build_runs_end_to_end(tmp_path):
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-m", "exercise.tiny.build", "--out", str(out), "--seconds", "30", "--max-steps", "12",
+           "--num-sentences", "500", "--eval-samples", "1"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = json.loads((out / "build_log.json").read_text())
+    assert log["final_loss"] < log["initial_loss"]
+    assert 0.0 <= log["val_sentiment_mean"] <= 1.0
+    model = AutoModelForCausalLM.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    assert model.config.model_type == "gpt2" and tokenizer.eos_token_id == 0
+    assert "python -m exercise.tiny.build" in (out / "MODEL_CARD.md").read_text()
