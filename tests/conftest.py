@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import os
 
+# One BLAS/OpenMP thread per process: the tiny models gain nothing from more, and on a shared 2-core machine
+# two threads per process made training steps many times slower. Set before torch is imported anywhere;
+# subprocesses (CLI smoke tests, grader workers) inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+# Tests never reach the Hugging Face Hub: fail fast instead of waiting on the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, database=None)

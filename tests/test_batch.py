@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -305,21 +304,3 @@ def test_real_grader_batch_scores_equal_single_grades(tmp_path: Path) -> None:
     assert header[3:-1] == [
         t["name"] for t in json.loads((out / "ref" / "results.json").read_text())["tests"]
     ]
-
-
-@real_grader
-@pytest.mark.slow
-def test_real_grader_24_submissions_within_two_minutes(tmp_path: Path) -> None:
-    """The issue's performance target: 24 submissions without training in <= 120 s on 2 cores."""
-    subs = tmp_path / "subs"
-    sources = [REPO / "reference" / "rewards.py", REPO / "exercise" / "rewards.py"]
-    for i in range(24):
-        shutil.copy(sources[i % 2], _write(subs / f"student{i:02d}" / "rewards.py", ""))
-    started = time.monotonic()
-    rows, summary = run_batch(BatchConfig(subs, tmp_path / "out", no_training=True, jobs=os.cpu_count() or 1,
-                                          quiet=True))  # fmt: skip
-    elapsed = time.monotonic() - started
-    print(f"24 submissions graded in {elapsed:.1f} s with {os.cpu_count()} jobs")
-    assert summary.errors == 0
-    assert summary.full_marks == 12
-    assert elapsed <= 120
