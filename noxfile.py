@@ -56,7 +56,9 @@ def grade(session: nox.Session) -> None:
     """Grade your exercise/rewards.py: a score and feedback per check (`-- --no-training` for a quick look)."""
     install(session)
     # Exit code 1 means "points lost": that is a grade, not a broken session.
-    session.run("python", "-m", "grader", *grader_args(session.posargs, STUDENT_SUBMISSION), success_codes=[0, 1])
+    session.run(
+        "python", "-m", "grader", *grader_args(session.posargs, STUDENT_SUBMISSION), success_codes=[0, 1]
+    )
 
 
 if INSTRUCTOR:
@@ -77,7 +79,9 @@ if INSTRUCTOR:
     def bench(session: nox.Session) -> None:
         """Run the performance benchmarks (pytest-benchmark) and print their table."""
         install(session)
-        session.run("pytest", "benchmarks", "--benchmark-enable", "-m", "", "-p", "no:cacheprovider", *session.posargs)
+        session.run(
+            "pytest", "benchmarks", "--benchmark-enable", "-m", "", "-p", "no:cacheprovider", *session.posargs
+        )
 
     @nox.session
     def handout(session: nox.Session) -> None:

@@ -96,7 +96,9 @@ def kl_penalty_backward(
 # rises, and is not constant in the score.
 
 
-def shaped_reward(scores: list[float], completions: list[str], prompts: list[str] | None = None) -> list[float]:
+def shaped_reward(
+    scores: list[float], completions: list[str], prompts: list[str] | None = None
+) -> list[float]:
     """Turn sentiment scores into rewards.
 
     Args:
