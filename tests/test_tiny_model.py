@@ -71,8 +71,10 @@ def test_corpus_counts_sentences_and_starts_with_openings():
 def test_corpus_mixes_sentiments_by_vader():
     analyzer = SentimentIntensityAnalyzer()
     grammar = ReviewGrammar(seed=3)
-    compound = {pol: [analyzer.polarity_scores(grammar.sentence(pol))["compound"] for _ in range(60)]
-                for pol in (POS, NEG, NEU)}
+    compound = {
+        pol: [analyzer.polarity_scores(grammar.sentence(pol))["compound"] for _ in range(60)]
+        for pol in (POS, NEG, NEU)
+    }
     mean = {pol: sum(v) / len(v) for pol, v in compound.items()}
     assert mean[POS] > 0.3 and mean[NEG] < -0.3 and abs(mean[NEU]) < 0.15, mean
     scores = [analyzer.polarity_scores(r)["compound"] for r in generate_corpus(400, seed=0)]
@@ -84,8 +86,14 @@ def test_corpus_mixes_sentiments_by_vader():
 def test_shipped_model_is_inside_the_package_and_small():
     directory = tiny_model_dir()
     assert directory.is_relative_to(Path(exercise.__file__).resolve().parent)
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
-                 "generation_config.json", "MODEL_CARD.md"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "MODEL_CARD.md",
+    ):
         assert (directory / name).is_file(), name
     assert sum(f.stat().st_size for f in directory.iterdir()) <= MAX_BYTES
 
@@ -124,8 +132,21 @@ def test_shipped_model_writes_words(tiny):
 # -- the build script ------------------------------------------------------------------------------------------
 def test_build_runs_end_to_end(tmp_path):
     out = tmp_path / "model"
-    cmd = [sys.executable, "-m", "exercise.tiny.build", "--out", str(out), "--seconds", "30", "--max-steps", "12",
-           "--num-sentences", "500", "--eval-samples", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "exercise.tiny.build",
+        "--out",
+        str(out),
+        "--seconds",
+        "30",
+        "--max-steps",
+        "12",
+        "--num-sentences",
+        "500",
+        "--eval-samples",
+        "1",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     log = json.loads((out / "build_log.json").read_text())
@@ -135,3 +156,21 @@ def test_build_runs_end_to_end(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.config.model_type == "gpt2" and tokenizer.eos_token_id == 0
     assert "python -m exercise.tiny.build" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_shipped_model_starts_mid_scale_on_vader(tiny):
+    """Step 0 must leave RL room in both directions (and the model card must say what was measured)."""
+    model, tokenizer = tiny
+    analyzer = SentimentIntensityAnalyzer()
+    torch.manual_seed(0)
+    scores = []
+    for prompt in VALIDATION_PROMPTS:
+        inputs = tokenizer([prompt] * 4, return_tensors="pt")
+        with torch.no_grad():
+            out = model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=24)
+        for text in tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True):
+            scores.append((analyzer.polarity_scores(text)["compound"] + 1) / 2)
+    assert 0.3 <= sum(scores) / len(scores) <= 0.7
+    log = json.loads((tiny_model_dir() / "build_log.json").read_text())
+    assert 0.3 <= log["val_sentiment_mean"] <= 0.7
+    assert f"{log['val_sentiment_mean']:.3f}" in (tiny_model_dir() / "MODEL_CARD.md").read_text()

@@ -1,6 +1,6 @@
 """Build the tiny offline model: train a tokenizer and pre-train a small GPT-2 on the generated review corpus.
 
-    python -m exercise.tiny.build --out exercise/assets/tiny-gpt2 --seconds 150 --seed 0
+    python -m exercise.tiny.build --out exercise/assets/tiny-gpt2 --seconds 420 --max-steps 1000 --seed 0
 
 One readable script, in the spirit of nanoGPT: generate the corpus, train a byte-level BPE tokenizer (the same
 kind GPT-2 uses, with 1024 tokens instead of 50257), pre-train a ``GPT2LMHeadModel`` for a wall-clock budget
@@ -9,8 +9,9 @@ with a plain PyTorch loop, and save everything with ``save_pretrained``. The res
 exercise uses for real GPT-2, so the CPU preset tests the real pipeline rather than a special case.
 
 It also writes ``build_log.json`` (losses, timings, measured sentiment) and ``MODEL_CARD.md``.
-The training length is a time budget, not a step count: the point is a predictable build time on any machine.
-Hence two builds on different machines differ slightly; the shipped weights are the reference.
+Training length is a wall-clock budget (a predictable build time on any laptop), optionally capped by a step
+count: on a machine fast enough to reach the cap first, the build is reproducible; on a slower or busy one it
+stops early on the clock with a somewhat weaker model. The shipped weights are the reference (see MODEL_CARD.md).
 """
 
 from __future__ import annotations
@@ -38,8 +39,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="output directory (created)")
     parser.add_argument("--seconds", type=float, default=150.0, help="wall-clock budget for pre-training")
-    parser.add_argument("--max-steps", type=int, default=None,
-                        help="also stop after this many steps (the schedule follows whichever budget is nearer)")
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="also stop after this many steps (the schedule follows whichever budget is nearer)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--num-sentences", type=int, default=60_000, help="sentences in the generated corpus")
     parser.add_argument("--vocab-size", type=int, default=1024)
@@ -49,7 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--block-size", type=int, default=128, help="context length (n_positions)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--eval-samples", type=int, default=8, help="sampled continuations per validation prompt")
+    parser.add_argument(
+        "--eval-samples", type=int, default=8, help="sampled continuations per validation prompt"
+    )
     return parser.parse_args(argv)
 
 
@@ -70,7 +77,11 @@ def train_tokenizer(texts: list[str], vocab_size: int) -> GPT2TokenizerFast:
     tokenizer.train_from_iterator(texts, trainer)
     # Wrapping it in the GPT-2 tokenizer class makes AutoTokenizer load it exactly like GPT-2's tokenizer.
     return GPT2TokenizerFast(
-        tokenizer_object=tokenizer, bos_token=EOS, eos_token=EOS, unk_token=EOS, pad_token=EOS,
+        tokenizer_object=tokenizer,
+        bos_token=EOS,
+        eos_token=EOS,
+        unk_token=EOS,
+        pad_token=EOS,
     )
 
 
@@ -92,8 +103,9 @@ def encode_stream(texts: list[str], tokenizer: GPT2TokenizerFast) -> tuple[torch
     return torch.tensor(ids, dtype=torch.long), torch.tensor(starts, dtype=torch.long)
 
 
-def get_batch(ids: torch.Tensor, starts: torch.Tensor, batch_size: int, block_size: int,
-              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def get_batch(
+    ids: torch.Tensor, starts: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random windows of ``block_size + 1`` tokens from document starts: inputs and next-token targets."""
     valid = starts[starts < len(ids) - block_size - 1]
     picks = valid[torch.randint(len(valid), (batch_size,), generator=generator)]
@@ -150,14 +162,20 @@ def budget_used(elapsed: float, step: int, args: argparse.Namespace) -> float:
     return max(elapsed / args.seconds, by_steps)
 
 
-def train(model: GPT2LMHeadModel, ids: torch.Tensor, starts: torch.Tensor, args: argparse.Namespace,
-          eval_batches: list[tuple[torch.Tensor, torch.Tensor]]) -> dict:
+def train(
+    model: GPT2LMHeadModel,
+    ids: torch.Tensor,
+    starts: torch.Tensor,
+    args: argparse.Namespace,
+    eval_batches: list[tuple[torch.Tensor, torch.Tensor]],
+) -> dict:
     # Weight decay on matrices only; biases and LayerNorm gains are left alone (standard GPT practice).
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=args.lr, betas=(0.9, 0.95),
+        lr=args.lr,
+        betas=(0.9, 0.95),
     )
     generator = torch.Generator().manual_seed(args.seed)
     initial_loss = evaluate_loss(model, eval_batches)
@@ -183,14 +201,22 @@ def train(model: GPT2LMHeadModel, ids: torch.Tensor, starts: torch.Tensor, args:
         recent.append(loss.item())
         if time.perf_counter() - last_log > max(2.0, args.seconds / 30):
             last_log = time.perf_counter()
-            print(f"step {step:5d}  {elapsed:6.1f}s  loss {statistics.mean(recent):.3f}  lr {lr:.2e}  "
-                  f"{tokens / max(elapsed, 1e-9):,.0f} tok/s", flush=True)
+            print(
+                f"step {step:5d}  {elapsed:6.1f}s  loss {statistics.mean(recent):.3f}  lr {lr:.2e}  "
+                f"{tokens / max(elapsed, 1e-9):,.0f} tok/s",
+                flush=True,
+            )
             recent = []
     train_seconds = time.perf_counter() - start
     final_loss = evaluate_loss(model, eval_batches)
     print(f"final held-out loss {final_loss:.3f} after {step} steps, {tokens:,} tokens, {train_seconds:.0f}s")
-    return {"initial_loss": initial_loss, "final_loss": final_loss, "steps": step, "tokens": tokens,
-            "train_seconds": round(train_seconds, 1)}
+    return {
+        "initial_loss": initial_loss,
+        "final_loss": final_loss,
+        "steps": step,
+        "tokens": tokens,
+        "train_seconds": round(train_seconds, 1),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -205,16 +231,29 @@ def vader_score(texts: list[str]) -> list[float]:
 
 
 @torch.no_grad()
-def sample_continuations(model: GPT2LMHeadModel, tokenizer: GPT2TokenizerFast, prompts: list[str],
-                         samples_per_prompt: int, max_new_tokens: int = 24, seed: int = 0) -> list[str]:
+def sample_continuations(
+    model: GPT2LMHeadModel,
+    tokenizer: GPT2TokenizerFast,
+    prompts: list[str],
+    samples_per_prompt: int,
+    max_new_tokens: int = 24,
+    seed: int = 0,
+) -> list[str]:
     """Sampled (temperature 1, no top-k) continuations of each prompt, decoded without the prompt."""
     torch.manual_seed(seed)
     model.eval()
     texts = []
     for prompt in prompts:
         inputs = tokenizer([prompt] * samples_per_prompt, return_tensors="pt")
-        out = model.generate(**inputs, do_sample=True, top_k=0, top_p=1.0, temperature=1.0,
-                             max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+        out = model.generate(
+            **inputs,
+            do_sample=True,
+            top_k=0,
+            top_p=1.0,
+            temperature=1.0,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         texts += tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
     return texts
 
@@ -223,7 +262,7 @@ MODEL_CARD = """\
 # tiny-gpt2: the offline model of the `tiny` preset
 
 A GPT-2-architecture causal language model ({n_layer} layers, width {n_embd}, {n_head} heads, context
-{block_size}, {params:,} parameters, float32) with a byte-level BPE tokenizer of {vocab} tokens. It was pre-trained
+{block_size}, {parameters:,} parameters, float32) with a byte-level BPE tokenizer of {vocab_size} tokens. It was pre-trained
 from scratch by this project on generated English movie-review sentences of mixed sentiment
 (`exercise/tiny/corpus.py`), so that the exercise, its tests and the grader run on CPU with no network.
 It stands in for GPT-2 and loads the same way:
@@ -231,6 +270,7 @@ It stands in for GPT-2 and loads the same way:
 ```python
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from exercise.tiny import tiny_model_dir
+
 model = AutoModelForCausalLM.from_pretrained(tiny_model_dir())
 tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir())
 ```
@@ -251,19 +291,34 @@ general language model; do not use it for anything but this exercise.
 - held-out loss {initial_loss:.2f} -> {final_loss:.2f}.
 
 Training stops at whichever budget comes first, so a rebuild matches these weights only where it runs the same
-number of steps. `<|endoftext|>` (id {eos_id}) is the bos, eos and pad token. `generation_config.json` samples
+number of steps. `<|endoftext|>` (id {eos_token_id}) is the bos, eos and pad token. `generation_config.json` samples
 at temperature 1 with no top-k/top-p truncation.
 
 ## Measured sentiment at step 0
 
 VADER score ((compound + 1) / 2) of sampled continuations (temperature 1, {max_new_tokens} new tokens,
-{eval_samples} per prompt) of the {n_val} validation prompts in `exercise/prompts.py`:
+{eval_samples_per_prompt} per prompt) of the {n_val} validation prompts in `exercise/prompts.py`:
 mean **{val_sentiment_mean:.3f}**, std {val_sentiment_std:.3f}. Mid-scale on purpose, so RL has room to move it.
 
 Samples:
 
-{samples}
+{samples_md}
 """
+
+
+def render_model_card(log: dict) -> str:
+    """MODEL_CARD.md from a build log alone, so the card always states what the build measured."""
+    hp = log["hyperparameters"]
+    budget = f"{hp['seconds']:g} s"
+    if hp["max_steps"]:
+        budget += f" or {hp['max_steps']} steps, whichever came first"
+    return MODEL_CARD.format(
+        **log,
+        **hp,
+        budget=budget,
+        n_val=len(VALIDATION_PROMPTS),
+        samples_md="\n".join(log["samples"]),
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -283,16 +338,22 @@ def main(argv: list[str] | None = None) -> None:
     print(f"corpus: {len(texts):,} reviews, {len(ids):,} tokens; e.g. {texts[0]!r}")
 
     eval_generator = torch.Generator().manual_seed(args.seed + 1)
-    eval_batches = [get_batch(ids[cut:], held_starts, args.batch_size, args.block_size, eval_generator)
-                    for _ in range(4)]
+    eval_batches = [
+        get_batch(ids[cut:], held_starts, args.batch_size, args.block_size, eval_generator) for _ in range(4)
+    ]
     model = make_model(args, tokenizer)
     params = sum(p.numel() for p in model.parameters())
     print(f"model: {params:,} parameters")
     log = train(model, ids[:cut], train_starts, args, eval_batches)
 
     model.generation_config = GenerationConfig(
-        do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=32,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        do_sample=True,
+        temperature=1.0,
+        top_k=0,
+        top_p=1.0,
+        max_new_tokens=32,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     model.save_pretrained(args.out, safe_serialization=True)
@@ -300,32 +361,62 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer.backend_tokenizer.model.save(str(args.out))  # vocab.json + merges.txt, as GPT-2 ships them too
 
     max_new_tokens = 24
-    continuations = sample_continuations(model, tokenizer, list(VALIDATION_PROMPTS), args.eval_samples,
-                                         max_new_tokens, seed=args.seed)
+    continuations = sample_continuations(
+        model, tokenizer, list(VALIDATION_PROMPTS), args.eval_samples, max_new_tokens, seed=args.seed
+    )
     scores = vader_score(continuations)
     val_mean, val_std = statistics.mean(scores), statistics.pstdev(scores)
-    print(f"validation sentiment (VADER, 0..1): mean {val_mean:.3f} std {val_std:.3f} over {len(scores)} samples")
+    print(
+        f"validation sentiment (VADER, 0..1): mean {val_mean:.3f} std {val_std:.3f} over {len(scores)} samples"
+    )
     # first sample of the first 8 prompts (continuations are grouped by prompt)
-    shown = [f"- *{prompt}*{continuations[i * args.eval_samples]}" for i, prompt in enumerate(VALIDATION_PROMPTS[:8])]
+    shown = [
+        f"- *{prompt}*{continuations[i * args.eval_samples]}"
+        for i, prompt in enumerate(VALIDATION_PROMPTS[:8])
+    ]
     print("\n".join(shown))
 
     command = "python -m exercise.tiny.build " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in
-        [("out", args.out), ("seconds", f"{args.seconds:g}"), ("max_steps", args.max_steps), ("seed", args.seed),
-         ("num_sentences", args.num_sentences)] if v is not None)
-    log.update({
-        "command": command, "seed": args.seed, "num_sentences": args.num_sentences, "parameters": params,
-        "val_sentiment_mean": round(val_mean, 4), "val_sentiment_std": round(val_std, 4),
-        "val_samples": len(scores), "max_new_tokens": max_new_tokens,
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-        "build_seconds": round(time.perf_counter() - build_start, 1),
-    })
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in [
+            ("out", args.out),
+            ("seconds", f"{args.seconds:g}"),
+            ("max_steps", args.max_steps),
+            ("seed", args.seed),
+            ("num_sentences", args.num_sentences),
+        ]
+        if v is not None
+    )
+    log.update(
+        {
+            "command": command,
+            "seed": args.seed,
+            "num_sentences": args.num_sentences,
+            "parameters": params,
+            "hyperparameters": {
+                "n_layer": args.n_layer,
+                "n_embd": args.n_embd,
+                "n_head": args.n_head,
+                "block_size": args.block_size,
+                "vocab_size": len(tokenizer),
+                "eos_token_id": tokenizer.eos_token_id,
+                "batch_size": args.batch_size,
+                "lr": args.lr,
+                "seconds": args.seconds,
+                "max_steps": args.max_steps,
+            },
+            "val_sentiment_mean": round(val_mean, 4),
+            "val_sentiment_std": round(val_std, 4),
+            "val_samples": len(scores),
+            "eval_samples_per_prompt": args.eval_samples,
+            "max_new_tokens": max_new_tokens,
+            "samples": shown,
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+            "build_seconds": round(time.perf_counter() - build_start, 1),
+        }
+    )
     (args.out / "build_log.json").write_text(json.dumps(log, indent=2) + "\n")
-    (args.out / "MODEL_CARD.md").write_text(MODEL_CARD.format(
-        **vars(args) | log, params=params, vocab=len(tokenizer), eos_id=tokenizer.eos_token_id,
-        n_val=len(VALIDATION_PROMPTS), samples="\n".join(shown),
-        budget=f"{args.seconds:g} s" + (f" or {args.max_steps} steps, whichever came first" if args.max_steps else ""),
-    ))
+    (args.out / "MODEL_CARD.md").write_text(render_model_card(log))
     print(f"saved to {args.out} in {log['build_seconds']:.0f}s")
 
 

@@ -29,6 +29,8 @@ POLARITIES = (POS, NEG, NEU)
 # ---------------------------------------------------------------------------------------------------------------
 # Vocabulary. VADER scores were checked word by word: NEU words are absent from its lexicon (score 0).
 # ---------------------------------------------------------------------------------------------------------------
+# (Kept compact on purpose: one line per word would hide the vocabulary's shape.)
+# fmt: off
 ADJECTIVES: dict[str, tuple[str, ...]] = {
     POS: (
         "great", "wonderful", "amazing", "brilliant", "excellent", "beautiful", "lovely", "delightful",
@@ -104,16 +106,36 @@ TAILS: dict[str, tuple[str, ...]] = {
     NEU: ("", "", "", " at times", " for most of the film", " in the second half", ", like most films of its kind",
           " for a film like this"),
 }
+# fmt: on
 
 # Openings built from the same parts as the prompts, so sentences in the middle of a review look like prompts.
 # (They are sentiment-free to VADER: "Sadly," or "Thankfully," would give the sentence's polarity away.)
-DISCOURSE_MARKERS = ("", "", "", "Honestly, ", "Overall, ", "In the end, ", "Still, ", "Also, ", "Then again, ",
-                     "All in all, ", "Looking back, ", "On the whole, ")
+DISCOURSE_MARKERS = (
+    "",
+    "",
+    "",
+    "Honestly, ",
+    "Overall, ",
+    "In the end, ",
+    "Still, ",
+    "Also, ",
+    "Then again, ",
+    "All in all, ",
+    "Looking back, ",
+    "On the whole, ",
+)
 ALL_PROMPTS: tuple[str, ...] = TRAIN_PROMPTS + VALIDATION_PROMPTS
 
 # Prompts that ask for a noun phrase start like this (and end with "is"/"was").
-_NOUN_PHRASE_STARTS = ("What ", "My favorite ", "The thing ", "The scene ", "The part ", "The first thing ",
-                       "The character I ")
+_NOUN_PHRASE_STARTS = (
+    "What ",
+    "My favorite ",
+    "The thing ",
+    "The scene ",
+    "The part ",
+    "The first thing ",
+    "The character I ",
+)
 _ADJECTIVE_LAST_WORDS = {"was", "were", "is", "are", "felt", "seemed", "looked", "sounded", "as"}
 _VIEWER_LAST_WORDS = {"I", "we", "family"}
 _PLURAL_NOUNS = {name.split()[-1] for name, plural in ASPECTS if plural}
@@ -157,7 +179,7 @@ class ReviewGrammar:
         return text.replace("{aspect}", name)
 
     def adjective_phrase(self, polarity: str) -> str:
-        """"really great", "boring and messy", "a bit slow", "not very good" ..."""
+        """An adjective phrase: "really great", "boring and messy", "a bit slow", "not very good" ..."""
         rng = self.rng
         roll = rng.random()
         if polarity != NEU and roll < 0.12:
@@ -237,7 +259,7 @@ class ReviewGrammar:
         return self.predicate(polarity, plural=opening.split()[-1] in _PLURAL_NOUNS)
 
     def mixed_clause(self, polarity: str) -> str:
-        """", but the ending was boring": a contrasting clause. VADER weighs the clause after "but" more."""
+        """A contrasting clause, ", but the ending was boring". VADER weighs the clause after "but" more."""
         name, plural = self._aspect()
         return f", but the {name} {'were' if plural else 'was'} {self.adjective_phrase(polarity)}"
 
