@@ -52,18 +52,25 @@ POSITIVE_WORDS = frozenset(
 
 
 class HackableScorer:
-    """Fraction of the words that are in :data:`POSITIVE_WORDS` (0 for a text without words)."""
+    """Fraction of the words that are in :data:`POSITIVE_WORDS`, counted over at least ``min_words`` words.
+
+    A word-counting reward with an obvious exploit: repeating "great" scores 1.0. The floor on the denominator
+    stops the other exploit (a one-word answer "great." would otherwise score 1.0 too), so the hack the policy
+    finds is the classic degenerate repetition the exercise is about.
+    """
 
     name = "hackable"
 
-    def __init__(self, positive_words: frozenset[str] = POSITIVE_WORDS) -> None:
+    def __init__(self, positive_words: frozenset[str] = POSITIVE_WORDS, min_words: int = 8) -> None:
         self.positive_words = positive_words
+        self.min_words = min_words
 
     def __call__(self, texts: Sequence[str]) -> list[float]:
         scores = []
         for text in texts:
             tokens = words(text)
-            scores.append(sum(t in self.positive_words for t in tokens) / len(tokens) if tokens else 0.0)
+            positive = sum(t in self.positive_words for t in tokens)
+            scores.append(positive / max(len(tokens), self.min_words))
         return scores
 
 

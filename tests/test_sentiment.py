@@ -24,11 +24,19 @@ def test_vader_range_and_polarity():
 
 
 def test_hackable_counts_positive_words():
-    scorer = HackableScorer()
+    scorer = HackableScorer(min_words=1)
     assert scorer(["great great great great"]) == [1.0]
     assert scorer(["a great film"]) == [pytest.approx(1 / 3)]
     assert scorer(["Great, AMAZING!"]) == [1.0]  # case and punctuation do not matter
     assert scorer(["", "123 ..."]) == [0.0, 0.0]
+
+
+def test_hackable_short_answers_do_not_max_the_score():
+    # Without a floor on the denominator the cheapest hack is a one-word answer, not the repetition we teach.
+    scorer = HackableScorer(min_words=8)
+    one_word, repeated = scorer(["great.", " ".join(["great"] * 10)])
+    assert one_word == pytest.approx(1 / 8)
+    assert repeated == 1.0
 
 
 def test_hackable_is_hackable_where_vader_saturates():
