@@ -21,6 +21,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from grader.dataclass_cli import parse_into
 from grader.results import GradingResults, internal_error_results
@@ -44,6 +45,20 @@ class GradeConfig:
         default=None, metadata={"help": "also write a JUnit XML report here", "metavar": "PATH"}
     )
     no_training: bool = field(default=False, metadata={"help": "skip the checks that need a training run"})
+    training_preset: Literal["auto", "tiny", "gpt2"] = field(
+        default="auto",
+        metadata={
+            "help": "models of the training checks: tiny (the small offline model, CPU), gpt2 (GPT-2 and the "
+            "5-star sentiment model, for a GPU), auto (gpt2 on CUDA when both are available locally, else tiny)",
+        },
+    )
+    training_jobs: int | None = field(
+        default=None,
+        metadata={
+            "help": "training runs made in parallel, one process each (default: one per CPU core, at most 4)",
+            "metavar": "N",
+        },
+    )
     seed: int = field(default=0, metadata={"help": "selects hypothesis's examples; same seed, same results"})
     rubric: Path | None = field(
         default=None,
@@ -181,6 +196,10 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
         hidden_paths=hidden,
         max_examples=config.max_examples,
         only=[s.strip() for s in config.only.split(",")] if config.only else (),
+        training_preset=config.training_preset,
+        training_lanes=config.training_jobs,
+        # results.json -> results_training.png beside it
+        artifact_stem=config.results.absolute().with_suffix(""),
     )
     if located.note:
         results.output = f"{located.note}\n{results.output}"

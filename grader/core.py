@@ -64,6 +64,7 @@ class CheckOutcome:
     misconception: str | None = None  # a short id from grader.misconceptions, when one was recognised
     counterexample: str | None = None  # the smallest failing input hypothesis found, pretty-printed
     tags: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)  # files written for people to look at (paths)
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,20 @@ class TrainingContext(CheckContext):
     Its ``submission`` argument is still the sandboxed submission (function calls go through it as usual); a
     training run that must import the submission itself gets the file here and has to run it in its own sandboxed
     process (see :mod:`grader.sandbox`). ``work_dir`` is a scratch directory of the grader, deleted afterwards.
+
+    ``training_preset``: ``auto``, ``tiny`` or ``gpt2`` (see :mod:`grader.training`); ``training_lanes``: how many
+    training processes run in parallel (None: one per CPU core, at most 4). ``call_timeout_s`` and
+    ``hidden_paths``: what a sandbox the check opens itself must use (the grader's per-call timeout, and the
+    paths the submission must never read, such as the results directory). ``artifact_stem``: where files for
+    people to look at may be written, as a path prefix (the CLI passes the results path without its suffix);
+    empty: write none.
     """
 
     submission_path: str = ""
     work_dir: str = ""
     budget_s: float = 600.0
+    training_preset: str = "auto"
+    training_lanes: int | None = None
+    call_timeout_s: float = 10.0
+    hidden_paths: tuple[str, ...] = ()
+    artifact_stem: str = ""

@@ -69,7 +69,7 @@ FORBIDDEN_PARTS = {
 FORBIDDEN_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".orig", ".rej", ".swp")
 #: Text files scanned for solution code.
 SCANNED_SUFFIXES = (".py", ".md", ".txt", ".toml", ".cfg", ".json", ".ipynb")
-FORBIDDEN_NAMES = {"results.json", "junit.xml", ".DS_Store", "autograder.json"}
+FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Store", "autograder.json"}
 # A zip entry's timestamp: fixed, so the same sources give a byte-identical zip.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

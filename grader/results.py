@@ -40,6 +40,9 @@ class TestResult:
     misconception: str | None = None
     internal_error: bool = False  # the grader failed, not the submission
     advisory_failed: bool = False  # an advisory (0-point) check whose property did not hold
+    artifacts: list[str] = field(
+        default_factory=list
+    )  # files the check wrote for people (e.g. training curves)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_score) and self.max_score >= 0):
@@ -70,8 +73,9 @@ class TestResult:
             "advisory": self.advisory,
             "misconception": self.misconception,
             "internal_error": self.internal_error,
+            "artifacts": list(self.artifacts),
         }
-        data["extra_data"] = {k: v for k, v in extra.items() if v not in (None, "", False)}
+        data["extra_data"] = {k: v for k, v in extra.items() if v not in (None, "", False, [])}
         return data
 
 

@@ -49,12 +49,19 @@ def grade(
     max_examples: int | None = None,
     only: Sequence[str] = (),
     progress: Progress | None = None,
+    training_preset: str = "auto",
+    training_lanes: int | None = None,
+    artifact_stem: str | Path | None = None,
 ) -> GradingResults:
     """Grade the submission file; see the module docstring.
 
     ``registry``: check id -> check (default: ``grader.checks.REGISTRY``; tests pass fakes). ``hidden_paths``:
     extra paths the worker must not read (the CLI passes the results and JUnit directories). ``only``: grade
     just these check ids (for debugging a check). ``progress`` is called with each result as it is made.
+    ``training_preset`` / ``training_lanes``: the training checks' model preset (``auto``, ``tiny``, ``gpt2``)
+    and parallel training processes (None: one per core, at most 4). ``artifact_stem``: checks may write files
+    for people next to the results, named ``<artifact_stem>_<what>.<ext>`` (the CLI passes the results path
+    without its suffix); their paths are listed in the results' ``output``. None: no such files.
     """
     started = time.monotonic()
     path = Path(submission)
@@ -117,6 +124,11 @@ def grade(
                             submission_path=str(path.resolve()),
                             work_dir=str(scratch),
                             budget_s=entry.budget_s,
+                            training_preset=training_preset,
+                            training_lanes=training_lanes,
+                            call_timeout_s=config.call_timeout_s,
+                            hidden_paths=config.hidden_paths,
+                            artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
                         )
                     result = run_check(entry, registry.get(entry.check_id), sandbox, check_context)
                     tests.append(result)
@@ -201,6 +213,7 @@ def run_check(
         _feedback(entry, outcome),
         misconception=outcome.misconception,
         extra_tags=outcome.tags,
+        artifacts=[str(a) for a in getattr(outcome, "artifacts", None) or ()],
     )
 
 
@@ -228,6 +241,7 @@ def _result(
     internal_error: bool = False,
     misconception: str | None = None,
     extra_tags: Sequence[str] = (),
+    artifacts: Sequence[str] = (),
 ) -> TestResult:
     tags = [entry.function_tag, *entry.tags, *extra_tags]
     if misconception:
@@ -246,6 +260,7 @@ def _result(
         misconception=misconception,
         internal_error=internal_error,
         advisory_failed=entry.advisory and fraction < 1 and not internal_error,
+        artifacts=list(artifacts),
     )
 
 
@@ -294,6 +309,9 @@ def _overall_output(
     ):
         lines.append(results.tests[0].output)
     lines.extend(notes)
+    files = list(dict.fromkeys(a for t in results.tests for a in t.artifacts))
+    if files:
+        lines.append("Plots written next to the results: " + ", ".join(files))
     if captured:
         lines.append("What your code printed while being graded (truncated):\n" + captured)
     lines.append(f"Sandbox: {isolation}.")

@@ -48,12 +48,20 @@ EXPECTED_IDS = {
 }
 
 
+# Training checks need a TrainingContext and real runs: tests/test_training_checks.py.
+TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}
+
+
 def grade(submission, ids=None, context=CONTEXT):
-    return {cid: check(submission, context) for cid, check in REGISTRY.items() if ids is None or cid in ids}
+    return {
+        cid: check(submission, context)
+        for cid, check in REGISTRY.items()
+        if (ids is None or cid in ids) and cid not in TRAINING_IDS
+    }
 
 
 def test_registry_has_exactly_the_agreed_ids():
-    assert set(REGISTRY) == EXPECTED_IDS
+    assert set(REGISTRY) == EXPECTED_IDS | TRAINING_IDS
 
 
 def test_reference_earns_full_marks():
@@ -260,6 +268,8 @@ def test_reference_earns_full_marks_through_the_sandbox(tmp_path: Path):
     with _sandboxed(path) as sub:
         assert sub.start().ok
         for cid, check in REGISTRY.items():
+            if cid in TRAINING_IDS:
+                continue
             sub.begin_check()
             outcome = check(sub, CONTEXT)
             assert outcome.fraction == 1.0, (cid, outcome.feedback)

@@ -42,6 +42,7 @@ FIXED_IDS = {
         )
     ),
 }
+TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}
 
 
 def _results() -> GradingResults:
@@ -155,15 +156,17 @@ def test_internal_error_results() -> None:
 
 
 def test_shipped_rubric_is_valid_and_worth_100() -> None:
-    rubric = load_rubric(known_ids=FIXED_IDS)
-    assert {e.check_id for e in rubric.entries} == FIXED_IDS
+    rubric = load_rubric(known_ids=FIXED_IDS | TRAINING_IDS)
+    assert {e.check_id for e in rubric.entries} == FIXED_IDS | TRAINING_IDS
     assert rubric.total_points == 100
+    # the property checks (what --no-training grades) are 80, the training checks 20
+    assert math.fsum(e.points for e in rubric.selected(training=False)) == 80
+    assert {e.check_id for e in rubric.entries if e.requires_training} == TRAINING_IDS
     by_id = {e.check_id: e for e in rubric.entries}
     assert by_id["shaping.repetition"].advisory and by_id["shaping.repetition"].points == 0
     for fn in ("kl_forward", "kl_backward"):
         group = [e for e in rubric.entries if e.check_id.startswith(fn + ".")]
         assert max(group, key=lambda e: e.points).check_id == f"{fn}.direction"
-    assert not any(e.requires_training for e in rubric.entries)
 
 
 def test_shipped_rubric_matches_the_registry() -> None:

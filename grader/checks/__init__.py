@@ -4,9 +4,9 @@ and visibility."""
 
 from __future__ import annotations
 
-from grader.checks import kl, shaping
+from grader.checks import kl, shaping, training
 from grader.core import CheckFunction
 
-REGISTRY: dict[str, CheckFunction] = {**kl.checks(), **shaping.checks()}
+REGISTRY: dict[str, CheckFunction] = {**kl.checks(), **shaping.checks(), **training.checks()}
 
 __all__ = ["REGISTRY"]

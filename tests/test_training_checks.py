@@ -1,0 +1,325 @@
+"""The training checks: short real GRPO runs with a submission's functions, scored against calibrated thresholds.
+
+Fast tests: the scoring on synthetic validation histories, the settings file, the lane scheduling, the results
+hook for the curves PNG, and a stub (every function raises NotImplementedError) scoring 0 on every training check
+within seconds (the gate stops it before any run starts).
+
+Slow tests (``-m slow``): each grades with the real runs, four GRPO runs of about 15 s on one core per grade
+(two processes in parallel), so about half a minute each: the reference passes; a zero KL penalty and a
+sign-flipped one fail the forward and backward checks; r log r as the backward penalty fails the backward check;
+the same seed gives the same scores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import training as T
+from grader.calibrate import variant_sources
+from grader.checks import training as C
+from grader.core import CheckOutcome
+from grader.rubric import load_rubric, parse_rubric
+from grader.runner import grade
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = ROOT / "reference" / "rewards.py"
+STUB = ROOT / "exercise" / "rewards.py"
+TRAINING_IDS = ("training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped")
+TH = T.Thresholds(baseline_min_gain=0.2, kl_min_gain=0.1, kl_max_ratio=0.3, shaped_min_gain=0.0)
+
+
+def history(sentiments, kl_forward, kl_backward=None, step=10):
+    """A validation history: one dict per validation, as exercise.train.RunResult.history has them."""
+    kl_backward = kl_backward or kl_forward
+    return [
+        {
+            "step": i * step,
+            "sentiment_mean": s,
+            "kl_forward": f,
+            "kl_backward": b,
+            "distinct_2": 0.8 - 0.01 * i,
+            "repetition": 0.05 + 0.01 * i,
+        }
+        for i, (s, f, b) in enumerate(zip(sentiments, kl_forward, kl_backward, strict=True))
+    ]
+
+
+def record(hist, ok=True, **extra):
+    return {"ok": ok, "history": hist, "error": None, "internal": False, **extra}
+
+
+BASELINE = record(history([0.55, 0.8, 0.99], [0.0, 1.0, 5.0], [0.0, 0.8, 3.0]))
+
+
+# --- scoring on synthetic histories ------------------------------------------------------------------------------
+
+
+def test_a_penalty_that_keeps_the_policy_close_and_still_learns_passes():
+    student = record(history([0.55, 0.75, 0.9], [0.0, 0.2, 0.3], [0.0, 0.2, 0.25]))
+    forward = C.score_kl("forward", BASELINE, student, TH, 0.3)
+    assert forward.fraction == 1
+    assert "0.300 nats per token, 0.06x the unregularised baseline's 5.000" in forward.feedback
+    assert "+0.350" in forward.feedback and "kl_coef 0.3" in forward.feedback
+    backward = C.score_kl("backward", BASELINE, student, TH)
+    assert backward.fraction == 1 and "KL(pi_ref || pi) at the end: 0.250" in backward.feedback
+
+
+def test_a_run_that_drifts_further_than_the_baseline_is_named_anti_regularising():
+    student = record(history([0.55, 0.9, 0.99], [0.0, 2.0, 7.5], [0.0, 1.5, 6.0]))
+    outcome = C.score_kl("backward", BASELINE, student, TH)
+    assert outcome.fraction == 0 and "training:anti_regularises" in outcome.tags
+    assert "2.00x" in outcome.feedback and "AWAY" in outcome.feedback
+    assert "sign is flipped" in outcome.feedback and "r log r" in outcome.feedback
+
+
+def test_a_penalty_that_barely_regularises_fails_with_its_ratio():
+    student = record(history([0.55, 0.9, 0.99], [0.0, 1.0, 3.0]))  # 0.6x the baseline's forward KL
+    outcome = C.score_kl("forward", BASELINE, student, TH)
+    assert outcome.fraction == 0 and "training:weak_regularisation" in outcome.tags
+    assert "0.60x" in outcome.feedback and "must be at most 0.3x" in outcome.feedback
+
+
+def test_a_penalty_that_stops_learning_fails_as_over_regularising():
+    student = record(history([0.55, 0.57, 0.6], [0.0, 0.01, 0.02]))
+    outcome = C.score_kl("forward", BASELINE, student, TH)
+    assert outcome.fraction == 0 and "training:over_regularises" in outcome.tags
+    assert "sum over tokens" in outcome.feedback
+
+
+def test_thresholds_are_inclusive():
+    th = T.Thresholds(baseline_min_gain=0.2, kl_min_gain=0.125, kl_max_ratio=0.25, shaped_min_gain=0.0)
+    at_limit = record(history([0.5, 0.55, 0.625], [0.0, 1.0, 1.25]))  # gain 0.125, ratio 0.25, both exact
+    assert C.score_kl("forward", BASELINE, at_limit, th).fraction == 1
+
+
+def test_a_failed_student_run_scores_zero_with_its_reason_and_a_failed_baseline_is_the_graders_fault():
+    failed = record([], ok=False, error="kl_penalty_forward returned nan for completion 3")
+    outcome = C.score_kl("forward", BASELINE, failed, TH)
+    assert outcome.fraction == 0 and "returned nan for completion 3" in outcome.feedback
+    assert "other training runs" in outcome.feedback
+    with pytest.raises(C.TrainingInternalError, match="baseline"):
+        C.score_kl("forward", record([], ok=False, error="boom"), BASELINE, TH)
+    with pytest.raises(C.TrainingInternalError, match="did not learn"):
+        C.score_baseline(record(history([0.55, 0.56, 0.6], [0.0, 0.1, 0.2])), TH)
+    with pytest.raises(C.TrainingInternalError):
+        C.score_kl("forward", BASELINE, record([], ok=False, error="model missing", internal=True), TH)
+
+
+def test_baseline_and_shaped_scoring():
+    base = C.score_baseline(BASELINE, TH)
+    assert base.fraction == 1 and "+0.440" in base.feedback and "KL(pi || pi_ref) = 5.000" in base.feedback
+    kept = C.score_shaped(BASELINE, record(history([0.55, 0.7, 0.8], [0.0, 0.5, 1.0])), TH)
+    assert kept.fraction == 1 and "every reward was finite" in kept.feedback
+    fell = C.score_shaped(BASELINE, record(history([0.55, 0.5, 0.4], [0.0, 0.5, 1.0])), TH)
+    assert fell.fraction == 0 and "Sentiment fell" in fell.feedback
+    nan = C.score_shaped(BASELINE, record([], ok=False, error="shaped_reward returned nan"), TH)
+    assert nan.fraction == 0 and "returned nan" in nan.feedback
+
+
+# --- settings, scheduling, rubric --------------------------------------------------------------------------------
+
+
+def test_shipped_settings_load_and_the_gpt2_ones_say_they_are_uncalibrated(tmp_path):
+    tiny = T.load_settings("tiny")
+    assert tiny.calibrated and tiny.runs.max_steps >= 1 and 0 < tiny.thresholds.kl_max_ratio < 1
+    gpt2 = T.load_settings("gpt2")
+    assert not gpt2.calibrated and "python -m grader.calibrate --preset gpt2" in gpt2.note
+    bad = tmp_path / "t.toml"
+    bad.write_text("[tiny]\n[tiny.runs]\nmax_steps = 1\n")
+    with pytest.raises(T.SettingsError, match=r"\[tiny.runs\] must have exactly"):
+        T.load_settings("tiny", bad)
+    with pytest.raises(T.SettingsError, match="no \\[gpt2\\] table"):
+        T.load_settings("gpt2", bad)
+
+
+def test_jobs_are_spread_over_lanes_by_cost_and_keep_their_order_per_submission():
+    jobs = [T.Job(r, r, "s.py") for r in ("baseline", "forward", "backward", "shaped")]
+    lanes = T.split_jobs(jobs, 2)
+    assert sorted(len(lane) for lane in lanes) == [2, 2]
+    assert all({j.run for j in lane} & {"forward", "backward"} for lane in lanes)  # one KL run each
+    assert T.split_jobs(jobs, 8) and len(T.split_jobs(jobs, 8)) == 4
+    assert [j.run for lane in T.split_jobs(jobs, 1) for j in lane] == [j.run for j in jobs]
+
+
+def test_the_rubric_has_the_training_checks_registered():
+    from grader.checks import REGISTRY
+
+    rubric = load_rubric()
+    for check_id in TRAINING_IDS:
+        entry = rubric[check_id]
+        assert entry.requires_training and entry.name.startswith("training:") and check_id in REGISTRY
+    assert rubric["training.baseline"].points == 0  # none of the submission's code: no free points
+    assert math.fsum(rubric[c].points for c in TRAINING_IDS) == 20
+
+
+def test_files_a_check_writes_are_listed_in_the_results(tmp_path):
+    """The hook for the curves PNG: the runner hands checks a path stem next to the results and lists what they
+    wrote in the results' output and the test's extra_data."""
+    seen = {}
+
+    def writes_a_plot(submission, context):
+        seen["stem"] = context.artifact_stem
+        path = Path(f"{context.artifact_stem}_training.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"png")
+        return CheckOutcome(1.0, "ok", artifacts=[str(path)])
+
+    rubric = parse_rubric({"checks": {"training.fake": {"name": "training: fake", "points": 1}}})
+    submission = tmp_path / "rewards.py"
+    submission.write_text("def shaped_reward(s, c, p=None):\n    return list(s)\n")
+    results = grade(
+        submission,
+        rubric=rubric,
+        registry={"training.fake": writes_a_plot},
+        artifact_stem=tmp_path / "out" / "results",
+    )
+    expected = str((tmp_path / "out" / "results_training.png").absolute())
+    assert seen["stem"] == str((tmp_path / "out" / "results").absolute())
+    assert expected in results.output
+    assert results.to_gradescope_dict()["tests"][0]["extra_data"]["artifacts"] == [expected]
+
+
+# --- the stub: 0 on every training check, in seconds -------------------------------------------------------------
+
+
+def test_the_stub_scores_zero_on_every_training_check_in_seconds(tmp_path):
+    started = time.monotonic()
+    results = grade(STUB, only=TRAINING_IDS, seed=0, artifact_stem=tmp_path / "results")
+    elapsed = time.monotonic() - started
+    by_id = {t.check_id: t for t in results.tests}
+    assert set(by_id) == set(TRAINING_IDS) and results.score == 0
+    assert not any(t.internal_error for t in results.tests)
+    for check_id, function in (
+        ("training.forward_kl", "kl_penalty_forward"),
+        ("training.backward_kl", "kl_penalty_backward"),
+        ("training.shaped", "shaped_reward"),
+    ):
+        output = by_id[check_id].output
+        assert f"{function} raised NotImplementedError" in output and "not implemented yet" in output, output
+    assert "none of your functions could be trained with" in by_id["training.baseline"].output
+    assert not (tmp_path / "results_training.png").exists()  # nothing ran, nothing to draw
+    assert elapsed < 20, f"{elapsed:.1f} s"
+
+
+# --- real runs (slow) --------------------------------------------------------------------------------------------
+
+
+def _variant(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(variant_sources(REFERENCE)[name])
+    return path
+
+
+def _grade_training(path: Path, tmp_path: Path, seed: int = 0):
+    C._CACHE.clear()  # a fresh grader process each time, as the CLI has
+    results = grade(path, only=TRAINING_IDS, seed=seed, artifact_stem=tmp_path / f"{path.stem}-results")
+    assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
+    return {t.check_id: t for t in results.tests}, results
+
+
+needs_reference = pytest.mark.skipif(
+    not REFERENCE.is_file(), reason="needs reference/ (instructor repository)"
+)
+
+
+@pytest.mark.slow
+@needs_reference
+def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(tmp_path):
+    """Slow: four real GRPO runs (about 30 s on two cores)."""
+    by_id, results = _grade_training(REFERENCE, tmp_path)
+    assert all(t.score == t.max_score for t in by_id.values()), [t.output for t in by_id.values()]
+    assert results.score == 20
+    png = tmp_path / "rewards-results_training.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png.absolute()) in results.output
+    assert "the unregularised baseline's" in by_id["training.forward_kl"].output
+
+
+@pytest.mark.slow
+@needs_reference
+@pytest.mark.parametrize("variant", ["zero_kl", "sign_flipped"])
+def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, variant):
+    """Slow: four real GRPO runs per variant."""
+    by_id, _ = _grade_training(_variant(tmp_path, variant), tmp_path)
+    for check_id in ("training.forward_kl", "training.backward_kl"):
+        assert by_id[check_id].score == 0, by_id[check_id].output
+    assert by_id["training.shaped"].score == by_id["training.shaped"].max_score  # the reference's shaping
+    if variant == "sign_flipped":
+        assert "AWAY" in by_id["training.forward_kl"].output
+        assert by_id["training.forward_kl"].misconception == "wrong_sign"
+    else:
+        assert "barely holds the policy back" in by_id["training.forward_kl"].output
+
+
+@pytest.mark.slow
+@needs_reference
+def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path):
+    """Slow: four real GRPO runs."""
+    by_id, _ = _grade_training(_variant(tmp_path, "r_log_r_backward"), tmp_path)
+    backward = by_id["training.backward_kl"]
+    assert backward.score == 0 and "AWAY" in backward.output, backward.output
+    assert backward.misconception == "value_estimator_r_log_r"
+    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
+
+
+@pytest.mark.slow
+@needs_reference
+def test_same_seed_same_training_scores(tmp_path):
+    """Slow: the reference graded twice (eight real GRPO runs)."""
+    first, _ = _grade_training(REFERENCE, tmp_path)
+    second, _ = _grade_training(REFERENCE, tmp_path)
+    assert {k: (t.score, t.output) for k, t in first.items()} == {
+        k: (t.score, t.output) for k, t in second.items()
+    }
+
+
+def test_records_round_trip_as_json():
+    """What a lane writes is plain JSON (nothing is unpickled); non-finite metrics survive the trip."""
+    data = record(history([0.5, 0.6], [0.0, float("nan")]))
+    assert math.isnan(json.loads(json.dumps(data))["history"][1]["kl_forward"])
+
+
+BROKEN_DURING_THE_RUN = """
+import time
+
+_calls = {"forward": 0, "backward": 0}
+
+
+def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    _calls["forward"] += 1
+    if _calls["forward"] > 3:  # passes the pre-flight, then fails mid-run
+        raise ValueError("forward broke on call %d" % _calls["forward"])
+    return [0.0 for _ in log_probs_policy]
+
+
+def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    _calls["backward"] += 1
+    if _calls["backward"] > 3:
+        time.sleep(60)
+    return [0.0 for _ in log_probs_policy]
+
+
+def shaped_reward(scores, completions, prompts=None):
+    return [float("nan") if len(scores) > 2 else s for s in scores]
+"""
+
+
+@pytest.mark.slow
+def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
+    """Slow: the baseline and three runs that stop early. A raise, a hang (past the per-call timeout) and a NaN
+    in the middle of a run each score 0 for that run with the reason; the other runs are still made."""
+    path = tmp_path / "rewards.py"
+    path.write_text(BROKEN_DURING_THE_RUN)
+    C._CACHE.clear()
+    results = grade(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results")
+    by_id = {t.check_id: t for t in results.tests}
+    assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
+    assert "raised ValueError: forward broke on call 4" in by_id["training.forward_kl"].output
+    assert "did not finish in time" in by_id["training.backward_kl"].output
+    assert "returned nan" in by_id["training.shaped"].output
+    assert all(by_id[c].score == 0 for c in TRAINING_IDS)
+    assert "+0." in by_id["training.baseline"].output  # the control run was still made and scored
