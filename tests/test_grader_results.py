@@ -12,37 +12,7 @@ import pytest
 
 from grader.results import GradingResults, TestResult, internal_error_results
 from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, parse_rubric
-
-FIXED_IDS = {
-    *(
-        f"{f}.{p}"
-        for f in ("kl_forward", "kl_backward")
-        for p in (
-            "contract",
-            "zero_when_identical",
-            "nonnegative_in_expectation",
-            "direction",
-            "linear_in_coef",
-            "mean_over_tokens",
-            "batch_independent",
-            "finite_extreme",
-        )
-    ),
-    "kl_forward.expected_value",
-    *(
-        f"shaping.{p}"
-        for p in (
-            "contract",
-            "deterministic",
-            "no_mutation",
-            "prompts_none",
-            "empty_completions",
-            "monotone_in_score",
-            "repetition",
-        )
-    ),
-}
-TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}
+from tests.check_ids import PROPERTY_IDS, TRAINING_IDS
 
 
 def _results() -> GradingResults:
@@ -156,8 +126,8 @@ def test_internal_error_results() -> None:
 
 
 def test_shipped_rubric_is_valid_and_worth_100() -> None:
-    rubric = load_rubric(known_ids=FIXED_IDS | TRAINING_IDS)
-    assert {e.check_id for e in rubric.entries} == FIXED_IDS | TRAINING_IDS
+    rubric = load_rubric(known_ids=PROPERTY_IDS | TRAINING_IDS)
+    assert {e.check_id for e in rubric.entries} == PROPERTY_IDS | TRAINING_IDS
     assert rubric.total_points == 100
     # the property checks (what --no-training grades) are 80, the training checks 20
     assert math.fsum(e.points for e in rubric.selected(training=False)) == 80
@@ -200,7 +170,7 @@ def _rubric(**entry: object) -> dict:
 )
 def test_rubric_validation_errors(data: dict, message: str) -> None:
     with pytest.raises(RubricError, match=message.replace("(", r"\(").replace("'", "'")):
-        parse_rubric(data, Path("r.toml"), known_ids=FIXED_IDS)
+        parse_rubric(data, Path("r.toml"), known_ids=PROPERTY_IDS)
 
 
 def test_rubric_reports_every_problem_at_once(tmp_path: Path) -> None:

@@ -1,0 +1,30 @@
+"""The grader's check ids as DESIGN.md and the issues fix them: one list for every test that needs it."""
+
+from __future__ import annotations
+
+KL_PROPERTIES = (
+    "contract",
+    "zero_when_identical",
+    "nonnegative_in_expectation",
+    "direction",
+    "linear_in_coef",
+    "mean_over_tokens",
+    "batch_independent",
+    "finite_extreme",
+)
+SHAPING_PROPERTIES = (
+    "contract",
+    "deterministic",
+    "no_mutation",
+    "prompts_none",
+    "empty_completions",
+    "monotone_in_score",
+    "repetition",
+)
+
+PROPERTY_IDS = {
+    *(f"{f}.{p}" for f in ("kl_forward", "kl_backward") for p in KL_PROPERTIES),
+    "kl_forward.expected_value",
+    *(f"shaping.{p}" for p in SHAPING_PROPERTIES),
+}
+TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}
