@@ -46,6 +46,7 @@ from typing import Any
 
 from grader.dataclass_cli import parse_into
 from grader.locate import locate_submission
+from grader.sandbox import become_subreaper, boot_ticks_now, children_of_me, kill_descendants
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
 #: Output names a submission's folder must not take.
@@ -600,6 +601,10 @@ def run_batch(
     out.mkdir(parents=True, exist_ok=True)
     entries = discover(config.submissions, out)
     started = time.monotonic()
+    # A grader killed on its timeout cannot clean up after its worker: whatever that double-forked is
+    # re-parented to us (a subreaper) and swept once the pool is done.
+    become_subreaper()
+    since, preexisting = boot_ticks_now(), children_of_me()
     rows: dict[str, Graded] = {}
     lock = threading.Lock()
 
@@ -617,6 +622,7 @@ def run_batch(
                 rows[row.name] = row
             if on_done is not None:
                 on_done(row)
+    kill_descendants(since, preexisting)
     ordered = [rows[entry.name] for entry in entries]
     fallback = expected_max_score(ordered)
     for row in ordered:

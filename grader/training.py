@@ -260,14 +260,14 @@ def execute(
     ``history`` (``exercise.train.RunResult.history``), ``config``, ``wall_time_s``. Returns when every lane has
     ended; lanes still running at ``timeout_s`` are killed with their process trees.
     """
-    from grader.sandbox import _children_of_me, _start_ticks, become_subreaper, kill_tree
+    from grader.sandbox import _start_ticks, become_subreaper, children_of_me, kill_tree
 
     if not jobs:
         return {}
     work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     become_subreaper()  # orphans of a killed lane (its sandbox worker) come back to us to be killed
-    preexisting = _children_of_me()
+    preexisting = children_of_me()
     started = time.monotonic()
     procs: list[tuple[subprocess.Popen, int | None, list[Job], Path]] = []
     for n, lane_jobs in enumerate(split_jobs(jobs, lanes or default_lanes())):

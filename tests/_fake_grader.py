@@ -11,6 +11,7 @@ outcome cheaply and deterministically:
     # fake: garbage        write a results.json that is not JSON, exit 1
     # fake: internal       write score 0 with an internal-error output, exit 2
     # fake: sleep=30       sleep first (timeouts)
+    # fake: daemon=PATH    first leave a detached (setsid, double-forked) sleeper behind; its pid goes to PATH
 
 The command line it was called with is recorded in the results' top-level ``argv`` key.
 """
@@ -35,6 +36,20 @@ RUBRIC = [
 ]
 
 
+def _leave_a_daemon(pid_file: Path) -> None:
+    import os
+
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            pid_file.write_text(str(os.getpid()))
+            time.sleep(600)
+        os._exit(0)
+    os.wait()
+    while not pid_file.exists():
+        time.sleep(0.01)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="fake-grader")
     parser.add_argument("--submission", required=True)
@@ -54,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     directives: dict[str, list[str]] = {}
     for key, value in re.findall(r"#\s*fake:\s*([a-z-]+)(?:=(\S+))?", text or ""):
         directives.setdefault(key, []).extend(v for v in (value or "").split(",") if v)
+    if "daemon" in directives:
+        _leave_a_daemon(Path(directives["daemon"][0]))
     if "sleep" in directives:
         time.sleep(float(directives["sleep"][0]))
     if "crash" in directives:

@@ -214,6 +214,18 @@ def test_batch_timeout_kills_the_grade_and_continues(tmp_path: Path) -> None:
     assert by_name["quick"].score == 2.0 and not by_name["quick"].error
 
 
+def test_daemons_of_a_killed_grade_do_not_outlive_the_batch(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    subs = tmp_path / "subs"
+    _write(subs / "evil.py", f"# fake: daemon={pid_file}\n# fake: sleep=60\n")
+    rows, _ = run_batch(BatchConfig(subs, tmp_path / "out", jobs=1, timeout=2, quiet=True), FAKE_GRADER)
+    assert rows[0].score == 0 and "longer than 2 s" in rows[0].error
+    daemon = int(pid_file.read_text())
+    # Gone, or at most a zombie nobody has reaped yet: it can no longer run.
+    state = Path(f"/proc/{daemon}/stat")
+    assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+
+
 def test_batch_is_deterministic_whatever_the_finishing_order(tmp_path: Path, class_folder: Path) -> None:
     _write(class_folder / "aaron.py", "# fake: sleep=1.5\n# fake: pass=forward.zero\n")  # finishes last
     one, _ = run_batch(BatchConfig(class_folder, tmp_path / "one", jobs=4, quiet=True), FAKE_GRADER)
