@@ -148,6 +148,40 @@ def _start_ticks(pid: int) -> int | None:
     return table_entry
 
 
+def _children_table(table: dict[int, tuple[int, int, str]]) -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _start, _state) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    return children
+
+
+def _kill_subtrees(
+    table: dict[int, tuple[int, int, str]], children: dict[int, list[int]], roots: list[int], spare: int = -1
+) -> list[int]:
+    """SIGKILL every live process in the subtrees of ``roots`` and reap those re-parented to us (all but
+    ``spare``, which its Popen reaps). Returns the pids that were still alive (empty: the sweep is done)."""
+    me = os.getpid()
+    targets, stack = set(), list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid not in targets:
+            targets.add(pid)
+            stack.extend(children.get(pid, ()))
+    live = [pid for pid in targets if table[pid][2] not in "ZX"]
+    for pid in live:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    for pid in targets:
+        if pid != spare and table[pid][0] == me:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+    return live
+
+
 def kill_tree(
     proc: subprocess.Popen, started_ticks: int | None, preexisting: set[int], timeout_s: float = 10.0
 ) -> bool:
@@ -169,9 +203,7 @@ def kill_tree(
             proc.kill()
             clean = True
             break
-        children: dict[int, list[int]] = {}
-        for pid, (ppid, _start, _state) in table.items():
-            children.setdefault(ppid, []).append(pid)
+        children = _children_table(table)
         # once reaped, the worker's pid may belong to someone else: its orphans are found as re-parented children
         roots = [proc.pid] if proc.returncode is None and proc.pid in table else []
         if started_ticks is not None:
@@ -180,24 +212,8 @@ def kill_tree(
                 for pid in children.get(me, ())
                 if pid != proc.pid and pid not in preexisting and table[pid][1] >= started_ticks
             ]
-        targets, stack = set(), list(roots)
-        while stack:
-            pid = stack.pop()
-            if pid not in targets:
-                targets.add(pid)
-                stack.extend(children.get(pid, ()))
-        live = [pid for pid in targets if table[pid][2] not in "ZX"]
-        for pid in live:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for pid in targets:  # reap re-parented orphans (the worker itself is reaped through proc.wait)
-            if pid != proc.pid and table[pid][0] == me:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+        # reap re-parented orphans; the worker itself is reaped through proc.wait
+        live = _kill_subtrees(table, children, roots, spare=proc.pid)
         if not live:
             clean = True
             break
@@ -229,31 +245,11 @@ def kill_descendants(since_ticks: int, preexisting: set[int], timeout_s: float =
         table = _proc_table()
         if table is None:
             return False
-        children: dict[int, list[int]] = {}
-        for pid, (ppid, _start, _state) in table.items():
-            children.setdefault(ppid, []).append(pid)
+        children = _children_table(table)
         roots = [
             pid for pid in children.get(me, ()) if pid not in preexisting and table[pid][1] >= since_ticks
         ]
-        targets, stack = set(), list(roots)
-        while stack:
-            pid = stack.pop()
-            if pid not in targets:
-                targets.add(pid)
-                stack.extend(children.get(pid, ()))
-        live = [pid for pid in targets if table[pid][2] not in "ZX"]
-        for pid in live:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-        for pid in targets:
-            if table[pid][0] == me:
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
-        if not live:
+        if not _kill_subtrees(table, children, roots):
             return True
         if time.monotonic() > deadline:
             return False
