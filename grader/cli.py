@@ -15,7 +15,11 @@ The options are generated from :class:`GradeConfig` (one place to add one).
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -154,6 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 pass
         return EXIT_ERROR if exc.code not in (0, None) else 0
 
+    # Hypothesis keeps caches in ./.hypothesis unless told otherwise: leave the student's folder as it was.
+    if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
+        storage = tempfile.mkdtemp(prefix="grader-hypothesis-")
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage
+        atexit.register(shutil.rmtree, storage, ignore_errors=True)
     try:
         results = _grade(config, started)
     except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt included: the results file is still written

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -71,6 +72,23 @@ def test_reference_gets_full_marks_exit_0_and_junit(tmp_path: Path) -> None:
     assert int(suite.get("tests", "0")) == len(data["tests"])
     assert "full marks" in out
     print(f"--no-training grading of the reference: {elapsed:.1f} s")
+
+
+def test_grading_leaves_the_working_folder_as_it_was(tmp_path: Path) -> None:
+    # Students grade from their checkout: no .hypothesis/ caches or other droppings beside their code.
+    work = tmp_path / "checkout"
+    work.mkdir()
+    shutil.copy(ROOT / "reference" / "rewards.py", work / "rewards.py")
+    env_before = os.environ.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    try:
+        code, _data, out = run_grader(
+            "--submission", "rewards.py", "--results", tmp_path / "r.json", "--no-training", cwd=work
+        )
+    finally:
+        if env_before is not None:
+            os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = env_before
+    assert code == 0, out
+    assert sorted(p.name for p in work.iterdir()) == ["rewards.py"]
 
 
 def test_stub_scores_zero_exit_1(tmp_path: Path) -> None:
