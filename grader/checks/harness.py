@@ -219,6 +219,12 @@ class _Recorder(Generic[T]):
     runs_since_first_failure: int = 0
 
 
+def examples_for(share: float, context: CheckContext) -> int:
+    """This property's share of ``context.max_examples`` (at least one): cheap checks run fewer examples, so
+    the whole grade stays within a few seconds through the sandbox."""
+    return max(1, round(share * context.max_examples))
+
+
 def run_property(
     context: CheckContext,
     strategy: st.SearchStrategy[T],

@@ -22,6 +22,7 @@ from grader.checks.harness import (
     call,
     call_outcome,
     close,
+    examples_for,
     failed,
     finite,
     fmt,
@@ -62,7 +63,7 @@ EXAMPLE_SHARE = {
 
 
 def _examples(name: str, context: CheckContext) -> int:
-    return max(1, round(EXAMPLE_SHARE[name] * context.max_examples))
+    return examples_for(EXAMPLE_SHARE[name], context)
 
 
 def _require_length(got: Sequence[float], rows: Sequence[Sequence[float]]) -> None:

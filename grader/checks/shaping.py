@@ -19,6 +19,7 @@ from grader.checks.harness import (
     Falsified,
     call,
     call_outcome,
+    examples_for,
     failed,
     finite,
     fmt,
@@ -65,7 +66,7 @@ EXAMPLE_SHARE = {
 
 
 def _examples(name: str, context: CheckContext) -> int:
-    return max(1, round(EXAMPLE_SHARE[name] * context.max_examples))
+    return examples_for(EXAMPLE_SHARE[name], context)
 
 
 _PROBE_SCORES = [0.1, 0.5, 0.9]
