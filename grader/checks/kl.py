@@ -274,6 +274,15 @@ def zero_when_identical(function: str) -> CheckFunction:
     return check
 
 
+def _expected_penalty(sub: Submission, function: str, case: S.DistributionCase) -> tuple[list[float], float]:
+    """Call ``function`` with one single-token completion per vocabulary entry; return the penalties and their
+    exact expectation under pi, sum_a pi(a) * penalty(a)."""
+    got = call(sub, function, *case.args)
+    _require_length(got, case.args[0])
+    _require_finite(got)
+    return got, math.fsum(p * x for p, x in zip(case.pi, got, strict=True))
+
+
 def nonnegative_in_expectation(function: str) -> CheckFunction:
     tested = (
         f"the expected penalty of {function} under pi, computed exactly by enumerating a small vocabulary "
@@ -282,10 +291,7 @@ def nonnegative_in_expectation(function: str) -> CheckFunction:
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
         def prop(sub: Submission, case: S.DistributionCase) -> None:
-            got = call(sub, function, *case.args)
-            _require_length(got, case.args[0])
-            _require_finite(got)
-            expectation = math.fsum(p * x for p, x in zip(case.pi, got, strict=True))
+            got, expectation = _expected_penalty(sub, function, case)
             tol = 1e-9 + 1e-6 * math.fsum(p * abs(x) for p, x in zip(case.pi, got, strict=True))
             if not expectation >= -tol:
                 raise Falsified(
@@ -373,10 +379,7 @@ def expected_value(function: str) -> CheckFunction:
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
         def prop(sub: Submission, case: S.DistributionCase) -> None:
-            got = call(sub, function, *case.args)
-            _require_length(got, case.args[0])
-            _require_finite(got)
-            expectation = math.fsum(p * x for p, x in zip(case.pi, got, strict=True))
+            got, expectation = _expected_penalty(sub, function, case)
             kl = math.fsum(p * (a - b) for p, a, b in zip(case.pi, case.log_pi, case.log_ref, strict=True))
             want = case.kl_coef * kl
             if not close(expectation, want, rtol=1e-4, atol=1e-6 * case.kl_coef):
