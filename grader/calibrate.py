@@ -20,7 +20,6 @@ are printed for a preset that has none yet.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import math
 import platform
@@ -35,6 +34,7 @@ from typing import Literal
 
 from grader import training as T
 from grader.checks.training import gain, score_baseline, score_kl, score_shaped
+from grader.dataclass_cli import parse_into
 
 CALIBRATION_DIR = Path(__file__).with_name("calibration")
 
@@ -93,64 +93,47 @@ EXPECTED = {
 
 @dataclass
 class CalibrateConfig:
-    preset: Literal["tiny", "gpt2"] = "tiny"
-    seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3, 4])
-    variants: list[str] = field(default_factory=lambda: list(VARIANTS))
-    out: Path | None = None  # default: grader/calibration/<preset>.md
-    jobs: int | None = None  # parallel training processes (default: CPU cores, at most 4)
-    timeout: float = 7200.0  # seconds for all runs together
-    settings: Path | None = None  # another thresholds.toml, to try settings before committing them
+    preset: Literal["tiny", "gpt2"] = field(
+        default="tiny",
+        metadata={"help": "the preset to calibrate (its tables in grader/calibration/thresholds.toml)"},
+    )
+    seeds: list[int] = field(
+        default_factory=lambda: [0, 1, 2, 3, 4],
+        metadata={"help": "grading seeds (each is a grader --seed)", "metavar": "N"},
+    )
+    variants: list[str] = field(
+        default_factory=lambda: list(VARIANTS),
+        metadata={"help": "which submissions to run", "choices": VARIANTS},
+    )
+    out: Path | None = field(
+        default=None,
+        metadata={
+            "help": "the markdown table to write (default: grader/calibration/<preset>.md)",
+            "metavar": "PATH",
+        },
+    )
+    jobs: int | None = field(
+        default=None,
+        metadata={"help": "parallel training processes (default: CPU cores, at most 4)", "metavar": "N"},
+    )
+    timeout: float = field(default=7200.0, metadata={"help": "seconds for all runs together"})
+    settings: Path | None = field(
+        default=None,
+        metadata={
+            "help": "read run settings and thresholds from this file instead of thresholds.toml "
+            "(to try settings before committing them)",
+            "metavar": "TOML",
+        },
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> CalibrateConfig:
-    parser = argparse.ArgumentParser(
+    return parse_into(
+        CalibrateConfig,
+        argv,
         prog="python -m grader.calibrate",
         description="Calibrate the training checks: the reference and wrong KL penalties over seeds -> a table.",
     )
-    parser.add_argument(
-        "--preset",
-        choices=("tiny", "gpt2"),
-        default="tiny",
-        help="the preset to calibrate (its tables in grader/calibration/thresholds.toml)",
-    )
-    parser.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        default=[0, 1, 2, 3, 4],
-        metavar="N",
-        help="grading seeds (each is a grader --seed); default: 0 1 2 3 4",
-    )
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        choices=VARIANTS,
-        default=list(VARIANTS),
-        help="which submissions to run (default: all)",
-    )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="the markdown table to write (default: grader/calibration/<preset>.md)",
-    )
-    parser.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        metavar="N",
-        help="parallel training processes (default: CPU cores, at most 4)",
-    )
-    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds for all runs together")
-    parser.add_argument(
-        "--settings",
-        type=Path,
-        default=None,
-        metavar="TOML",
-        help="read run settings and thresholds from this file instead of thresholds.toml",
-    )
-    return CalibrateConfig(**vars(parser.parse_args(None if argv is None else list(argv))))
 
 
 def variant_sources(reference: Path) -> dict[str, str]:

@@ -3,7 +3,8 @@
 Each field becomes an option ``--field-name`` (and ``--field_name``) whose help is ``metadata["help"]``.
 ``metadata["positional"] = True`` makes it a positional argument; a field without a default is required.
 Booleans become flags (``--flag``; ``--no-flag`` too when the default is True). ``Literal`` types give
-``choices``. ``Path``, ``int``, ``float``, ``str`` and ``X | None`` convert as expected.
+``choices`` (as does ``metadata["choices"]``). ``Path``, ``int``, ``float``, ``str`` and ``X | None`` convert as
+expected; ``list[X]`` takes one or more values.
 
 Deliberately small and dependency-free (no transformers import): these CLIs must start fast.
 """
@@ -61,8 +62,13 @@ def build_parser(cls: type, prog: str, description: str = "", epilog: str = "") 
             pass
         elif tp in (int, float, str, Path):
             kwargs["type"] = tp
+        elif typing.get_origin(tp) is list and typing.get_args(tp)[0] in (int, float, str, Path):
+            kwargs["type"] = typing.get_args(tp)[0]
+            kwargs["nargs"] = "+"
         else:
             raise TypeError(f"{cls.__name__}.{f.name}: unsupported type {tp!r} for the command line")
+        if f.metadata.get("choices"):
+            kwargs["choices"] = list(f.metadata["choices"])
         if f.metadata.get("metavar"):
             kwargs["metavar"] = f.metadata["metavar"]
 

@@ -323,3 +323,15 @@ def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
     assert "returned nan" in by_id["training.shaped"].output
     assert all(by_id[c].score == 0 for c in TRAINING_IDS)
     assert "+0." in by_id["training.baseline"].output  # the control run was still made and scored
+
+
+def test_calibrate_cli_is_generated_from_its_config() -> None:
+    from grader.calibrate import VARIANTS, CalibrateConfig, parse_args
+
+    assert parse_args([]) == CalibrateConfig()
+    config = parse_args(["--seeds", "3", "4", "--variants", "reference", "zero_kl", "--preset", "gpt2"])
+    assert (config.seeds, config.variants, config.preset) == ([3, 4], ["reference", "zero_kl"], "gpt2")
+    assert set(CalibrateConfig().variants) == set(VARIANTS)
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--variants", "no_such_variant"])
+    assert exit_info.value.code == 2
