@@ -16,18 +16,18 @@ stops early on the clock with a somewhat weaker model. The shipped weights are t
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
+from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, HfArgumentParser
 
 from exercise.prompts import VALIDATION_PROMPTS
 from exercise.tiny.corpus import generate_corpus
@@ -35,29 +35,36 @@ from exercise.tiny.corpus import generate_corpus
 EOS = "<|endoftext|>"  # GPT-2's single special token: separates documents; doubles as bos and pad
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, required=True, help="output directory (created)")
-    parser.add_argument("--seconds", type=float, default=150.0, help="wall-clock budget for pre-training")
-    parser.add_argument(
-        "--max-steps",
-        type=int,
+@dataclass
+class BuildConfig:
+    """What to build and for how long; the command line is generated from these fields."""
+
+    out: Path = field(metadata={"help": "output directory (created)"})
+    seconds: float = field(default=150.0, metadata={"help": "wall-clock budget for pre-training"})
+    max_steps: int | None = field(
         default=None,
-        help="also stop after this many steps (the schedule follows whichever budget is nearer)",
+        metadata={
+            "help": "also stop after this many steps (the schedule follows whichever budget is nearer)"
+        },
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--num-sentences", type=int, default=60_000, help="sentences in the generated corpus")
-    parser.add_argument("--vocab-size", type=int, default=1024)
-    parser.add_argument("--n-layer", type=int, default=4)
-    parser.add_argument("--n-embd", type=int, default=128)
-    parser.add_argument("--n-head", type=int, default=4)
-    parser.add_argument("--block-size", type=int, default=128, help="context length (n_positions)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument(
-        "--eval-samples", type=int, default=8, help="sampled continuations per validation prompt"
-    )
-    return parser.parse_args(argv)
+    seed: int = field(default=0, metadata={"help": "seed of the corpus, the initialisation and the batches"})
+    num_sentences: int = field(default=60_000, metadata={"help": "sentences in the generated corpus"})
+    vocab_size: int = field(default=1024, metadata={"help": "byte-level BPE vocabulary size"})
+    n_layer: int = field(default=4, metadata={"help": "transformer blocks"})
+    n_embd: int = field(default=128, metadata={"help": "model width"})
+    n_head: int = field(default=4, metadata={"help": "attention heads"})
+    block_size: int = field(default=128, metadata={"help": "context length (n_positions)"})
+    batch_size: int = field(default=16, metadata={"help": "sequences per optimiser step"})
+    lr: float = field(default=3e-3, metadata={"help": "peak AdamW learning rate"})
+    eval_samples: int = field(default=8, metadata={"help": "sampled continuations per validation prompt"})
+
+
+def parse_args(argv: list[str] | None = None) -> BuildConfig:
+    parser = HfArgumentParser(BuildConfig)
+    parser.prog = "python -m exercise.tiny.build"
+    parser.description = __doc__.split("\n\n")[0]
+    (config,) = parser.parse_args_into_dataclasses(args=argv)
+    return config
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -125,7 +132,7 @@ def evaluate_loss(model: GPT2LMHeadModel, batches: list[tuple[torch.Tensor, torc
 # ---------------------------------------------------------------------------------------------------------------
 # Model and training
 # ---------------------------------------------------------------------------------------------------------------
-def make_model(args: argparse.Namespace, tokenizer: GPT2TokenizerFast) -> GPT2LMHeadModel:
+def make_model(args: BuildConfig, tokenizer: GPT2TokenizerFast) -> GPT2LMHeadModel:
     config = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=args.block_size,
@@ -153,7 +160,7 @@ def learning_rate(progress: float, base_lr: float, warmup: float = 0.03, floor: 
     return base_lr * (floor + (1 - floor) * decay)
 
 
-def budget_used(elapsed: float, step: int, args: argparse.Namespace) -> float:
+def budget_used(elapsed: float, step: int, args: BuildConfig) -> float:
     """Fraction of the training budget used: wall-clock, or steps when ``--max-steps`` is the nearer limit.
 
     A step cap makes a build reproducible on machines fast enough to reach it; the clock caps the build time.
@@ -166,7 +173,7 @@ def train(
     model: GPT2LMHeadModel,
     ids: torch.Tensor,
     starts: torch.Tensor,
-    args: argparse.Namespace,
+    args: BuildConfig,
     eval_batches: list[tuple[torch.Tensor, torch.Tensor]],
 ) -> dict:
     # Weight decay on matrices only; biases and LayerNorm gains are left alone (standard GPT practice).
