@@ -119,7 +119,7 @@ def reproduces(
         return False
     try:
         prop(LocalSubmission({function: implementation}), case)
-    except (Falsified, CallFailed):
+    except (Falsified, CallFailed, OverflowError):
         return True
     return False
 
@@ -147,6 +147,16 @@ class Falsified(Exception):
 # ---------------------------------------------------------------------------------------------------------------
 # Numbers
 # ---------------------------------------------------------------------------------------------------------------
+
+
+def overflowed(exc: OverflowError) -> Falsified:
+    """A property's own arithmetic overflowed on the submission's numbers (any finite float may come back, up to
+    1.8e308, and e.g. ``math.fsum`` of two of them raises): the submission's failure, never the grader's."""
+    return Falsified(
+        "your function returned numbers so large that the check's arithmetic on them overflowed "
+        f"({type(exc).__name__}: {exc}); every value must be a moderate finite number, far from the largest "
+        "float (about 1.8e308)"
+    )
 
 
 def finite(values: Sequence[float]) -> bool:
@@ -225,6 +235,13 @@ def examples_for(share: float, context: CheckContext) -> int:
     return max(1, round(share * context.max_examples))
 
 
+def _guarded(prop: Callable[[T], None], case: T) -> None:
+    try:
+        prop(case)
+    except OverflowError as exc:
+        raise overflowed(exc) from None
+
+
 def run_property(
     context: CheckContext,
     strategy: st.SearchStrategy[T],
@@ -248,7 +265,7 @@ def run_property(
             if rec.runs_since_first_failure > SHRINK_BUDGET:
                 raise _Stop
         try:
-            prop(case)
+            _guarded(prop, case)
         except CallFailed as exc:
             rec.failures.append(Failure(case, exc))
             if exc.fatal:
@@ -288,7 +305,7 @@ def run_property(
         return Failure(rec.failures[-1].case, exc) if rec.failures else None
     for case in examples:  # hand-picked cases, tried only if the search found nothing (they cannot be shrunk)
         try:
-            prop(case)
+            _guarded(prop, case)
         except (Falsified, CallFailed) as exc:
             return Failure(case, exc, explicit_only=True)
     return None
