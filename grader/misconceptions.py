@@ -1,8 +1,9 @@
 """The catalogue of known wrong answers, and the diagnosis that recognises them in a submission.
 
-Each :class:`Misconception` has an id (what reports and gradebooks count), a title, an explanation a student can
-fix their code from, and one or more wrong implementations of the student functions it concerns. The same
-implementations serve two purposes:
+Each :class:`Misconception` has an id (what reports and gradebooks count) and one or more wrong implementations
+of the student functions it concerns. Its title and its explanation, per feedback level (hint, explain, solution),
+are text in ``grader/misconceptions.toml``, read through :mod:`grader.feedback`, which the handout ships stripped
+to the level it grades at. The wrong implementations serve two purposes:
 
 * diagnosis: :func:`diagnose_kl` runs a KL function of the submission on fixed probe inputs and compares its
   output with each catalogued wrong implementation's output on the same probes;
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader import feedback
 from grader.core import Submission
 
 KL_FUNCTIONS = ("kl_penalty_forward", "kl_penalty_backward")
@@ -34,26 +36,25 @@ KLImpl = Callable[..., Any]
 @dataclass(frozen=True)
 class Misconception:
     id: str
-    title: str
-    explanation: str
     #: student function name -> wrong implementations (the first is the canonical mutant used by the tests)
     implementations: dict[str, tuple[Callable[..., Any], ...]] = field(default_factory=dict)
-    #: per-function explanation, when the mistake reads differently in the two KL functions
-    explanations: dict[str, str] = field(default_factory=dict)
     detected_by_probes: bool = True
 
+    @property
+    def title(self) -> str:
+        return feedback.load_catalogue()[self.id].title
+
+    def text(self, level: str, function: str | None = None) -> str:
+        """This level's paragraph alone, for ``function`` ("" where this copy of the grader does not have it)."""
+        return feedback.load_catalogue()[self.id].text(level, function)
+
     def explain(self, function: str | None = None) -> str:
-        return self.explanations.get(function or "", self.explanation)
+        """The derivation (the ``explain`` level's paragraph)."""
+        return self.text("explain", function)
 
-    def render(self, function: str | None = None, detail: str = "") -> str:
-        text = f"Likely misconception: {self.title} [{self.id}]"
-        if detail:
-            text += f" ({detail})"
-        return text + "\n" + _indent(self.explain(function))
-
-
-def _indent(text: str, prefix: str = "  ") -> str:
-    return "\n".join(prefix + line if line else line for line in text.splitlines())
+    def render(self, function: str | None = None, detail: str = "", level: str | None = None) -> str:
+        """What a student reads, at ``level`` (default: the level of the grading run in progress)."""
+        return feedback.render(self.id, function, detail, level)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -84,11 +85,12 @@ def _clipped_ratio(lp: float, lr: float, max_ratio: float = 20.0) -> float:
     return math.exp(min(lr - lp, math.log(max_ratio)))
 
 
-def _k1(lp: float, lr: float) -> float:
+# The contract's per-token terms: most mutants are the right term with one mistake around it.
+def _forward_term(lp: float, lr: float) -> float:
     return lp - lr
 
 
-def _one_minus_r(lp: float, lr: float) -> float:
+def _backward_term(lp: float, lr: float) -> float:
     return 1.0 - _clipped_ratio(lp, lr)
 
 
@@ -132,7 +134,7 @@ def _batch_dependent(term: Callable[[float, float], float], how: str) -> KLImpl:
 
 
 def _sequence_ratio(log_probs_policy: Rows, log_probs_ref: Rows, kl_coef: float = 0.1) -> list[float]:
-    """1 - r for the whole sequence's ratio (the product of the token ratios), not a per-token mean."""
+    """The backward term applied once to the whole sequence's ratio (the product of the token ratios)."""
     out = []
     for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
         log_r = math.fsum(lr - lp for lp, lr in zip(row_pi, row_ref, strict=True))
@@ -141,7 +143,7 @@ def _sequence_ratio(log_probs_policy: Rows, log_probs_ref: Rows, kl_coef: float 
 
 
 def _unclipped_backward(log_probs_policy: Rows, log_probs_ref: Rows, kl_coef: float = 0.1) -> list[float]:
-    """1 - r with r = exp(log_ref - log_pi) and no clipping: exp(1000) overflows."""
+    """The backward penalty computed without clipping the log-ratio: exp(1000) overflows (numpy: inf, then nan)."""
     import numpy as np
 
     out = []
@@ -282,375 +284,106 @@ def _shaping_positive_words(
 # The catalogue
 # ---------------------------------------------------------------------------------------------------------------
 
-_K1_FIX = "For the forward KL the per-token term is k1 = log pi - log pi_ref (i.e. log_probs_policy - log_probs_ref)."
-_BACKWARD_FIX = (
-    "For the backward KL the per-token term is 1 - r with r = pi_ref / pi = exp(log_ref - log_pi) "
-    "(clip the log-ratio at log(C), C >= 10, before exponentiating)."
-)
-_REWARD_NOT_LOSS = (
-    "Your penalty is subtracted from the reward, and GRPO follows the reward's policy gradient "
-    "E_pi[-penalty * grad log pi] with the penalty held fixed; a term with the right expected value can still push "
-    "the policy the wrong way."
-)
-
 CATALOGUE: dict[str, Misconception] = {}
 
 
-def _add(m: Misconception, *, with_fixes: bool = False) -> None:
-    """Register ``m``; ``with_fixes`` appends the right per-token term of each KL function to its explanation."""
-    assert m.id not in CATALOGUE
-    if with_fixes:
-        m.explanations.update(
-            {FORWARD: m.explanation + " " + _K1_FIX, BACKWARD: m.explanation + " " + _BACKWARD_FIX}
+def _add(
+    misconception_id: str, implementations: dict[str, tuple[KLImpl, ...]], *, probes: bool = True
+) -> None:
+    """Register a misconception by its wrong implementations; ``probes``: whether the probe batch reveals it."""
+    assert misconception_id not in CATALOGUE, misconception_id
+    CATALOGUE[misconception_id] = Misconception(misconception_id, implementations, probes)
+
+
+def _both(make: Callable[[Callable[[float, float], float]], KLImpl]) -> dict[str, tuple[KLImpl, ...]]:
+    """The same mistake made in both KL penalties, each on its own right per-token term."""
+    return {FORWARD: (make(_forward_term),), BACKWARD: (make(_backward_term),)}
+
+
+# The order is the order of diagnosis: the first whose implementation reproduces the probe output wins.
+_add("swapped_direction", {FORWARD: (_per_token(_backward_term),), BACKWARD: (_per_token(_forward_term),)})
+_add("sum_not_mean", _both(lambda term: _per_token(term, reduce="sum")))
+_add("value_estimator_r_log_r", {FORWARD: (_per_token(_r_log_r),), BACKWARD: (_per_token(_r_log_r),)})
+_add(
+    "value_estimator_r_log_r_minus_r_plus_1",
+    {FORWARD: (_per_token(_r_log_r_minus_r_plus_1),), BACKWARD: (_per_token(_r_log_r_minus_r_plus_1),)},
+)
+_add("value_estimator_k3", {FORWARD: (_per_token(_k3),), BACKWARD: (_per_token(_k3),)})
+_add("inverted_ratio", {BACKWARD: (_per_token(lambda lp, lr: 1.0 - math.exp(min(lp - lr, math.log(20.0)))),)})
+_add("wrong_sign", _both(lambda term: _per_token(lambda lp, lr: -term(lp, lr))))
+_add("coef_ignored", _both(lambda term: _per_token(term, coef="ignored")))
+_add("coef_squared", _both(lambda term: _per_token(term, coef="squared")))
+_add("biased_k2", {FORWARD: (_per_token(_k2),), BACKWARD: (_per_token(_k2),)})
+_add(
+    "biased_abs",
+    {
+        FORWARD: (_per_token(lambda lp, lr: abs(lp - lr)),),
+        BACKWARD: (_per_token(lambda lp, lr: abs(lp - lr)),),
+    },
+)
+_add(
+    "probabilities_not_logs",
+    {
+        FORWARD: (_per_token(_log_ratio_of_inputs), _per_token(_prob_difference)),
+        BACKWARD: (_per_token(_ratio_of_inputs),),
+    },
+)
+_add(
+    "batch_dependent",
+    {
+        function: tuple(_batch_dependent(term, how) for how in ("padded", "tokens", "centred"))
+        for function, term in ((FORWARD, _forward_term), (BACKWARD, _backward_term))
+    },
+)
+_add("sequence_ratio", {BACKWARD: (_sequence_ratio,)})
+_add(
+    "clip_too_tight",
+    {
+        BACKWARD: (
+            _per_token(lambda lp, lr: 1.0 - _clipped_ratio(lp, lr, 5.0)),
+            _per_token(lambda lp, lr: 1.0 - min(max(math.exp(min(lr - lp, 700.0)), 0.8), 1.2)),
         )
-    CATALOGUE[m.id] = m
+    },
+    probes=False,  # recognised by a dedicated ratio sweep in diagnose_kl
+)
+_add("overflow", {BACKWARD: (_unclipped_backward,)}, probes=False)
+_add("empty_row", _both(_empty_row_crash), probes=False)
+_add("per_token_output", _both(_per_token_values), probes=False)
+_add(
+    "mutates_inputs",
+    {
+        FORWARD: (_mutating(_forward_term),),
+        BACKWARD: (_mutating(_backward_term),),
+        SHAPING: (_shaping_mutating,),
+    },
+    probes=False,
+)
+_add(
+    "nondeterministic",
+    {FORWARD: (_nondeterministic(_forward_term),), SHAPING: (_shaping_random,)},
+    probes=False,
+)
+_add("shaping_not_monotone", {SHAPING: (_shaping_decreasing,)}, probes=False)
+_add("shaping_ignores_score", {SHAPING: (_shaping_threshold,)}, probes=False)
+_add("shaping_requires_prompts", {SHAPING: (_shaping_needs_prompts,)}, probes=False)
+_add("shaping_empty_completion", {SHAPING: (_shaping_divides_by_words,)}, probes=False)
+_add("shaping_non_finite", {SHAPING: (_shaping_log,)}, probes=False)
+_add("shaping_rewards_repetition", {SHAPING: (_shaping_positive_words,)}, probes=False)
 
 
-_add(
-    Misconception(
-        "swapped_direction",
-        "swapped direction (forward and backward KL exchanged)",
-        "",
-        {FORWARD: (_per_token(_one_minus_r),), BACKWARD: (_per_token(_k1),)},
-        explanations={
-            FORWARD: (
-                "kl_penalty_forward uses 1 - pi_ref/pi, the backward penalty's term: its policy gradient is "
-                "-grad KL(pi_ref || pi), so it regularises the other direction (mass-covering instead of "
-                "mode-seeking). "
-                + _K1_FIX
-                + " Its expectation under pi is KL(pi || pi_ref), and as a reward "
-                "its policy gradient is exactly -grad KL(pi || pi_ref)."
-            ),
-            BACKWARD: (
-                "kl_penalty_backward uses log pi - log pi_ref, the forward penalty's term, so it regularises "
-                "KL(pi || pi_ref). KL(pi_ref || pi) is an expectation under pi_ref; its gradient, importance-"
-                "weighted to samples from pi, is -E_pi[r grad log pi] with r = pi_ref/pi. " + _BACKWARD_FIX
-            ),
-        },
-    )
-)
-_add(
-    Misconception(
-        "sum_not_mean",
-        "sum over tokens instead of the mean",
-        "You add the per-token terms up; the contract asks for kl_coef times their MEAN over the completion's tokens "
-        "(sum / number of tokens; 0.0 for an empty row). With a sum, a completion twice as long pays twice as much "
-        "for the same per-token drift, so the penalty turns into a hidden length penalty and its scale depends on "
-        "the generation length.",
-        {FORWARD: (_per_token(_k1, reduce="sum"),), BACKWARD: (_per_token(_one_minus_r, reduce="sum"),)},
-    )
-)
-_add(
-    Misconception(
-        "value_estimator_r_log_r",
-        "a value estimator used as a reward penalty (r log r)",
-        "",
-        {FORWARD: (_per_token(_r_log_r),), BACKWARD: (_per_token(_r_log_r),)},
-        explanations={
-            BACKWARD: (
-                "r log r (r = pi_ref/pi) is the importance-sampled estimate of the VALUE of KL(pi_ref || pi): "
-                "E_pi[r log r] = KL(pi_ref || pi). " + _REWARD_NOT_LOSS + " For r log r that gradient points "
-                "AWAY from the reference (cosine about -0.97 with the right direction): it anti-regularises. "
-                "Derive the term from the gradient instead: grad KL(pi_ref || pi) = -E_pi[r grad log pi], so a "
-                "reward penalty with term 1 - r (zero when pi == pi_ref, mean 0 under pi) has exactly the right "
-                "policy gradient. " + _BACKWARD_FIX
-            ),
-            FORWARD: (
-                "r log r (r = pi_ref/pi) estimates the value of the backward KL, KL(pi_ref || pi), not "
-                "KL(pi || pi_ref), and used as a reward penalty its policy gradient points away from the "
-                "reference (it anti-regularises). " + _K1_FIX
-            ),
-        },
-    )
-)
-_add(
-    Misconception(
-        "value_estimator_r_log_r_minus_r_plus_1",
-        "a value estimator used as a reward penalty (r log r - r + 1)",
-        "r log r - r + 1 (r = pi_ref/pi) is a non-negative, unbiased estimate of the VALUE of KL(pi_ref || pi). "
-        + _REWARD_NOT_LOSS
-        + " Its policy gradient as a reward is essentially unrelated to the KL's gradient "
-        "(cosine near 0 on average, sometimes -1). Value estimators belong in a loss, where the gradient flows "
-        "through them; a reward needs a term whose REINFORCE gradient is the KL's gradient.",
-        {FORWARD: (_per_token(_r_log_r_minus_r_plus_1),), BACKWARD: (_per_token(_r_log_r_minus_r_plus_1),)},
-    ),
-    with_fixes=True,
-)
-_add(
-    Misconception(
-        "value_estimator_k3",
-        "a value estimator used as a reward penalty (k3 = r - 1 - log r)",
-        "k3 = r - 1 - log r (r = pi_ref/pi) is an unbiased, non-negative estimate of the VALUE of KL(pi || pi_ref), "
-        "and it is the right term inside a LOSS (TRL puts it there, where the gradient flows through log pi). "
-        + _REWARD_NOT_LOSS
-        + " As a reward, k3's policy gradient is grad KL(pi||pi_ref) - grad KL(pi_ref||pi): "
-        "wrong, and nearly zero near the reference, so it barely regularises.",
-        {FORWARD: (_per_token(_k3),), BACKWARD: (_per_token(_k3),)},
-    ),
-    with_fixes=True,
-)
-_add(
-    Misconception(
-        "inverted_ratio",
-        "inverted importance ratio (pi / pi_ref instead of pi_ref / pi)",
-        "You use r = pi / pi_ref = exp(log_pi - log_ref). The importance weight that turns an expectation under "
-        "pi_ref into one under the sampling policy pi is r = pi_ref / pi = exp(log_ref - log_pi) "
-        "(E_pi_ref[g] = E_pi[(pi_ref/pi) g]). With the ratio upside down the penalty pushes the policy away from "
-        "the reference (cosine about -0.95 with the right direction). " + _BACKWARD_FIX,
-        {BACKWARD: (_per_token(lambda lp, lr: 1.0 - math.exp(min(lp - lr, math.log(20.0)))),)},
-    )
-)
-_add(
-    Misconception(
-        "wrong_sign",
-        "wrong sign",
-        "",
-        {
-            FORWARD: (_per_token(lambda lp, lr: lr - lp),),
-            BACKWARD: (_per_token(lambda lp, lr: -_one_minus_r(lp, lr)),),
-        },
-        explanations={
-            FORWARD: (
-                "Your per-token term is log pi_ref - log pi, the negative of k1. The pipeline SUBTRACTS the "
-                "penalty from the reward, so yours becomes a bonus for moving away from the reference. "
-                "Return a penalty (positive in expectation): " + _K1_FIX
-            ),
-            BACKWARD: (
-                "Your per-token term is r - 1, the negative of the right one. The pipeline SUBTRACTS the "
-                "penalty from the reward, so yours rewards moving away from the reference. " + _BACKWARD_FIX
-            ),
-        },
-    )
-)
-_add(
-    Misconception(
-        "coef_ignored",
-        "kl_coef ignored",
-        "Your penalty does not change with kl_coef. Multiply the mean per-token term by kl_coef: it is the "
-        "regularisation strength set by --kl_coef, the penalty must scale linearly with it, and kl_coef = 0 must "
-        "switch the penalty off.",
-        {FORWARD: (_per_token(_k1, coef="ignored"),), BACKWARD: (_per_token(_one_minus_r, coef="ignored"),)},
-    )
-)
-_add(
-    Misconception(
-        "coef_squared",
-        "kl_coef applied twice",
-        "Your penalty grows like kl_coef squared: the coefficient is multiplied in twice (for example once per token "
-        "and again on the mean). Apply it exactly once, so that the penalty is linear in kl_coef.",
-        {FORWARD: (_per_token(_k1, coef="squared"),), BACKWARD: (_per_token(_one_minus_r, coef="squared"),)},
-    )
-)
-_add(
-    Misconception(
-        "biased_k2",
-        "biased estimator k2 = (log r)^2 / 2",
-        "(log r)^2 / 2 is non-negative and has low variance, but it is a biased estimate of the KL and, used as a "
-        "reward, its policy gradient is not the KL's gradient (it is second order in log r, so it almost vanishes "
-        "near the reference). A per-token term may be negative; only its expectation has to be non-negative.",
-        {FORWARD: (_per_token(_k2),), BACKWARD: (_per_token(_k2),)},
-    ),
-    with_fixes=True,
-)
-_add(
-    Misconception(
-        "biased_abs",
-        "biased estimator |log pi - log pi_ref|",
-        "The absolute value makes every token's term non-negative, but the KL is only non-negative in EXPECTATION: "
-        "tokens that pi under-weights relative to pi_ref must contribute a negative term. |log r| is biased, and as "
-        "a reward its policy gradient is not the KL's gradient. Drop the absolute value.",
-        {
-            FORWARD: (_per_token(lambda lp, lr: abs(lp - lr)),),
-            BACKWARD: (_per_token(lambda lp, lr: abs(lp - lr)),),
-        },
-    ),
-    with_fixes=True,
-)
-_add(
-    Misconception(
-        "probabilities_not_logs",
-        "log-probabilities treated as probabilities",
-        "The inputs are LOG-probabilities already (finite numbers <= 0), not probabilities. log(pi / pi_ref) is "
-        "simply log_pi - log_ref, and the ratio pi_ref / pi is exp(log_ref - log_pi); dividing the log-probs, taking "
-        "their log again, or exponentiating them and subtracting gives different quantities.",
-        {
-            FORWARD: (_per_token(_log_ratio_of_inputs), _per_token(_prob_difference)),
-            BACKWARD: (_per_token(_ratio_of_inputs),),
-        },
-    ),
-    with_fixes=True,
-)
-_add(
-    Misconception(
-        "batch_dependent",
-        "penalty depends on the rest of the batch",
-        "A completion's penalty must depend only on its own tokens, but yours changes with the other completions in "
-        "the batch: for example dividing by the longest row's length (the mean over a zero-padded tensor), by the "
-        "batch's total number of tokens, or subtracting the batch average. GRPO already normalises rewards within a "
-        "group; compute each row on its own: kl_coef * (sum of that row's terms) / (that row's length).",
-        {
-            FORWARD: (
-                _batch_dependent(_k1, "padded"),
-                _batch_dependent(_k1, "tokens"),
-                _batch_dependent(_k1, "centred"),
-            ),
-            BACKWARD: (
-                _batch_dependent(_one_minus_r, "padded"),
-                _batch_dependent(_one_minus_r, "tokens"),
-                _batch_dependent(_one_minus_r, "centred"),
-            ),
-        },
-    )
-)
-_add(
-    Misconception(
-        "sequence_ratio",
-        "one ratio for the whole sequence instead of a per-token mean",
-        "You combine the tokens' ratios into one sequence-level ratio (a product, or exp of the summed log-ratios) "
-        "and apply the term to that. The contract is kl_coef times the MEAN over tokens of the per-token term, each "
-        "token with its own ratio r_t = exp(log_ref_t - log_pi_t). " + _BACKWARD_FIX,
-        {BACKWARD: (_sequence_ratio,)},
-    )
-)
-_add(
-    Misconception(
-        "clip_too_tight",
-        "ratio clipped too tightly",
-        "You clip the ratio r = pi_ref / pi to a range narrower than the contract allows. Clipping for stability is "
-        "fine, but only above 10 (and never from below): where every ratio is <= 10 the penalty's gradient must be "
-        "exact, and a clipped ratio has zero gradient. A PPO-style clip to [1 - eps, 1 + eps] belongs in a policy "
-        "loss, not in this penalty. Clip in log space: exp(min(log_ref - log_pi, log(20))).",
-        {
-            BACKWARD: (
-                _per_token(lambda lp, lr: 1.0 - _clipped_ratio(lp, lr, 5.0)),
-                _per_token(lambda lp, lr: 1.0 - min(max(math.exp(min(lr - lp, 700.0)), 0.8), 1.2)),
-            )
-        },
-        detected_by_probes=False,  # recognised by a dedicated ratio sweep in diagnose_kl
-    )
-)
-_add(
-    Misconception(
-        "overflow",
-        "overflow on extreme log-probabilities",
-        "Log-probs go down to -1000, so log_ref - log_pi can be +1000 and exp() of it overflows: math.exp raises "
-        "OverflowError, numpy and torch return inf (and inf - inf or 0 * inf give nan). Never exponentiate an "
-        "unbounded difference and never form pi = exp(log_pi) to divide probabilities (exp(-1000) is 0.0): clip the "
-        "log-ratio first, e.g. r = exp(min(log_ref - log_pi, log(20))).",
-        {BACKWARD: (_unclipped_backward,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "empty_row",
-        "empty completion not handled",
-        "A completion can have no tokens (an empty row). Its penalty must be 0.0, but the mean of no terms divides by "
-        "zero (ZeroDivisionError in Python, nan in numpy/torch). Return 0.0 for an empty row, e.g. "
-        "`kl_coef * sum(terms) / len(terms) if terms else 0.0`.",
-        {FORWARD: (_empty_row_crash(_k1),), BACKWARD: (_empty_row_crash(_one_minus_r),)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "per_token_output",
-        "one value per token instead of one per completion",
-        "You return a value for every token (flattened). The pipeline needs ONE penalty per completion: kl_coef "
-        "times the mean of that completion's per-token terms, so the output has as many entries as there are rows.",
-        {FORWARD: (_per_token_values(_k1),), BACKWARD: (_per_token_values(_one_minus_r),)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "mutates_inputs",
-        "inputs modified in place",
-        "Your function changes the lists it was given (for example writing results into an input row, sorting it, "
-        "or popping from it). The pipeline reuses those lists after your call (the other KL direction, logging, the "
-        "next reward), so work on new lists and leave the inputs as they were.",
-        {FORWARD: (_mutating(_k1),), BACKWARD: (_mutating(_one_minus_r),), SHAPING: (_shaping_mutating,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "nondeterministic",
-        "non-deterministic output",
-        "The same inputs gave different outputs. Rewards must be a deterministic function of their inputs: random "
-        "noise (random, numpy.random, torch.rand, dropout) or state kept between calls makes training noisy and "
-        "results irreproducible. Remove the randomness, or keep any state out of the function.",
-        {FORWARD: (_nondeterministic(_k1),), SHAPING: (_shaping_random,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "shaping_not_monotone",
-        "shaped reward decreases as the score rises",
-        "For a fixed completion, a higher sentiment score must never give a lower reward; otherwise GRPO learns to be "
-        "LESS positive. Check signs and any transformation of the score (1 - score, a negative factor, a "
-        "non-monotone function such as (score - 0.5)^2 or sin). A positive factor that depends only on the text "
-        "(e.g. a repetition or length factor) times an increasing function of the score keeps it monotone.",
-        {SHAPING: (_shaping_decreasing,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "shaping_ignores_score",
-        "shaped reward does not depend on the score",
-        "For some completions your reward is the same whatever the sentiment score (e.g. a fixed value for short or "
-        "empty texts, a score multiplied by a factor that can be 0, or a threshold). The reward must rise with the "
-        "score for every completion: multiply by a factor that is strictly positive, or add the text-based terms "
-        "to a score-based term instead of replacing it.",
-        {SHAPING: (_shaping_threshold,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "shaping_requires_prompts",
-        "prompts=None not handled",
-        "shaped_reward must work when prompts is None or not given (the pipeline and the grader call it that way). "
-        "Use prompts only if they are provided: `if prompts is not None: ...`.",
-        {SHAPING: (_shaping_needs_prompts,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "shaping_empty_completion",
-        "empty completion not handled",
-        "A completion can be empty (or contain no words). Counting words and dividing by their number then divides "
-        "by zero. Give empty completions a finite reward that still rises with the score, e.g. treat their word "
-        "count as 1 or give them a fixed positive factor.",
-        {SHAPING: (_shaping_divides_by_words,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "shaping_non_finite",
-        "non-finite reward for some scores",
-        "Your reward is inf or nan for some input, typically log(score) or 1 / score at score 0, or 1 / (1 - score) "
-        "at score 1. Scores span the closed interval [0, 1]: keep the transformation finite there, e.g. "
-        "log(score + eps) or exp(k * score).",
-        {SHAPING: (_shaping_log,)},
-        detected_by_probes=False,
-    )
-)
-_add(
-    Misconception(
-        "shaping_rewards_repetition",
-        "repetition out-earns fluent text",
-        "A degenerate repetition of one positive word earns at least as much as a fluent completion with the same "
-        "sentiment score, so the policy can hack the reward by repeating 'great'. Scale the score by a factor that "
-        "falls with repetition (e.g. the ratio of distinct words) instead of adding a bonus per positive word.",
-        {SHAPING: (_shaping_positive_words,)},
-        detected_by_probes=False,
-    )
-)
+def check_texts(catalogue: feedback.Catalogue | None = None) -> list[str]:
+    """Problems between the wrong implementations here and the text catalogue: an id without text, or text for
+    an id nothing here recognises."""
+    catalogue = catalogue or feedback.load_catalogue()
+    problems = [
+        f"{mid}: no text in {catalogue.path.name}" for mid in CATALOGUE if mid not in catalogue.entries
+    ]
+    problems += [
+        f"{mid}: text in {catalogue.path.name} but no wrong implementation in grader/misconceptions.py"
+        for mid in catalogue.entries
+        if mid not in CATALOGUE
+    ]
+    return problems
 
 
 def get(misconception_id: str) -> Misconception:
@@ -730,12 +463,12 @@ def clipped_backward(low: float, high: float) -> KLImpl:
 
 
 def match_clipping(sweep_output: Sequence[float]) -> Diagnosis | None:
-    """Recognise a backward penalty 1 - clip(r, lo, hi) with a range narrower than [0, 10] from the sweep."""
+    """Recognise, from the sweep, the backward penalty with its ratio clipped to a range narrower than [0, 10]."""
     if len(sweep_output) != len(SWEEP_RATIOS) or not all(math.isfinite(v) for v in sweep_output):
         return None
     implied = [
         1.0 - v / SWEEP_COEF for v in sweep_output
-    ]  # the ratio the submission used, if its term is 1 - r
+    ]  # the ratio the submission used, if its term is the contract's
     lo, hi = min(implied), max(implied)
     if not all(
         abs(got - min(max(r, lo), hi)) <= 1e-4 * max(1.0, r)

@@ -18,6 +18,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from grader.feedback import FALLBACK_LEVEL, FeedbackLevel, check_level
 from grader.results import VISIBILITIES, Visibility
 
 DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
@@ -57,6 +58,8 @@ class RubricEntry:
 class Rubric:
     entries: tuple[RubricEntry, ...]
     path: Path = field(default=DEFAULT_RUBRIC)
+    #: how much a failed check explains: [feedback] level (see grader.feedback)
+    feedback_level: FeedbackLevel = FALLBACK_LEVEL
 
     @property
     def total_points(self) -> float:
@@ -89,8 +92,11 @@ def parse_rubric(
     data: dict[str, Any], path: Path = DEFAULT_RUBRIC, known_ids: Collection[str] | None = None
 ) -> Rubric:
     problems: list[str] = []
-    for key in sorted(set(data) - {"defaults", "checks"}):
-        problems.append(f'unknown top-level key {key!r} (expected [defaults] and [checks."<id>"] tables)')
+    for key in sorted(set(data) - {"defaults", "checks", "feedback"}):
+        problems.append(
+            f'unknown top-level key {key!r} (expected [feedback], [defaults] and [checks."<id>"] tables)'
+        )
+    feedback_level = _feedback_level(data.get("feedback", {}), problems)
     defaults = data.get("defaults", {})
     if not isinstance(defaults, dict):
         problems.append("[defaults] must be a table")
@@ -179,4 +185,18 @@ def parse_rubric(
         problems.append("the checks are worth 0 points in total")
     if problems:
         raise RubricError(f"{path}: invalid rubric:\n" + "\n".join(f"  - {p}" for p in problems))
-    return Rubric(tuple(entries), path)
+    return Rubric(tuple(entries), path, feedback_level)
+
+
+def _feedback_level(table: Any, problems: list[str]) -> FeedbackLevel:
+    """``[feedback] level``; the least revealing level when the table is absent."""
+    if not isinstance(table, dict):
+        problems.append("[feedback] must be a table")
+        return FALLBACK_LEVEL
+    for key in sorted(set(table) - {"level"}):
+        problems.append(f"[feedback]: unknown key {key!r} (allowed: level)")
+    try:
+        return check_level(table.get("level", FALLBACK_LEVEL), "[feedback] level")
+    except ValueError as exc:
+        problems.append(str(exc))
+        return FALLBACK_LEVEL
