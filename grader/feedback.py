@@ -26,7 +26,7 @@ import json
 import string
 from collections.abc import Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -100,9 +100,11 @@ class EntryText:
 @dataclass(frozen=True)
 class Catalogue:
     entries: dict[str, EntryText]
-    #: the highest level whose text every entry has (a stripped copy has fewer)
+    #: the highest level whose text every misconception has (a stripped copy has fewer)
     level: FeedbackLevel
     path: Path
+    #: wording that other feedback uses, by level: the checks' descriptions must not state the answer either
+    phrases: dict[str, EntryText] = field(default_factory=dict)
 
     def __getitem__(self, misconception_id: str) -> EntryText:
         return self.entries[misconception_id]
@@ -120,88 +122,97 @@ def _substitute(text: str, shared: dict[str, Any], function: str) -> str:
     return " ".join(string.Template(text).substitute(values).split())
 
 
+def _parse_texts(
+    raw: Any, where: str, shared: dict[str, Any], problems: list[str], *, titled: bool
+) -> EntryText | None:
+    """One [misconception.<id>] (``titled``) or [phrase.<name>] table."""
+    if not isinstance(raw, dict):
+        problems.append(f"{where}: must be a table")
+        return None
+    title = raw.get("title", "") if titled else ""
+    if titled and (not isinstance(title, str) or not title.strip()):
+        problems.append(f"{where}: 'title' must be a non-empty string")
+        title = where
+    texts: dict[str, dict[str, str]] = {}
+    for key, value in raw.items():
+        if key in LEVELS:
+            if isinstance(value, str) and value.strip():
+                texts.setdefault(key, {})[""] = value
+            else:
+                problems.append(f"{where}.{key}: must be a non-empty string")
+        elif isinstance(value, dict):  # a function's own version of some levels
+            for level, text in value.items():
+                if level in LEVELS and isinstance(text, str) and text.strip():
+                    texts.setdefault(level, {})[key] = text
+                else:
+                    problems.append(
+                        f"{where}.{key}.{level}: expected a non-empty text for one of {', '.join(LEVELS)}"
+                    )
+        elif not (titled and key == "title"):
+            allowed = ", ".join(sorted(_KEYS if titled else LEVELS))
+            problems.append(f"{where}: unknown key {key!r} (allowed: {allowed}, or a function's table)")
+    entry = EntryText(str(title).strip(), texts, shared)
+    for level, by_function in texts.items():
+        if "" not in by_function:
+            problems.append(f"{where}: a function has a {level!r} text but the table has no generic one")
+        for function in ("", *STUDENT_FUNCTIONS):  # every text must expand for every function it may serve
+            try:
+                entry.text(level, function)
+            except (KeyError, ValueError) as exc:
+                known = ", ".join(sorted(k for k in shared if k != "fix")) or "nothing else"
+                problems.append(
+                    f"{where}.{level} ({function or 'generic'}): cannot substitute {exc} (known: ${{fix}}, {known})"
+                )
+    if "hint" not in texts:
+        problems.append(f"{where}: needs at least a 'hint' text")
+    return entry
+
+
 def parse_catalogue(data: dict[str, Any], path: Path = CATALOGUE_PATH) -> Catalogue:
     problems: list[str] = []
-    for key in sorted(set(data) - {"shared", "misconception"}):
-        problems.append(f"unknown top-level key {key!r} (expected [shared] and [misconception.<id>] tables)")
+    for key in sorted(set(data) - {"shared", "misconception", "phrase"}):
+        problems.append(
+            f"unknown top-level key {key!r} (expected [shared], [phrase.<name>] and [misconception.<id>] tables)"
+        )
     shared = data.get("shared", {})
     if not isinstance(shared, dict):
         problems.append("[shared] must be a table")
         shared = {}
-    raw_entries = data.get("misconception")
-    if not isinstance(raw_entries, dict) or not raw_entries:
-        problems.append("no misconceptions: add [misconception.<id>] tables")
-        raw_entries = {}
-
-    entries: dict[str, EntryText] = {}
-    levels_seen: list[set[str]] = []
-    for mid, raw in raw_entries.items():
-        where = f"misconception.{mid}"
-        if not isinstance(raw, dict):
-            problems.append(f"{where}: must be a table")
+    tables: dict[str, dict[str, EntryText]] = {"misconception": {}, "phrase": {}}
+    for kind, found in tables.items():
+        raw_tables = data.get(kind, {})
+        if not isinstance(raw_tables, dict):
+            problems.append(f"[{kind}] must hold tables")
             continue
-        title = raw.get("title")
-        if not isinstance(title, str) or not title.strip():
-            problems.append(f"{where}: 'title' must be a non-empty string")
-            title = mid
-        texts: dict[str, dict[str, str]] = {}
-        for key, value in raw.items():
-            if key in LEVELS:
-                if isinstance(value, str) and value.strip():
-                    texts.setdefault(key, {})[""] = value
-                else:
-                    problems.append(f"{where}.{key}: must be a non-empty string")
-            elif isinstance(value, dict):  # a function's own version of some levels
-                for level, text in value.items():
-                    if level in LEVELS and isinstance(text, str) and text.strip():
-                        texts.setdefault(level, {})[key] = text
-                    else:
-                        problems.append(
-                            f"{where}.{key}.{level}: expected a non-empty text for one of {', '.join(LEVELS)}"
-                        )
-            elif key != "title":
-                problems.append(
-                    f"{where}: unknown key {key!r} (allowed: {', '.join(sorted(_KEYS))}, or a function's table)"
-                )
-        entry = EntryText(title.strip(), texts, shared)
-        for level, by_function in texts.items():
-            if "" not in by_function:
-                problems.append(f"{where}: a function has a {level!r} text but the entry has no generic one")
-            for function in (
-                "",
-                *STUDENT_FUNCTIONS,
-            ):  # every text must expand for every function it may serve
-                try:
-                    entry.text(level, function)
-                except (KeyError, ValueError) as exc:
-                    problems.append(
-                        f"{where}.{level} ({function or 'generic'}): cannot substitute {exc} "
-                        f"(known: ${{fix}} and {', '.join(sorted(k for k in shared if k != 'fix')) or 'nothing'})"
-                    )
-        if "hint" not in texts:
-            problems.append(f"{where}: every entry needs at least a 'hint'")
-        levels_seen.append(set(texts))
-        entries[mid] = entry
+        for name, raw in raw_tables.items():
+            entry = _parse_texts(raw, f"{kind}.{name}", shared, problems, titled=kind == "misconception")
+            if entry is not None:
+                found[name] = entry
+    entries = tables["misconception"]
+    if not entries and not problems:
+        problems.append("no misconceptions: add [misconception.<id>] tables")
 
-    # The catalogue's level: the highest one that every entry has, with every level below it.
-    common = set.intersection(*levels_seen) if levels_seen else set()
+    # The catalogue's level: the highest one that every misconception has, with every level below it. A phrase
+    # may have fewer (the hint wording serves above it), never more.
+    common = set.intersection(*(set(e.texts) for e in entries.values())) if entries else set()
     level: FeedbackLevel = FALLBACK_LEVEL
     for lv in LEVELS:
         if lv not in common:
             break
         level = lv
-    for mid, present in zip(entries, levels_seen, strict=True):
-        extra = sorted(present - set(LEVELS[: rank(level) + 1]), key=LEVELS.index)
-        if extra:
-            problems.append(
-                f"misconception.{mid}: has {', '.join(extra)} text although other entries stop at {level!r} "
-                "(every entry needs the same levels)"
-            )
+    for kind, found in tables.items():
+        for name, entry in found.items():
+            extra = sorted(set(entry.texts) - set(LEVELS[: rank(level) + 1]), key=LEVELS.index)
+            if extra:
+                problems.append(
+                    f"{kind}.{name}: has {', '.join(extra)} text although the misconceptions stop at {level!r} "
+                    "(a copy stripped to a level holds nothing above it)"
+                )
     if problems:
         raise CatalogueError(
             f"{path}: invalid misconception catalogue:\n" + "\n".join(f"  - {p}" for p in problems)
         )
-    return Catalogue(entries, level, path)
+    return Catalogue(entries, level, path, tables["phrase"])
 
 
 def load_catalogue(path: str | Path | None = None) -> Catalogue:
@@ -234,6 +245,25 @@ def _toml_string(text: str) -> str:
     return json.dumps(text.replace("$", "$$"), ensure_ascii=True)
 
 
+def _stripped_table(name: str, entry: EntryText, keep: tuple[str, ...], titled: bool) -> list[str]:
+    """One table of a stripped copy: the kept levels' texts, expanded (a function's own only where it differs)."""
+    lines = [f"[{name}]"] + ([f"title = {_toml_string(entry.title)}"] if titled else [])
+    functions: dict[str, dict[str, str]] = {}
+    for lv in keep:
+        if lv not in entry.texts:
+            continue
+        generic = entry.text(lv)
+        lines.append(f"{lv} = {_toml_string(generic)}")
+        for function in STUDENT_FUNCTIONS:
+            own = entry.text(lv, function)
+            if own != generic:
+                functions.setdefault(function, {})[lv] = own
+    for function, texts in functions.items():
+        lines.append(f"[{name}.{function}]")
+        lines.extend(f"{lv} = {_toml_string(text)}" for lv, text in texts.items())
+    return [*lines, ""]
+
+
 def strip_catalogue(source: str | Path, level: str, builder: str = "handout") -> str:
     """The catalogue file ``source`` reduced to the texts of ``level`` and below, as TOML text: ``${...}`` expanded,
     [shared] dropped (what it held is either expanded into a kept text or not needed), nothing above ``level``."""
@@ -241,26 +271,19 @@ def strip_catalogue(source: str | Path, level: str, builder: str = "handout") ->
     path = Path(source)
     full = _load(path)
     lines = [_STRIPPED_HEADER.format(level=level, builder=builder)]
+    for name, phrase in full.phrases.items():
+        lines += _stripped_table(f"phrase.{name}", phrase, keep, titled=False)
     for mid, entry in full.entries.items():
-        lines.append(f"[misconception.{mid}]")
-        lines.append(f"title = {_toml_string(entry.title)}")
-        functions: dict[str, dict[str, str]] = {}
-        for lv in keep:
-            generic = entry.text(lv)
-            lines.append(f"{lv} = {_toml_string(generic)}")
-            for function in STUDENT_FUNCTIONS:
-                own = entry.text(lv, function)
-                if own != generic:
-                    functions.setdefault(function, {})[lv] = own
-        for function, texts in functions.items():
-            lines.append(f"[misconception.{mid}.{function}]")
-            lines.extend(f"{lv} = {_toml_string(text)}" for lv, text in texts.items())
-        lines.append("")
+        lines += _stripped_table(f"misconception.{mid}", entry, keep, titled=True)
     stripped = "\n".join(lines)
     check = parse_catalogue(
         tomllib.loads(stripped), path
     )  # what it wrote must read back, at exactly ``level``
-    if check.level != level or set(check.entries) != set(full.entries):
+    if (
+        check.level != level
+        or set(check.entries) != set(full.entries)
+        or set(check.phrases) != set(full.phrases)
+    ):
         raise CatalogueError(f"stripping {path} to {level!r} produced a catalogue at {check.level!r}")
     return stripped
 
@@ -329,6 +352,17 @@ def render(
         if text:
             lines.append(f"  {LABELS[lv]}: {text}")
     return "\n".join(lines)
+
+
+def phrase(name: str, function: str | None = None, level: str | None = None) -> str:
+    """Wording other feedback uses ([phrase.<name>] of the catalogue), as much as ``level`` shows (default: the
+    level in force): the text of the highest level up to it that the phrase has."""
+    entry = load_catalogue().phrases[name]
+    shown = effective_level(level)
+    for lv in reversed(LEVELS[: rank(shown) + 1]):
+        if lv in entry.texts:
+            return entry.text(lv, function)
+    return entry.text("hint", function)
 
 
 def level_line(level: str) -> str:

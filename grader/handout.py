@@ -10,10 +10,19 @@ caches, venvs, ``.nox``, results), otherwise from a walk of the same allow-list 
 
 What stays out: ``reference/`` (the solution), ``tests/`` (instructor tests, which exercise the reference),
 ``.ci/``, benchmarks, packaging debris, grading seeds (they are never in the repository: see
-``grader/gradescope.py``). After copying, the handout is *verified*: no forbidden path, the student file is still
-the stub (each contract function raises ``NotImplementedError``), and no file contains the reference's code
-(function bodies compared as syntax trees, and its distinctive code lines compared as text). A failed
-verification deletes the half-built handout and exits with status 2.
+``grader/gradescope.py``), and the instructor-only calibration tool and tables (``grader/calibrate.py`` needs
+``reference/``; see :data:`INSTRUCTOR_ONLY`).
+
+Feedback level (:mod:`grader.feedback`): the handout's ``grader/rubric.toml`` is set to ``--feedback-level``
+(default ``hint``) and its ``grader/misconceptions.toml`` is *stripped* to that level: the texts that explain
+more (the derivations, the solutions) are not in the handout at all, so no option of the student's copy can
+show them.
+
+After copying, the handout is *verified*: no forbidden path, the student file is still the stub (each contract
+function raises ``NotImplementedError``), no file contains the reference's code (function bodies compared as
+syntax trees, and its distinctive code lines compared as text), the rubric and catalogue are at the build's
+feedback level, and no file contains a catalogue text above it. A failed verification deletes the half-built
+handout and exits with status 2.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import string
@@ -31,7 +41,9 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
+from grader import feedback
 from grader.dataclass_cli import parse_into
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +82,11 @@ FORBIDDEN_SUFFIXES = (".pyc", ".pyo", ".egg-info", ".orig", ".rej", ".swp")
 #: Text files scanned for solution code.
 SCANNED_SUFFIXES = (".py", ".md", ".txt", ".toml", ".cfg", ".json", ".ipynb")
 FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Store", "autograder.json"}
+#: Grader files only an instructor uses, which a handout leaves out: the training-check calibration (it runs the
+#: reference solution and known-wrong variants, and describes why they fail) and the tables it writes.
+INSTRUCTOR_ONLY = ("grader/calibrate.py", "grader/calibration/*.md")
+RUBRIC_FILE = "grader/rubric.toml"
+CATALOGUE_FILE = "grader/misconceptions.toml"
 # A zip entry's timestamp: fixed, so the same sources give a byte-identical zip.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
@@ -101,6 +118,13 @@ class HandoutConfig:
             "(it grades with the instructor's grader: see the README's instructor section)."
         },
     )
+    feedback_level: Literal["hint", "explain", "solution"] = field(
+        default="hint",
+        metadata={
+            "help": "How much the handout's grader explains a failed check: hint (what is wrong and where to "
+            "look), explain (adds the derivation), solution (adds the fix). Texts above it are left out."
+        },
+    )
     force: bool = field(
         default=False, metadata={"help": "Replace an existing handout of the same name in OUT."}
     )
@@ -120,10 +144,10 @@ class Handout:
 
 
 def _is_excluded(rel: str) -> bool:
-    parts = PurePosixPath(rel).parts
-    if any(p in FORBIDDEN_PARTS or p.endswith(FORBIDDEN_SUFFIXES) for p in parts):
+    path = PurePosixPath(rel)
+    if any(p in FORBIDDEN_PARTS or p.endswith(FORBIDDEN_SUFFIXES) for p in path.parts):
         return True
-    return parts[-1] in FORBIDDEN_NAMES
+    return path.name in FORBIDDEN_NAMES or any(path.match(pattern) for pattern in INSTRUCTOR_ONLY)
 
 
 def _is_allowed(rel: str) -> bool:
@@ -289,9 +313,18 @@ class SolutionFingerprint:
         return found
 
 
-def verify_handout(folder: Path, fingerprint: SolutionFingerprint | None) -> None:
-    """Raise :class:`HandoutError` unless ``folder`` is a clean handout."""
+def verify_handout(
+    folder: Path,
+    fingerprint: SolutionFingerprint | None,
+    *,
+    repo: Path | None = None,
+    feedback_level: str | None = None,
+) -> None:
+    """Raise :class:`HandoutError` unless ``folder`` is a clean handout (with ``repo`` and ``feedback_level``:
+    one whose grader shows at most that level, see :func:`feedback_level_problems`)."""
     problems: list[str] = []
+    if repo is not None and feedback_level is not None:
+        problems.extend(feedback_level_problems(folder, repo, feedback_level))
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder).as_posix()
         if rel in ("README.md", MANIFEST, CLASSROOM_WORKFLOW) or path.is_dir():
@@ -345,6 +378,95 @@ def _stub_problems(source: str) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Feedback level: the copy's rubric names it, the copy's catalogue holds nothing above it
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def rubric_with_level(text: str, level: str) -> str:
+    """``text`` (a rubric file) with ``[feedback] level`` set to ``level``, comments and layout kept; a
+    [feedback] table is added when there is none."""
+    feedback.check_level(level)
+    lines = text.splitlines(keepends=True)
+    header = next((i for i, line in enumerate(lines) if re.match(r"\s*\[feedback\]\s*(#.*)?$", line)), None)
+    if header is None:
+        return text.rstrip("\n") + f'\n\n[feedback]\nlevel = "{level}"\n'
+    end = next((i for i in range(header + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    for i in range(header + 1, end):
+        if re.match(r"\s*level\s*=", lines[i]):
+            lines[i] = f'level = "{level}"\n'
+            return "".join(lines)
+    lines.insert(header + 1, f'level = "{level}"\n')
+    return "".join(lines)
+
+
+def set_feedback_level(folder: Path, repo: Path, level: str, builder: str) -> None:
+    """Make the grader copied into ``folder`` grade at ``level``: its rubric names the level, and its
+    misconception catalogue is the repository's stripped to ``level`` (the texts above it are left out)."""
+    rubric = folder / RUBRIC_FILE
+    rubric.write_text(rubric_with_level(rubric.read_text(encoding="utf-8"), level), encoding="utf-8")
+    catalogue = folder / CATALOGUE_FILE
+    catalogue.write_text(feedback.strip_catalogue(repo / CATALOGUE_FILE, level, builder), encoding="utf-8")
+
+
+def _normalised(text: str) -> str:
+    return " ".join(text.split())
+
+
+def feedback_level_problems(folder: Path, repo: Path, level: str) -> list[str]:
+    """Why the grader in ``folder`` could show more than ``level``, or [] when it cannot: its rubric must name
+    ``level``, its catalogue must stop at ``level``, and no file may contain a text of the levels above it."""
+    from grader.rubric import RubricError, load_rubric
+
+    problems = []
+    try:
+        shown = load_rubric(folder / RUBRIC_FILE).feedback_level
+        if shown != level:
+            problems.append(f"{RUBRIC_FILE}: feedback level {shown!r}, not {level!r}")
+    except RubricError as exc:
+        problems.append(str(exc))
+    try:
+        held = feedback.load_catalogue(folder / CATALOGUE_FILE).level
+        if feedback.rank(held) > feedback.rank(level):
+            problems.append(f"{CATALOGUE_FILE}: holds {held!r} texts, above the handout's level {level!r}")
+    except feedback.CatalogueError as exc:
+        problems.append(str(exc))
+    # The texts above the level, as written in the instructor's catalogue: every stretch between ${...} that is
+    # long enough to be distinctive. Found in any file, it means the file carries what the level hides.
+    # [shared] texts count as hidden unless a text the level keeps uses them.
+    placeholder = re.compile(r"\$\{(\w+)\}")
+    full = feedback.load_catalogue(repo / CATALOGUE_FILE)
+    kept, above = feedback.LEVELS[: feedback.rank(level) + 1], feedback.LEVELS[feedback.rank(level) + 1 :]
+    raw_kept = [raw for e in full.entries.values() for lv in kept for raw in e.texts.get(lv, {}).values()]
+    raw_above = [raw for e in full.entries.values() for lv in above for raw in e.texts.get(lv, {}).values()]
+    used = {name for raw in raw_kept for name in placeholder.findall(raw)}
+    shared = next(iter(full.entries.values())).shared if full.entries else {}
+    for name, value in shared.items():
+        if name not in used:
+            raw_above.extend(value.values() if isinstance(value, dict) else [value])
+    hidden = {
+        piece
+        for raw in raw_above
+        if isinstance(raw, str)
+        for piece in map(_normalised, placeholder.split(raw))
+        if len(piece) >= 40
+    }
+    for path in sorted(folder.rglob("*")):
+        if not path.is_file() or path.suffix not in SCANNED_SUFFIXES:
+            continue
+        try:
+            text = _normalised(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, OSError):
+            continue
+        found = sorted(piece for piece in hidden if piece in text)
+        if found:
+            problems.append(
+                f"{path.relative_to(folder).as_posix()}: contains feedback above the level {level!r} "
+                f"({len(found)} passages, e.g. {found[0][:60]!r}...)"
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Building
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -386,6 +508,8 @@ def render_readme(config: HandoutConfig, version: str) -> str:
         submit=config.submit,
         python_requires=_python_requires(config.repo),
         build_note=note,
+        feedback_level=config.feedback_level,
+        feedback_meaning=feedback.MEANING[config.feedback_level],
     )
 
 
@@ -436,6 +560,11 @@ def build_handout(config: HandoutConfig) -> Handout:
             files.append(CLASSROOM_WORKFLOW)
         elif config.classroom:
             raise HandoutError(f"--classroom: {CLASSROOM_WORKFLOW} is missing from the repository")
+        if RUBRIC_FILE not in files or CATALOGUE_FILE not in files:
+            raise HandoutError(
+                f"{RUBRIC_FILE} and {CATALOGUE_FILE} must be in the repository (the grader needs them)"
+            )
+        set_feedback_level(folder, repo, config.feedback_level, "handout")
         if ".gitignore" not in files:
             (folder / ".gitignore").write_text("__pycache__/\n.nox/\n.venv/\nresults.json\nruns/\noutputs/\n")
             files.append(".gitignore")
@@ -447,11 +576,12 @@ def build_handout(config: HandoutConfig) -> Handout:
         fingerprint = (
             SolutionFingerprint.from_files(reference, repo / STUDENT_FILE) if reference.is_file() else None
         )
-        verify_handout(folder, fingerprint)
+        verify_handout(folder, fingerprint, repo=repo, feedback_level=config.feedback_level)
 
         manifest = {
             "name": config.name,
             "version": version,
+            "feedback_level": config.feedback_level,
             "files": {rel: hashlib.sha256((folder / rel).read_bytes()).hexdigest() for rel in sorted(files)},
         }
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -476,7 +606,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HandoutError as exc:
         print(f"handout: {exc}", file=sys.stderr)
         return 2
-    print(f"handout: {len(handout.files)} files in {handout.folder}")
+    print(f"handout: {len(handout.files)} files in {handout.folder} (feedback level {config.feedback_level})")
     print(f"handout: zip {handout.zip_path} ({handout.zip_path.stat().st_size / 1e6:.1f} MB)")
     return 0
 

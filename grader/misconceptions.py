@@ -200,7 +200,7 @@ def _nondeterministic(term: Callable[[float, float], float]) -> KLImpl:
 
 
 def _log_ratio_of_inputs(lp: float, lr: float) -> float:
-    """Treats the log-probs as probabilities: log(pi / pi_ref) computed as log(log_pi / log_ref)."""
+    """Treats the log-probs as probabilities: the log of the ratio of the two log-probs."""
     return math.log(lp / lr)
 
 
