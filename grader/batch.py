@@ -46,7 +46,7 @@ from typing import Any
 
 from grader.dataclass_cli import parse_into
 from grader.locate import locate_submission
-from grader.sandbox import become_subreaper, boot_ticks_now, children_of_me, kill_descendants
+from grader.proctree import become_subreaper, boot_ticks_now, children_of_me, kill_descendants, kill_tree
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
 #: Output names a submission's folder must not take.
@@ -162,14 +162,6 @@ def discover(submissions: Path, out: Path | None = None) -> list[Entry]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.kill()
-
-
 def validate_results(data: Any) -> tuple[float, list[dict[str, Any]]]:
     """Check a results.json payload enough to read a gradebook row from it; raise ValueError otherwise."""
     if not isinstance(data, dict):
@@ -241,8 +233,8 @@ def grade_one(
         try:
             exit_code = proc.wait(timeout=config.timeout)
         except subprocess.TimeoutExpired:
-            _kill_tree(proc)
-            proc.wait()
+            # Its own subtree only: other graders run beside it, and what it orphaned is swept at the end.
+            kill_tree(proc, None, set())
             error = f"grading took longer than {config.timeout:g} s and was stopped"
         else:
             try:  # whatever the grader left behind in its process group goes too

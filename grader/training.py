@@ -260,7 +260,7 @@ def execute(
     ``history`` (``exercise.train.RunResult.history``), ``config``, ``wall_time_s``. Returns when every lane has
     ended; lanes still running at ``timeout_s`` are killed with their process trees.
     """
-    from grader.sandbox import _start_ticks, become_subreaper, children_of_me, kill_tree
+    from grader.proctree import become_subreaper, children_of_me, kill_tree, start_ticks
 
     if not jobs:
         return {}
@@ -293,7 +293,7 @@ def execute(
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        procs.append((proc, _start_ticks(proc.pid), lane_jobs, lane_dir))
+        procs.append((proc, start_ticks(proc.pid), lane_jobs, lane_dir))
 
     timed_out = False
     while any(proc.poll() is None for proc, *_ in procs):

@@ -3,10 +3,13 @@
 Started by :mod:`grader.sandbox` as ``python -s -B grader/worker.py CONFIG_JSON`` with a scrubbed environment,
 its cwd in a fresh temporary directory and two inherited pipe descriptors. It
 
-1. confines itself before any submission code runs: resource limits (address space, CPU time, written file
-   size, no core dumps), ``PR_SET_PDEATHSIG``, and on Linux a Landlock ruleset (read-only access to the Python
+1. confines itself before any submission code runs: in the namespaces mode as root, drops to the sandbox uid
+   first; then resource limits (address space, CPU time, written file size, tasks, no core dumps),
+   ``PR_SET_PDEATHSIG`` (without namespaces), and on Linux a Landlock ruleset (read-only access to the Python
    installation and system directories, read-write to its own directory, nothing else: the repository with
-   ``reference/`` and the grader's results are unreadable; no TCP; no signals to processes outside the sandbox);
+   ``reference/`` and the grader's results are unreadable; no TCP; no signals to processes outside the
+   sandbox); without namespaces and without Landlock's signal scoping, a seccomp filter that lets it signal
+   only its own process (the grader must not be stopped or killed by a submission running as the same user);
 2. blocks ``import reference`` / ``import grader`` and imports the submission from its file path under a module
    name that clashes with nothing;
 3. answers requests, one JSON object per line on the request pipe, with one JSON object per line on the reply
@@ -33,8 +36,9 @@ import sys
 import traceback
 
 SUBMISSION_MODULE = "_graded_submission_"
-#: Return values longer than this are rejected (the contract returns one number per completion).
-MAX_VALUES = 100_000
+#: Return values longer than this are rejected (the contract returns one number per completion; a reply line
+#: must fit the grader's cap, 1 MiB by default, at up to 25 bytes a number).
+MAX_VALUES = 20_000
 MAX_MESSAGE = 2_000
 BLOCKED_PACKAGES = ("reference", "grader")
 _FILE_LIMIT = [0]  # RLIMIT_FSIZE as configured, for messages
@@ -68,7 +72,7 @@ def _apply_limits(limits: dict) -> None:
         resource.setrlimit(which, (value, value if hard == resource.RLIM_INFINITY else hard))
 
     cap(resource.RLIMIT_CORE, 0)
-    cap(resource.RLIMIT_AS, limits.get("memory_bytes"))
+    cap(resource.RLIMIT_AS, limits.get("address_space_bytes"))
     cap(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
     cap(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
     _FILE_LIMIT[0] = limits.get("file_bytes") or 0
@@ -88,25 +92,47 @@ def _libc():
         return None
 
 
-def _die_with_parent(libc, parent_pid: int) -> None:
-    if libc is None or not sys.platform.startswith("linux"):
+def _drop_to(uid: int, gid: int) -> None:
+    """Root in the namespaces mode: become the sandbox uid (the kernel clears every capability with it)."""
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    if os.getresuid() != (uid, uid, uid) or os.getresgid() != (gid, gid, gid):
+        raise SystemExit("the worker could not drop to the sandbox uid")
+    try:
+        with open("/proc/self/status") as f:
+            caps = [line.split()[1] for line in f if line.startswith(("CapEff:", "CapPrm:", "CapAmb:"))]
+    except OSError:
+        caps = []
+    if any(int(c, 16) for c in caps):
+        raise SystemExit("the worker still holds capabilities after dropping its uid")
+
+
+def _die_with_parent(libc, parent_pid: int | None) -> None:
+    if parent_pid is None or libc is None or not sys.platform.startswith("linux"):
         return
     libc.prctl(_PR_SET_PDEATHSIG, 9, 0, 0, 0)
     if os.getppid() != parent_pid:  # the grader died before prctl took effect
         os._exit(70)
 
 
-def _landlock(libc, read_paths: list[str], write_paths: list[str]) -> str:
-    """Confine this process and its future descendants; return a description of what was applied."""
+def _landlock(
+    libc, read_paths: list[str], write_paths: list[str], scoping: bool = True
+) -> tuple[str, int, bool]:
+    """Confine this process and its future descendants.
+
+    Returns a description of what was applied, the Landlock ABI in force (0: none) and whether signals are
+    scoped (only processes in the same Landlock domain can be signalled).
+    """
     if libc is None or not sys.platform.startswith("linux"):
-        return "none (Landlock needs Linux)"
+        return "no Landlock (needs Linux)", 0, False
     syscall = libc.syscall
     syscall.restype = ctypes.c_long
     abi = syscall(
         ctypes.c_long(_SYS_LANDLOCK["create_ruleset"]), None, ctypes.c_size_t(0), ctypes.c_uint32(1)
     )
     if abi < 1:
-        return f"none (Landlock unavailable: errno {ctypes.get_errno()})"
+        return f"no Landlock (unavailable: errno {ctypes.get_errno()})", 0, False
     read_rights = (1 << 0) | (1 << 2) | (1 << 3)  # EXECUTE, READ_FILE, READ_DIR
     all_fs = (1 << 13) - 1
     if abi >= 2:
@@ -117,7 +143,8 @@ def _landlock(libc, read_paths: list[str], write_paths: list[str]) -> str:
         all_fs |= 1 << 15  # IOCTL_DEV
     file_rights = (1 << 0) | (1 << 1) | (1 << 2) | (all_fs & ((1 << 14) | (1 << 15)))
     net = (1 << 0) | (1 << 1) if abi >= 4 else 0  # BIND_TCP, CONNECT_TCP: no network at all
-    scoped = (1 << 0) | (1 << 1) if abi >= 6 else 0  # abstract unix sockets, signals: only within the sandbox
+    # abstract unix sockets, signals: only within the sandbox
+    scoped = (1 << 0) | (1 << 1) if abi >= 6 and scoping else 0
 
     class RulesetAttr(ctypes.Structure):
         _fields_ = [("fs", ctypes.c_uint64), ("net", ctypes.c_uint64), ("scoped", ctypes.c_uint64)]
@@ -135,7 +162,7 @@ def _landlock(libc, read_paths: list[str], write_paths: list[str]) -> str:
         ctypes.c_uint32(0),
     )
     if ruleset < 0:
-        return f"none (landlock_create_ruleset failed: errno {ctypes.get_errno()})"
+        return f"no Landlock (landlock_create_ruleset failed: errno {ctypes.get_errno()})", 0, False
     try:
         for rights, paths in ((read_rights, read_paths), (all_fs, write_paths)):
             for path in paths:
@@ -158,15 +185,133 @@ def _landlock(libc, read_paths: list[str], write_paths: list[str]) -> str:
                 finally:
                     os.close(fd)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            return f"none (PR_SET_NO_NEW_PRIVS failed: errno {ctypes.get_errno()})"
+            return f"no Landlock (PR_SET_NO_NEW_PRIVS failed: errno {ctypes.get_errno()})", 0, False
         if (
             syscall(ctypes.c_long(_SYS_LANDLOCK["restrict_self"]), ctypes.c_int(ruleset), ctypes.c_uint32(0))
             != 0
         ):
-            return f"none (landlock_restrict_self failed: errno {ctypes.get_errno()})"
+            return f"no Landlock (landlock_restrict_self failed: errno {ctypes.get_errno()})", 0, False
     finally:
         os.close(ruleset)
-    return f"landlock ABI {abi}"
+    what = "files, TCP" if abi >= 4 else "files"
+    if scoped:
+        what += ", signals, abstract sockets"
+    return f"landlock ABI {abi} ({what})", abi, bool(scoped)
+
+
+# Syscall numbers the signal filter needs, per architecture (seccomp sees the raw numbers).
+_SIGNAL_SYSCALLS = {
+    "x86_64": {
+        "arch": 0xC000003E,  # AUDIT_ARCH_X86_64
+        "kill": 62,
+        "tgkill": 234,
+        "rt_sigqueueinfo": 129,
+        "rt_tgsigqueueinfo": 297,
+        "denied": (200, 424, 101, 310, 311),  # tkill, pidfd_send_signal, ptrace, process_vm_readv/writev
+        "fcntl": 72,
+        "ioctl": 16,
+        "x32_bit": 0x40000000,  # x32 ABI syscall numbers: refused as a whole (no bypass through them)
+    },
+    "aarch64": {
+        "arch": 0xC00000B7,  # AUDIT_ARCH_AARCH64
+        "kill": 129,
+        "tgkill": 131,
+        "rt_sigqueueinfo": 138,
+        "rt_tgsigqueueinfo": 240,
+        "denied": (130, 424, 117, 270, 271),
+        "fcntl": 25,
+        "ioctl": 29,
+        "x32_bit": None,
+    },
+}
+_F_SETOWN, _F_SETSIG, _F_SETOWN_EX = 8, 10, 15  # fcntl: route SIGIO (or any signal) to another process
+_FIOSETOWN, _SIOCSPGRP = 0x8901, 0x8902  # ioctl: the same
+
+
+def _signal_filter(libc) -> str | None:
+    """Install a seccomp filter: signals only to this process (by pid, or its process group), no ptrace.
+
+    The guard for kernels without Landlock's signal scoping (ABI < 6) when there is no PID namespace either:
+    the worker runs as the grader's user, so without it ``os.kill(os.getppid(), SIGSTOP)`` (or ``kill(-1, ...)``)
+    would stop or kill the grader. Refused calls fail with EPERM. Children the worker forks inherit the filter
+    with the worker's pid in it: they can signal the worker, not themselves by pid. Returns a description, or
+    None where it cannot be installed (another architecture).
+    """
+    numbers = _SIGNAL_SYSCALLS.get(os.uname().machine.replace("arm64", "aarch64"))
+    if libc is None or numbers is None:
+        return None
+    me = os.getpid()
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO | EPERM
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06  # BPF_LD|W|ABS, BPF_JMP|JEQ|K, BPF_JMP|JGE|K, BPF_RET|K
+    nr, arch, arg0, arg1 = 0, 4, 16, 24  # offsets in struct seccomp_data (low 32 bits of the arguments)
+
+    # (code, k, jump-if-true label, jump-if-false label); None: the next instruction
+    prog: list = [(ld, arch), (jeq, numbers["arch"], None, "deny"), (ld, nr)]
+    if numbers["x32_bit"]:
+        prog.append((jge, numbers["x32_bit"], "deny", None))
+    prog += [(jeq, n, "deny", None) for n in numbers["denied"]]
+    prog += [
+        (jeq, numbers["kill"], "kill", None),
+        (jeq, numbers["tgkill"], "own", None),
+        (jeq, numbers["rt_sigqueueinfo"], "own", None),
+        (jeq, numbers["rt_tgsigqueueinfo"], "own", None),
+        (jeq, numbers["fcntl"], "fcntl", None),
+        (jeq, numbers["ioctl"], "ioctl", None),
+        (ret, allow),
+        "kill",  # kill(pid, sig): this process, its process group (0 or -pid)
+        (ld, arg0),
+        (jeq, 0, "allow", None),
+        (jeq, (-me) & 0xFFFFFFFF, "allow", None),
+        "own",  # the target process id is the first argument
+        (ld, arg0),
+        (jeq, me, "allow", "deny"),
+        "fcntl",
+        (ld, arg1),
+        (jeq, _F_SETOWN, "deny", None),
+        (jeq, _F_SETSIG, "deny", None),
+        (jeq, _F_SETOWN_EX, "deny", "allow"),
+        "ioctl",
+        (ld, arg1),
+        (jeq, _FIOSETOWN, "deny", None),
+        (jeq, _SIOCSPGRP, "deny", "allow"),
+        "allow",
+        (ret, allow),
+        "deny",
+        (ret, deny),
+    ]
+    labels, index = {}, 0
+    for item in prog:
+        if isinstance(item, str):
+            labels[item] = index
+        else:
+            index += 1
+    code, index = [], 0
+    for item in prog:
+        if isinstance(item, str):
+            continue
+        op, k, *jumps = item
+        offsets = [0 if j is None else labels[j] - index - 1 for j in (jumps or [None, None])]
+        code.append((op, offsets[0], offsets[1], k))
+        index += 1
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_uint16),
+            ("jt", ctypes.c_uint8),
+            ("jf", ctypes.c_uint8),
+            ("k", ctypes.c_uint32),
+        ]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    filters = (SockFilter * len(code))(*(SockFilter(*c) for c in code))
+    program = SockFprog(len(code), filters)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return None
+    if libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+        return None
+    return "seccomp (signals only to itself, no ptrace)"
 
 
 class _Blocker(importlib.abc.MetaPathFinder):
@@ -354,20 +499,45 @@ def main() -> None:
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.meta_path.insert(0, _Blocker())
+    if config.get("drop_to"):
+        _drop_to(*config["drop_to"])
     libc = _libc()
-    _die_with_parent(libc, config["parent_pid"])
+    _die_with_parent(libc, config.get("parent_pid"))
     _apply_limits(config.get("limits", {}))
-    isolation = "none (disabled)"
+    layers, abi, scoped = [], 0, False
     if config.get("landlock", True):
-        isolation = _landlock(libc, config.get("read_paths", []), config.get("write_paths", []))
+        description, abi, scoped = _landlock(
+            libc,
+            config.get("read_paths", []),
+            config.get("write_paths", []),
+            config.get("landlock_scoping", True),
+        )
+        layers.append(description)
+    else:
+        layers.append("no Landlock (turned off)")
+    if config.get("signal_filter") and not scoped:
+        layers.append(_signal_filter(libc) or "no signal filter (seccomp unavailable here)")
+    max_reply = config.get("max_reply_bytes") or (1 << 20)
 
     def send(obj: dict) -> None:
         data = (_dumps(obj, allow_nan=False) + "\n").encode()
+        if len(data) > max_reply:  # the grader would reject it unread: say why instead
+            data = (
+                _dumps(
+                    {
+                        "id": obj.get("id"),
+                        "status": "invalid",
+                        "mutated": obj.get("mutated", False),
+                        "message": f"the result is too large to send ({len(data)} bytes encoded, at most {max_reply})",
+                    }
+                )
+                + "\n"
+            ).encode()
         view = memoryview(data)
         while view:
             view = view[_write(reply_fd, view) :]
 
-    send({"id": 0, "status": "confined", "isolation": isolation})
+    send({"id": 0, "status": "confined", "layers": layers, "landlock_abi": abi})
     path, display = config["submission"], config.get("display_name", "rewards.py")
     try:
         spec = importlib.util.spec_from_file_location(SUBMISSION_MODULE, path)

@@ -123,20 +123,23 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-def _isolation() -> str:
+def _sandbox_info() -> dict:
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"probe-{uuid.uuid4().hex}.py"
     path.write_text(GOOD)
     try:
         with SandboxedSubmission(path, FAST) as sub:
             sub.start()
-            return sub.isolation
+            return sub.sandbox_info
     finally:
         path.unlink()
 
 
 def _landlock_abi() -> int:
-    iso = _isolation()
-    return int(iso.split()[-1]) if iso.startswith("landlock ABI") else 0
+    return _sandbox_info()["landlock_abi"]
+
+
+def _namespaces() -> bool:
+    return _sandbox_info()["isolation"] == "namespaces"
 
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
@@ -163,7 +166,7 @@ def test_a_correct_submission_gets_every_point(tmp_path: Path) -> None:
         ("import os, signal\nos.kill(os.getpid(), signal.SIGINT)\n", "KeyboardInterrupt"),
         ("import os\nos._exit(4)\n", "exited with status 4"),
         ("def broken(:\n    pass\n", "SyntaxError"),
-        ("x = bytearray(10 * 2**30)\n", "MemoryError"),
+        ("x = bytearray(64 * 2**30)\n", "MemoryError"),
         ("import reference.rewards\n", "No module named 'reference"),
         ("from grader import runner\n", "No module named 'grader"),
     ],
@@ -198,8 +201,10 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 
 def test_reading_the_reference_by_path_is_denied(tmp_path: Path) -> None:
-    if _landlock_abi() < 1:
-        pytest.skip("Landlock is not available: the worker cannot be denied read access to the repository")
+    if _landlock_abi() < 1 and not _namespaces():
+        pytest.skip(
+            "neither namespaces nor Landlock: the worker cannot be denied read access to the repository"
+        )
     assert REPO_ROOT is not None
     source = f"""
     import os
@@ -249,7 +254,7 @@ def _replace_forward(body: str) -> str:
         ("import os\nos._exit(7)\n", "exited with status 7"),
         ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n", "killed by SIGKILL"),
         ("import sys\nsys.exit(0)\n", "SystemExit"),
-        ("return list(bytearray(10 * 2**30))\n", "MemoryError"),
+        ("return list(bytearray(64 * 2**30))\n", "MemoryError"),
         ("while True:\n    print('flood' * 1000)\n", "output limit"),
         ("import os\nwhile True:\n    os.write(2, b'x' * 65536)\n", "output limit"),
         ("open('big.bin', 'wb').write(b'x' * (20 << 20))\n", "output limit"),
@@ -495,7 +500,7 @@ def trapped(tmp_path_factory: pytest.TempPathFactory):
         (5, "invalid", "str"),
         (6, "invalid", "dict"),
         (7, "invalid", "bool"),
-        (8, "invalid", "at most 100000"),
+        (8, "invalid", "at most 20000"),
         (9, "invalid", "2-D numpy array"),
         (10, "ok", [0.5, 0.25]),
         (11, "ok", [0.75]),  # the stored value, not what the overridden __float__ says
