@@ -16,6 +16,7 @@ The options are generated from :class:`GradeConfig` (one place to add one).
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import shutil
 import sys
@@ -31,6 +32,9 @@ from grader.dataclass_cli import parse_into
 from grader.results import GradingResults, internal_error_results
 
 EXIT_FULL_MARKS, EXIT_POINTS_LOST, EXIT_ERROR = 0, 1, 2
+#: Default --time-budget: about five times a full grade with training on two CPU cores (about a minute), so a
+#: student on a slow laptop still gets every check, and a hung or slow submission answers within 5 minutes.
+DEFAULT_TIME_BUDGET_S = 300.0
 
 
 @dataclass
@@ -85,6 +89,15 @@ class GradeConfig:
     call_timeout: float = field(
         default=10.0, metadata={"help": "seconds one call of a student function may take"}
     )
+    time_budget: float = field(
+        default=DEFAULT_TIME_BUDGET_S,
+        metadata={
+            "help": "seconds the whole grade may take: then the grader stops the submission (and any training "
+            "runs), scores every unfinished check 0 with the reason and writes the results as usual. A full "
+            "grade takes about a minute on a laptop; raise it for slow machines or the gpt2 training preset",
+            "metavar": "SECONDS",
+        },
+    )
     quiet: bool = field(default=False, metadata={"help": "print only the score line"})
     explain_all: bool = field(
         default=False, metadata={"help": "explain every failed check, not only the first"}
@@ -110,6 +123,13 @@ def _results_path_from(argv: Sequence[str]) -> Path | None:
         if arg.startswith("--results="):
             return Path(arg.split("=", 1)[1])
     return None
+
+
+def _invalid_option(config: GradeConfig) -> str:
+    """What is wrong with option values argparse accepted, or ""."""
+    if not (0 < config.time_budget < math.inf):
+        return f"--time-budget must be a positive number of seconds, not {config.time_budget:g}"
+    return ""
 
 
 def _not_gradeable(reason: str, config: GradeConfig, started: float) -> GradingResults:
@@ -157,6 +177,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             except OSError:
                 pass
         return EXIT_ERROR if exc.code not in (0, None) else 0
+    problem = _invalid_option(config)
+    if problem:
+        print(f"python -m grader: error: {problem}", file=sys.stderr)
+        try:
+            internal_error_results(f"invalid command-line arguments: {problem}").write_json(config.results)
+        except OSError:
+            pass
+        return EXIT_ERROR
 
     # Hypothesis keeps caches in ./.hypothesis unless told otherwise: leave the student's folder as it was.
     if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
@@ -209,6 +237,7 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
         training_lanes=config.training_jobs,
         # results.json -> results_training.png beside it
         artifact_stem=config.results.absolute().with_suffix(""),
+        time_budget_s=config.time_budget,
     )
     if located.note:
         results.output = f"{located.note}\n{results.output}"

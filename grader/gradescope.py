@@ -14,7 +14,8 @@ image, then ``run_autograder`` for every submission. The zip holds:
 * ``autograder.json``: the grading seed (``--seed``, or drawn at random at build time; never 0, the default
   students grade with), and whether training checks run;
 * the project: ``exercise/``, ``grader/``, ``pyproject.toml``, ``README.md``; not ``reference/`` (grading does
-  not need the solution) nor the tests.
+  not need the solution) nor the tests. Its grader is set to ``--feedback-level`` (default ``hint``: students
+  read the feedback) and its misconception catalogue is stripped to that level, as in the handout.
 
 ``run`` grades the file found in ``$AUTOGRADER_ROOT/submission`` (``rewards.py``, or the only ``.py`` file:
 :mod:`grader.locate`) with ``python -m grader --seed SEED`` and makes sure
@@ -38,10 +39,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from grader import feedback
 from grader.dataclass_cli import parse_into
-from grader.handout import REPO_ROOT, write_zip
+from grader.handout import REPO_ROOT, feedback_level_problems, set_feedback_level, write_zip
 from grader.locate import locate_submission
 
 BUNDLE_NAME = "gradescope-autograder"
@@ -50,6 +52,13 @@ CONFIG_NAME = "autograder.json"
 BUNDLE_SOURCES = ("exercise/", "grader/", "pyproject.toml", "README.md")
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
 DEFAULT_TIMEOUT = 3000.0  # seconds for one grade; Gradescope's own limit is set in the assignment settings
+#: The grader's --time-budget on Gradescope. Gradescope stops an autograder after its timeout (10 minutes
+#: unless the assignment sets another) and then shows the student nothing at all, so the grader must stop
+#: itself first: 8 minutes leaves 2 for starting Python, killing the submission and writing results.json.
+DEFAULT_TIME_BUDGET = 480.0
+#: run_autograder stops a grader that overran its own budget by this much (stuck: not the submission's time)
+#: while Gradescope still waits, and writes a failure report instead.
+BUDGET_GRACE_S = 60.0
 
 
 @dataclass
@@ -68,6 +77,21 @@ class GradescopeConfig:
     timeout: float = field(
         default=DEFAULT_TIMEOUT,
         metadata={"help": "Seconds one grade may take before it is stopped and scored 0."},
+    )
+    time_budget: float = field(
+        default=DEFAULT_TIME_BUDGET,
+        metadata={
+            "help": "The grader's --time-budget on Gradescope: after it, unfinished checks score 0 with the "
+            "reason and the results are written. Keep it below the assignment's autograder timeout "
+            "(Gradescope's default is 10 minutes) by a minute or two, or students see no results at all."
+        },
+    )
+    feedback_level: Literal["hint", "explain", "solution"] = field(
+        default="hint",
+        metadata={
+            "help": "How much the feedback students see on Gradescope explains: hint (what is wrong and where to "
+            "look), explain (adds the derivation), solution (adds the fix). The bundle holds no text above it."
+        },
     )
     python_version: str = field(
         default="3.10", metadata={"help": "Minimum Python version setup.sh accepts before installing one."}
@@ -189,6 +213,10 @@ def draw_seed() -> int:
 
 def build_bundle(config: GradescopeConfig) -> tuple[Path, dict[str, Any]]:
     """Write the bundle folder and zip; return the zip's path and the baked settings."""
+    if not (0 < config.time_budget < config.timeout):
+        raise ValueError(
+            f"--time-budget ({config.time_budget:g} s) must be positive and below --timeout ({config.timeout:g} s)"
+        )
     repo = config.repo.resolve()
     out = config.out.resolve()
     folder = out / BUNDLE_NAME
@@ -207,10 +235,17 @@ def build_bundle(config: GradescopeConfig) -> tuple[Path, dict[str, Any]]:
             "rl-sentiment: the exercise and its autograder (Gradescope bundle).\n"
         )
         files.append("README.md")
+    # Students read what this grader writes: its rubric names the level, and its catalogue holds nothing above it.
+    set_feedback_level(folder, repo, config.feedback_level, "Gradescope bundle")
+    problems = feedback_level_problems(folder, repo, config.feedback_level)
+    if problems:
+        raise ValueError("the bundle's feedback level is not enforced:\n  - " + "\n  - ".join(problems))
     settings = {
         "seed": config.seed if config.seed is not None else draw_seed(),
         "no_training": config.no_training,
         "timeout": config.timeout,
+        "time_budget": config.time_budget,
+        "feedback_level": config.feedback_level,
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (folder / CONFIG_NAME).write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
@@ -317,6 +352,12 @@ def run_autograder(
     command += ["--submission", str(located.path), "--results", str(results), "--seed", str(seed)]
     if settings.get("no_training"):
         command.append("--no-training")
+    budget = settings.get("time_budget")
+    if isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0:
+        # The grader stops itself after its budget and reports what it finished; a grader still running a
+        # minute later is stuck, and is stopped here while Gradescope still waits for a results.json.
+        command += ["--time-budget", f"{budget:g}"]
+        timeout = min(timeout, float(budget) + BUDGET_GRACE_S)
     print(f"run_autograder: grading {located.path} (seed {seed})", flush=True)
     try:
         proc = subprocess.run(command, cwd=source, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
@@ -335,6 +376,9 @@ def run_autograder(
         )
     if located.note:
         data["output"] = f"Note: {located.note}.\n\n{data.get('output', '')}".rstrip()
+    level = data.get("feedback_level")
+    if level in feedback.LEVELS:  # Gradescope shows the top-level output, not the terminal report
+        data["output"] = f"{data.get('output', '')}\n{feedback.level_line(level)}".lstrip()
     data = hide_seed(data, seed)
     _write_results(results, data)
     return data
@@ -365,7 +409,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Build the Gradescope autograder zip (setup.sh, run_autograder, the grader, a hidden seed).",
         epilog="Inside Gradescope, run_autograder calls `python -m grader.gradescope run`.",
     )
-    zip_path, settings = build_bundle(config)
+    try:
+        zip_path, settings = build_bundle(config)
+    except ValueError as exc:  # settings that would grade badly: say which, build nothing
+        print(f"gradescope: error: {exc}", file=sys.stderr)
+        return 2
     print(f"gradescope: wrote {zip_path} ({zip_path.stat().st_size / 1e6:.1f} MB)")
     print(
         f"gradescope: grading seed {settings['seed']} (recorded in {CONFIG_NAME} inside the zip; keep it private)"

@@ -4,6 +4,12 @@
 ``execution_time``, ``output`` and ``tests``, each test ``{name, score, max_score, output, visibility, tags}``
 (plus ``status`` and ``extra_data`` for tools; Gradescope ignores what it does not know). Full marks means
 ``score == sum(tests[].max_score)``.
+
+Text in results can come from the submission (exception messages, what it printed), so every text field is
+cleaned by :func:`grader.sanitise.clean_text` when it is set (no escape sequences, control characters or lone
+surrogates, bounded length), and :meth:`GradingResults.to_gradescope_dict` passes its whole tree through the
+same function: ``results.json`` is strict JSON and the terminal report cannot be hijacked, whoever built or
+edited the objects.
 """
 
 from __future__ import annotations
@@ -17,14 +23,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from grader.sanitise import clean_text, clean_tree
+
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_published")
 #: Scores are rounded to this many decimals, so that sums and comparisons are exact enough to be stable.
 _DECIMALS = 6
 
 
+class _CleanText:
+    """Sanitises text on assignment: a ``str`` attribute, or the strings of a ``list`` attribute, is stored
+    cleaned (dataclass ``__init__`` assigns through here too)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, str):
+            value = clean_text(value)
+        elif isinstance(value, list):
+            value = [clean_text(v) if isinstance(v, str) else v for v in value]
+        super().__setattr__(name, value)
+
+
 @dataclass
-class TestResult:
+class TestResult(_CleanText):
     """One graded check."""
 
     __test__ = False  # not a pytest test class
@@ -80,7 +100,7 @@ class TestResult:
 
 
 @dataclass
-class GradingResults:
+class GradingResults(_CleanText):
     """A whole grading run."""
 
     tests: list[TestResult]
@@ -107,6 +127,10 @@ class GradingResults:
         )
 
     def to_gradescope_dict(self) -> dict[str, Any]:
+        # Cleaned again as a whole: a list edited in place (``test.tags.append``) bypasses the setter.
+        return clean_tree(self._gradescope_tree())
+
+    def _gradescope_tree(self) -> dict[str, Any]:
         return {
             "score": self.score,
             "max_score": self.max_score,
@@ -194,15 +218,9 @@ def _first_line(text: str) -> str:
 
 
 def _xml_safe(text: str) -> str:
-    """Drop characters XML 1.0 cannot carry (the submission's messages may contain anything)."""
-    return "".join(
-        c
-        for c in text
-        if c in "\t\n\r"
-        or ("\x20" <= c <= "\ud7ff")
-        or ("\ue000" <= c <= "\ufffd")
-        or ("\U00010000" <= c <= "\U0010ffff")
-    )
+    """Text XML 1.0 can carry: :func:`~grader.sanitise.clean_text` drops every character it cannot (control
+    characters, lone surrogates, U+FFFE/U+FFFF) along with escape sequences."""
+    return clean_text(text)
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -9,6 +9,9 @@
 result (every check 0, the error in the output). It returns only after the worker's process tree is dead, so
 whoever writes the results (the CLI) writes them last. Same submission and seed: same results, except
 ``execution_time``. The rendering lives in :mod:`grader.report`, the command line in :mod:`grader.cli`.
+
+With ``time_budget_s`` the whole grade has a deadline (:mod:`grader.budget`): checks still to run when it
+passes score 0 with the reason, the check it interrupts too, and the results are returned as usual.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from grader.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
 from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.proctree import boot_ticks_now, children_of_me, kill_descendants
 from grader.results import GradingResults, TestResult
 from grader.rubric import Rubric, RubricEntry, load_rubric
 from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
@@ -52,6 +57,7 @@ def grade(
     training_preset: str = "auto",
     training_lanes: int | None = None,
     artifact_stem: str | Path | None = None,
+    time_budget_s: float | None = None,
 ) -> GradingResults:
     """Grade the submission file; see the module docstring.
 
@@ -62,8 +68,10 @@ def grade(
     and parallel training processes (None: one per core, at most 4). ``artifact_stem``: checks may write files
     for people next to the results, named ``<artifact_stem>_<what>.<ext>`` (the CLI passes the results path
     without its suffix); their paths are listed in the results' ``output``. None: no such files.
+    ``time_budget_s``: seconds the whole grade may take (None: no limit; see the module docstring).
     """
     started = time.monotonic()
+    budget = TimeBudget(time_budget_s, start=started)
     path = Path(submission)
     try:
         rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
@@ -92,13 +100,21 @@ def grade(
         notes.append(
             f"Training checks skipped (--no-training): {len(skipped)} checks, {points:g} points not graded."
         )
+    # Everything this grade starts (the worker, training processes, what they spawn) is a descendant of this
+    # process started from now on: when the budget runs out, the watchdog kills exactly those.
+    since, preexisting = boot_ticks_now(), children_of_me()
     try:
-        with SandboxedSubmission(path, config) as sandbox:
+        with (
+            SandboxedSubmission(path, config) as sandbox,
+            budget.watchdog(lambda: kill_descendants(since, preexisting, timeout_s=5.0)),
+        ):
             imported = sandbox.start()
             if not imported.ok:
                 results = _everything_failed(
                     entries,
-                    _import_feedback(imported.message, imported.status),
+                    budget.not_run_message()
+                    if budget.expired
+                    else _import_feedback(imported.message, imported.status),
                     started,
                     seed,
                     internal=False,
@@ -109,6 +125,8 @@ def grade(
                 )
                 return results
             tests = []
+            # One timeout per function, and no call past the grade's deadline (grader.budget).
+            budgeted = BudgetedSubmission(sandbox, budget, config.call_timeout_s)
             scratch = (
                 Path(tempfile.mkdtemp(prefix="grader-scratch-"))
                 if any(e.requires_training for e in entries)
@@ -116,6 +134,12 @@ def grade(
             )
             try:
                 for entry in entries:
+                    if budget.expired:
+                        result = _out_of_time(entry, budget.not_run_message(), TAG_NOT_RUN)
+                        tests.append(result)
+                        if progress is not None:
+                            progress(result)
+                        continue
                     check_context = context
                     if entry.requires_training:
                         check_context = TrainingContext(
@@ -123,14 +147,18 @@ def grade(
                             max_examples=context.max_examples,
                             submission_path=str(path.resolve()),
                             work_dir=str(scratch),
-                            budget_s=entry.budget_s,
+                            budget_s=budget.cap(entry.budget_s),
                             training_preset=training_preset,
                             training_lanes=training_lanes,
                             call_timeout_s=config.call_timeout_s,
                             hidden_paths=config.hidden_paths,
                             artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
                         )
-                    result = run_check(entry, registry.get(entry.check_id), sandbox, check_context)
+                    result = run_check(entry, registry.get(entry.check_id), budgeted, check_context)
+                    # Still running at the deadline: its calls (or the processes it waited for) were cut short,
+                    # so whatever it concluded is not a verdict on the submission.
+                    if budget.expired:
+                        result = _out_of_time(entry, budget.unfinished_message(), TAG_UNFINISHED)
                     tests.append(result)
                     if progress is not None:
                         progress(result)
@@ -163,6 +191,10 @@ def grade(
             entries, f"Internal grader error: {detail}", started, seed, internal=True, progress=progress
         )
     # The sandbox is closed here: the worker's process tree is dead before anyone writes the results.
+    if budget.expired:
+        # The watchdog killed what ran at the deadline; reap those and sweep whatever was left.
+        kill_descendants(since, preexisting)
+        notes.append(_budget_note(budget, tests))
     results = GradingResults(tests=tests, execution_time=time.monotonic() - started, seed=seed)
     results.output = _overall_output(results, path, notes, captured, isolation)
     return results
@@ -261,6 +293,20 @@ def _result(
         internal_error=internal_error,
         advisory_failed=entry.advisory and fraction < 1 and not internal_error,
         artifacts=list(artifacts),
+    )
+
+
+def _out_of_time(entry: RubricEntry, message: str, tag: str) -> TestResult:
+    """0 points because the grade's time budget ran out (not an internal error: the submission's time)."""
+    return _result(entry, 0.0, message, extra_tags=[tag])
+
+
+def _budget_note(budget: TimeBudget, tests: Sequence[TestResult]) -> str:
+    cut = [t for t in tests if TAG_NOT_RUN in t.tags or TAG_UNFINISHED in t.tags]
+    points = math.fsum(t.max_score for t in cut)
+    return (
+        f"The grading time budget of {budget.seconds:g} s ran out: {len(cut)} checks ({points:g} points) were "
+        "not finished and score 0. Your functions are too slow to be graded in that time."
     )
 
 

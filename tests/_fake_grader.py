@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--junit")
     parser.add_argument("--no-training", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--time-budget", type=float)  # as the real grader: the Gradescope runner passes it
     args = parser.parse_args(argv)
     results = Path(args.results)
     submission = Path(args.submission)

@@ -249,3 +249,15 @@ def test_forged_results_and_a_late_daemon_do_not_change_the_results(tmp_path: Pa
     assert not (tmp_path / "results.json").exists() and not (submission.parent / "results.json").exists()
     if REPO_ROOT is not None:
         assert not (REPO_ROOT / "results.json").exists() or (REPO_ROOT / "results.json").read_text() != forged
+
+
+def test_time_budget_option_is_documented_and_validated(tmp_path: Path) -> None:
+    code, _data, out = run_grader("--help")
+    assert code == 0 and "--time-budget SECONDS" in out and "(default: 300.0)" in out
+    for bad in ("0", "-5", "nan"):
+        results = tmp_path / f"r{bad}.json"
+        code, data, out = run_grader(
+            "--submission", ROOT / "exercise" / "rewards.py", "--results", results, "--time-budget", bad
+        )
+        assert code == 2 and "--time-budget must be a positive number of seconds" in out
+        assert data is not None and data["score"] == 0 and "--time-budget" in data["output"]

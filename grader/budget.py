@@ -1,0 +1,148 @@
+"""The grade's time: one global budget (``--time-budget``), and one timeout per function, not per check.
+
+Without these a hostile or broken submission decides how long grading takes: each check waits for its own
+call timeouts, so code that loops forever costs a timeout in every check (minutes), and code that sleeps a
+few seconds per call runs every check to its own budget (longer than Gradescope waits, which then shows
+nothing). Two pieces, used by :func:`grader.runner.grade`:
+
+* :class:`TimeBudget`: a deadline for the whole grade. Checks' own budgets (``budget_s`` in the rubric, the
+  training runs' time) are capped by what is left; :meth:`TimeBudget.watchdog` kills the submission's worker
+  and any training processes the moment it runs out (a blocked call returns at once), and the runner scores
+  every unfinished check 0 with the reason and writes the results as usual.
+* :class:`BudgetedSubmission`: the runner's view of the sandbox. A function whose call ran into the per-call
+  timeout fails its later calls at once ("timed out earlier: ..."), so an endless loop costs one timeout per
+  function; no call starts once the budget is spent. Slow calls that finish within the per-call timeout are
+  left alone: slow-but-correct code gets the time it needs, within the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from grader.core import CallOutcome, Submission
+
+#: A call counts as having hit the per-call timeout (rather than a check's or the grade's budget) only if at
+#: least this much more than the per-call timeout was left when it started.
+_MARGIN_S = 0.05
+
+#: Tag of a check that was not started, or was stopped, because the grade's time ran out.
+TAG_NOT_RUN = "budget:not_run"
+TAG_UNFINISHED = "budget:unfinished"
+
+
+class TimeBudget:
+    """A wall-clock budget for a whole grade, started at ``start`` (``time.monotonic()``); ``seconds=None`` is
+    no limit."""
+
+    def __init__(self, seconds: float | None, start: float | None = None) -> None:
+        if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
+            raise ValueError(f"the time budget must be a positive number of seconds, not {seconds!r}")
+        self.seconds = seconds
+        self.start = time.monotonic() if start is None else start
+        self.deadline = math.inf if seconds is None else self.start + seconds
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def cap(self, seconds: float) -> float:
+        """``seconds``, or what is left of the budget if that is less (never negative)."""
+        return max(0.0, min(seconds, self.remaining()))
+
+    def not_run_message(self) -> str:
+        return (
+            f"not run: the grading time budget of {self.seconds:g} s ran out before this check started. "
+            + self._advice()
+        )
+
+    def unfinished_message(self) -> str:
+        return (
+            f"not finished: the grading time budget of {self.seconds:g} s ran out during this check. "
+            + self._advice()
+        )
+
+    def _advice(self) -> str:
+        return (
+            "The whole grade must finish within that time; code that is slow in every call uses it up. Make "
+            "your functions faster (run them on a larger batch yourself and time them), then grade again."
+        )
+
+    @contextmanager
+    def watchdog(self, on_expiry: Callable[[], Any]) -> Iterator[None]:
+        """Call ``on_expiry`` (from another thread) if the budget runs out before the block ends.
+
+        The runner passes a function that kills every process the grade started (the submission's worker,
+        training processes and whatever they spawned): the main thread, blocked in a call or waiting for
+        training, then sees them end and moves on at once.
+        """
+        if math.isinf(self.deadline):
+            yield
+            return
+        timer = threading.Timer(max(0.0, self.remaining()), on_expiry)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
+
+
+class BudgetedSubmission:
+    """Wraps the sandbox (any :class:`~grader.core.Submission` with ``begin_check``) for the runner.
+
+    ``call_timeout_s`` is the sandbox's per-call timeout: a call that returns ``timeout`` after running that
+    long, with more than that left of its check's budget and of the grade's, ran into it, and the function is
+    then remembered as one that does not return.
+    """
+
+    def __init__(self, inner: Submission, budget: TimeBudget, call_timeout_s: float) -> None:
+        self.inner = inner
+        self.budget = budget
+        self.call_timeout_s = call_timeout_s
+        self.timed_out: dict[str, str] = {}  # function -> the message of its first per-call timeout
+        self._check_deadline = math.inf
+
+    def begin_check(self, budget_s: float | None = None) -> None:
+        """Start a check: its own budget, but never past the grade's deadline."""
+        if budget_s is None:
+            budget_s = getattr(getattr(self.inner, "config", None), "check_budget_s", 60.0)
+        capped = self.budget.cap(budget_s)
+        self._check_deadline = time.monotonic() + capped
+        begin = getattr(self.inner, "begin_check", None)
+        if begin is not None:
+            begin(capped)
+
+    def call(self, function: str, *args: Any, **kwargs: Any) -> CallOutcome:
+        first = self.timed_out.get(function)
+        if first is not None:
+            return CallOutcome(
+                "timeout",
+                message=f"timed out earlier: {first}; it is not called again, so its other checks fail at "
+                "once instead of each waiting for a timeout",
+            )
+        if self.budget.expired:
+            return CallOutcome(
+                "timeout",
+                message=f"the grading time budget of {self.budget.seconds:g} s ran out before "
+                f"{function}() was called",
+            )
+        began = time.monotonic()
+        room = min(self._check_deadline, self.budget.deadline) - began
+        outcome = self.inner.call(function, *args, **kwargs)
+        # Only this function's own per-call timeout counts: the call ran the full timeout (the sandbox repeats
+        # a failure for the rest of a check at once, for any function) and no budget cut it short.
+        if (
+            outcome.status == "timeout"
+            and room > self.call_timeout_s + _MARGIN_S
+            and time.monotonic() - began >= 0.99 * self.call_timeout_s
+        ):
+            self.timed_out[function] = outcome.message or f"{function}() did not return in time"
+        return outcome
