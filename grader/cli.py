@@ -102,6 +102,14 @@ class GradeConfig:
     explain_all: bool = field(
         default=False, metadata={"help": "explain every failed check, not only the first"}
     )
+    feedback_level: Literal["hint", "explain", "solution"] | None = field(
+        default=None,
+        metadata={
+            "help": "how much a failed check explains: hint (what is wrong and where to look), explain (adds the "
+            "derivation), solution (adds the fix). Default: the rubric's [feedback] level. A handout's grader "
+            "contains only the texts of the level it was built with",
+        },
+    )
 
 
 def _write(results: GradingResults, config_results: Path, junit: Path | None) -> None:
@@ -238,6 +246,7 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
         # results.json -> results_training.png beside it
         artifact_stem=config.results.absolute().with_suffix(""),
         time_budget_s=config.time_budget,
+        feedback_level=config.feedback_level,
     )
     if located.note:
         results.output = f"{located.note}\n{results.output}"

@@ -8,6 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from grader.feedback import LEVELS, level_line
 from grader.results import GradingResults, TestResult
 
 _FIRST_LINE_CHARS = 110
@@ -58,6 +59,8 @@ def render(results: GradingResults, console: Console | None = None, explain_all:
         )
     if results.output:
         console.print(Panel(Text(results.output), title="Summary", title_align="left", border_style="blue"))
+    if results.feedback_level in LEVELS:
+        console.print(Text(level_line(results.feedback_level), style="dim"))
     style = "bold green" if results.full_marks else "bold red" if results.internal_error else "bold yellow"
     verdict = (
         "full marks" if results.full_marks else "internal error" if results.internal_error else "points lost"

@@ -110,6 +110,8 @@ class GradingResults(_CleanText):
     stdout_visibility: Visibility = "hidden"
     internal_error: bool = False
     seed: int | None = None
+    #: how much the feedback explains (grader.feedback: hint, explain, solution); None when nothing was graded
+    feedback_level: str | None = None
 
     @property
     def score(self) -> float:
@@ -139,6 +141,7 @@ class GradingResults(_CleanText):
             "visibility": self.visibility,
             "stdout_visibility": self.stdout_visibility,
             "tests": [t.to_gradescope_dict() for t in self.tests],
+            **({"feedback_level": self.feedback_level} if self.feedback_level else {}),
             "extra_data": {
                 "full_marks": self.full_marks,
                 "internal_error": self.internal_error,

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from grader.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
 from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.feedback import effective_level, using_level
 from grader.proctree import boot_ticks_now, children_of_me, kill_descendants
 from grader.results import GradingResults, TestResult
 from grader.rubric import Rubric, RubricEntry, load_rubric
@@ -58,6 +59,7 @@ def grade(
     training_lanes: int | None = None,
     artifact_stem: str | Path | None = None,
     time_budget_s: float | None = None,
+    feedback_level: str | None = None,
 ) -> GradingResults:
     """Grade the submission file; see the module docstring.
 
@@ -69,6 +71,8 @@ def grade(
     for people next to the results, named ``<artifact_stem>_<what>.<ext>`` (the CLI passes the results path
     without its suffix); their paths are listed in the results' ``output``. None: no such files.
     ``time_budget_s``: seconds the whole grade may take (None: no limit; see the module docstring).
+    ``feedback_level``: how much a failed check explains (hint, explain, solution; None: the rubric's level), at
+    most what this copy's misconception catalogue contains (:mod:`grader.feedback`).
     """
     started = time.monotonic()
     budget = TimeBudget(time_budget_s, start=started)
@@ -79,6 +83,7 @@ def grade(
         if only:
             entries = tuple(e for e in entries if e.check_id in set(only))
         registry = default_registry() if registry is None else registry
+        level = effective_level(feedback_level or rubric.feedback_level)
     except Exception as exc:  # noqa: BLE001 - a broken rubric or check module is the grader's fault
         return _everything_failed((), f"{type(exc).__name__}: {exc}", started, seed, internal=True)
 
@@ -94,6 +99,8 @@ def grade(
         else CheckContext(seed=seed, max_examples=max_examples)
     )
     notes: list[str] = []
+    if level != (feedback_level or rubric.feedback_level):
+        notes.append(_level_capped(feedback_level or rubric.feedback_level, level))
     skipped = [e for e in rubric.entries if e.requires_training and not training]
     if skipped:
         points = math.fsum(e.points for e in skipped)
@@ -154,7 +161,9 @@ def grade(
                             hidden_paths=config.hidden_paths,
                             artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
                         )
-                    result = run_check(entry, registry.get(entry.check_id), budgeted, check_context)
+                    result = run_check(
+                        entry, registry.get(entry.check_id), budgeted, check_context, feedback_level=level
+                    )
                     # Still running at the deadline: its calls (or the processes it waited for) were cut short,
                     # so whatever it concluded is not a verdict on the submission.
                     if budget.expired:
@@ -197,13 +206,20 @@ def grade(
         notes.append(_budget_note(budget, tests))
     results = GradingResults(tests=tests, execution_time=time.monotonic() - started, seed=seed)
     results.output = _overall_output(results, path, notes, captured, isolation)
+    results.feedback_level = level
     return results
 
 
 def run_check(
-    entry: RubricEntry, check: CheckFunction | None, submission: Submission, context: CheckContext
+    entry: RubricEntry,
+    check: CheckFunction | None,
+    submission: Submission,
+    context: CheckContext,
+    *,
+    feedback_level: str | None = None,
 ) -> TestResult:
-    """Run one check within its budget and turn its verdict into points; a failing check is the grader's error."""
+    """Run one check within its budget and turn its verdict into points; a failing check is the grader's error.
+    Misconceptions are explained at ``feedback_level`` (None: the level in force, see :mod:`grader.feedback`)."""
     if check is None:
         return _result(
             entry,
@@ -215,7 +231,8 @@ def run_check(
     if begin is not None:
         begin(entry.budget_s)
     try:
-        outcome = check(submission, context)
+        with using_level(feedback_level):
+            outcome = check(submission, context)
     except Exception as exc:  # noqa: BLE001
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
@@ -242,14 +259,16 @@ def run_check(
     return _result(
         entry,
         float(outcome.fraction),
-        _feedback(entry, outcome),
+        _feedback(entry, outcome, feedback_level),
         misconception=outcome.misconception,
         extra_tags=outcome.tags,
         artifacts=[str(a) for a in getattr(outcome, "artifacts", None) or ()],
     )
 
 
-def _feedback(entry: RubricEntry, outcome: CheckOutcome) -> str:
+def _feedback(entry: RubricEntry, outcome: CheckOutcome, level: str | None = None) -> str:
+    """The check's feedback, plus its counterexample and misconception when the check did not include them (the
+    misconception rendered at ``level``, like the checks' own)."""
     parts = [outcome.feedback.strip()] if outcome.feedback.strip() else []
     if outcome.counterexample and outcome.counterexample not in outcome.feedback:
         parts.append("Counterexample:\n" + outcome.counterexample.rstrip())
@@ -257,12 +276,21 @@ def _feedback(entry: RubricEntry, outcome: CheckOutcome) -> str:
         try:
             from grader.misconceptions import get
 
-            parts.append(get(outcome.misconception).render(entry.function_tag))
+            parts.append(get(outcome.misconception).render(entry.function_tag, level=level))
         except Exception:  # noqa: BLE001 - an unknown id still gets named
             parts.append(f"Likely misconception: {outcome.misconception}")
     if not parts:
         parts.append("Passed." if outcome.fraction >= 1 else "Failed.")
     return "\n".join(parts)
+
+
+def _level_capped(requested: str, shown: str) -> str:
+    """The note when a copy of the grader holds less text than the level asked for (a handout's copy holds only
+    the level it was built for)."""
+    return (
+        f"Feedback level {requested!r} was asked for, but this copy of the grader only contains the {shown!r} "
+        f"texts: showing {shown!r}."
+    )
 
 
 def _result(

@@ -17,7 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from grader import feedback
 from grader.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
+from grader.rubric import load_rubric
+from tests.solution_forms import SOLUTION_FORMS, leaks
+from tests.test_handout import SUM_NOT_MEAN_FORWARD
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_GRADER = (sys.executable, str(Path(__file__).with_name("_fake_grader.py")))
@@ -86,6 +90,28 @@ def test_bundle_layout(bundle: tuple[Path, dict]) -> None:
     assert "download.pytorch.org/whl/cpu" in setup and 'pip install "$SOURCE"' in setup
     for script in ("setup.sh", "run_autograder"):
         subprocess.run(["bash", "-n", str(zip_path.parent / BUNDLE_NAME / script)], check=True)
+
+
+def test_bundle_grades_at_hint_and_holds_no_solution(bundle: tuple[Path, dict]) -> None:
+    zip_path, settings = bundle
+    folder = zip_path.parent / BUNDLE_NAME
+    assert settings["feedback_level"] == "hint"
+    assert json.loads(zipfile.ZipFile(zip_path).read("autograder.json"))["feedback_level"] == "hint"
+    assert load_rubric(folder / "grader" / "rubric.toml").feedback_level == "hint"
+    assert feedback.load_catalogue(folder / "grader" / "misconceptions.toml").level == "hint"
+    assert (
+        zipfile.ZipFile(zip_path).read("grader/misconceptions.toml")
+        == (folder / "grader" / "misconceptions.toml").read_bytes()
+    )  # the zip carries the stripped copy
+    assert leaks(folder) == []
+
+
+def test_bundle_level_can_be_chosen(tmp_path: Path) -> None:
+    _, settings = build_bundle(GradescopeConfig(out=tmp_path, seed=3, feedback_level="explain"))
+    folder = tmp_path / BUNDLE_NAME
+    assert settings["feedback_level"] == "explain"
+    assert load_rubric(folder / "grader" / "rubric.toml").feedback_level == "explain"
+    assert feedback.load_catalogue(folder / "grader" / "misconceptions.toml").level == "explain"
 
 
 def test_explicit_seed_is_baked_in(tmp_path: Path) -> None:
@@ -163,6 +189,24 @@ def test_run_autograder_script_grades_the_stub_with_the_real_grader(
     assert len(data["tests"]) > 0 and sum(t["max_score"] for t in data["tests"]) > 0
     assert "NotImplementedError" in json.dumps(data)
     assert str(bundle[1]["seed"]) not in (root / "results" / "results.json").read_text()
+
+
+@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
+def test_students_on_gradescope_get_hints_only(bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    """A wrong submission graded by the bundle's own grader: misconceptions named with hints, no derivation,
+    no formula, and the output says which level was shown."""
+    root = _fake_root(tmp_path, bundle[0])
+    (root / "submission" / "rewards.py").write_text(
+        (REPO / "reference" / "rewards.py").read_text() + SUM_NOT_MEAN_FORWARD
+    )
+    # The bundle's own grader (run_autograder runs it in the bundle's folder), on one check to keep it short.
+    quick = (sys.executable, "-m", "grader", "--only", "kl_forward.mean_over_tokens")
+    data = run_autograder(root, root / "source", grader_cmd=quick)
+    assert data == _results(root)
+    dumped = json.dumps(data)
+    assert data["feedback_level"] == "hint" and "[sum_not_mean]" in dumped and "Hint: " in dumped
+    assert "Why: " not in dumped and "Fix: " not in dumped and not SOLUTION_FORMS.search(dumped)
+    assert "Feedback level: hint \u2014 your instructor chose how much the grader explains" in data["output"]
 
 
 def test_hide_seed() -> None:

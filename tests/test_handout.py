@@ -12,10 +12,32 @@ from pathlib import Path
 
 import pytest
 
+from grader import feedback
 from grader.handout import HandoutConfig, HandoutError, SolutionFingerprint, build_handout, main
+from grader.rubric import load_rubric
+from tests.solution_forms import SOLUTION_FORMS, leaks
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_GRADER = (REPO / "grader" / "__main__.py").is_file()
+# Appended to the reference solution: a forward penalty that sums instead of averaging, a backward one that is
+# r log r.
+SUM_NOT_MEAN_FORWARD = """
+
+def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    return [kl_coef * sum(p - r for p, r in zip(a, b)) for a, b in zip(log_probs_policy, log_probs_ref)]
+"""
+R_LOG_R_BACKWARD = """
+
+import math as _m
+
+
+def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    out = []
+    for a, b in zip(log_probs_policy, log_probs_ref):
+        logs = [min(r - p, _m.log(20.0)) for p, r in zip(a, b)]
+        out.append(kl_coef * sum(_m.exp(x) * x for x in logs) / len(logs) if logs else 0.0)
+    return out
+"""
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +175,69 @@ def test_the_handout_grades_its_own_stub(handout, tmp_path: Path) -> None:
     assert data["tests"] and sum(t["max_score"] for t in data["tests"]) > 0
     assert "NotImplementedError" in json.dumps(data["tests"])
     assert not (handout.folder / "reference").exists()
+
+
+def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
+    folder = handout.folder
+    assert load_rubric(folder / "grader" / "rubric.toml").feedback_level == "hint"
+    shipped = folder / "grader" / "misconceptions.toml"
+    assert feedback.load_catalogue(shipped).level == "hint"
+    assert json.loads((folder / ".handout.json").read_text())["feedback_level"] == "hint"
+    # Nothing the handout's grader can show states a per-token term: its data and text files and its string
+    # literals (the catalogue, the checks' messages, the README), in any of the forms the texts use.
+    assert leaks(folder) == []
+    catalogue_text = shipped.read_text()
+    for word in ("explain =", "solution =", "[shared", "Why", "len(terms)", "log(20)"):
+        assert word not in catalogue_text, word
+    assert shipped.stat().st_size < 0.5 * (REPO / "grader" / "misconceptions.toml").stat().st_size
+    # The instructor-only calibration tool (it runs the reference) stays out; the thresholds the checks read stay.
+    assert (
+        "grader/calibrate.py" not in handout.files
+        and (folder / "grader/calibration/thresholds.toml").is_file()
+    )
+    assert not list((folder / "grader" / "calibration").glob("*.md"))
+    assert "feedback level is **hint**" in (folder / "README.md").read_text()
+
+
+def test_handout_at_explain_keeps_the_derivations_not_the_solutions(tmp_path: Path) -> None:
+    result = build_handout(HandoutConfig(out=tmp_path, feedback_level="explain"))
+    assert load_rubric(result.folder / "grader" / "rubric.toml").feedback_level == "explain"
+    shipped = feedback.load_catalogue(result.folder / "grader" / "misconceptions.toml")
+    assert shipped.level == "explain" and shipped["sum_not_mean"].text("explain")
+    assert shipped["sum_not_mean"].text("solution") == ""
+    assert leaks(result.folder) == []
+
+
+def test_feedback_above_the_level_hidden_elsewhere_is_found(tmp_path: Path) -> None:
+    repo = _fake_repo(tmp_path)
+    shutil.copy(repo / "grader" / "misconceptions.toml", repo / "grader" / "notes.toml")
+    with pytest.raises(HandoutError, match="grader/notes.toml: contains feedback above the level 'hint'"):
+        build_handout(HandoutConfig(out=tmp_path / "out", repo=repo))
+
+
+@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
+def test_the_handout_grader_cannot_be_asked_for_more(handout, tmp_path: Path) -> None:
+    """A wrong submission graded by the handout's own grader with --feedback-level solution: hints only."""
+    submission = tmp_path / "rewards.py"
+    submission.write_text(
+        (REPO / "reference" / "rewards.py").read_text() + SUM_NOT_MEAN_FORWARD + R_LOG_R_BACKWARD
+    )
+    results = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HYPOTHESIS"))}
+    env.update(PYTHONPATH=str(handout.folder), NO_COLOR="1", COLUMNS="200")
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "--submission", str(submission), "--results", str(results),
+         "--no-training", "--only", "kl_forward.mean_over_tokens,kl_backward.direction",
+         "--feedback-level", "solution"],
+        cwd=handout.folder, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    data = json.loads(results.read_text())
+    assert data["feedback_level"] == "hint"
+    dumped = json.dumps(data)
+    assert "[sum_not_mean]" in dumped and "[value_estimator_r_log_r]" in dumped, dumped[-3000:]
+    everything = proc.stdout + dumped
+    assert "Hint: " in everything and "Why: " not in everything and "Fix: " not in everything
+    assert not SOLUTION_FORMS.search(everything)
+    assert "only contains the 'hint' texts" in " ".join(data["output"].split())
+    assert "Feedback level: hint" in proc.stdout
