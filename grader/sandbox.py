@@ -107,10 +107,25 @@ _SYSTEM_READ_DIRS = (
     "/libx32",
     "/bin",
     "/sbin",
-    "/etc",
+    # /etc: only what libraries read (the loader's cache, users, time zone, MIME types), not /etc/shadow
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/alternatives",
+    "/etc/localtime",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/nsswitch.conf",
+    "/etc/os-release",
+    "/etc/mime.types",
     "/opt",
     "/sys",
-    "/dev",
+    # /dev: the harmless devices only (written: /dev/null, granted with the write paths), no disks, kmsg, ttys
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
     "/proc/cpuinfo",
     "/proc/meminfo",
     "/proc/stat",
@@ -122,6 +137,8 @@ _SYSTEM_READ_DIRS = (
 _NS_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
 #: Host files the sandbox's /etc gets (all optional): the dynamic loader's cache and the time zone.
 _NS_ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+#: ... and directories (symbolic links to the libraries picked by Debian's alternatives system).
+_NS_ETC_DIRS = ("/etc/alternatives",)
 #: Read-only host directories the sandbox gets when they exist: CPU topology (torch, numpy and OpenBLAS read it
 #: to size their thread pools and print warnings without it).
 _NS_EXTRA_DIRS = ("/sys/devices/system/cpu",)
@@ -227,7 +244,7 @@ def namespace_argv(
         argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     links = [d for d in _NS_SYSTEM_DIRS if os.path.islink(d)]
     binds = _outermost([b for b in binds if b not in links])
-    extra = [d for d in _NS_EXTRA_DIRS if os.path.isdir(d)]
+    extra = [d for d in (*_NS_EXTRA_DIRS, *_NS_ETC_DIRS) if os.path.isdir(d)]
     # bwrap creates the missing parents of a mount point as 0700 directories: /root/.pyenv/... would then be
     # unreadable for the sandbox uid. Create them first, world-traversable (they are empty, on the root tmpfs).
     parents = {str(parent) for dest in (*binds, *files, *extra) for parent in Path(dest).parents}
@@ -697,7 +714,7 @@ class SandboxedSubmission:
             # without a PID namespace, a seccomp filter guards the grader where Landlock's scoping cannot
             "signal_filter": not namespaces,
             "read_paths": self._read_paths,
-            "write_paths": [str(work)],
+            "write_paths": [str(work), "/dev/null"],
             "max_reply_bytes": cfg.max_reply_bytes,
             "limits": {
                 "address_space_bytes": cfg.address_space_bytes,
