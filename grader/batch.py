@@ -47,6 +47,7 @@ from typing import Any
 from grader.dataclass_cli import parse_into
 from grader.locate import locate_submission
 from grader.proctree import become_subreaper, boot_ticks_now, children_of_me, kill_descendants, kill_tree
+from grader.sanitise import clean_text, clean_tree
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
 #: Output names a submission's folder must not take.
@@ -422,14 +423,16 @@ def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
     header = ["submission", "score", "max_score", *columns, "error"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(header)
+        writer.writerow(clean_tree(header))  # check names and errors come from results.json files
         for row in rows:
             points = {t["name"]: float(t.get("score", 0.0)) for t in row.tests}
             max_score = row.max_score if row.max_score is not None else fallback_max
             writer.writerow(
-                [row.name, _number(row.score), _number(max_score)]
-                + [_number(points.get(name, 0.0)) for name in columns]
-                + [row.error]
+                clean_tree(
+                    [row.name, _number(row.score), _number(max_score)]
+                    + [_number(points.get(name, 0.0)) for name in columns]
+                    + [row.error]
+                )
             )
     return header
 
@@ -439,8 +442,8 @@ def _percent(rate: float | None) -> str:
 
 
 def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell (check names contain "||")."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Text safe inside a Markdown table cell (check names contain "||"; errors may carry anything)."""
+    return clean_text(str(text)).replace("|", "\\|").replace("\n", " ")
 
 
 def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> None:
@@ -543,13 +546,17 @@ def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Pa
 
 
 def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> None:
+    from rich.markup import escape
     from rich.table import Table
+
+    def text(value: str) -> str:  # shown as it is: no escape sequences, no rich markup
+        return escape(clean_text(str(value)))
 
     table = Table(title="Pass rate per check", title_justify="left")
     for title, justify in (("check", "left"), ("points", "right"), ("passed", "right"), ("rate", "right")):
         table.add_column(title, justify=justify)
     for c in summary.checks:
-        table.add_row(c.name, _number(c.max_score), f"{c.passed}/{c.graded}", _percent(c.pass_rate))
+        table.add_row(text(c.name), _number(c.max_score), f"{c.passed}/{c.graded}", _percent(c.pass_rate))
     console.print(table)
     if summary.misconceptions:
         table = Table(title="Misconceptions recognised", title_justify="left")
@@ -557,7 +564,7 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         table.add_column("submissions", justify="right")
         table.add_column("seen in")
         for mid, count, where in summary.misconceptions:
-            table.add_row(mid, str(count), ", ".join(where))
+            table.add_row(text(mid), str(count), text(", ".join(where)))
         console.print(table)
     problems = [row for row in rows if row.error]
     if problems:
@@ -565,7 +572,7 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         table.add_column("submission")
         table.add_column("problem")
         for row in problems:
-            table.add_row(row.name, row.error)
+            table.add_row(text(row.name), text(row.error))
         console.print(table)
     total = f" of {_number(summary.max_score)}" if summary.max_score is not None else ""
     console.print(
@@ -637,7 +644,7 @@ def run_batch(
         }
         for r in ordered
     ]
-    (out / "summary.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    (out / "summary.json").write_text(json.dumps(clean_tree(data), indent=2) + "\n", encoding="utf-8")
     write_charts(out, summary, ordered)
     return ordered, summary
 

@@ -233,3 +233,36 @@ def test_injected_text_from_a_submission_gives_strict_json_and_a_clean_report(tm
     if shutil.which("jq"):
         jq = subprocess.run(["jq", "-e", ".tests | length == 3"], input=text.encode(), capture_output=True)
         assert jq.returncode == 0, jq.stderr
+
+
+# --- batch grading's gradebook and summaries -----------------------------------------------------------------
+
+
+def test_batch_writers_sanitise_what_results_files_carry(tmp_path: Path) -> None:
+    from grader.batch import Graded, print_summary, summarise, write_gradebook, write_summary_md
+
+    tests = [
+        {
+            "name": "check \x1b[2Jone\ud800",
+            "score": 0.0,
+            "max_score": 2.0,
+            "tags": ["misconception:mis\x1b[31m"],
+        },
+        {"name": "[bold]two[/bold]", "score": 1.0, "max_score": 1.0},
+    ]
+    rows = [
+        Graded("alice", 1.0, 3.0, tests, error=f"grader error: {INJECTION}"),
+        Graded("bob", 3.0, 3.0, [dict(t, score=t["max_score"]) for t in tests]),
+    ]
+    summary = summarise(rows)
+    write_gradebook(tmp_path / "gradebook.csv", rows)
+    write_summary_md(tmp_path / "summary.md", summary, rows)
+    for name in ("gradebook.csv", "summary.md"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        _assert_clean(text.replace("\r\n", "\n"))  # csv ends its rows with \r\n, as the format says
+        assert "\x1b" not in text and "check one\ufffd" in text and "RED" in text
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    print_summary(summary, rows, Console(file=stream, width=200, color_system=None))
+    printed = raw.getvalue().decode("utf-8")
+    assert "\x1b" not in printed and "[bold]two[/bold]" in printed  # shown as written, not as markup
