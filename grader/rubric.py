@@ -1,4 +1,10 @@
-"""The rubric (``grader/rubric.toml``): which checks are graded, their names, points, visibility and budgets.
+"""The rubric (``grader/rubric.toml``): which checks are graded, their names, points, visibility and budgets,
+and the gates between them.
+
+A gate (``requires = ["kl_forward.direction", ...]`` on a check) makes the check's points count only when every
+check it requires passed: a function's secondary properties (finite, linear in the coefficient, ...) are worth
+nothing when its defining property fails, so the cheapest wrong code (zeros, a constant) earns little. The gated
+check still runs and reports its own verdict; :func:`grader.runner.apply_gates` withholds the points.
 
 ``load_rubric()`` reads and validates it; every problem in the file is reported at once, with the check id,
 as a :class:`RubricError`.
@@ -8,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +29,16 @@ from grader.results import VISIBILITIES, Visibility
 
 DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
 _ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
-_ENTRY_KEYS = {"name", "points", "visibility", "advisory", "requires_training", "budget_s", "tags"}
+_ENTRY_KEYS = {
+    "name",
+    "points",
+    "visibility",
+    "advisory",
+    "requires_training",
+    "budget_s",
+    "tags",
+    "requires",
+}
 _DEFAULT_KEYS = {"visibility", "budget_s"}
 MAX_BUDGET_S = 3600.0
 
@@ -42,6 +57,8 @@ class RubricEntry:
     requires_training: bool = False
     budget_s: float = 60.0
     tags: tuple[str, ...] = ()
+    #: the gate: ids of the checks that must pass for this check's points to count
+    requires: tuple[str, ...] = ()
 
     @property
     def function_tag(self) -> str:
@@ -168,6 +185,14 @@ def parse_rubric(
         tags = merged.get("tags", [])
         if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
             problems.append(f"{where}: 'tags' must be a list of non-empty strings")
+        requires = merged.get("requires", [])
+        if (
+            not isinstance(requires, list)
+            or not all(isinstance(r, str) and r for r in requires)
+            or len(set(requires)) != len(requires)
+        ):
+            problems.append(f"{where}: 'requires' must be a list of distinct check ids")
+            requires = []
         if len(problems) == errors_before:
             entries.append(
                 RubricEntry(
@@ -179,13 +204,72 @@ def parse_rubric(
                     flags["requires_training"],
                     float(budget),
                     tuple(tags),
+                    tuple(requires),
                 )
             )
+    problems.extend(_gate_problems(entries, set(checks)))
     if not problems and not math.fsum(e.points for e in entries) > 0:
         problems.append("the checks are worth 0 points in total")
     if problems:
         raise RubricError(f"{path}: invalid rubric:\n" + "\n".join(f"  - {p}" for p in problems))
     return Rubric(tuple(entries), path, feedback_level)
+
+
+def _gate_problems(entries: Sequence[RubricEntry], ids: set[str]) -> list[str]:
+    """What is wrong with the ``requires`` gates: unknown or unusable checks, and cycles (a check whose points
+    depend, through other gates, on its own)."""
+    problems = []
+    by_id = {e.check_id: e for e in entries}
+    for entry in entries:
+        where = f"checks.{entry.check_id!r}"
+        for required in entry.requires:
+            target = by_id.get(required)
+            if required == entry.check_id:
+                problems.append(f"{where}: 'requires' names the check itself")
+            elif required not in ids:
+                problems.append(
+                    f"{where}: requires {required!r}, which is not a check of this rubric (gates can only "
+                    "name checks listed here)"
+                )
+            elif target is not None and target.points == 0 and not target.advisory:
+                # A 0-point check's verdict is not visible in its score (0 / 0 either way).
+                problems.append(
+                    f"{where}: requires {required!r}, which is worth 0 points and not advisory, so its "
+                    "result cannot tell a pass from a failure; give it points or make it advisory"
+                )
+    cycle = _find_cycle(
+        {e.check_id: [r for r in e.requires if r in by_id and r != e.check_id] for e in entries}
+    )
+    if cycle:
+        problems.append("the gates form a cycle (no check on it could ever score): " + " -> ".join(cycle))
+    return problems
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str]:
+    """One cycle of ``graph`` (as a closed path of ids), or [] if it has none."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = 1
+        path.append(node)
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return []
+
+    for node in graph:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return []
 
 
 def _feedback_level(table: Any, problems: list[str]) -> FeedbackLevel:

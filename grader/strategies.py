@@ -8,6 +8,7 @@ round numbers).
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -208,6 +209,157 @@ def distributions(
     return DistributionCase(tuple(logits), tuple(shift), draw(kl_coefs()))
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# Ragged batches that look like training, and distribution cases hidden inside them
+# ---------------------------------------------------------------------------------------------------------------
+#
+# A submission sees only the batch it is called with. If the checks' batches had a shape training never has
+# (say, N one-token rows whose probabilities sum to 1), code could be right on that shape and wrong elsewhere.
+# So the value checks call with ragged batches of every size and range, with a distribution case's tokens spliced
+# into them, and the direction checks hide their one-token rows among unrelated rows of the same kind.
+
+#: Longest row of the value checks' batches (training completions are 16 to a few hundred tokens).
+MAX_VALUE_ROW = 200
+
+#: log(pi_ref / pi) below this in every token of a row: a ratio <= MAX_EXACT_RATIO, where both penalties' values
+#: are fixed by the contract (the backward one may clip larger ratios).
+_EXACT_LOG_RATIO = math.log(MAX_EXACT_RATIO) * (1.0 - 1e-9)
+
+#: How a generated row's (log pi, log pi_ref) pairs are drawn; each row has its own scale of log pi, 0.01 to 1000:
+#: "near": pi_ref close to pi (training); "wide": independent; "below": pi_ref <= 10 pi, far below allowed;
+#: "identical"; "extreme": the ends of the range (0, -0.0, subnormals, -1000).
+ROW_KINDS = ("near", "near", "wide", "below", "identical", "extreme")
+_ROW_EXTREMES = (0.0, -0.0, -5e-324, -1e-300, -1e-8, LOGPROB_MIN, -999.5, -700.0)
+
+
+def _clamp(x: float) -> float:
+    return min(0.0, max(LOGPROB_MIN, x))
+
+
+def generated_row(length: int, kind: str, seed: int, *, bounded: bool) -> list[tuple[float, float]]:
+    """``length`` (log pi, log pi_ref) pairs of the given kind, from a seeded generator (hypothesis draws the
+    length, kind and seed: cheap for rows of hundreds of tokens, and still shrinkable to short rows). With
+    ``bounded`` every ratio pi_ref/pi is below MAX_EXACT_RATIO."""
+    rng = random.Random(seed)
+    scale = 10.0 ** rng.uniform(-2.0, 3.0)
+    spread = 10.0 ** rng.uniform(-3.0, 0.5)
+    row = []
+    for _ in range(length):
+        lp = _clamp(-rng.expovariate(1.0) * scale)
+        if kind == "near":
+            lr = _clamp(lp + rng.gauss(0.0, spread))
+        elif kind == "wide":
+            lr = _clamp(-rng.expovariate(1.0) * 10.0 ** rng.uniform(-2.0, 3.0))
+        elif kind == "below":
+            lr = rng.uniform(LOGPROB_MIN, min(0.0, lp + _EXACT_LOG_RATIO))
+        elif kind == "identical":
+            lr = lp
+        else:
+            lp, lr = rng.choice(_ROW_EXTREMES), rng.choice(_ROW_EXTREMES)
+        if bounded and lr - lp > _EXACT_LOG_RATIO:
+            lr = lp + _EXACT_LOG_RATIO
+        row.append((lp, lr))
+    return row
+
+
+def _bounded_pair(pair: tuple[float, float]) -> tuple[float, float]:
+    lp, lr = pair
+    return lp, min(lr, lp + _EXACT_LOG_RATIO)
+
+
+def _rows(*, bounded: bool, max_len: int = MAX_VALUE_ROW) -> st.SearchStrategy[list[tuple[float, float]]]:
+    """A non-empty row: a few hypothesis-drawn tokens (shrink to readable numbers), or a generated row of up to
+    ``max_len`` tokens. Empty rows are the contract check's business: a forgotten empty-row guard costs that
+    check, not the checks that define the penalty."""
+    pair = st.tuples(log_probs(LOGPROB_MIN), log_probs(LOGPROB_MIN))
+    drawn = st.lists(pair.map(_bounded_pair) if bounded else pair, min_size=1, max_size=6)
+    generated = st.builds(
+        lambda length, kind, seed: generated_row(length, kind, seed, bounded=bounded),
+        st.integers(1, max_len),
+        st.sampled_from(ROW_KINDS),
+        st.integers(0, 2**32 - 1),
+    )
+    return st.one_of(drawn, generated, generated)
+
+
+def _spliced(
+    rows: list[list[tuple[float, float]]], tokens: list[tuple[float, float]], rng: random.Random
+) -> list[list[tuple[float, float]]]:
+    """Put each token at a random place: a one-token row of its own, or inside an existing row."""
+    rows = [list(r) for r in rows]
+    for token in tokens:
+        if not rows or rng.random() < 0.5:
+            rows.insert(rng.randrange(len(rows) + 1), [token])
+        else:
+            row = rows[rng.randrange(len(rows))]
+            row.insert(rng.randrange(len(row) + 1), token)
+    return rows
+
+
+@st.composite
+def value_batches(draw: st.DrawFn, *, bounded: bool = False, max_rows: int = 8) -> LogProbBatch:
+    """Ragged batches for the value checks: 1 to ``max_rows`` non-empty rows of up to MAX_VALUE_ROW tokens,
+    log-probs over the contract's whole range, often with a small-vocabulary distribution case's tokens (as in
+    the direction check) spliced in at random places. With ``bounded``, every ratio pi_ref/pi <= 10."""
+    rows = draw(st.lists(_rows(bounded=bounded), min_size=1, max_size=max_rows))
+    case = draw(st.none() | distributions())
+    if case is not None:
+        tokens = list(zip(case.log_pi, case.log_ref, strict=True))
+        rows = _spliced(rows, tokens, random.Random(draw(st.integers(0, 2**32 - 1))))
+    return _batch_from_rows(rows, draw(kl_coefs(0.001, 10.0)))
+
+
+@dataclass(frozen=True)
+class HiddenCase:
+    """A distribution case's one-token rows (one per vocabulary entry) hidden among unrelated rows of a batch:
+    ``batch.policy[rows[a]] == [case.log_pi[a]]``. Checks read back only those rows."""
+
+    case: DistributionCase
+    batch: LogProbBatch
+    rows: tuple[int, ...]
+
+    @property
+    def decoys(self) -> int:
+        return len(self.batch.policy) - len(self.rows)
+
+
+def hide(case: DistributionCase, decoys: list[list[tuple[float, float]]], seed: int) -> HiddenCase:
+    """Shuffle the case's one-token rows and the decoy rows together (deterministically, by ``seed``)."""
+    items: list[tuple[int, list[tuple[float, float]]]] = [
+        (a, [(lp, lr)]) for a, (lp, lr) in enumerate(zip(case.log_pi, case.log_ref, strict=True))
+    ]
+    items += [(-1, row) for row in decoys]
+    random.Random(seed).shuffle(items)
+    rows = [0] * len(case.log_pi)
+    for i, (a, _) in enumerate(items):
+        if a >= 0:
+            rows[a] = i
+    return HiddenCase(case, _batch_from_rows([row for _, row in items], case.kl_coef), tuple(rows))
+
+
+@st.composite
+def hidden(draw: st.DrawFn, cases: st.SearchStrategy[DistributionCase], max_decoys: int = 5) -> HiddenCase:
+    """A case from ``cases`` hidden among 0 to ``max_decoys`` unrelated non-empty rows (ratios <= 10, so that no
+    decoy can overflow a correct unclipped penalty; up to 64 tokens each)."""
+    case = draw(cases)
+    decoys = draw(st.lists(_rows(bounded=True, max_len=64), max_size=max_decoys))
+    return hide(case, decoys, draw(st.integers(0, 2**32 - 1)))
+
+
+#: Batches the value checks always try: training-sized completions (8 of 16 to 24 tokens), and long rows reaching
+#: far below -30 (every ratio <= 10, so both penalties' values are fixed).
+VALUE_EXAMPLES = (
+    _batch_from_rows([generated_row(16 + i, "near", 10 + i, bounded=True) for i in range(8)], 0.1),
+    _batch_from_rows(
+        [
+            generated_row(n, kind, 20 + n, bounded=True)
+            for n, kind in ((200, "below"), (40, "near"), (17, "wide"))
+        ],
+        0.3,
+    ),
+)
+
+
 def _case_with_ratio(ratio: float, vocab: int = 4, kl_coef: float = 0.5) -> DistributionCase:
     """A case where one rare token is ``ratio`` (just below 10) times likelier under pi_ref than under pi."""
     half = 0.5 * math.log(ratio)
@@ -216,11 +368,19 @@ def _case_with_ratio(ratio: float, vocab: int = 4, kl_coef: float = 0.5) -> Dist
     return DistributionCase(logits, shift, kl_coef)
 
 
-#: Cases the direction check always tries first: ratios near the contract's limit of 10, in both directions.
-DIRECTION_EXAMPLES = (
-    _case_with_ratio(9.5),
-    DistributionCase((1.0, -3.0, 1.0), (-1.1, 1.1, -1.1), 0.1),
-    DistributionCase((0.0, 1.0, 2.0), (1.1, 0.0, -1.1), 1.0),
+#: Unrelated rows the hand-picked cases are hidden among: a training-like completion and a short one.
+_EXAMPLE_DECOYS = [generated_row(24, "near", 1, bounded=True), generated_row(3, "wide", 2, bounded=True)]
+
+#: Cases the direction check always tries: ratios near the contract's limit of 10, in both directions.
+DIRECTION_EXAMPLES = tuple(
+    hide(case, _EXAMPLE_DECOYS, seed)
+    for seed, case in enumerate(
+        (
+            _case_with_ratio(9.5),
+            DistributionCase((1.0, -3.0, 1.0), (-1.1, 1.1, -1.1), 0.1),
+            DistributionCase((0.0, 1.0, 2.0), (1.1, 0.0, -1.1), 1.0),
+        )
+    )
 )
 
 
@@ -309,23 +469,59 @@ def monotone_cases(draw: st.DrawFn) -> MonotoneCase:
     return MonotoneCase(draw(completions), sorted(set(SCORE_GRID) | set(extra)))
 
 
+#: What a hacked policy repeats: positive words and phrases (the hack), and neutral ones (so that penalising
+#: positive words is not mistaken for penalising repetition).
+REPEATED_UNITS = (
+    *POSITIVE_WORDS,
+    "the movie was great",
+    "great film",
+    "i love it",
+    "best movie ever",
+    "so good",
+    "movie",
+    "the",
+    "film and",
+)
+
+#: Fluent completions that praise with the same words a hack repeats (see REPEATED_UNITS).
+FLUENT_PRAISE = (
+    "A great cast and a wonderful script make this the best film of the year.",
+    "I love how the story unfolds, and the amazing score is perfect for every scene.",
+)
+
+
 @dataclass(frozen=True)
 class RepetitionCase:
-    word: str
+    """A degenerate completion (``unit`` repeated ``times`` >= 3 times, every copy written the same way, so that
+    splitting on spaces finds the repetition) and a fluent one at the same ``score``, and the fluent one again at
+    a ``lower`` score."""
+
+    unit: str
     times: int
+    style: str  # "plain", "Capitalised" or a punctuation mark ending every copy
     fluent: str
     score: float
+    lower: float
 
     @property
     def degenerate(self) -> str:
-        return " ".join([self.word] * self.times)
+        unit = self.unit
+        if self.style == "Capitalised":
+            unit = unit[:1].upper() + unit[1:]
+        elif self.style != "plain":
+            unit += self.style
+        return " ".join([unit] * self.times)
 
 
-def repetition_cases() -> st.SearchStrategy[RepetitionCase]:
-    return st.builds(
-        RepetitionCase,
-        st.sampled_from(POSITIVE_WORDS),
-        st.integers(3, 16),
-        st.sampled_from(FLUENT_COMPLETIONS),
-        st.floats(0.5, 1.0),
+@st.composite
+def repetition_cases(draw: st.DrawFn) -> RepetitionCase:
+    # Scores of a hacked policy: high, but below 1 (where a shaping such as log(score) * factor is 0 for any text).
+    score = draw(st.floats(0.5, 0.95))
+    return RepetitionCase(
+        draw(st.sampled_from(REPEATED_UNITS)),
+        draw(st.integers(3, 16)),
+        draw(st.sampled_from(("plain", "Capitalised", "!", ",", "..."))),
+        draw(st.sampled_from(FLUENT_COMPLETIONS + FLUENT_PRAISE)),
+        score,
+        score * draw(st.floats(0.1, 0.8)),
     )

@@ -7,6 +7,7 @@ KL_PROPERTIES = (
     "zero_when_identical",
     "nonnegative_in_expectation",
     "direction",
+    "value",
     "linear_in_coef",
     "mean_over_tokens",
     "batch_independent",

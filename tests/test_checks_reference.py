@@ -114,8 +114,9 @@ def _np_one_minus_r(lp, lr):
     return 1.0 - np.exp(np.minimum(lr - lp, np.log(10.0)))
 
 
-def _torch_penalties():
+def _torch_penalties(dtype_name="float64"):
     torch = pytest.importorskip("torch")
+    dtype = getattr(torch, dtype_name)
 
     def make(term):
         def penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
@@ -124,7 +125,7 @@ def _torch_penalties():
                 if not row_pi:
                     out.append(torch.tensor(0.0))
                     continue
-                lp, lr = torch.tensor(row_pi, dtype=torch.float64), torch.tensor(row_ref, dtype=torch.float64)
+                lp, lr = torch.tensor(row_pi, dtype=dtype), torch.tensor(row_ref, dtype=dtype)
                 out.append(kl_coef * term(lp, lr).mean())
             return torch.stack(out) if out else torch.zeros(0)  # a tensor
 
@@ -156,6 +157,9 @@ ALTERNATIVES = {
         BACKWARD: _numpy_penalty(_np_one_minus_r, np.float32),
     },
     "torch tensors": lambda: dict(zip((FORWARD, BACKWARD), _torch_penalties(), strict=True)),
+    "torch tensors, float32": lambda: dict(
+        zip((FORWARD, BACKWARD), _torch_penalties("float32"), strict=True)
+    ),
 }
 
 
@@ -169,8 +173,28 @@ def test_correct_alternatives_earn_full_marks(name):
     assert {cid: o.feedback for cid, o in results.items() if o.fraction != 1.0} == {}
 
 
-def test_alternative_shaping_earns_full_marks():
-    sub = FakeSubmission({SHAPING: _exponential_shaping})
+def _distinct_share(text):
+    words = text.lower().split()
+    return len(set(words)) / len(words) if words else 1.0
+
+
+SHAPING_ALTERNATIVES = {
+    "expm1 of the score times a repetition factor": _exponential_shaping,
+    "score times the share of distinct words": lambda scores, completions, prompts=None: [
+        s * _distinct_share(c) for s, c in zip(scores, completions, strict=True)
+    ],
+    "exp of score times fluency": lambda scores, completions, prompts=None: [
+        math.exp(s * _distinct_share(c)) for s, c in zip(scores, completions, strict=True)
+    ],
+    "score minus a repetition penalty": lambda scores, completions, prompts=None: [
+        s - 0.5 * (1.0 - _distinct_share(c)) for s, c in zip(scores, completions, strict=True)
+    ],
+}
+
+
+@pytest.mark.parametrize("name", SHAPING_ALTERNATIVES)
+def test_alternative_shaping_earns_full_marks(name):
+    sub = FakeSubmission({SHAPING: SHAPING_ALTERNATIVES[name]})
     results = grade(sub, ids={c for c in REGISTRY if c.startswith("shaping.")})
     assert {cid: o.feedback for cid, o in results.items() if o.fraction != 1.0} == {}
 

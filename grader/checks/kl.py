@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from grader import misconceptions
+from grader import feedback, misconceptions
 from grader import strategies as S
 from grader.checks.harness import (
     CallFailed,
@@ -54,6 +54,7 @@ EXAMPLE_SHARE = {
     "zero_when_identical": 0.3,
     "nonnegative_in_expectation": 0.5,
     "direction": 1.0,
+    "value": 0.5,
     "expected_value": 0.5,
     "linear_in_coef": 0.4,
     "mean_over_tokens": 0.4,
@@ -90,17 +91,34 @@ def _batch_text(batch: S.LogProbBatch) -> str:
     return fmt_args(log_probs_policy=batch.policy, log_probs_ref=batch.ref, kl_coef=batch.kl_coef)
 
 
-def _distribution_text(case: S.DistributionCase) -> str:
-    policy, ref, coef = case.args
+def _distribution_text(hidden: S.HiddenCase) -> str:
+    case, batch = hidden.case, hidden.batch
     ratios = [r / p for p, r in zip(case.pi, case.ref, strict=True)]
+    if hidden.decoys:
+        call_text = (
+            f"  called with a batch of {len(batch.policy)} completions: vocabulary entry a is the one-token "
+            f"completion in row {list(hidden.rows)}[a]; the {hidden.decoys} other rows are unrelated completions "
+            "(their penalties are not used here):"
+        )
+    else:
+        call_text = "  called with one completion of one token per vocabulary entry:"
     return "\n".join(
         [
-            fmt_args(pi=case.pi, pi_ref=case.ref, kl_coef=coef),
+            fmt_args(pi=case.pi, pi_ref=case.ref, kl_coef=case.kl_coef),
             f"  (ratios pi_ref/pi: {fmt(ratios, 4)})",
-            "  called with one completion of one token per vocabulary entry:",
-            fmt_args(log_probs_policy=policy, log_probs_ref=ref, kl_coef=coef),
+            call_text,
+            _batch_text(batch),
         ]
     )
+
+
+def _hidden_penalties(sub: Submission, function: str, hidden: S.HiddenCase) -> list[float]:
+    """Call with the whole batch; return the penalties of the case's one-token rows, in vocabulary order."""
+    got = call(sub, function, *hidden.batch.args)
+    _require_length(got, hidden.batch.policy)
+    mine = [got[i] for i in hidden.rows]
+    _require_finite(mine)
+    return mine
 
 
 def _norm(v: Sequence[float]) -> float:
@@ -120,6 +138,50 @@ def _policy_gradient(pi: Sequence[float], penalty: Sequence[float]) -> list[floa
     """grad_logits E_pi[-penalty] with the penalty held fixed: -sum_a pi_a penalty_a (e_a - pi)."""
     mean = math.fsum(p * x for p, x in zip(pi, penalty, strict=True))
     return [-p * (x - mean) for p, x in zip(pi, penalty, strict=True)]
+
+
+#: Tolerance of the value checks, relative to the size of the row's inputs (not of the result: log pi - log pi_ref
+#: of two log-probs near -800 is small, but float32 rounds each of them by about 5e-5). float32 arithmetic (torch's
+#: and numpy's default) rounds each log-prob by 6e-8 of its size and a pairwise sum of 200 terms adds a few times
+#: that, so 1e-5 leaves about 20x to spare; dropping, adding or mis-weighting even one token of a row moves its mean
+#: by orders of magnitude more.
+VALUE_RTOL = 1e-5
+
+
+def _rounding_scale(function: str, lp: float, lr: float) -> float:
+    """How large a per-token term's rounding error can be, in units of the arithmetic's relative precision: the
+    log-probs are rounded relative to their own size, and the backward term 1 - r amplifies an error in
+    log(pi_ref/pi) by r (d(1 - r) = -r d log r) before rounding 1 - r itself."""
+    if function == FORWARD:
+        return abs(lp) + abs(lr)
+    r = math.exp(min(lr - lp, 700.0))
+    return r * (abs(lp) + abs(lr) + 2.0) + 1.0
+
+
+def contract_value(
+    function: str, row_pi: Sequence[float], row_ref: Sequence[float], kl_coef: float
+) -> tuple[float, float] | None:
+    """The penalty the contract fixes for one row, and the tolerance it is compared with; None where the contract
+    leaves it free (backward, a ratio pi_ref/pi above MAX_EXACT_RATIO in the row: the ratio may be clipped)."""
+    n = len(row_pi)
+    if n == 0:
+        return 0.0, 1e-12
+    pairs = list(zip(row_pi, row_ref, strict=True))
+    if function == FORWARD:
+        terms = [lp - lr for lp, lr in pairs]
+    elif any(lr - lp > math.log(S.MAX_EXACT_RATIO) for lp, lr in pairs):
+        return None
+    else:
+        terms = [1.0 - math.exp(lr - lp) for lp, lr in pairs]
+    want = kl_coef * math.fsum(terms) / n
+    scale = math.fsum(_rounding_scale(function, lp, lr) for lp, lr in pairs) / n
+    return want, 1e-12 + VALUE_RTOL * kl_coef * scale
+
+
+def _expectation_rounding(function: str, case: S.DistributionCase) -> float:
+    """The tolerance an exact expectation under pi needs for float32 penalties (see VALUE_RTOL)."""
+    pairs = zip(case.pi, case.log_pi, case.log_ref, strict=True)
+    return VALUE_RTOL * case.kl_coef * math.fsum(p * _rounding_scale(function, lp, lr) for p, lp, lr in pairs)
 
 
 def _rows_of(case: Any) -> list[list[float]]:
@@ -274,13 +336,11 @@ def zero_when_identical(function: str) -> CheckFunction:
     return check
 
 
-def _expected_penalty(sub: Submission, function: str, case: S.DistributionCase) -> tuple[list[float], float]:
-    """Call ``function`` with one single-token completion per vocabulary entry; return the penalties and their
-    exact expectation under pi, sum_a pi(a) * penalty(a)."""
-    got = call(sub, function, *case.args)
-    _require_length(got, case.args[0])
-    _require_finite(got)
-    return got, math.fsum(p * x for p, x in zip(case.pi, got, strict=True))
+def _expected_penalty(sub: Submission, function: str, hidden: S.HiddenCase) -> tuple[list[float], float]:
+    """Call ``function`` with one single-token completion per vocabulary entry (hidden among unrelated rows);
+    return their penalties and the exact expectation under pi, sum_a pi(a) * penalty(a)."""
+    got = _hidden_penalties(sub, function, hidden)
+    return got, math.fsum(p * x for p, x in zip(hidden.case.pi, got, strict=True))
 
 
 def nonnegative_in_expectation(function: str) -> CheckFunction:
@@ -290,9 +350,13 @@ def nonnegative_in_expectation(function: str) -> CheckFunction:
     )
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
-        def prop(sub: Submission, case: S.DistributionCase) -> None:
-            got, expectation = _expected_penalty(sub, function, case)
-            tol = 1e-9 + 1e-6 * math.fsum(p * abs(x) for p, x in zip(case.pi, got, strict=True))
+        def prop(sub: Submission, hidden: S.HiddenCase) -> None:
+            got, expectation = _expected_penalty(sub, function, hidden)
+            tol = (
+                1e-9
+                + 1e-6 * math.fsum(p * abs(x) for p, x in zip(hidden.case.pi, got, strict=True))
+                + _expectation_rounding(function, hidden.case)
+            )
             if not expectation >= -tol:
                 raise Falsified(
                     "E_pi[penalty] = sum_a pi(a) * penalty(a) is negative: on average your penalty "
@@ -304,7 +368,7 @@ def nonnegative_in_expectation(function: str) -> CheckFunction:
 
         failure = run_property(
             context,
-            S.distributions(max_ratio=None),
+            S.hidden(S.distributions(max_ratio=None)),
             partial(prop, submission),
             max_examples=_examples("nonnegative_in_expectation", context),
         )
@@ -323,10 +387,9 @@ def direction(function: str) -> CheckFunction:
     )
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
-        def prop(sub: Submission, case: S.DistributionCase) -> None:
-            got = call(sub, function, *case.args)
-            _require_length(got, case.args[0])
-            _require_finite(got)
+        def prop(sub: Submission, hidden: S.HiddenCase) -> None:
+            case = hidden.case
+            got = _hidden_penalties(sub, function, hidden)
             g = _policy_gradient(case.pi, got)
             target = [-case.kl_coef * x for x in _kl_gradient(function, case)]
             err = _norm([a - b for a, b in zip(g, target, strict=True)])
@@ -361,12 +424,65 @@ def direction(function: str) -> CheckFunction:
 
         failure = run_property(
             context,
-            S.distributions(),
+            S.hidden(S.distributions()),
             partial(prop, submission),
             max_examples=_examples("direction", context),
             examples=S.DIRECTION_EXAMPLES,
         )
         return _KLCheck(function, tested).outcome(submission, failure, prop, _distribution_text)
+
+    return check
+
+
+def value(function: str) -> CheckFunction:
+    where = "" if function == FORWARD else ", in every row whose ratios pi_ref/pi are all <= 10"
+
+    def check(submission: Submission, context: CheckContext) -> CheckOutcome:
+        # Only the "solution" feedback level names the term (grader.feedback): the wording comes from there.
+        term = feedback.phrase("value_term", function)
+        tested = (
+            f"the value of {function} on ragged batches like training's (1 to 8 completions of 1 to "
+            f"{S.MAX_VALUE_ROW} tokens, log-probs anywhere from 0 down to {S.LOGPROB_MIN:g}, sometimes with a "
+            f"small-vocabulary case's tokens mixed in): each completion's penalty must be kl_coef * the mean over "
+            f"its tokens of {term}{where}."
+        )
+        formula = f"kl_coef * mean over its tokens of ({term})"
+
+        def prop(sub: Submission, batch: S.LogProbBatch) -> None:
+            got = call(sub, function, *batch.args)
+            _require_length(got, batch.policy)
+            pinned = 0
+            for i, (row_pi, row_ref) in enumerate(zip(batch.policy, batch.ref, strict=True)):
+                fixed = contract_value(function, row_pi, row_ref, batch.kl_coef)
+                if fixed is None:
+                    if not math.isfinite(got[i]):
+                        raise Falsified(f"row {i}: the penalty is not finite", got=list(got))
+                    continue
+                pinned += 1
+                want, tol = fixed
+                if math.isfinite(got[i]) and abs(got[i] - want) <= tol:
+                    continue
+                raise Falsified(
+                    f"row {i} ({len(row_pi)} token{'s' if len(row_pi) > 1 else ''}) got the penalty "
+                    f"{fmt(got[i])}; the contract fixes it at "
+                    f"{formula} = {fmt(want)}",
+                    expected=f"row {i}: {fmt(want, 8)} (within {fmt(tol, 2)})",
+                    got=f"row {i}: {fmt(got[i], 8)}",
+                    details=[
+                        f"row {i}: log_probs_policy = {fmt(row_pi)}",
+                        f"{' ' * len(str(i))}       log_probs_ref    = {fmt(row_ref)}",
+                        f"every penalty you returned: {fmt(list(got), max_items=12)}",
+                    ],
+                )
+
+        failure = run_property(
+            context,
+            S.value_batches(bounded=function == BACKWARD),
+            partial(prop, submission),
+            max_examples=_examples("value", context),
+            examples=S.VALUE_EXAMPLES,
+        )
+        return _KLCheck(function, tested).outcome(submission, failure, prop, _batch_text)
 
     return check
 
@@ -378,11 +494,13 @@ def expected_value(function: str) -> CheckFunction:
     )
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
-        def prop(sub: Submission, case: S.DistributionCase) -> None:
-            got, expectation = _expected_penalty(sub, function, case)
+        def prop(sub: Submission, hidden: S.HiddenCase) -> None:
+            case = hidden.case
+            got, expectation = _expected_penalty(sub, function, hidden)
             kl = math.fsum(p * (a - b) for p, a, b in zip(case.pi, case.log_pi, case.log_ref, strict=True))
             want = case.kl_coef * kl
-            if not close(expectation, want, rtol=1e-4, atol=1e-6 * case.kl_coef):
+            atol = 1e-6 * case.kl_coef + _expectation_rounding(function, case)
+            if not close(expectation, want, rtol=1e-4, atol=atol):
                 raise Falsified(
                     "E_pi[penalty] = sum_a pi(a) * penalty(a) is not kl_coef * KL(pi || pi_ref)",
                     expected=fmt(want),
@@ -392,7 +510,7 @@ def expected_value(function: str) -> CheckFunction:
 
         failure = run_property(
             context,
-            S.distributions(),
+            S.hidden(S.distributions()),
             partial(prop, submission),
             max_examples=_examples("expected_value", context),
         )
@@ -600,6 +718,7 @@ PROPERTIES: dict[str, Callable[[str], CheckFunction]] = {
     "zero_when_identical": zero_when_identical,
     "nonnegative_in_expectation": nonnegative_in_expectation,
     "direction": direction,
+    "value": value,
     "linear_in_coef": linear_in_coef,
     "mean_over_tokens": mean_over_tokens,
     "batch_independent": batch_independent,

@@ -1,7 +1,9 @@
 """Property checks of ``shaped_reward`` (Exercise 2).
 
-The shaping itself is the student's design; these checks enforce only the contract in DESIGN.md, plus one
-advisory check (no points) that repetition of a positive word does not pay.
+The shaping itself is the student's design; these checks enforce the contract in DESIGN.md, and what defines a
+shaping at all (``shaping.repetition``, the check the others are gated on in the rubric): it rewards sentiment,
+and a degenerate repetition earns less than a fluent completion of the same score. ``return list(scores)`` passes
+every contract check, so without that defining check it would earn the whole exercise.
 """
 
 from __future__ import annotations
@@ -308,18 +310,34 @@ def monotone_in_score(submission: Submission, context: CheckContext) -> CheckOut
 
 def repetition(submission: Submission, context: CheckContext) -> CheckOutcome:
     tested = (
-        '(advisory) a degenerate repetition of one positive word ("great great great ...") does not earn '
-        "more than a fluent completion with the same score."
+        "what a shaping is for: it rewards sentiment (a fluent completion earns more with a higher score) and "
+        "does not pay for the repetition hack (a degenerate repetition of a word or phrase, such as "
+        '"great great great ...", earns strictly less than a fluent completion with the same score). One '
+        "call: [repetition, fluent, fluent] with scores [s, s, lower]."
     )
 
     def prop(sub: Submission, case: S.RepetitionCase) -> None:
-        got = call(sub, FN, [case.score, case.score], [case.degenerate, case.fluent], [PROMPT, PROMPT])
-        _require(got, 2)
-        if not got[0] <= got[1]:
+        scores = [case.score, case.score, case.lower]
+        got = call(sub, FN, scores, [case.degenerate, case.fluent, case.fluent], [PROMPT] * 3)
+        _require(got, 3)
+        degenerate, fluent, fluent_lower = got
+        margin = 1e-9 * max(1.0, abs(fluent))
+        if not fluent > fluent_lower + margin:
             raise Falsified(
-                "the repetition earns more than the fluent completion: a policy trained on this "
-                "reward can hack it by repeating one positive word",
-                expected=f"reward({case.degenerate[:20]!r}...) <= reward(fluent)",
+                f"the fluent completion earns {fmt(fluent)} with the score {fmt(case.score)} and "
+                f"{fmt(fluent_lower)} with the lower score {fmt(case.lower)}: a shaped reward must still "
+                "reward sentiment",
+                expected=f"reward(fluent, {fmt(case.score)}) > reward(fluent, {fmt(case.lower)})",
+                got=got,
+                misconception="shaping_not_monotone" if fluent < fluent_lower else "shaping_ignores_score",
+            )
+        if not degenerate < fluent - margin:
+            raise Falsified(
+                f"the repetition earns {fmt(degenerate)}, "
+                + ("more than" if degenerate > fluent else "as much as")
+                + f" the fluent completion's {fmt(fluent)} at the same score: a policy trained on this reward "
+                "gains nothing by staying fluent, so it can hack it by repeating a positive word",
+                expected=f"reward({fmt(case.degenerate[:24])}...) < reward(fluent)",
                 got=got,
                 misconception="shaping_rewards_repetition",
             )
@@ -330,14 +348,14 @@ def repetition(submission: Submission, context: CheckContext) -> CheckOutcome:
         partial(prop, submission),
         max_examples=_examples("repetition", context),
     )
-    result = _result(
+    return _result(
         submission,
         tested,
         failure,
-        lambda c: fmt_args(scores=[c.score, c.score], completions=[c.degenerate, c.fluent]),
+        lambda c: fmt_args(
+            scores=[c.score, c.score, c.lower], completions=[c.degenerate, c.fluent, c.fluent]
+        ),
     )
-    result.tags.append("advisory")
-    return result
 
 
 def checks() -> dict[str, CheckFunction]:
