@@ -98,6 +98,14 @@ class GradeConfig:
             "metavar": "SECONDS",
         },
     )
+    isolation: Literal["auto", "strict", "fallback"] = field(
+        default="auto",
+        metadata={
+            "help": "how the submission is confined: auto (Linux namespaces through bubblewrap where they work, "
+            "else Landlock, limits and a process-tree sweep, as the report's Sandbox line says), strict "
+            "(namespaces or no grade: exit 2, for official grading), fallback (never namespaces, for debugging)",
+        },
+    )
     quiet: bool = field(default=False, metadata={"help": "print only the score line"})
     explain_all: bool = field(
         default=False, metadata={"help": "explain every failed check, not only the first"}
@@ -237,7 +245,7 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
         seed=config.seed,
         training=not config.no_training,
         rubric=config.rubric,
-        sandbox_config=SandboxConfig(call_timeout_s=config.call_timeout),
+        sandbox_config=SandboxConfig(call_timeout_s=config.call_timeout, isolation=config.isolation),
         hidden_paths=hidden,
         max_examples=config.max_examples,
         only=[s.strip() for s in config.only.split(",")] if config.only else (),

@@ -112,6 +112,8 @@ class GradingResults(_CleanText):
     seed: int | None = None
     #: how much the feedback explains (grader.feedback: hint, explain, solution); None when nothing was graded
     feedback_level: str | None = None
+    #: how the submission was confined (grader.sandbox: isolation "namespaces" | "landlock" | "none", layers)
+    sandbox: dict[str, Any] | None = None
 
     @property
     def score(self) -> float:
@@ -142,6 +144,7 @@ class GradingResults(_CleanText):
             "stdout_visibility": self.stdout_visibility,
             "tests": [t.to_gradescope_dict() for t in self.tests],
             **({"feedback_level": self.feedback_level} if self.feedback_level else {}),
+            **({"sandbox": self.sandbox} if self.sandbox else {}),
             "extra_data": {
                 "full_marks": self.full_marks,
                 "internal_error": self.internal_error,

@@ -130,6 +130,7 @@ def grade(
                 results.output = _overall_output(
                     results, path, [*notes], sandbox.captured_output(), sandbox.isolation
                 )
+                results.sandbox = sandbox.sandbox_info
                 return results
             tests = []
             # One timeout per function, and no call past the grade's deadline (grader.budget).
@@ -175,7 +176,7 @@ def grade(
                 if scratch is not None:
                     shutil.rmtree(scratch, ignore_errors=True)
             captured = sandbox.captured_output()
-            isolation = sandbox.isolation
+            isolation, sandbox_info = sandbox.isolation, sandbox.sandbox_info
     except SubmissionFileError as exc:
         return _everything_failed(
             entries,
@@ -207,6 +208,7 @@ def grade(
     results = GradingResults(tests=tests, execution_time=time.monotonic() - started, seed=seed)
     results.output = _overall_output(results, path, notes, captured, isolation)
     results.feedback_level = level
+    results.sandbox = sandbox_info
     return results
 
 
