@@ -359,8 +359,12 @@ def test_cli_a_submission_sleeping_in_every_call_is_answered_within_the_budget(t
     outputs = [t["output"] for t in data["tests"]]
     unfinished = [o for o in outputs if o.startswith("not finished: the grading time budget of 20 s ran out")]
     not_run = [o for o in outputs if o.startswith("not run: the grading time budget of 20 s ran out")]
-    assert len(unfinished) == 1 and len(unfinished) + len(not_run) == len(outputs) == 24
-    assert "The grading time budget of 20 s ran out: 24 checks (80 points)" in data["output"]
+    assert len(unfinished) == 1 and len(unfinished) + len(not_run) == len(outputs) > 20
+    points = sum(t["max_score"] for t in data["tests"])
+    assert (
+        f"The grading time budget of 20 s ran out: {len(outputs)} checks ({points:g} points)"
+        in data["output"]
+    )
 
 
 def test_cli_an_endless_loop_costs_one_timeout_per_function(tmp_path: Path) -> None:
