@@ -13,7 +13,8 @@ bundle ship a rubric set to ``hint`` and a catalogue *stripped* to that level (:
 of the grader cannot show text it does not contain, whatever level is asked for (:func:`effective_level`).
 
 The text lives in ``grader/misconceptions.toml`` (format described at its top); the wrong implementations that
-recognise each misconception stay in :mod:`grader.misconceptions`. A grading run sets the level once, around
+recognise each misconception stay in :mod:`grader.misconceptions`. A check's own message that would otherwise
+state the answer takes its wording from the same file (``[phrase.<name>]``, :func:`phrase`). A grading run sets the level once, around
 every check (:func:`using_level`), so that everything that renders a misconception (property checks, training
 checks, the runner) shows the same amount without passing the level through each check's signature. Outside
 a grading run (the project's tests, a notebook) the level is the default rubric's.
