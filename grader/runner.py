@@ -205,11 +205,60 @@ def grade(
         # The watchdog killed what ran at the deadline; reap those and sweep whatever was left.
         kill_descendants(since, preexisting)
         notes.append(_budget_note(budget, tests))
+    tests = apply_gates(entries, tests, notes)
     results = GradingResults(tests=tests, execution_time=time.monotonic() - started, seed=seed)
     results.output = _overall_output(results, path, notes, captured, isolation)
     results.feedback_level = level
     results.sandbox = sandbox_info
     return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gates (the rubric's ``requires``): a check's points count only when the checks it requires passed
+# ---------------------------------------------------------------------------------------------------------------
+
+TAG_WITHHELD = "withheld"
+
+
+def apply_gates(
+    entries: Sequence[RubricEntry], tests: Sequence[TestResult], notes: list[str] | None = None
+) -> list[TestResult]:
+    """``tests`` with the points of every check whose gate is closed withheld: score 0, the reason first in its
+    output, tag ``withheld``. A gate is closed when a check it requires was graded and did not pass on its own
+    (its verdict before gates: chains are the rubric's to spell out). A required check that was not graded
+    (--no-training, --only) does not close it. A note for the overall output is appended to ``notes``."""
+    by_id = {e.check_id: e for e in entries}
+    verdicts = {t.check_id: t.passed for t in tests}
+    internal = {t.check_id for t in tests if t.internal_error}
+    gated, withheld = [], 0.0
+    for test in tests:
+        entry = by_id.get(test.check_id)
+        failed = [r for r in (entry.requires if entry else ()) if verdicts.get(r) is False]
+        if not failed:
+            gated.append(test)
+            continue
+        reasons = "; ".join(
+            f"requires {r} ({by_id[r].name if r in by_id else r}), which "
+            + ("could not be graded (internal error)" if r in internal else "failed")
+            for r in failed
+        )
+        if test.score > 0:
+            withheld += test.score
+            output = (
+                f"Withheld: {reasons}. On its own this check earned {test.score:g} / {test.max_score:g}, but its "
+                f"points count only when the checks it requires pass.\n\n{test.output}"
+            )
+            test = replace(test, score=0.0, output=output, tags=[*test.tags, TAG_WITHHELD])
+        else:
+            test = replace(test, output=f"{test.output}\n(Its points also require: {reasons}.)")
+        gated.append(test)
+    if withheld and notes is not None:
+        count = sum(TAG_WITHHELD in t.tags for t in gated)
+        notes.append(
+            f"Withheld by the rubric's gates: {withheld:g} points on {count} checks that passed, because a "
+            "check they require failed (each says which). Fix the defining checks first."
+        )
+    return gated
 
 
 def run_check(
