@@ -181,7 +181,7 @@ class SandboxConfig:
 
 
 def _gib(n: int) -> str:
-    return f"{n / (1 << 30):g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):g} MiB"
+    return f"{n / (1 << 30):.4g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.4g} MiB"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -287,6 +287,8 @@ def _ns_etc(directory: Path, uid: int, gid: int) -> dict[str, str]:
         f"root:x:0:0:root:/tmp:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp:/usr/sbin/nologin\n"
     )
     (directory / "group").write_text(f"root:x:0:\nsandbox:x:{gid}:\n")
+    for name in ("passwd", "group"):
+        (directory / name).chmod(0o644)
     files = {"/etc/passwd": str(directory / "passwd"), "/etc/group": str(directory / "group")}
     for path in _NS_ETC_FILES:
         if os.path.exists(path):
@@ -348,8 +350,12 @@ def namespace_launcher() -> NamespaceLauncher | str:
                 continue
             if probe.returncode == 0 and "sandbox-ok" in probe.stdout:
                 return launcher
-            detail = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
-            reasons.append(f"{bwrap} ({version}): {detail[:300]}")
+            detail = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1][:300]
+            if (
+                launcher.drop_uid and "Error" in detail
+            ):  # bwrap started; Python could not run as the sandbox uid
+                detail += " (the sandbox uid must be able to read the Python installation)"
+            reasons.append(f"{bwrap} ({version}): {detail}")
     return "bubblewrap cannot create the namespaces here: " + "; ".join(reasons)
 
 
@@ -520,9 +526,13 @@ class SandboxedSubmission:
         if launcher is not None:
             self._launcher = launcher
             self._ids = _sandbox_ids(launcher)
-            submission.chmod(0o644)  # the sandbox uid reads it (inside, its folder is /sandbox)
+            # copies the sandbox uid can read whatever the umask the grader was installed with
+            worker = self._tmp / "sub" / "worker.py"
+            shutil.copyfile(WORKER_PATH, worker)
+            for path in (submission, worker):
+                path.chmod(0o644)
             self._files = {
-                f"{_NS_DIR}/worker.py": str(WORKER_PATH),
+                f"{_NS_DIR}/worker.py": str(worker),
                 f"{_NS_DIR}/submission.py": str(submission),
                 **_ns_etc(self._tmp / "etc", *self._ids),
             }
