@@ -71,8 +71,9 @@ class TimeBudget:
 
     def _advice(self) -> str:
         return (
-            "The whole grade must finish within that time; code that is slow in every call uses it up. Make "
-            "your functions faster (run them on a larger batch yourself and time them), then grade again."
+            "The whole grade must finish within that time. If your functions are slow in every call, make them "
+            "faster (time them on a larger batch yourself); if this machine is slow or busy, grade again with "
+            "a larger --time-budget."
         )
 
     @contextmanager
