@@ -352,6 +352,7 @@ def _cli(tmp_path: Path, source: str, *options: str) -> tuple[int, dict, float]:
     return proc.returncode, json.loads(results.read_text(encoding="utf-8"), strict=True), elapsed
 
 
+@pytest.mark.slow  # 20 s by design (the runner-level test above shows the same in 3 s)
 def test_cli_a_submission_sleeping_in_every_call_is_answered_within_the_budget(tmp_path: Path) -> None:
     code, data, elapsed = _cli(tmp_path, SLEEPY, "--no-training", "--time-budget", "20")
     assert code == 1 and data["score"] == 0
