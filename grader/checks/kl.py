@@ -54,7 +54,7 @@ EXAMPLE_SHARE = {
     "zero_when_identical": 0.3,
     "nonnegative_in_expectation": 0.5,
     "direction": 1.0,
-    "value": 0.5,
+    "value": 0.3,  # each example is up to 8 rows of up to 200 tokens
     "expected_value": 0.5,
     "linear_in_coef": 0.4,
     "mean_over_tokens": 0.4,
