@@ -237,20 +237,25 @@ def apply_gates(
         if not failed:
             gated.append(test)
             continue
-        reasons = "; ".join(
-            f"requires {r} ({by_id[r].name if r in by_id else r}), which "
-            + ("could not be graded (internal error)" if r in internal else "failed")
-            for r in failed
+        broken = [r for r in failed if r in internal]
+        reasons = "requires " + ", and ".join(
+            f"{' and '.join(ids)}, which {verdict}"
+            for ids, verdict in (
+                ([r for r in failed if r not in internal], "failed"),
+                (broken, "could not be graded (internal error)"),
+            )
+            if ids
         )
+        names = "; ".join(f"{r}: {by_id[r].name}" for r in failed if r in by_id)
         if test.score > 0:
             withheld += test.score
             output = (
                 f"Withheld: {reasons}. On its own this check earned {test.score:g} / {test.max_score:g}, but its "
-                f"points count only when the checks it requires pass.\n\n{test.output}"
+                f"points count only when the checks it requires pass ({names}).\n\n{test.output}"
             )
             test = replace(test, score=0.0, output=output, tags=[*test.tags, TAG_WITHHELD])
         else:
-            test = replace(test, output=f"{test.output}\n(Its points also require: {reasons}.)")
+            test = replace(test, output=f"{test.output}\n(Gate: this check {reasons}.)")
         gated.append(test)
     if withheld and notes is not None:
         count = sum(TAG_WITHHELD in t.tags for t in gated)

@@ -178,8 +178,8 @@ def test_a_failed_defining_check_withholds_the_points_and_says_why():
     assert contract.score == 0 and contract.max_score == 3
     assert TAG_WITHHELD in contract.tags and not contract.passed
     assert contract.output.startswith(
-        "Withheld: requires kl_forward.direction (kl_forward.direction), which failed. On its own this check "
-        "earned 3 / 3"
+        "Withheld: requires kl_forward.direction, which failed. On its own this check earned 3 / 3, but its "
+        "points count only when the checks it requires pass (kl_forward.direction: kl_forward.direction)."
     )
     assert contract.output.endswith("own output of kl_forward.contract")  # its own verdict is still reported
     assert gated["kl_forward.linear_in_coef"].score == 0
@@ -197,9 +197,15 @@ def test_every_failed_requirement_is_named():
         apply_gates(GATED_RUBRIC.entries, _results(failing={"kl_forward.direction", "kl_forward.value"}))
     )
     output = gated["kl_forward.contract"].output
-    assert (
-        "requires kl_forward.direction (kl_forward.direction), which failed; requires kl_forward.value"
-        in output
+    assert output.startswith("Withheld: requires kl_forward.direction and kl_forward.value, which failed.")
+
+
+def test_failed_and_broken_requirements_are_told_apart():
+    tests = _results(failing={"kl_forward.direction"}, internal={"kl_forward.value"})
+    output = _by_id(apply_gates(GATED_RUBRIC.entries, tests))["kl_forward.contract"].output
+    assert output.startswith(
+        "Withheld: requires kl_forward.direction, which failed, and kl_forward.value, which could not be "
+        "graded (internal error)."
     )
 
 
@@ -220,7 +226,7 @@ def test_a_failed_gated_check_keeps_its_own_verdict_and_mentions_the_gate():
     contract = gated["kl_forward.contract"]
     assert contract.score == 0 and TAG_WITHHELD not in contract.tags
     assert contract.output.startswith("own output of kl_forward.contract")
-    assert "(Its points also require: requires kl_forward.direction" in contract.output
+    assert contract.output.endswith("(Gate: this check requires kl_forward.direction, which failed.)")
 
 
 def test_an_ungraded_requirement_does_not_close_the_gate():
@@ -281,7 +287,8 @@ def test_each_shipped_gate_withholds_exactly_the_checks_that_require_it(check_id
     ]
     gated = _by_id(apply_gates(SHIPPED.entries, tests))
     assert gated[check_id].score == 0 and TAG_WITHHELD in gated[check_id].tags
-    assert f"requires {required} ({SHIPPED[required].name}), which failed" in gated[check_id].output
+    assert gated[check_id].output.startswith(f"Withheld: requires {required}, which failed.")
+    assert f"{required}: {SHIPPED[required].name}" in gated[check_id].output
     for e in SHIPPED.entries:
         if required not in e.requires and e.check_id != required:
             assert gated[e.check_id].score == e.points, e.check_id
