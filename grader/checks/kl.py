@@ -451,14 +451,12 @@ def value(function: str) -> CheckFunction:
         def prop(sub: Submission, batch: S.LogProbBatch) -> None:
             got = call(sub, function, *batch.args)
             _require_length(got, batch.policy)
-            pinned = 0
             for i, (row_pi, row_ref) in enumerate(zip(batch.policy, batch.ref, strict=True)):
                 fixed = contract_value(function, row_pi, row_ref, batch.kl_coef)
                 if fixed is None:
                     if not math.isfinite(got[i]):
                         raise Falsified(f"row {i}: the penalty is not finite", got=list(got))
                     continue
-                pinned += 1
                 want, tol = fixed
                 if math.isfinite(got[i]) and abs(got[i] - want) <= tol:
                     continue
