@@ -112,6 +112,10 @@ def _distribution_text(hidden: S.HiddenCase) -> str:
     )
 
 
+#: How the enumerating checks call the function (see grader.strategies.hidden).
+_HIDDEN_NOTE = "The vocabulary's one-token completions are called inside a batch of unrelated completions, at random rows."
+
+
 def _hidden_penalties(sub: Submission, function: str, hidden: S.HiddenCase) -> list[float]:
     """Call with the whole batch; return the penalties of the case's one-token rows, in vocabulary order."""
     got = call(sub, function, *hidden.batch.args)
@@ -346,7 +350,8 @@ def _expected_penalty(sub: Submission, function: str, hidden: S.HiddenCase) -> t
 def nonnegative_in_expectation(function: str) -> CheckFunction:
     tested = (
         f"the expected penalty of {function} under pi, computed exactly by enumerating a small vocabulary "
-        "(2 to 8 tokens, sequence length 1), is >= 0 for any pair of distributions pi, pi_ref."
+        "(2 to 8 tokens, sequence length 1), is >= 0 for any pair of distributions pi, pi_ref. "
+        f"{_HIDDEN_NOTE}"
     )
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
@@ -383,7 +388,7 @@ def direction(function: str) -> CheckFunction:
         f"the penalty's policy gradient. For a softmax policy pi over a small vocabulary (2 to 8 tokens, "
         f"sequence length 1, every ratio pi_ref/pi <= 10), the exact policy gradient of E_pi[-penalty] "
         f"(the penalty held fixed, as a reward is), g = -sum_a pi(a) penalty(a) (e_a - pi), must equal "
-        f"-kl_coef * grad {kl} with respect to the logits."
+        f"-kl_coef * grad {kl} with respect to the logits. {_HIDDEN_NOTE}"
     )
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
@@ -488,7 +493,7 @@ def value(function: str) -> CheckFunction:
 def expected_value(function: str) -> CheckFunction:
     tested = (
         f"E_pi[penalty] of {function}, computed exactly by enumerating a small vocabulary (sequence length "
-        "1, ratios <= 10), equals kl_coef * KL(pi || pi_ref)."
+        f"1, ratios <= 10), equals kl_coef * KL(pi || pi_ref). {_HIDDEN_NOTE}"
     )
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
