@@ -101,6 +101,10 @@ def shaped_reward(
 ) -> list[float]:
     """Turn sentiment scores into rewards.
 
+    The grader trains with it as exercise 2 does (``--reward_shaping shaped --kl_type forward``, so with your
+    forward penalty) and compares that run with the same run on the plain score: yours should still become more
+    positive, repeat itself less, and read as naturally to the model you started from (no gibberish).
+
     Args:
         scores: sentiment of each completion, in [0, 1].
         completions: the generated texts (without the prompt).

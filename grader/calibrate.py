@@ -1,5 +1,5 @@
-"""Calibrate the training checks: run the reference and known-wrong KL penalties over several seeds, score them
-with the thresholds of ``grader/calibration/thresholds.toml`` and write the table.
+"""Calibrate the training checks: run the reference and known-wrong KL penalties and shapings over several seeds,
+score them with the thresholds of ``grader/calibration/thresholds.toml`` and write the table.
 
     python -m grader.calibrate --preset tiny --seeds 0 1 2 3 4          # -> grader/calibration/tiny.md
     python -m grader.calibrate --preset gpt2 --seeds 0 1 2 3 4          # on a GPU with the models cached
@@ -11,7 +11,19 @@ through exactly the machinery a grade uses (:func:`grader.training.execute`: lan
 * ``zero_kl``: both penalties return 0 (no regularisation): must fail the forward and backward checks;
 * ``sign_flipped``: both penalties negated (a bonus for drifting): must fail both;
 * ``r_log_r_backward``: the importance-sampled value estimate r log r (r = pi_ref/pi) as the backward penalty:
-  must fail the backward check (it anti-regularises).
+  must fail the backward check (it anti-regularises);
+* shapings (the shaped run: the variant's ``shaped_reward`` with the reference's forward penalty, judged against
+  the reference's forward run): ``identity_shaping`` (the score unchanged: the same run as its control),
+  ``constant_shaping`` and ``noise_shaping`` (a pseudo-random function of the text, barely increasing in the
+  score: it passes every property check but rewards nothing about sentiment) learn nothing,
+  ``gibberish_shaping`` (every new word doubles the reward) drifts into text the reference finds unnatural: each
+  must fail the shaped check. ``vocabulary_shaping`` (score times the number of different words: a milder pull
+  towards word lists) and ``previous_shaping`` (the reference's earlier score x distinct-word ratio x length)
+  are reported, not required either way.
+
+The wrong KL penalties that the runs cannot tell apart in a short run (k3 as the forward penalty, a sum over
+tokens instead of a mean) are not calibrated here: the rubric gates the training points on the property checks
+that decide them exactly (see the table's header).
 
 The table lists every run's numbers, each check's verdict per seed, and the margins: how far the worst reference
 seed and the best wrong seed are from each threshold. Suggested thresholds (half-way, geometrically for ratios)
@@ -21,6 +33,7 @@ are printed for a preset that has none yet.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 import platform
 import shutil
@@ -73,14 +86,61 @@ def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
         out.append(kl_coef * sum(terms) / len(terms) if terms else 0.0)
     return out
 """,
+    "identity_shaping": """
+def shaped_reward(scores, completions, prompts=None):
+    return list(scores)
+""",
+    "constant_shaping": """
+def shaped_reward(scores, completions, prompts=None):
+    return [0.5 for _ in scores]
+""",
+    "noise_shaping": """
+import zlib as _zlib
+
+
+def shaped_reward(scores, completions, prompts=None):
+    # deterministic noise from the text, barely increasing in the score
+    return [_zlib.crc32(c.encode()) / 2**32 + 1e-3 * s for s, c in zip(scores, completions)]
+""",
+    "gibberish_shaping": """
+import re as _re
+
+
+def shaped_reward(scores, completions, prompts=None):
+    # every different word doubles the reward, however the text reads
+    return [s * 2.0 ** len(set(_re.findall(r"[a-z']+", c.lower()))) for s, c in zip(scores, completions)]
+""",
+    "vocabulary_shaping": """
+import re as _re
+
+
+def shaped_reward(scores, completions, prompts=None):
+    # a varied vocabulary: the score times the number of different words
+    return [s * len(set(_re.findall(r"[a-z']+", c.lower()))) for s, c in zip(scores, completions)]
+""",
+    "previous_shaping": """
+import re as _re
+
+
+def shaped_reward(scores, completions, prompts=None):
+    # the reference's shaping until the gibberish it produced without a KL penalty was measured (issue 10)
+    out = []
+    for s, c in zip(scores, completions):
+        words = _re.findall(r"[a-z']+", c.lower())
+        fluency = len(set(words)) / len(words) * min(1.0, (len(words) + 1) / 6) if words else 1 / 6
+        out.append(s * fluency)
+    return out
+""",
 }
 VARIANTS = tuple(_OVERRIDES)
-#: The runs each variant needs (the baseline and the shaped run use no KL penalty: made once, with the reference).
+SHAPING_VARIANTS = tuple(v for v in VARIANTS if v.endswith("_shaping"))
+#: The runs each variant needs (the baseline needs none of its code: made once, with the reference).
 _VARIANT_RUNS = {
     "reference": ("baseline", "forward", "backward", "shaped"),
     "zero_kl": ("forward", "backward"),
     "sign_flipped": ("forward", "backward"),
     "r_log_r_backward": ("backward",),
+    **{name: ("shaped",) for name in SHAPING_VARIANTS},
 }
 #: Which checks must pass (True) or fail (False) for each variant; others are reported, not required.
 EXPECTED = {
@@ -88,6 +148,19 @@ EXPECTED = {
     "zero_kl": {"forward": False, "backward": False},
     "sign_flipped": {"forward": False, "backward": False},
     "r_log_r_backward": {"backward": False},
+    "identity_shaping": {"shaped": False},
+    "constant_shaping": {"shaped": False},
+    "noise_shaping": {"shaped": False},
+    "gibberish_shaping": {"shaped": False},
+    "vocabulary_shaping": {},
+    "previous_shaping": {},
+}
+#: The shaped check's quantity each wrong shaping is built to fail (its margin is reported against that one).
+SHAPING_TARGET = {
+    "identity_shaping": "repetition_drop",
+    "constant_shaping": "gain",
+    "noise_shaping": "gain",
+    "gibberish_shaping": "perplexity_ratio",
 }
 
 
@@ -104,6 +177,14 @@ class CalibrateConfig:
     variants: list[str] = field(
         default_factory=lambda: list(VARIANTS),
         metadata={"help": "which submissions to run", "choices": VARIANTS},
+    )
+    runs: list[str] = field(
+        default_factory=lambda: list(T.RUNS),
+        metadata={
+            "help": "which graded runs to make (the reference's controls are added: the baseline for the KL "
+            "runs, the forward run for the shaped one); e.g. --runs shaped to recalibrate the shaping only",
+            "choices": tuple(T.RUNS),
+        },
     )
     out: Path | None = field(
         default=None,
@@ -125,6 +206,21 @@ class CalibrateConfig:
             "metavar": "TOML",
         },
     )
+    records: Path | None = field(
+        default=None,
+        metadata={
+            "help": "also save every run's record (JSON) here, to redo the table later with --rerender",
+            "metavar": "JSON",
+        },
+    )
+    rerender: Path | None = field(
+        default=None,
+        metadata={
+            "help": "make no runs: write the table from records saved with --records, scored with the "
+            "current thresholds (to try thresholds without rerunning)",
+            "metavar": "JSON",
+        },
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> CalibrateConfig:
@@ -132,7 +228,8 @@ def parse_args(argv: Sequence[str] | None = None) -> CalibrateConfig:
         CalibrateConfig,
         argv,
         prog="python -m grader.calibrate",
-        description="Calibrate the training checks: the reference and wrong KL penalties over seeds -> a table.",
+        description="Calibrate the training checks: the reference and wrong penalties and shapings over seeds "
+        "-> a table.",
     )
 
 
@@ -160,6 +257,17 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
     if "reference" not in variants:
         variants.insert(0, "reference")  # the baseline comes from it
     settings = T.load_settings(config.preset, config.settings)
+    if config.rerender:
+        saved = json.loads(config.rerender.read_text(encoding="utf-8"))
+        return render(
+            saved["records"],
+            settings,
+            saved["seeds"],
+            [v for v in VARIANTS if v in saved["variants"]],
+            saved["command"],
+            saved["elapsed"],
+            saved["n_runs"],
+        )
     scratch = Path(tempfile.mkdtemp(prefix="grader-calibrate-"))
     try:
         files = {}
@@ -167,11 +275,15 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
             if name in variants:
                 files[name] = scratch / f"{name}.py"
                 files[name].write_text(text, encoding="utf-8")
+        wanted = set(config.runs)
+        controls = {"baseline"} if wanted & {"forward", "backward"} else set()
+        controls |= {"forward"} if "shaped" in wanted else set()
         jobs = [
             T.Job(f"{name}/{run}/seed{seed}", run, str(files[name]), seed)
             for seed in config.seeds
             for name in variants
             for run in _VARIANT_RUNS[name]
+            if run in wanted or (name == "reference" and run in controls)
         ]
         started = time.monotonic()
         records = T.execute(
@@ -190,8 +302,20 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
     )
     if variants != list(VARIANTS):
         command += " --variants " + " ".join(variants)
+    if set(config.runs) != set(T.RUNS):
+        command += " --runs " + " ".join(r for r in T.RUNS if r in config.runs)
     if config.settings:
         command += f" --settings {config.settings}"
+    if config.records:
+        saved = {
+            "records": records,
+            "seeds": config.seeds,
+            "variants": variants,
+            "command": command,
+            "elapsed": elapsed,
+            "n_runs": len(jobs),
+        }
+        config.records.write_text(json.dumps(saved), encoding="utf-8")
     return render(records, settings, config.seeds, variants, command, elapsed, len(jobs))
 
 
@@ -201,24 +325,76 @@ class _Row:
     run: str
     seed: int
     record: dict
+    control: (
+        dict  # what the run is scored against: the baseline (KL runs) or the reference's forward run (shaped)
+    )
     verdict: bool | None  # passed the check of this run, None when it could not be scored
 
 
-def _verdict(
-    run: str, record: dict, baseline: dict, th: T.Thresholds, settings: T.TrainingSettings
-) -> bool | None:
+def _control(records: dict[str, dict], run: str, seed: int) -> dict:
+    """The record a run of ``run`` is judged against at ``seed`` (the variants share the reference's)."""
+    name = "forward" if run == "shaped" else "baseline"
+    return records.get(f"reference/{name}/seed{seed}", {})
+
+
+def _verdict(run: str, record: dict, control: dict, settings: T.TrainingSettings) -> bool | None:
+    th = settings.thresholds
     try:
         if run == "baseline":
             return score_baseline(record, th).fraction >= 1
         if run == "shaped":
-            return score_shaped(baseline, record, th).fraction >= 1
-        return score_kl(run, baseline, record, th, settings.runs.kl_coef(run)).fraction >= 1
-    except Exception:  # noqa: BLE001 - an unusable baseline: no verdict
+            return score_shaped(control, record, th).fraction >= 1
+        return score_kl(run, control, record, th, settings.runs.kl_coef(run)).fraction >= 1
+    except Exception:  # noqa: BLE001 - an unusable control run: no verdict
         return None
+
+
+def _quantities(row: _Row) -> dict[str, float]:
+    """What the run's check compares with its thresholds (empty when the run or its control has no history)."""
+    history = row.record.get("history") or []
+    control = row.control.get("history") or []
+    if not history:
+        return {}
+    out = {"gain": gain(history)}
+    last = history[-1]
+    if row.run in ("forward", "backward") and control:
+        metric = "kl_forward" if row.run == "forward" else "kl_backward"
+        out["kl_ratio"] = last[metric] / control[-1][metric] if control[-1][metric] > 0 else math.inf
+    if row.run == "shaped" and control:
+        out["repetition_drop"] = control[-1]["repetition"] - last["repetition"]
+        base_ppl = control[-1]["ref_perplexity"]
+        out["perplexity_ratio"] = last["ref_perplexity"] / base_ppl if base_ppl > 0 else math.inf
+    return out
 
 
 def _f(value: float | None, fmt: str = "{:.3f}") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
+
+
+_GATING_NOTE = (
+    "**KL training points are gated on the property checks** (the chosen approach; `requires` in "
+    "`grader/rubric.toml`). In 80 steps the forward and backward runs cannot tell every wrong penalty from the "
+    "right one: k3 (r - 1 - log r) as the forward penalty still holds the policy near the reference, and a sum "
+    "over tokens instead of a mean is the right penalty with a larger coefficient, so both pass the runs' "
+    "thresholds on most seeds, while the property checks (direction, value, mean over tokens) decide them "
+    "exactly in milliseconds. Making the runs discriminate them would need longer runs or more seeds per grade. "
+    "So a training check's points count only when its function's defining property checks pass, and this "
+    "calibration only has to show that the runs separate the reference from the wrong penalties they *can* "
+    "catch (zero, sign-flipped, r log r) and from the wrong shapings."
+)
+
+_SHAPED_NOTE = (
+    "**The shaped run** is exercise 2's command (`--reward_shaping shaped --kl_type forward`): the submission's "
+    "shaping with its forward penalty, judged against the forward run, which differs from it only in the "
+    "shaping (same penalty, coefficient and seed). Against the baseline (no penalty) the comparison says "
+    "nothing about fluency: after 80 unregularised steps the baseline's own text has a reference perplexity "
+    "of 10^3 to 10^4, so gibberish would look no worse; and returning the score unchanged would reproduce the "
+    "baseline, not a better run. Against the forward run, that identity shaping reproduces its control exactly "
+    "and fails, a shaping that pays for gibberish stands out against sensible text, and the run costs no more "
+    "than the unregularised one did (one penalty call per step). The price: the run uses the submission's "
+    "forward penalty, so a broken or unregularising `kl_penalty_forward` makes this check meaningless (the "
+    "feedback says so; the rubric can gate it on the forward checks)."
+)
 
 
 def render(
@@ -233,15 +409,22 @@ def render(
     th = settings.thresholds
     rows: list[_Row] = []
     for seed in seeds:
-        baseline = records.get(f"reference/baseline/seed{seed}", {})
         for variant in variants:
             for run in _VARIANT_RUNS[variant]:
-                record = records.get(f"{variant}/{run}/seed{seed}", {})
-                rows.append(_Row(variant, run, seed, record, _verdict(run, record, baseline, th, settings)))
-
-    def base_final(seed: int, metric: str) -> float | None:
-        history = records.get(f"reference/baseline/seed{seed}", {}).get("history") or []
-        return history[-1][metric] if history else None
+                key = f"{variant}/{run}/seed{seed}"
+                if key not in records:
+                    continue  # not asked for (--runs)
+                control = _control(records, run, seed)
+                rows.append(
+                    _Row(
+                        variant,
+                        run,
+                        seed,
+                        records[key],
+                        control,
+                        _verdict(run, records[key], control, settings),
+                    )
+                )
 
     lines = [
         f"# Training-check calibration: preset `{settings.preset}`",
@@ -262,10 +445,14 @@ def render(
         f"Thresholds (`[{settings.preset}.thresholds]`): "
         + ", ".join(f"{k} = {v:g}" for k, v in vars(th).items()),
         "",
+        _GATING_NOTE,
+        "",
+        _SHAPED_NOTE,
+        "",
         "## Verdicts",
         "",
         "Passes per check over the seeds; **bold** where the calibration requires it (reference: pass on every "
-        "seed; the wrong penalties: fail on every seed).",
+        "seed; the wrong penalties and shapings: fail on every seed).",
         "",
         "| variant | " + " | ".join(T.RUNS) + " |",
         "| --- | " + " | ".join("---" for _ in T.RUNS) + " |",
@@ -287,17 +474,24 @@ def render(
                 text = f"**{text}**" + ("" if good else " (NOT AS REQUIRED)")
             cells.append(text)
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-    zero_same = [
-        _same_history(records.get(f"zero_kl/{run}/seed{s}"), records.get(f"reference/baseline/seed{s}"))
-        for s in seeds
-        for run in ("forward", "backward")
-        if "zero_kl" in variants
-    ]
-    if zero_same:
+
+    same = []
+    for variant, run, control in (
+        ("zero_kl", "forward", "baseline"),
+        ("zero_kl", "backward", "baseline"),
+        ("identity_shaping", "shaped", "forward"),
+    ):
+        if variant in variants:
+            for s in seeds:
+                a, b = records.get(f"{variant}/{run}/seed{s}"), records.get(f"reference/{control}/seed{s}")
+                if a is not None and b is not None:
+                    same.append(_same_history(a, b))
+    if same:
         lines += [
             "",
-            f"Determinism: the zero-KL runs reproduce the baseline's validation history exactly in "
-            f"{sum(zero_same)}/{len(zero_same)} cases (same seed, same rewards: the same run).",
+            "Determinism: the zero-KL runs reproduce the baseline's validation history, and the identity shaping "
+            f"reproduces the forward run's, exactly in {sum(same)}/{len(same)} cases (same seed, same rewards: "
+            "the same run).",
         ]
 
     lines += ["", "## Margins", "", *_margins(rows, th, variants), ""]
@@ -305,34 +499,61 @@ def render(
         "## Every run",
         "",
         "Sentiment is the validation mean (held-out prompts); KL values are exact, per token, at the final "
-        "validation; ratio = the run's final KL in its penalty's direction / the baseline's (same seed).",
+        "validation. ratio: for a KL run its final KL in its penalty's direction / the baseline's; for a shaped "
+        "run its final perplexity under the reference / the forward run's (same seed). repetition: share of a "
+        "completion's words it already used (mean over completions); ref ppl: perplexity of the sampled text "
+        "under the reference model.",
         "",
         "| seed | variant | run | sentiment step 0 | final | gain | KL(pi‖ref) | KL(ref‖pi) | ratio | distinct-2 "
-        "| verdict | wall s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| repetition | ref ppl | verdict | wall s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         history = row.record.get("history") or []
         if not history:
             lines.append(
-                f"| {row.seed} | {row.variant} | {row.run} | | | | | | | | error: "
+                f"| {row.seed} | {row.variant} | {row.run} | | | | | | | | | | error: "
                 f"{str(row.record.get('error'))[:120]} | |"
             )
             continue
         first, last = history[0], history[-1]
-        ratio = None
-        if row.run in ("forward", "backward"):
-            metric = "kl_forward" if row.run == "forward" else "kl_backward"
-            base = base_final(row.seed, metric)
-            ratio = last[metric] / base if base else None
+        q = _quantities(row)
+        ratio = q.get("kl_ratio", q.get("perplexity_ratio"))
         verdict = {True: "pass", False: "fail", None: "-"}[row.verdict]
         lines.append(
             f"| {row.seed} | {row.variant} | {row.run} | {first['sentiment_mean']:.3f} | "
             f"{last['sentiment_mean']:.3f} | {gain(history):+.3f} | {last['kl_forward']:.3f} | "
             f"{last['kl_backward']:.3f} | {_f(ratio, '{:.3f}')} | {_f(last.get('distinct_2'), '{:.2f}')} | "
+            f"{_f(last.get('repetition'), '{:.3f}')} | {_f(last.get('ref_perplexity'), '{:.1f}')} | "
             f"{verdict} | {_f(row.record.get('wall_time_s'), '{:.1f}')} |"
         )
+    samples = _sample_section(rows)
+    if samples:
+        lines += ["", *samples]
     return "\n".join(lines) + "\n", all_good
+
+
+def _sample_section(rows: list[_Row], per_run: int = 2) -> list[str]:
+    """The first validation samples at the end of each shaped run of the first seed, and of its control."""
+    first_seed = min((r.seed for r in rows if r.run == "shaped"), default=None)
+    if first_seed is None:
+        return []
+    out = [
+        f"## Samples (seed {first_seed}, final validation)",
+        "",
+        "What the text of each shaped run looks like at the end, next to the forward run (its control).",
+        "",
+    ]
+    shown = [r for r in rows if r.seed == first_seed and r.run == "shaped"]
+    control = next((r.control for r in shown if r.control.get("history")), None)
+    entries = [("reference forward (control: plain score)", control or {})]
+    entries += [(f"{r.variant} shaped", r.record) for r in shown]
+    for label, record in entries:
+        samples = ((record.get("history") or [{}])[-1].get("samples") or [])[:per_run]
+        for sample in samples:
+            text = " ".join(str(sample.get("completion", "")).split()).replace("|", "\\|")
+            out.append(f"- {label}: *{sample.get('prompt', '')}* → {text}")
+    return out
 
 
 def _versions() -> str:
@@ -354,78 +575,105 @@ def _same_history(a: dict | None, b: dict | None) -> bool:
 
 
 def _margins(rows: list[_Row], th: T.Thresholds, variants: Sequence[str]) -> list[str]:
-    """Worst reference seed and best wrong seed against each threshold."""
+    """Worst reference seed and closest wrong seed against each threshold, as factors: how many times the
+    threshold the reference clears it by, and how many times over it the closest wrong variant misses it."""
 
-    def values(variant: str, run: str, what: str) -> list[float]:
-        out = []
-        for row in rows:
-            history = row.record.get("history") or []
-            if row.variant != variant or row.run != run or not history:
+    def values(variant: str, run: str, quantity: str) -> list[float]:
+        return [
+            q[quantity]
+            for row in rows
+            if row.variant == variant and row.run == run and quantity in (q := _quantities(row))
+        ]
+
+    def wrong_values(run: str, quantity: str) -> dict[str, float]:
+        """Per wrong variant aimed at ``quantity``, its value closest to passing."""
+        out = {}
+        for v in variants:
+            if v == "reference" or EXPECTED[v].get(run) is not False:
                 continue
-            if what == "gain":
-                out.append(gain(history))
-            else:
-                base = next(
-                    (
-                        r.record.get("history")
-                        for r in rows
-                        if r.variant == "reference" and r.run == "baseline" and r.seed == row.seed
-                    ),
-                    None,
-                )
-                metric = "kl_forward" if run == "forward" else "kl_backward"
-                if base:
-                    out.append(history[-1][metric] / base[-1][metric])
+            if (SHAPING_TARGET.get(v) if run == "shaped" else "kl_ratio") != quantity:
+                continue
+            vals = values(v, run, quantity)
+            if vals:
+                out[v] = min(vals) if quantity in ("kl_ratio", "perplexity_ratio") else max(vals)
         return out
 
     lines = [
-        "| quantity | threshold | reference, worst seed | margin | wrong variants, closest seed |",
-        "| --- | --- | --- | --- | --- |",
+        "| quantity | threshold | reference, worst seed | margin | wrong variants, closest seed | margin |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
-    suggestions = {}
-    for run, key, label in (
-        ("baseline", "baseline_min_gain", "baseline: sentiment gain"),
-        ("shaped", "shaped_min_gain", "shaped: sentiment gain"),
-    ):
-        ref = values("reference", run, "gain")
-        if ref:
-            worst = min(ref)
-            lines.append(
-                f"| {label} | >= {getattr(th, key):+.3f} | {worst:+.3f} | {worst - getattr(th, key):+.3f} | |"
-            )
-    for run in ("forward", "backward"):
-        ref_gain = values("reference", run, "gain")
-        ref_ratio = values("reference", run, "ratio")
-        wrong = {
-            v: values(v, run, "ratio") for v in variants if v != "reference" and EXPECTED[v].get(run) is False
-        }
-        closest = {v: min(vals) for v, vals in wrong.items() if vals}
-        if ref_gain:
-            lines.append(
-                f"| {run}: sentiment gain | >= {th.kl_min_gain:+.3f} | {min(ref_gain):+.3f} | "
-                f"{min(ref_gain) - th.kl_min_gain:+.3f} | |"
-            )
-        if ref_ratio:
-            worst = max(ref_ratio)
-            wrong_text = ", ".join(f"{v} {x:.3f}" for v, x in closest.items())
-            if closest:
-                wrong_text += f" ({min(closest.values()) / th.kl_max_ratio:.1f}x above)"
-            factor_ref = th.kl_max_ratio / worst if worst > 0 else math.inf
-            lines.append(
-                f"| {run}: final KL / baseline's | <= {th.kl_max_ratio:.3f} | {worst:.3f} | "
-                f"{factor_ref:.1f}x below | {wrong_text} |"
-            )
-            if closest:
-                suggestions[run] = math.sqrt(worst * min(closest.values()))
+    suggestions: dict[str, float] = {}
+    specs = (
+        # run, quantity, threshold key, label, "min" (value >= threshold) or "max" (value <= threshold)
+        ("baseline", "gain", "baseline_min_gain", "baseline: sentiment gain", "min"),
+        ("forward", "gain", "kl_min_gain", "forward: sentiment gain", "min"),
+        ("forward", "kl_ratio", "kl_max_ratio", "forward: final KL / baseline's", "max"),
+        ("backward", "gain", "kl_min_gain", "backward: sentiment gain", "min"),
+        ("backward", "kl_ratio", "kl_max_ratio", "backward: final KL / baseline's", "max"),
+        ("shaped", "gain", "shaped_min_gain", "shaped: sentiment gain", "min"),
+        (
+            "shaped",
+            "repetition_drop",
+            "shaped_min_repetition_drop",
+            "shaped: repetition below forward's",
+            "min",
+        ),
+        (
+            "shaped",
+            "perplexity_ratio",
+            "shaped_max_perplexity_ratio",
+            "shaped: ref perplexity / forward's",
+            "max",
+        ),
+    )
+    for run, quantity, key, label, kind in specs:
+        ref = values("reference", run, quantity)
+        if not ref:
+            continue
+        t = getattr(th, key)
+        worst = min(ref) if kind == "min" else max(ref)
+        wrong = wrong_values(run, quantity)
+        if kind == "min":
+            ref_margin = worst / t if t > 0 else math.inf
+            closest = max(wrong.values()) if wrong else None
+            wrong_margin = (t / closest if closest > 0 else math.inf) if closest is not None else None
+        else:
+            ref_margin = t / worst if worst > 0 else math.inf
+            closest = min(wrong.values()) if wrong else None
+            wrong_margin = closest / t if closest is not None else None
+        fmt = "{:+.3f}" if kind == "min" else "{:.3f}"
+        wrong_text = ", ".join(f"{v} {fmt.format(x)}" for v, x in wrong.items())
+        lines.append(
+            f"| {label} | {'>=' if kind == 'min' else '<='} {fmt.format(t)} | {fmt.format(worst)} | "
+            f"{_factor(ref_margin)} | {wrong_text} | {_factor(wrong_margin) if wrong else ''} |"
+        )
+        if closest is not None:
+            if kind == "max" or closest > 0:
+                suggestions[label] = math.sqrt(worst * closest)
+            else:  # the wrong variants do not clear 0: a threshold at half the reference's worst
+                suggestions[label] = worst / 2
+    lines += [
+        "",
+        "Margins are factors: the reference's worst seed clears the threshold by that factor (worst / threshold "
+        "for a minimum, threshold / worst for a maximum); the closest wrong seed misses it by that factor "
+        '("any" when the wrong value is at or below 0 against a positive minimum). The calibration asks for at '
+        "least 2x on each side.",
+    ]
     if suggestions:
         lines += [
             "",
-            "Ratio thresholds half-way (geometric mean) between the worst reference seed and the closest wrong "
-            "seed: "
-            + ", ".join(f"{run} {value:.3f}" for run, value in suggestions.items())
-            + " (kl_max_ratio must lie between the two for every seed).",
+            "Thresholds half-way (geometric mean; half the reference's worst where the wrong variants stay at or "
+            "below 0) between the worst reference seed and the closest wrong seed: "
+            + ", ".join(f"{label} {value:.3g}" for label, value in suggestions.items())
+            + ".",
         ]
     return lines
+
+
+def _factor(value: float | None) -> str:
+    if value is None:
+        return ""
+    return "any" if math.isinf(value) else f"{value:.1f}x"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

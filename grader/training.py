@@ -61,8 +61,14 @@ class RunSpec:
     name: str
     reward_shaping: str
     kl_type: str
-    function: str | None  # the submission's function the run trains with (None: the baseline needs none)
+    function: str | None  # the submission's function the run is about (None: the baseline needs none)
     label: str  # for people: legends, feedback
+    also_needs: tuple[str, ...] = ()  # further functions of the submission the run trains with
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every function of the submission this run calls (the gate tries each before the run starts)."""
+        return (self.function, *self.also_needs) if self.function else ()
 
 
 RUNS: dict[str, RunSpec] = {
@@ -71,7 +77,16 @@ RUNS: dict[str, RunSpec] = {
         RunSpec("baseline", "linear", "none", None, "baseline (sentiment reward, no KL penalty)"),
         RunSpec("forward", "linear", "forward", "kl_penalty_forward", "your kl_penalty_forward"),
         RunSpec("backward", "linear", "backward", "kl_penalty_backward", "your kl_penalty_backward"),
-        RunSpec("shaped", "shaped", "none", "shaped_reward", "your shaped_reward (no KL penalty)"),
+        # Exercise 2's run (`--reward_shaping shaped --kl_type forward`): the shaping is judged against the forward
+        # run, which differs from it only in the shaping (same penalty, coefficient and seed).
+        RunSpec(
+            "shaped",
+            "shaped",
+            "forward",
+            "shaped_reward",
+            "your shaped_reward with your kl_penalty_forward",
+            also_needs=("kl_penalty_forward",),
+        ),
     )
 }
 
@@ -84,8 +99,9 @@ class RunSettings:
     backward_kl_coef: float
     run_budget_s: float
 
-    def kl_coef(self, run: str) -> float:
-        return {"forward": self.forward_kl_coef, "backward": self.backward_kl_coef}.get(run, 0.0)
+    def kl_coef(self, kl_type: str) -> float:
+        """The coefficient of a run with ``--kl_type kl_type`` (the forward and the shaped run share one)."""
+        return {"forward": self.forward_kl_coef, "backward": self.backward_kl_coef}.get(kl_type, 0.0)
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,8 @@ class Thresholds:
     kl_min_gain: float
     kl_max_ratio: float
     shaped_min_gain: float
+    shaped_min_repetition_drop: float
+    shaped_max_perplexity_ratio: float
 
 
 @dataclass(frozen=True)
@@ -138,12 +156,17 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
         )
     if min(runs.forward_kl_coef, runs.backward_kl_coef) <= 0:
         raise SettingsError(f"{path}: [{preset}.runs] the KL coefficients must be positive")
+    thresholds = section("thresholds", Thresholds)
+    if min(thresholds.kl_max_ratio, thresholds.shaped_max_perplexity_ratio) <= 0:
+        raise SettingsError(
+            f"{path}: [{preset}.thresholds] kl_max_ratio and shaped_max_perplexity_ratio must be positive"
+        )
     return TrainingSettings(
         preset=preset,
         calibrated=bool(table.get("calibrated", False)),
         note=str(table.get("note", "")),
         runs=runs,
-        thresholds=section("thresholds", Thresholds),
+        thresholds=thresholds,
     )
 
 
@@ -154,7 +177,7 @@ def train_config(run: str, settings: TrainingSettings, seed: int, output_dir: st
         "preset": settings.preset,
         "reward_shaping": spec.reward_shaping,
         "kl_type": spec.kl_type,
-        "kl_coef": settings.runs.kl_coef(run) if spec.kl_type != "none" else 0.1,
+        "kl_coef": settings.runs.kl_coef(spec.kl_type) if spec.kl_type != "none" else 0.1,
         "max_steps": settings.runs.max_steps,
         "eval_every": settings.runs.eval_every,
         "seed": seed,
@@ -184,7 +207,7 @@ class Job:
 
 
 #: Relative cost of a run, for spreading jobs over lanes (a KL run also scores policy and reference).
-_COST = {"baseline": 1.0, "shaped": 1.0, "forward": 1.4, "backward": 1.4}
+_COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4}
 
 
 def default_lanes() -> int:
@@ -509,22 +532,27 @@ def plot_runs(
     thresholds: Thresholds | None = None,
     labels: Callable[[str], str] | None = None,
 ) -> Path:
-    """Sentiment, KL(pi || pi_ref) and KL(pi_ref || pi) against the step, one line per run (``records`` by run
-    name). The KL limits of the forward and backward checks are drawn where ``thresholds`` are given."""
+    """Sentiment, KL(pi || pi_ref), KL(pi_ref || pi), repetition and reference perplexity against the step, one
+    line per run (``records`` by run name). The KL limits of the forward and backward checks, and the shaped
+    check's limits relative to the forward run, are drawn where ``thresholds`` are given."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    fig, grid = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
+    axes = list(grid.flat)
     panels = (
         ("sentiment_mean", "validation sentiment (mean)"),
         ("kl_forward", "KL(pi || pi_ref) per token"),
         ("kl_backward", "KL(pi_ref || pi) per token"),
+        ("repetition", "repetition (share of words already used)"),
+        ("ref_perplexity", "perplexity under the reference model"),
     )
     baseline = records.get("baseline", {}).get("history") or []
-    for ax, (metric, ylabel) in zip(axes, panels, strict=True):
+    control = records.get("forward", {}).get("history") or []  # what the shaped run is compared with
+    for ax, (metric, ylabel) in zip(axes, panels, strict=False):
         for name, record in records.items():
             history = record.get("history") or []
             points = [(h["step"], h.get(metric)) for h in history if _number(h.get(metric))]
@@ -547,10 +575,28 @@ def plot_runs(
                     fontsize=7,
                     va="bottom",
                 )
+        if metric == "ref_perplexity":
+            ax.set_yscale("log")
+        if thresholds is not None and control and _number(control[-1].get(metric)):
+            limit = None
+            if metric == "repetition":
+                limit = control[-1][metric] - thresholds.shaped_min_repetition_drop
+                text = (
+                    f"pass limit of the shaped run: {thresholds.shaped_min_repetition_drop:g} below forward's"
+                )
+            elif metric == "ref_perplexity":
+                limit = thresholds.shaped_max_perplexity_ratio * control[-1][metric]
+                text = f"pass limit of the shaped run: {thresholds.shaped_max_perplexity_ratio:g} x forward's"
+            if limit is not None:
+                ax.axhline(limit, color=_STYLE["shaped"]["color"], linewidth=0.8, linestyle=":")
+                ax.annotate(text, (0.02, limit), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
         ax.set_xlabel("GRPO step")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower right")
+    handles, names = axes[0].get_legend_handles_labels()
+    axes[-1].axis("off")
+    if handles:
+        axes[-1].legend(handles, names, fontsize=9, loc="center")
     if title:
         fig.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)

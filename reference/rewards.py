@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 
 # The backward penalty uses the ratio r = pi_ref / pi. Clipping it keeps one very unlikely sampled token from
@@ -16,9 +17,27 @@ from collections.abc import Sequence
 MAX_RATIO = 20.0
 _MAX_LOG_RATIO = math.log(MAX_RATIO)
 
-# Shaping: completions shorter than this many words earn proportionally less (blocks the "say nothing" hack).
-MIN_WORDS = 5
+# Shaping (see shaped_reward). Completions shorter than MIN_WORDS words earn proportionally less (blocks the "say
+# nothing" hack); a completion needs at least FUNCTION_WORD_SHARE of its words from FUNCTION_WORDS to count as
+# running text rather than a list of adjectives.
+MIN_WORDS = 8
+FUNCTION_WORD_SHARE = 0.3
+#: The commonest English function words: running English text is about half function words, a list of positive
+#: adjectives has almost none. Plain English, so the same list works for GPT-2 and for the tiny model.
+FUNCTION_WORDS = frozenset(
+    """a an the and but or so of to in on at for with from by as is was were are be been it its this that these
+    those i me my you your he she they we his her their them there not no very too just than then also all had
+    has have do did will would can could""".split()
+)
+#: Never below this: the reward stays increasing in the score for every completion, however degenerate.
+MIN_FLUENCY = 0.02
 _WORD = re.compile(r"[a-z']+")
+# A well-formed whitespace-separated token: a word (capitalised or not, with an apostrophe or hyphen part), an
+# all-capitals abbreviation or a number, optionally in quotes or brackets and followed by punctuation. Sub-word
+# soup fails it: "forMy", "wonderful,Even", "it.The" (a capital inside a word, punctuation glued between words).
+_WELL_FORMED = re.compile(
+    r"""^[("'\[]?(?:[A-Za-z][a-z]*(?:['-][A-Za-z]+)*|[A-Z]+|\d+(?:[.,:/-]\d+)*[a-z]*)[.,!?;:)"'\]]*$"""
+)
 
 
 def _mean_per_completion(terms_per_row: list[list[float]], kl_coef: float) -> list[float]:
@@ -59,19 +78,54 @@ def kl_penalty_backward(
 def shaped_reward(
     scores: list[float], completions: list[str], prompts: list[str] | None = None
 ) -> list[float]:
-    """Sentiment times a fluency factor in (0, 1]: repeated words and very short completions earn less.
+    """``score * fluency * novelty``: positive text that reads as sentences, without loops or one stock phrase.
 
-    ``score * distinct_word_ratio * length_factor``: still increasing in the score for any fixed completion
-    (the factor is always positive), but "great great great great" keeps a quarter of its sentiment, so
-    the policy gains nothing by collapsing onto one positive word.
+    * ``fluency`` in (0, 1] (:func:`_fluency`) judges the completion alone: repeated words, malformed tokens
+      (sub-word soup), too few function words (a list of adjectives) and very short completions earn less;
+    * ``novelty`` in [0.7, 1] is 0.7 plus 0.3 times the share of the completion's word pairs that no other
+      completion in the batch uses. GRPO only learns from differences within a group of completions of one
+      prompt, so this pays the one that says something new, and no stock phrase can take over every answer.
+
+    Both factors are positive and do not depend on the score, so for a fixed completion the reward rises with the
+    score. Multiplying (rather than adding bonuses) keeps the reward on the score's scale: the KL penalty
+    subtracted from it keeps its weight. ``prompts`` is not needed.
     """
-    return [score * _fluency(text) for score, text in zip(scores, completions, strict=True)]
+    texts = list(completions)
+    pairs = [set(_word_pairs(text)) for text in texts]
+    used_by = Counter(pair for text_pairs in pairs for pair in text_pairs)
+    rewards = []
+    for score, text, text_pairs in zip(scores, texts, pairs, strict=True):
+        novel = sum(used_by[pair] == 1 for pair in text_pairs) / len(text_pairs) if text_pairs else 0.0
+        rewards.append(score * _fluency(text) * (0.7 + 0.3 * novel))
+    return rewards
+
+
+def _word_pairs(text: str) -> list[tuple[str, str]]:
+    words = _WORD.findall(text.lower())
+    return list(zip(words, words[1:], strict=False))
 
 
 def _fluency(text: str) -> float:
+    """``well_formed**2 * distinct**3 * function_words * length``, at least MIN_FLUENCY.
+
+    ``well_formed``: share of whitespace-separated tokens that are well-formed words (``_WELL_FORMED``; one
+    letter only for "a" and "I"). ``distinct``: distinct words / words, so "great great great" keeps 1/27 of it.
+    ``function_words``: 0.1 for none, rising to 1 at FUNCTION_WORD_SHARE. ``length``: rises to 1 at MIN_WORDS.
+    """
+    tokens = text.split()
     words: Sequence[str] = _WORD.findall(text.lower())
-    if not words:
-        return 1.0 / (MIN_WORDS + 1)
-    distinct_ratio = len(set(words)) / len(words)
-    length_factor = min(1.0, (len(words) + 1) / (MIN_WORDS + 1))
-    return distinct_ratio * length_factor
+    if not tokens or not words:
+        return MIN_FLUENCY
+    well_formed = sum(_is_well_formed(token) for token in tokens) / len(tokens)
+    distinct = len(set(words)) / len(words)
+    function_share = sum(word in FUNCTION_WORDS for word in words) / len(words)
+    function_words = min(1.0, 0.1 + function_share / FUNCTION_WORD_SHARE)
+    length = min(1.0, (len(words) + 1) / (MIN_WORDS + 1))
+    return max(MIN_FLUENCY, well_formed**2 * distinct**3 * function_words * length)
+
+
+def _is_well_formed(token: str) -> bool:
+    if not _WELL_FORMED.match(token):
+        return False
+    core = token.strip("()[]\"'.,!?;:")
+    return len(core) > 1 or core in ("a", "A", "I") or core.isdigit()

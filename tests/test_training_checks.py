@@ -7,11 +7,13 @@ within seconds (the gate stops it before any run starts).
 Slow tests (``-m slow``): each grades with the real runs, four GRPO runs of about 15 s on one core per grade
 (two processes in parallel), so about half a minute each: the reference passes; a zero KL penalty and a
 sign-flipped one fail the forward and backward checks; r log r as the backward penalty fails the backward check;
-the same seed gives the same scores.
+the score returned unchanged as the shaping reproduces the forward run and fails the shaped check; the same seed
+gives the same scores.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -30,12 +32,23 @@ ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reference" / "rewards.py"
 STUB = ROOT / "exercise" / "rewards.py"
 TRAINING_IDS = ("training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped")
-TH = T.Thresholds(baseline_min_gain=0.2, kl_min_gain=0.1, kl_max_ratio=0.3, shaped_min_gain=0.0)
+TH = T.Thresholds(
+    baseline_min_gain=0.2,
+    kl_min_gain=0.1,
+    kl_max_ratio=0.3,
+    shaped_min_gain=0.05,
+    shaped_min_repetition_drop=0.02,
+    shaped_max_perplexity_ratio=2.0,
+)
 
 
-def history(sentiments, kl_forward, kl_backward=None, step=10):
-    """A validation history: one dict per validation, as exercise.train.RunResult.history has them."""
+def history(sentiments, kl_forward, kl_backward=None, step=10, repetition=None, perplexity=None):
+    """A validation history: one dict per validation, as exercise.train.RunResult.history has them.
+    ``repetition`` and ``perplexity`` are the final values (they move there linearly from 0.05 and 4.5)."""
     kl_backward = kl_backward or kl_forward
+    n = len(sentiments)
+    final_rep = 0.05 + 0.01 * (n - 1) if repetition is None else repetition
+    final_ppl = 4.5 if perplexity is None else perplexity
     return [
         {
             "step": i * step,
@@ -43,7 +56,11 @@ def history(sentiments, kl_forward, kl_backward=None, step=10):
             "kl_forward": f,
             "kl_backward": b,
             "distinct_2": 0.8 - 0.01 * i,
-            "repetition": 0.05 + 0.01 * i,
+            "repetition": final_rep if i == n - 1 else 0.05 + (final_rep - 0.05) * i / (n - 1),
+            "ref_perplexity": final_ppl if i == n - 1 else 4.5 + (final_ppl - 4.5) * i / (n - 1),
+            "samples": [
+                {"prompt": "The acting was", "completion": f" text at step {i * step}.", "sentiment": s}
+            ],
         }
         for i, (s, f, b) in enumerate(zip(sentiments, kl_forward, kl_backward, strict=True))
     ]
@@ -92,7 +109,14 @@ def test_a_penalty_that_stops_learning_fails_as_over_regularising():
 
 
 def test_thresholds_are_inclusive():
-    th = T.Thresholds(baseline_min_gain=0.2, kl_min_gain=0.125, kl_max_ratio=0.25, shaped_min_gain=0.0)
+    th = T.Thresholds(
+        baseline_min_gain=0.2,
+        kl_min_gain=0.125,
+        kl_max_ratio=0.25,
+        shaped_min_gain=0.0,
+        shaped_min_repetition_drop=0.0,
+        shaped_max_perplexity_ratio=1.0,
+    )
     at_limit = record(history([0.5, 0.55, 0.625], [0.0, 1.0, 1.25]))  # gain 0.125, ratio 0.25, both exact
     assert C.score_kl("forward", BASELINE, at_limit, th).fraction == 1
 
@@ -110,15 +134,106 @@ def test_a_failed_student_run_scores_zero_with_its_reason_and_a_failed_baseline_
         C.score_kl("forward", BASELINE, record([], ok=False, error="model missing", internal=True), TH)
 
 
-def test_baseline_and_shaped_scoring():
+def test_baseline_scoring():
     base = C.score_baseline(BASELINE, TH)
     assert base.fraction == 1 and "+0.440" in base.feedback and "KL(pi || pi_ref) = 5.000" in base.feedback
-    kept = C.score_shaped(BASELINE, record(history([0.55, 0.7, 0.8], [0.0, 0.5, 1.0])), TH)
-    assert kept.fraction == 1 and "every reward was finite" in kept.feedback
-    fell = C.score_shaped(BASELINE, record(history([0.55, 0.5, 0.4], [0.0, 0.5, 1.0])), TH)
+
+
+# The shaped run's control: the forward run (plain score, the same penalty and seed). It learns, and repeats
+# itself more by the end (0.14), as the plain score makes it do; its text stays natural (perplexity 4.7).
+CONTROL = record(
+    history([0.55, 0.8, 0.93], [0.0, 0.15, 0.18], repetition=0.14, perplexity=4.7), config={"kl_coef": 0.3}
+)
+
+
+def shaped_run(sentiments=(0.55, 0.75, 0.86), repetition=0.05, perplexity=4.1, kl=(0.0, 0.14, 0.16)):
+    return record(history(list(sentiments), list(kl), repetition=repetition, perplexity=perplexity))
+
+
+def test_a_shaping_that_learns_repeats_less_and_stays_natural_passes():
+    """Reference-like: sentiment +0.31, repetition 0.05 against the control's 0.14, perplexity 0.87x."""
+    outcome = C.score_shaped(CONTROL, shaped_run(), TH, BASELINE)
+    assert outcome.fraction == 1, outcome.feedback
+    assert "0.050, the plain score's 0.140: must be at least 0.02 lower ok" in outcome.feedback
+    assert "4.1 against 4.7: 0.87x, must be at most 2x ok" in outcome.feedback
+    assert "(+0.310), must rise at least +0.05 ok" in outcome.feedback
+    assert "kl_coef 0.3" in outcome.feedback
+    assert "text at step 20" in outcome.feedback  # a sample of each run, to read
+    assert not outcome.tags
+
+
+def test_a_shaping_that_learns_nothing_fails_even_when_its_text_is_varied_and_natural():
+    """Constant (or noise) on the training batches: sentiment stays put, whatever the text looks like."""
+    flat = C.score_shaped(CONTROL, shaped_run(sentiments=(0.55, 0.56, 0.57)), TH)
+    assert flat.fraction == 0 and "training:shaped_no_learning" in flat.tags
+    assert (
+        "(+0.020), must rise at least +0.05 FAILED" in flat.feedback
+        and "hardly became more positive" in flat.feedback
+    )
+    fell = C.score_shaped(CONTROL, shaped_run(sentiments=(0.55, 0.5, 0.4)), TH)
     assert fell.fraction == 0 and "Sentiment fell" in fell.feedback
-    nan = C.score_shaped(BASELINE, record([], ok=False, error="shaped_reward returned nan"), TH)
+
+
+def test_the_identity_shaping_reproduces_its_control_and_fails():
+    """`return list(scores)`: the shaped run is the forward run, step for step."""
+    same = record(CONTROL["history"])
+    outcome = C.score_shaped(CONTROL, same, TH)
+    assert outcome.fraction == 0 and outcome.tags == ["training:shaping_changes_nothing"]
+    assert "must be at least 0.02 lower FAILED" in outcome.feedback
+    assert "plain-score run step for step" in outcome.feedback
+    # a different run that is just as repetitive as the control fails on repetition alone
+    as_repetitive = C.score_shaped(CONTROL, shaped_run(repetition=0.13), TH)
+    assert as_repetitive.fraction == 0 and as_repetitive.tags == ["training:shaping_no_effect"]
+
+
+def test_a_shaping_that_pays_for_gibberish_fails_on_perplexity():
+    """Varied, positive, not repetitive, and unnatural: perplexity 35 against the control's 4.7 (7.4x)."""
+    outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=35.0, kl=(0.0, 1.0, 1.7)), TH)
+    assert outcome.fraction == 0 and outcome.tags == ["training:shaped_gibberish"]
+    assert "35.0 against 4.7: 7.45x, must be at most 2x FAILED" in outcome.feedback
+    assert "unnatural" in outcome.feedback
+
+
+def test_shaped_thresholds_are_inclusive():
+    th = T.Thresholds(
+        0.2,
+        0.1,
+        0.3,
+        shaped_min_gain=0.25,
+        shaped_min_repetition_drop=0.0625,
+        shaped_max_perplexity_ratio=1.25,
+    )
+    # gain 0.25, repetition 0.0625 below 0.125, perplexity exactly 1.25x 4.0: all at their limits
+    control = record(history([0.5, 0.9], [0.0, 0.2], repetition=0.125, perplexity=4.0))
+    at_limit = record(history([0.5, 0.75], [0.0, 0.2], repetition=0.0625, perplexity=5.0))
+    assert C.score_shaped(control, at_limit, th).fraction == 1
+
+
+def test_a_failed_shaped_run_or_control_scores_zero_with_the_reason():
+    nan = C.score_shaped(CONTROL, record([], ok=False, error="shaped_reward returned nan"), TH)
     assert nan.fraction == 0 and "returned nan" in nan.feedback
+    forward_broke = record(
+        [], ok=False, error="kl_penalty_forward raised ValueError", component="kl_penalty_forward"
+    )
+    outcome = C.score_shaped(CONTROL, forward_broke, TH)
+    assert outcome.fraction == 0 and "your shaped_reward and your kl_penalty_forward" in outcome.feedback
+    no_control = C.score_shaped(
+        record([], ok=False, error="kl_penalty_forward returned inf"), shaped_run(), TH
+    )
+    assert no_control.fraction == 0 and "returned inf" in no_control.feedback
+    assert "Fix kl_penalty_forward first" in no_control.feedback
+    with pytest.raises(C.TrainingInternalError, match="control"):
+        C.score_shaped(record([], ok=False, error="model missing", internal=True), shaped_run(), TH)
+
+
+def test_the_shaped_feedback_says_when_the_forward_penalty_did_not_regularise_the_control():
+    drifted = record(history([0.55, 0.9, 0.99], [0.0, 2.0, 4.0], repetition=0.3, perplexity=300.0))
+    outcome = C.score_shaped(drifted, shaped_run(perplexity=250.0, kl=(0.0, 2.0, 3.5)), TH, BASELINE)
+    assert "training:control_unregularised" in outcome.tags
+    assert (
+        "0.80x the unregularised baseline's" in outcome.feedback
+        and "Fix the penalty first" in outcome.feedback
+    )
 
 
 # --- settings, scheduling, rubric --------------------------------------------------------------------------------
@@ -135,6 +250,19 @@ def test_shipped_settings_load_and_the_gpt2_ones_say_they_are_uncalibrated(tmp_p
         T.load_settings("tiny", bad)
     with pytest.raises(T.SettingsError, match="no \\[gpt2\\] table"):
         T.load_settings("gpt2", bad)
+
+
+def test_the_shaped_run_is_exercise_2s_run_with_the_forward_runs_coefficient():
+    """--reward_shaping shaped --kl_type forward at the forward run's kl_coef: the two differ only in the shaping."""
+    settings = T.load_settings("tiny")
+    shaped = T.train_config("shaped", settings, 3, "out")
+    forward = T.train_config("forward", settings, 3, "out")
+    assert (shaped["reward_shaping"], shaped["kl_type"]) == ("shaped", "forward")
+    assert {k: v for k, v in shaped.items() if k != "reward_shaping"} == {
+        k: v for k, v in forward.items() if k != "reward_shaping"
+    }
+    assert T.RUNS["shaped"].needs == ("shaped_reward", "kl_penalty_forward")
+    assert T.RUNS["baseline"].needs == ()
 
 
 def test_jobs_are_spread_over_lanes_by_cost_and_keep_their_order_per_submission():
@@ -247,7 +375,9 @@ def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, var
     by_id, _ = _grade_training(_variant(tmp_path, variant), tmp_path)
     for check_id in ("training.forward_kl", "training.backward_kl"):
         assert by_id[check_id].score == 0, by_id[check_id].output
-    assert by_id["training.shaped"].score == by_id["training.shaped"].max_score  # the reference's shaping
+    # The shaped run trains the reference's shaping with this broken forward penalty (exercise 2's run), so its
+    # verdict is not the shaping's: the feedback says that the penalty did not regularise the comparison.
+    assert "with your kl_penalty_forward the plain-score run drifted" in by_id["training.shaped"].output
     if variant == "sign_flipped":
         assert "AWAY" in by_id["training.forward_kl"].output
         assert by_id["training.forward_kl"].misconception == "wrong_sign"
@@ -263,6 +393,17 @@ def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path):
     backward = by_id["training.backward_kl"]
     assert backward.score == 0 and "AWAY" in backward.output, backward.output
     assert backward.misconception == "value_estimator_r_log_r"
+    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
+
+
+@pytest.mark.slow
+@needs_reference
+def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp_path):
+    """Slow: four real GRPO runs. Through the sandbox and the JSON crossing, the identity shaping's rewards are the
+    plain score's to the bit, so the shaped run is the forward run step for step."""
+    by_id, _ = _grade_training(_variant(tmp_path, "identity_shaping"), tmp_path)
+    shaped = by_id["training.shaped"]
+    assert shaped.score == 0 and "plain-score run step for step" in shaped.output, shaped.output
     assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
 
 
@@ -286,12 +427,14 @@ def test_records_round_trip_as_json():
 BROKEN_DURING_THE_RUN = """
 import time
 
-_calls = {"forward": 0, "backward": 0}
+_calls = {"forward": 0, "backward": 0, "shaped": 0}
 
 
 def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
     _calls["forward"] += 1
-    if _calls["forward"] > 3:  # passes the pre-flight, then fails mid-run
+    # passes the pre-flight, then fails mid-run; but not in the shaped run (which calls shaped_reward first, and
+    # may follow the forward run in the same worker): there the shaping's NaN is what stops it
+    if _calls["forward"] > 3 and not _calls["shaped"]:
         raise ValueError("forward broke on call %d" % _calls["forward"])
     return [0.0 for _ in log_probs_policy]
 
@@ -304,6 +447,7 @@ def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
 
 
 def shaped_reward(scores, completions, prompts=None):
+    _calls["shaped"] += 1
     return [float("nan") if len(scores) > 2 else s for s in scores]
 """
 
@@ -335,3 +479,42 @@ def test_calibrate_cli_is_generated_from_its_config() -> None:
     with pytest.raises(SystemExit) as exit_info:
         parse_args(["--variants", "no_such_variant"])
     assert exit_info.value.code == 2
+
+
+def test_calibration_table_scores_the_shaping_variants_against_the_forward_run():
+    """The calibration's table from synthetic records: the identity shaping is the forward run (determinism line,
+    repetition drop 0), the reference passes, and a requirement that does not hold is flagged."""
+    from grader.calibrate import render
+
+    settings = dataclasses.replace(T.load_settings("tiny"), thresholds=TH)
+    forward = record(
+        history([0.55, 0.8, 0.93], [0.0, 0.1, 0.18], [0.0, 0.1, 0.2], repetition=0.14, perplexity=4.7)
+    )
+    records = {
+        "reference/baseline/seed0": BASELINE,
+        "reference/forward/seed0": forward,
+        "reference/shaped/seed0": shaped_run(),
+        "identity_shaping/shaped/seed0": record(forward["history"]),
+        "gibberish_shaping/shaped/seed0": shaped_run(repetition=0.09, perplexity=35.0),
+    }
+    text, ok = render(
+        records,
+        settings,
+        [0],
+        ["reference", "identity_shaping", "gibberish_shaping"],
+        "cmd",
+        1.0,
+        len(records),
+    )
+    assert ok, text
+    assert "| identity_shaping |  |  |  | **0/1 pass** |" in text
+    assert "| gibberish_shaping |  |  |  | **0/1 pass** |" in text
+    assert "the identity shaping reproduces the forward run's, exactly in 1/1 cases" in text
+    assert (
+        "| shaped: repetition below forward's | >= +0.020 | +0.090 | 4.5x | identity_shaping +0.000 | any |"
+        in text
+    )
+    assert "gibberish_shaping 7.447" in text and "gate" in text  # the KL gating choice is documented
+    records["identity_shaping/shaped/seed0"] = shaped_run()  # a "wrong" variant that passes: flagged
+    text, ok = render(records, settings, [0], ["reference", "identity_shaping"], "cmd", 1.0, len(records))
+    assert not ok and "(NOT AS REQUIRED)" in text

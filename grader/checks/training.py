@@ -7,8 +7,11 @@ Four runs per grade, made once and shared by the four checks (see :mod:`grader.t
 * ``forward`` / ``backward``: sentiment reward minus the submission's KL penalty at the grading coefficient. The
   run must still learn (a smaller gain) and end much closer to the reference than the baseline, measured by the
   exact KL the penalty is meant to control: KL(pi || pi_ref) for forward, KL(pi_ref || pi) for backward;
-* ``shaped``: the submission's ``shaped_reward``, no KL penalty: finite rewards all along and sentiment that does
-  not fall.
+* ``shaped``: the submission's ``shaped_reward`` with its ``kl_penalty_forward`` (exercise 2's run), compared with
+  the ``forward`` run, which differs from it only in the shaping: it must still learn (a sentiment gain), repeat
+  itself less than the plain score does (repetition lower by a calibrated amount: returning the score unchanged
+  reproduces the forward run exactly and fails), and stay as natural to the reference model (perplexity under
+  pi_ref at most a calibrated factor above the forward run's: a shaping that pays for gibberish fails).
 
 Before any run starts, each function the run needs is called once on a small batch through the grader's sandbox
 (the pipeline's own pre-flight does the same inside the run): a stub or a broken function costs its run, with the
@@ -92,18 +95,28 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
     started = _now()
     records: dict[str, dict[str, Any]] = {}
     jobs = []
+    reasons: dict[str, str | None] = {}  # each function is tried once, whichever runs need it
     for name, spec in T.RUNS.items():
         if spec.function is None:
             continue
-        reason = _gate(submission, spec.function)
-        if reason is None:
+        failed = None
+        for function in spec.needs:
+            if function not in reasons:
+                reasons[function] = _gate(submission, function)
+            if reasons[function] is not None:
+                failed = function
+                break
+        if failed is None:
             jobs.append(T.Job(name, name, context.submission_path, context.seed))
         else:
+            reason = reasons[failed] or ""
+            if failed != spec.function:
+                reason = f"this run also trains with your {failed} ({spec.label}), and {reason}"
             records[name] = {
                 "run": name,
                 "ok": False,
                 "error": reason,
-                "component": spec.function,
+                "component": failed,
                 "internal": False,
                 "history": [],
                 "gated": True,
@@ -297,33 +310,131 @@ def score_kl(
     return CheckOutcome(0.0, "\n".join(lines), tags=tags)
 
 
-def score_shaped(baseline: dict[str, Any] | None, shaped: dict[str, Any], th: T.Thresholds) -> CheckOutcome:
-    """The run with the submission's shaping completes (finite rewards throughout) and sentiment does not fall."""
+def _sample_line(record: dict[str, Any], label: str, limit: int = 110) -> str | None:
+    """One sample of the final validation, for people to read (None when the run kept none)."""
+    samples = (record.get("history") or [{}])[-1].get("samples") or []
+    if not samples:
+        return None
+    sample = samples[0]
+    text = " ".join(str(sample.get("completion", "")).split())
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"  {label}: {str(sample.get('prompt', ''))!r} -> {text!r}"
+
+
+def _same_history(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> bool:
+    keys = ("step", "sentiment_mean", "repetition", "ref_perplexity", "kl_forward")
+    return len(a) == len(b) and all(x.get(k) == y.get(k) for x, y in zip(a, b, strict=True) for k in keys)
+
+
+def score_shaped(
+    control: dict[str, Any] | None,
+    shaped: dict[str, Any],
+    th: T.Thresholds,
+    baseline: dict[str, Any] | None = None,
+) -> CheckOutcome:
+    """The shaped run (the submission's shaping and forward penalty) against its control, the forward run (the
+    plain score and the same penalty, seed and coefficient): it learns (sentiment gain >= ``shaped_min_gain``),
+    repeats itself less (final repetition at least ``shaped_min_repetition_drop`` below the control's) and is
+    not less natural (final perplexity under the reference at most ``shaped_max_perplexity_ratio`` x the
+    control's). With the ``baseline`` the feedback also says when the forward penalty did not regularise the
+    control (then the comparison is not the one exercise 2 is about)."""
     if not _usable(shaped):
+        if shaped.get("component") == "kl_penalty_forward":
+            return _run_failed(shaped, "your shaped_reward and your kl_penalty_forward")
         return _run_failed(shaped, "your shaped_reward")
-    history = shaped["history"]
-    g = gain(history)
-    lines = [
-        f"GRPO on your shaped_reward (no KL penalty): every reward was finite; {_sentiment_line(history)}, must "
-        f"be at least {th.shaped_min_gain:+.2f}."
-    ]
-    last = history[-1]
-    if _usable(baseline) and "distinct_2" in last:
-        base = baseline["history"][-1]  # type: ignore[index]
-        lines.append(
-            f"At the end: distinct-2 {last['distinct_2']:.2f} and repetition {last['repetition']:.2f} "
-            f"(baseline with the plain score: {base['distinct_2']:.2f} and {base['repetition']:.2f}); "
-            f"KL(pi || pi_ref) {last['kl_forward']:.3f} (baseline {base['kl_forward']:.3f})."
+    if not _usable(control):
+        error = (control or {}).get("error") or "it produced no validation history"
+        if (control or {}).get("internal"):
+            raise TrainingInternalError(
+                f"the forward run, the shaped run's control, failed in the grader: {error}"
+            )
+        return CheckOutcome(
+            0.0,
+            "Your shaped run is judged against the same run with the plain score (your kl_penalty_forward, same "
+            f"seed and coefficient: the training.forward_kl run), and that run could not be scored: {error}\n"
+            "Fix kl_penalty_forward first (see the forward KL checks); 0 for this check until then.",
+            tags=["training:run_failed"],
         )
-    if g >= th.shaped_min_gain:
-        return CheckOutcome(1.0, "\n".join(lines))
-    lines.append(
-        "Sentiment fell while training on your shaped reward: the policy found something your shaping pays for "
-        "more than positive sentiment. GRPO compares completions within a group, so only differences in reward "
-        "matter: keep the reward increasing in the score for every completion, and keep any bonus or penalty "
-        "(length, repetition ...) from outweighing the score itself."
-    )
-    return CheckOutcome(0.0, "\n".join(lines), tags=["training:sentiment_collapsed"])
+    history, base = shaped["history"], control["history"]  # type: ignore[index]
+    last, ref = history[-1], base[-1]
+    g = gain(history)
+    drop = float(ref["repetition"]) - float(last["repetition"])
+    ppl, ref_ppl = float(last["ref_perplexity"]), float(ref["ref_perplexity"])
+    ratio = ppl / ref_ppl if math.isfinite(ppl) and math.isfinite(ref_ppl) and ref_ppl > 0 else math.nan
+    gain_ok = g >= th.shaped_min_gain
+    drop_ok = drop >= th.shaped_min_repetition_drop
+    ppl_ok = ratio <= th.shaped_max_perplexity_ratio  # False for nan: no text to judge
+    kl_coef = (control.get("config") or {}).get("kl_coef")  # type: ignore[union-attr]
+    coef = f"kl_coef {kl_coef:g}, " if isinstance(kl_coef, (int, float)) else ""
+    lines = [
+        f"Your shaped_reward with your kl_penalty_forward ({coef}{last['step']} GRPO steps), compared with the same "
+        "run on the plain score (the training.forward_kl run: same penalty, same seed):",
+        f"  {_sentiment_line(history)}, must rise at least {th.shaped_min_gain:+.2f} {'ok' if gain_ok else 'FAILED'}",
+        f"  repetition (share of a completion's words it already used) {last['repetition']:.3f}, the plain "
+        f"score's {ref['repetition']:.3f}: must be at least {th.shaped_min_repetition_drop:.2f} lower "
+        f"{'ok' if drop_ok else 'FAILED'}",
+        f"  perplexity under the reference model (how natural the text looks to the model you started from) "
+        f"{ppl:.1f} against {ref_ppl:.1f}: {ratio:.2f}x, must be at most {th.shaped_max_perplexity_ratio:g}x "
+        f"{'ok' if ppl_ok else 'FAILED'}",
+    ]
+    if "distinct_2" in last and "distinct_2" in ref:
+        lines.append(
+            f"  (distinct-2 across completions {last['distinct_2']:.2f} against {ref['distinct_2']:.2f})"
+        )
+    samples = [_sample_line(shaped, "yours      "), _sample_line(control, "plain score")]
+    if all(samples):
+        lines += ["At the end, the first validation prompt:", *samples]  # type: ignore[list-item]
+    tags = []
+    if _usable(baseline):
+        base_kl = float(baseline["history"][-1]["kl_forward"])  # type: ignore[index]
+        if base_kl > 0 and float(ref["kl_forward"]) / base_kl > th.kl_max_ratio:
+            lines.append(
+                f"Note: with your kl_penalty_forward the plain-score run drifted to KL(pi || pi_ref) = "
+                f"{ref['kl_forward']:.3f}, {ref['kl_forward'] / base_kl:.2f}x the unregularised baseline's: your "
+                "forward penalty does not hold the policy back (see training.forward_kl), so both runs compared "
+                "here are close to unregularised. Fix the penalty first; this verdict may change with it."
+            )
+            tags.append("training:control_unregularised")
+    if gain_ok and drop_ok and ppl_ok:
+        lines.append("Your shaping keeps the text positive and natural and makes it less repetitive.")
+        return CheckOutcome(1.0, "\n".join(lines), tags=tags)
+    if _same_history(history, base):
+        lines.append(
+            "Your shaped run is the plain-score run step for step: GRPO sees no difference between your reward "
+            "and the score. Returning the score unchanged (or shifted by a constant) changes nothing, because "
+            "GRPO compares completions within a group. The shaping has to rank completions differently "
+            "from the score, e.g. by what the text itself looks like."
+        )
+        tags.append("training:shaping_changes_nothing")
+    elif not gain_ok:
+        if g < 0:
+            lines.append(
+                "Sentiment fell while training on your shaped reward: the policy found something your shaping "
+                "pays for more than positive sentiment. Keep the reward increasing in the score for every "
+                "completion, and keep any bonus or penalty from outweighing the score itself."
+            )
+        else:
+            lines.append(
+                "The policy hardly became more positive: your reward depends too little on the score (a constant, "
+                "or a bonus or penalty that outweighs it), so there is little left for GRPO to learn from."
+            )
+        tags.append("training:shaped_no_learning")
+    if not ppl_ok:
+        lines.append(
+            "The text drifted towards what the reference model finds unnatural (sub-word soup, lists of words): "
+            "your shaping pays for something (many different words, length ...) more than the KL penalty holds "
+            "it back. Keep the reward on the scale of the score (a bonus many times larger than the score "
+            "drowns the penalty), and do not pay for variety that does not read as text."
+        )
+        tags.append("training:shaped_gibberish")
+    if not drop_ok and "training:shaping_changes_nothing" not in tags:
+        lines.append(
+            "The text is not less repetitive than with the plain score, which is the reward hack a shaping is "
+            "for: repeating the words and phrases that score well. Make repeating yourself cost reward."
+        )
+        tags.append("training:shaping_no_effect")
+    return CheckOutcome(0.0, "\n".join(lines), tags=tags)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -357,7 +468,9 @@ def check_baseline(submission: Submission, context: CheckContext) -> CheckOutcom
     runs = run_set(submission, context)
     baseline = runs.records["baseline"]
     if baseline.get("gated"):
-        return _finish(score_baseline(baseline, T.Thresholds(0, 0, 0, 0)), runs, context, _name(context))
+        return _finish(
+            score_baseline(baseline, T.Thresholds(0, 0, 0, 0, 0, 0)), runs, context, _name(context)
+        )
     return _finish(score_baseline(baseline, _settings(runs).thresholds), runs, context, _name(context))
 
 
@@ -387,7 +500,9 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
     shaped = runs.records["shaped"]
     if shaped.get("gated"):
         return _finish(_run_failed(shaped, "your shaped_reward"), runs, context, _name(context))
-    outcome = score_shaped(runs.records.get("baseline"), shaped, _settings(runs).thresholds)
+    outcome = score_shaped(
+        runs.records.get("forward"), shaped, _settings(runs).thresholds, runs.records.get("baseline")
+    )
     return _finish(outcome, runs, context, _name(context))
 
 
