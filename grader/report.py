@@ -23,6 +23,10 @@ def _mark(test: TestResult) -> Text:
         )
     if test.passed:
         return Text("pass", style="green")
+    if test.withheld:
+        # It passed on its own; a check it requires failed (the row's text says which): not the student's
+        # failure on this check, so not "FAIL".
+        return Text("held", style="yellow")
     return Text("partial" if test.score > 0 else "FAIL", style="yellow" if test.score > 0 else "bold red")
 
 

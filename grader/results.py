@@ -27,6 +27,9 @@ from grader.sanitise import clean_text, clean_tree
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_published")
+#: The tag of a check whose points the rubric's gates withheld (it passed on its own, a check it requires
+#: did not): see :func:`grader.runner.apply_gates`.
+TAG_WITHHELD = "withheld"
 #: Scores are rounded to this many decimals, so that sums and comparisons are exact enough to be stable.
 _DECIMALS = 6
 
@@ -73,6 +76,11 @@ class TestResult(_CleanText):
     @property
     def passed(self) -> bool:
         return not self.internal_error and not self.advisory_failed and self.score >= self.max_score
+
+    @property
+    def withheld(self) -> bool:
+        """The rubric's gates took this check's points (it earned them on its own)."""
+        return TAG_WITHHELD in self.tags
 
     @property
     def status(self) -> Literal["passed", "failed"]:

@@ -29,7 +29,7 @@ from grader.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeB
 from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 from grader.feedback import effective_level, using_level
 from grader.proctree import boot_ticks_now, children_of_me, kill_descendants
-from grader.results import GradingResults, TestResult
+from grader.results import TAG_WITHHELD, GradingResults, TestResult
 from grader.rubric import Rubric, RubricEntry, load_rubric
 from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
 
@@ -216,8 +216,6 @@ def grade(
 # ---------------------------------------------------------------------------------------------------------------
 # Gates (the rubric's ``requires``): a check's points count only when the checks it requires passed
 # ---------------------------------------------------------------------------------------------------------------
-
-TAG_WITHHELD = "withheld"
 
 
 def apply_gates(

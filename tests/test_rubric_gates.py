@@ -192,6 +192,25 @@ def test_a_failed_defining_check_withholds_the_points_and_says_why():
     ]
 
 
+def test_the_terminal_report_marks_a_withheld_check_held_not_fail():
+    import io
+
+    from rich.console import Console
+
+    from grader.report import render
+
+    gated = apply_gates(GATED_RUBRIC.entries, _results(failing={"kl_forward.direction", "kl_forward.value"}))
+    stream = io.StringIO()
+    render(GradingResults(gated), Console(file=stream, width=200, color_system=None))
+    rows = {
+        line.split("│")[2].strip(): line.split("│")[1].strip()
+        for line in stream.getvalue().splitlines()
+        if line.count("│") >= 4
+    }
+    assert rows["kl_forward.contract"] == "held" and rows["kl_forward.direction"] == "FAIL"
+    assert rows["shaping.contract"] == "pass"
+
+
 def test_every_failed_requirement_is_named():
     gated = _by_id(
         apply_gates(GATED_RUBRIC.entries, _results(failing={"kl_forward.direction", "kl_forward.value"}))
