@@ -14,7 +14,10 @@ Output in ``OUT``:
 * ``gradebook.csv``: ``submission, score, max_score``, one column per check (points earned, rubric order),
   then ``error`` (why a submission could not be graded normally; empty otherwise);
 * ``<submission>/results.json`` (the grader's report, Gradescope format) and ``<submission>/grader.log``;
-* ``summary.md`` and ``summary.json``: per-check pass rates and misconception counts;
+* ``summary.md`` and ``summary.json``: per-check pass rates and misconception counts. A check passes with its
+  full points, as in the gradebook; a check that passed on its own but whose points the rubric's gates withheld
+  (tag ``withheld``: a check it requires failed) is not passed, and is counted in its own ``withheld`` column so
+  that the rate of students who have the property is still visible (passed + withheld);
 * ``pass_rates.png``, ``score_histogram.png`` and, when any were recognised, ``misconceptions.png``.
 
 Exit status: 0 when every submission was graded (whatever the scores), 1 when some could not be graded
@@ -47,6 +50,7 @@ from typing import Any
 from grader.dataclass_cli import parse_into
 from grader.locate import locate_submission
 from grader.proctree import become_subreaper, boot_ticks_now, children_of_me, kill_descendants, kill_tree
+from grader.results import TAG_WITHHELD
 from grader.sanitise import clean_text, clean_tree
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
@@ -332,6 +336,7 @@ class CheckStats:
     graded: int  # submissions with a verdict on this check
     passed: int
     mean_points: float
+    withheld: int = 0  # passed on its own, points withheld by a gate (counted as not passed)
 
     @property
     def pass_rate(self) -> float | None:
@@ -381,8 +386,11 @@ def summarise(rows: Sequence[Graded], seconds: float = 0.0) -> Summary:
         else:
             graded = len(known)
         points = [float(t.get("score", 0.0)) for t in by_name[name]] + [0.0] * missing
+        withheld = sum(1 for t in by_name[name] if TAG_WITHHELD in (t.get("tags") or ()))
         checks.append(
-            CheckStats(name, maxima[name], graded, sum(known), statistics.fmean(points) if points else 0.0)
+            CheckStats(
+                name, maxima[name], graded, sum(known), statistics.fmean(points) if points else 0.0, withheld
+            )
         )
     seen: dict[str, set[str]] = {}
     where: dict[str, list[str]] = {}
@@ -458,13 +466,16 @@ def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> No
         "",
         "## Pass rate per check",
         "",
-        "| check | points | passed | pass rate | mean points |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "A check whose points the rubric's gates withheld (it passed on its own; a check it requires failed) is "
+        "not passed; the withheld column counts those.",
+        "",
+        "| check | points | passed | pass rate | withheld | mean points |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in summary.checks:
         lines.append(
             f"| {_cell(c.name)} | {_number(c.max_score)} | {c.passed}/{c.graded} | {_percent(c.pass_rate)} "
-            f"| {c.mean_points:.2f} |"
+            f"| {c.withheld} | {c.mean_points:.2f} |"
         )
     lines += ["", "## Misconceptions recognised", ""]
     if summary.misconceptions:
@@ -553,10 +564,23 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         return escape(clean_text(str(value)))
 
     table = Table(title="Pass rate per check", title_justify="left")
-    for title, justify in (("check", "left"), ("points", "right"), ("passed", "right"), ("rate", "right")):
+    columns = (
+        ("check", "left"),
+        ("points", "right"),
+        ("passed", "right"),
+        ("rate", "right"),
+        ("held", "right"),
+    )
+    for title, justify in columns:
         table.add_column(title, justify=justify)
     for c in summary.checks:
-        table.add_row(text(c.name), _number(c.max_score), f"{c.passed}/{c.graded}", _percent(c.pass_rate))
+        table.add_row(
+            text(c.name),
+            _number(c.max_score),
+            f"{c.passed}/{c.graded}",
+            _percent(c.pass_rate),
+            str(c.withheld),
+        )
     console.print(table)
     if summary.misconceptions:
         table = Table(title="Misconceptions recognised", title_justify="left")

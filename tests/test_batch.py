@@ -316,3 +316,20 @@ def test_real_grader_batch_scores_equal_single_grades(tmp_path: Path) -> None:
     assert header[3:-1] == [
         t["name"] for t in json.loads((out / "ref" / "results.json").read_text())["tests"]
     ]
+
+
+def test_a_withheld_check_is_not_passed_and_is_counted_apart(tmp_path: Path) -> None:
+    def test(name: str, score: float, tags: list[str]) -> dict:
+        return {"name": name, "score": score, "max_score": 3.0, "tags": tags}
+
+    rows = [
+        batch.Graded("ann", 3.0, 6.0, [test("direction", 0.0, []), test("contract", 0.0, ["withheld"])]),
+        batch.Graded("ben", 6.0, 6.0, [test("direction", 3.0, []), test("contract", 3.0, [])]),
+        batch.Graded("cid", 0.0, 6.0, [test("direction", 0.0, []), test("contract", 0.0, [])]),
+    ]
+    summary = batch.summarise(rows)
+    contract = {c.name: c for c in summary.checks}["contract"]
+    assert (contract.passed, contract.graded, contract.withheld) == (1, 3, 1)
+    assert {c["name"]: c["withheld"] for c in summary.to_json()["checks"]} == {"direction": 0, "contract": 1}
+    batch.write_summary_md(tmp_path / "summary.md", summary, rows)
+    assert "| contract | 3 | 1/3 | 33% | 1 | 1.00 |" in (tmp_path / "summary.md").read_text()
