@@ -172,6 +172,27 @@ def _not_gradeable(reason: str, config: GradeConfig, started: float) -> GradingR
     )
 
 
+def hypothesis_storage() -> Path:
+    """Where hypothesis keeps its caches: a per-user cache folder (``$XDG_CACHE_HOME/rl-sentiment/hypothesis``,
+    else ``~/.cache/rl-sentiment/hypothesis``), so that the next grade reuses them (they take seconds to
+    rebuild; the examples themselves come from the grading seed, not from a database); a temporary folder,
+    removed at exit, when that one cannot be written. Never the working folder: students grade from their
+    checkout."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    try:
+        # The XDG spec ignores a relative XDG_CACHE_HOME.
+        root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+        path = root / "rl-sentiment" / "hypothesis"
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK | os.X_OK):
+            return path
+    except (OSError, RuntimeError):  # RuntimeError: Path.home() without a HOME or a passwd entry
+        pass
+    storage = tempfile.mkdtemp(prefix="grader-hypothesis-")
+    atexit.register(shutil.rmtree, storage, ignore_errors=True)
+    return Path(storage)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -204,9 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Hypothesis keeps caches in ./.hypothesis unless told otherwise: leave the student's folder as it was.
     if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
-        storage = tempfile.mkdtemp(prefix="grader-hypothesis-")
-        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage
-        atexit.register(shutil.rmtree, storage, ignore_errors=True)
+        os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_storage())
     try:
         results = _grade(config, started)
     except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt included: the results file is still written

@@ -15,6 +15,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
+
 from grader.sandbox import REPO_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +82,8 @@ def test_grading_leaves_the_working_folder_as_it_was(tmp_path: Path) -> None:
     work.mkdir()
     shutil.copy(ROOT / "reference" / "rewards.py", work / "rewards.py")
     env_before = os.environ.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    cache_before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path / "cache")
     try:
         code, _data, out = run_grader(
             "--submission", "rewards.py", "--results", tmp_path / "r.json", "--no-training", cwd=work
@@ -87,8 +91,35 @@ def test_grading_leaves_the_working_folder_as_it_was(tmp_path: Path) -> None:
     finally:
         if env_before is not None:
             os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = env_before
+        if cache_before is None:
+            del os.environ["XDG_CACHE_HOME"]
+        else:
+            os.environ["XDG_CACHE_HOME"] = cache_before
     assert code == 0, out
     assert sorted(p.name for p in work.iterdir()) == ["rewards.py"]
+    # Its caches are kept for the next grade, in the per-user cache folder.
+    assert (tmp_path / "cache" / "rl-sentiment" / "hypothesis").is_dir()
+
+
+def test_hypothesis_storage_is_a_per_user_cache_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.cli import hypothesis_storage
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert hypothesis_storage() == tmp_path / "xdg" / "rl-sentiment" / "hypothesis"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # ignored, as the XDG spec says
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert hypothesis_storage() == tmp_path / "home" / ".cache" / "rl-sentiment" / "hypothesis"
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "ro"))
+    try:
+        fallback = hypothesis_storage()
+    finally:
+        (tmp_path / "ro").chmod(0o700)
+    if os.geteuid() != 0:  # root writes anywhere
+        assert fallback.name.startswith("grader-hypothesis-") and fallback.is_dir()
 
 
 def test_stub_scores_zero_exit_1(tmp_path: Path) -> None:
