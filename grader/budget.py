@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from grader.core import CallOutcome, Submission
+from grader.contract import CallOutcome, Submission
 
 #: A call counts as having hit the per-call timeout (rather than a check's or the grade's budget) only if at
 #: least this much more than the per-call timeout was left when it started.
@@ -97,7 +97,7 @@ class TimeBudget:
 
 
 class BudgetedSubmission:
-    """Wraps the sandbox (any :class:`~grader.core.Submission` with ``begin_check``) for the runner.
+    """Wraps the sandbox (any :class:`~grader.contract.Submission` with ``begin_check``) for the runner.
 
     ``call_timeout_s`` is the sandbox's per-call timeout: a call that returns ``timeout`` after running that
     long, with more than that left of its check's budget and of the grade's, ran into it, and the function is

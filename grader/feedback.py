@@ -32,7 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from grader.core import STUDENT_FUNCTIONS
+from grader.contract import STUDENT_FUNCTIONS
 
 try:
     import tomllib

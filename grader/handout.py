@@ -44,6 +44,7 @@ from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from grader import feedback
+from grader.contract import STUDENT_FUNCTIONS
 from grader.dataclass_cli import parse_into
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,6 @@ CLASSROOM_WORKFLOW = ".github/workflows/classroom.yml"
 MANIFEST = ".handout.json"
 STUDENT_FILE = "exercise/rewards.py"
 REFERENCE_FILE = "reference/rewards.py"
-CONTRACT_FUNCTIONS = ("kl_penalty_forward", "kl_penalty_backward", "shaped_reward")
 
 #: Top-level entries a handout may contain (folders end with "/").
 ALLOWED = ("exercise/", "grader/", "noxfile.py", "pyproject.toml", ".gitignore")
@@ -363,7 +363,7 @@ def _stub_problems(source: str) -> list[str]:
         return [f"{STUDENT_FILE} does not parse: {exc}"]
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
     problems = []
-    for name in CONTRACT_FUNCTIONS:
+    for name in STUDENT_FUNCTIONS:
         node = functions.get(name)
         if node is None:
             problems.append(f"{STUDENT_FILE} does not define {name}()")

@@ -24,10 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from grader import feedback
-from grader.core import Submission
-
-KL_FUNCTIONS = ("kl_penalty_forward", "kl_penalty_backward")
-FORWARD, BACKWARD, SHAPING = "kl_penalty_forward", "kl_penalty_backward", "shaped_reward"
+from grader.contract import BACKWARD, FORWARD, SHAPING, Submission
 
 Rows = Sequence[Sequence[float]]
 KLImpl = Callable[..., Any]

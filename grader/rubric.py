@@ -24,6 +24,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from grader.contract import function_of_check
 from grader.feedback import FALLBACK_LEVEL, FeedbackLevel, check_level
 from grader.results import VISIBILITIES, Visibility
 
@@ -63,12 +64,7 @@ class RubricEntry:
     @property
     def function_tag(self) -> str:
         """The contract function the check is about (``kl_forward`` -> ``kl_penalty_forward``), for tags."""
-        group = self.check_id.split(".")[0]
-        return {
-            "kl_forward": "kl_penalty_forward",
-            "kl_backward": "kl_penalty_backward",
-            "shaping": "shaped_reward",
-        }.get(group, group)
+        return function_of_check(self.check_id)
 
 
 @dataclass(frozen=True)

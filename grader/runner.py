@@ -26,7 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from grader.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
-from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 from grader.feedback import effective_level, using_level
 from grader.proctree import boot_ticks_now, children_of_me, kill_descendants
 from grader.results import TAG_WITHHELD, GradingResults, TestResult

@@ -1,4 +1,4 @@
-"""Running a submission safely: :class:`SandboxedSubmission`, the production :class:`~grader.core.Submission`.
+"""Running a submission safely: :class:`SandboxedSubmission`, the production :class:`~grader.contract.Submission`.
 
 The submission runs in a separate worker interpreter (:mod:`grader.worker`), never in the grader's process,
 behind layers that each hold on their own:
@@ -73,7 +73,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from grader.core import STUDENT_FUNCTIONS, CallOutcome
+from grader.contract import STUDENT_FUNCTIONS, CallOutcome
 from grader.locate import MAX_SUBMISSION_BYTES
 
 # Process-tree handling lives in grader.proctree; these names stay importable from here.

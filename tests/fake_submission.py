@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from grader.core import CallOutcome
+from grader.contract import CallOutcome
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -8,11 +8,11 @@ import pytest
 
 from grader import misconceptions as M
 from grader.checks.harness import fmt
-from grader.misconceptions import BACKWARD, FORWARD
+from grader.contract import BACKWARD, FORWARD, KL_FUNCTIONS
 from tests.fake_submission import FakeSubmission, reference_module
 
 KL_PROBED = [
-    (mid, fn, impl) for mid, fn, impl in M.mutants() if fn in M.KL_FUNCTIONS and M.get(mid).detected_by_probes
+    (mid, fn, impl) for mid, fn, impl in M.mutants() if fn in KL_FUNCTIONS and M.get(mid).detected_by_probes
 ]
 
 
@@ -27,7 +27,7 @@ def test_probe_inputs_are_in_range_and_ratios_within_the_exact_region():
             assert 0.1 <= math.exp(lr - lp) <= 10
 
 
-@pytest.mark.parametrize("function", M.KL_FUNCTIONS)
+@pytest.mark.parametrize("function", KL_FUNCTIONS)
 def test_probe_outputs_tell_every_mutant_apart(function):
     reference = _probe(getattr(reference_module(), function))
     outputs = [(mid, _probe(impl)) for mid, fn, impl in KL_PROBED if fn == function]
@@ -48,7 +48,7 @@ def test_diagnosis_names_each_probe_detectable_mutant(misconception_id, function
     assert diagnosis is not None and diagnosis.id == misconception_id
 
 
-@pytest.mark.parametrize("function", M.KL_FUNCTIONS)
+@pytest.mark.parametrize("function", KL_FUNCTIONS)
 def test_reference_and_legitimate_clipping_get_no_diagnosis(function):
     assert M.diagnose_kl(FakeSubmission(reference_module()), function) is None
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader.checks import REGISTRY
-from grader.core import CheckContext
+from grader.contract import CheckContext
 from grader.rubric import load_rubric
 from grader.runner import run_check
 from tests.check_ids import TRAINING_IDS

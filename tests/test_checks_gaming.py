@@ -11,7 +11,7 @@ import functools
 import pytest
 
 from grader.checks import REGISTRY
-from grader.core import CheckContext
+from grader.contract import CheckContext
 from grader.results import TestResult
 from grader.rubric import load_rubric
 from grader.runner import apply_gates, run_check

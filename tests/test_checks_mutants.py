@@ -8,7 +8,7 @@ import pytest
 
 from grader import misconceptions as M
 from grader.checks import REGISTRY
-from grader.core import CheckContext
+from grader.contract import CheckContext
 from grader.misconceptions import BACKWARD, FORWARD, SHAPING
 from tests.fake_submission import FakeSubmission, reference_module
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from grader.checks import REGISTRY
-from grader.core import CheckContext
+from grader.contract import CheckContext
 from grader.misconceptions import BACKWARD, FORWARD, SHAPING, get
 from tests.check_ids import PROPERTY_IDS, TRAINING_IDS
 from tests.fake_submission import ROOT, FakeSubmission, exercise_module, reference_module

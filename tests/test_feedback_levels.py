@@ -12,7 +12,7 @@ from rich.console import Console
 from grader import feedback
 from grader import misconceptions as M
 from grader.checks import REGISTRY
-from grader.core import CheckContext
+from grader.contract import CheckContext
 from grader.feedback import LEVELS, CatalogueError
 from grader.handout import rubric_with_level
 from grader.misconceptions import BACKWARD, FORWARD, SHAPING

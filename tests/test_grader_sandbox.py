@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.core import CheckContext, CheckOutcome, Submission
+from grader.contract import CheckContext, CheckOutcome, Submission
 from grader.results import GradingResults
 from grader.rubric import parse_rubric
 from grader.runner import grade
@@ -643,7 +643,7 @@ def test_unregistered_checks_and_crashing_checks_are_internal_errors(tmp_path: P
 
 
 def test_training_checks_get_a_training_context_and_are_skipped_without_training(tmp_path: Path) -> None:
-    from grader.core import TrainingContext
+    from grader.contract import TrainingContext
 
     seen: list[CheckContext] = []
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from grader.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
-from grader.core import CallOutcome, CheckContext, CheckOutcome, Submission, TrainingContext
+from grader.contract import CallOutcome, CheckContext, CheckOutcome, Submission, TrainingContext
 from grader.rubric import parse_rubric
 from grader.runner import grade
 from grader.sandbox import SandboxConfig

@@ -1,11 +1,11 @@
-"""The grader's checks, by id. Each is a :class:`grader.core.CheckFunction`: ``check(submission, context)``
-returns a :class:`grader.core.CheckOutcome`; the rubric (``grader/rubric.toml``) gives each id its name, points
+"""The grader's checks, by id. Each is a :class:`grader.contract.CheckFunction`: ``check(submission, context)``
+returns a :class:`grader.contract.CheckOutcome`; the rubric (``grader/rubric.toml``) gives each id its name, points
 and visibility."""
 
 from __future__ import annotations
 
 from grader.checks import kl, shaping, training
-from grader.core import CheckFunction
+from grader.contract import CheckFunction
 
 REGISTRY: dict[str, CheckFunction] = {**kl.checks(), **shaping.checks(), **training.checks()}
 

@@ -13,16 +13,10 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
-from grader.core import CallOutcome, CheckContext, CheckOutcome, Submission
+from grader.contract import EXERCISE, CallOutcome, CheckContext, CheckOutcome, Submission
 from grader.misconceptions import Diagnosis, Misconception
 
 T = TypeVar("T")
-
-EXERCISE = {
-    "kl_penalty_forward": "Exercise 1",
-    "kl_penalty_backward": "Exercise 1",
-    "shaped_reward": "Exercise 2",
-}
 
 #: After the first failure, at most this many more runs of the property are spent shrinking it (a count, not a
 #: time, so that the verdict and the counterexample stay deterministic).

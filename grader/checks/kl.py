@@ -31,7 +31,7 @@ from grader.checks.harness import (
     reproduces,
     run_property,
 )
-from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission
+from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission
 from grader.misconceptions import BACKWARD, FORWARD, Diagnosis
 
 PREFIX = {FORWARD: "kl_forward", BACKWARD: "kl_backward"}

@@ -29,7 +29,7 @@ from grader.checks.harness import (
     passed,
     run_property,
 )
-from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission
+from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission
 from grader.misconceptions import SHAPING, Diagnosis
 
 FN = SHAPING

@@ -1,0 +1,130 @@
+"""The contract between the exercise, the grader's checks and the sandbox: one definition of each.
+
+* The student's three functions (their names come from :mod:`exercise.functions`, which defines what a run
+  takes from the student: the exercise never imports the grader, the grader depends on the exercise), which
+  exercise teaches each, the two KL kinds, and the check-id group of each function (``kl_forward.*``).
+* The seam between the checks and the sandbox that runs a submission: checks never touch submission code
+  directly; they call its functions through a :class:`Submission`, which returns a
+  :class:`CallOutcome` holding plain, validated Python floats (or the reason there are none). The production
+  implementation is :class:`grader.sandbox.SandboxedSubmission` (a separate, resource-limited worker
+  process); tests may use an in-process fake with the same interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from exercise.functions import EXERCISES, NAMES
+
+#: The three functions of the student contract (docs/design.md), in the order the report lists them.
+STUDENT_FUNCTIONS: tuple[str, ...] = NAMES
+FORWARD, BACKWARD, SHAPING = STUDENT_FUNCTIONS
+#: The two KL penalties (``--kl_type`` of a run) and the function that computes each.
+KL_KINDS: dict[str, str] = {"forward": FORWARD, "backward": BACKWARD}
+KL_FUNCTIONS: tuple[str, ...] = tuple(KL_KINDS.values())
+#: Where each function is taught ("Exercise 1"), for messages that tell the student what to fix.
+EXERCISE: dict[str, str] = EXERCISES
+#: The check-id group of each function (``kl_forward.direction`` is about ``kl_penalty_forward``).
+CHECK_GROUPS: dict[str, str] = {"kl_forward": FORWARD, "kl_backward": BACKWARD, "shaping": SHAPING}
+
+
+def function_of_check(check_id: str) -> str:
+    """The contract function a check is about (``kl_forward.value`` -> ``kl_penalty_forward``); the group
+    itself for checks about no single function (``training.*``)."""
+    group = check_id.split(".")[0]
+    return CHECK_GROUPS.get(group, group)
+
+
+CallStatus = Literal["ok", "error", "timeout", "crashed", "invalid", "missing"]
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """What one call of a submission function produced, already validated by the grader.
+
+    ``status``:
+      * ``ok``: ``value`` is a list of Python floats (may contain nan/inf: checks decide whether that's wrong).
+      * ``error``: the function raised; ``message`` is ``"ExceptionType: text"`` (truncated).
+      * ``timeout``: it ran past the per-call or per-check time limit; the worker was killed.
+      * ``crashed``: the worker process died (exit, signal, memory limit); ``message`` says how.
+      * ``invalid``: it returned something that is not a 1-D sequence of real numbers; ``message`` says what.
+      * ``missing``: the submission does not define the function (or it is not callable).
+
+    ``inputs_mutated``: whether the call changed its arguments in place (the worker keeps a pristine copy of
+    the decoded arguments and compares after the call); ``None`` when the runner did not check.
+    """
+
+    status: CallStatus
+    value: list[float] | None = None
+    message: str = ""
+    inputs_mutated: bool | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class Submission(Protocol):
+    """A submission whose functions can be called safely, one call at a time."""
+
+    def call(self, function: str, *args: Any, **kwargs: Any) -> CallOutcome:
+        """Call ``function(*args, **kwargs)`` in the submission; arguments are plain JSON-able data."""
+        ...
+
+
+@dataclass
+class CheckOutcome:
+    """A check's verdict, before the rubric turns it into points.
+
+    ``fraction`` in [0, 1] is the share of the check's points earned (most checks are all-or-nothing).
+    ``feedback`` is what the student reads: what was tested, what went wrong, how to fix it.
+    """
+
+    fraction: float
+    feedback: str = ""
+    misconception: str | None = None  # a short id from grader.misconceptions, when one was recognised
+    counterexample: str | None = None  # the smallest failing input hypothesis found, pretty-printed
+    tags: list[str] = field(default_factory=list)
+    artifacts: list[str] = field(default_factory=list)  # files written for people to look at (paths)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Settings every check receives. ``seed`` selects hypothesis's examples (``--seed``): same seed, same
+    examples, same result; CI can grade with seeds students never saw."""
+
+    seed: int = 0
+    max_examples: int = 100
+
+
+class CheckFunction(Protocol):
+    """A check: given a submission, return its verdict. Registered by id in ``grader.checks.REGISTRY``."""
+
+    def __call__(self, submission: Submission, context: CheckContext) -> CheckOutcome: ...
+
+
+@dataclass(frozen=True)
+class TrainingContext(CheckContext):
+    """The richer context a check with ``requires_training = true`` in the rubric receives.
+
+    Its ``submission`` argument is still the sandboxed submission (function calls go through it as usual); a
+    training run that must import the submission itself gets the file here and has to run it in its own sandboxed
+    process (see :mod:`grader.sandbox`). ``work_dir`` is a scratch directory of the grader, deleted afterwards.
+
+    ``training_preset``: ``auto``, ``tiny`` or ``gpt2`` (see :mod:`grader.training`); ``training_lanes``: how many
+    training processes run in parallel (None: one per CPU core, at most 4). ``call_timeout_s`` and
+    ``hidden_paths``: what a sandbox the check opens itself must use (the grader's per-call timeout, and the
+    paths the submission must never read, such as the results directory). ``artifact_stem``: where files for
+    people to look at may be written, as a path prefix (the CLI passes the results path without its suffix);
+    empty: write none.
+    """
+
+    submission_path: str = ""
+    work_dir: str = ""
+    budget_s: float = 600.0
+    training_preset: str = "auto"
+    training_lanes: int | None = None
+    call_timeout_s: float = 10.0
+    hidden_paths: tuple[str, ...] = ()
+    artifact_stem: str = ""
