@@ -3,7 +3,7 @@
     python -m grader.batch SUBMISSIONS_DIR --out OUT [--no-training] [--jobs N] [--seed N] [--timeout S]
 
 ``SUBMISSIONS_DIR`` holds one entry per student, graded in sorted order of name: a folder (graded file found by
-:mod:`grader.locate`: ``rewards.py``, ``exercise/rewards.py``, or the only ``.py`` file) or a ``.py`` file
+:mod:`grader.grading.locate`: ``rewards.py``, ``exercise/rewards.py``, or the only ``.py`` file) or a ``.py`` file
 (``alice.py`` is student ``alice``). Each submission is graded by its own ``python -m grader`` process, exactly
 as a single grade (same command, same isolation), so its score equals its single-grade score; ``--jobs`` of them
 run at once. Nothing a submission does stops the batch: a missing or ambiguous file, a syntax error, a grader
@@ -48,10 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from grader.dataclass_cli import parse_into
-from grader.locate import locate_submission
+from grader.grading.locate import locate_submission
+from grader.grading.results import TAG_WITHHELD
+from grader.grading.sanitise import clean_text, clean_tree
 from grader.proctree import become_subreaper, boot_ticks_now, children_of_me, kill_descendants, kill_tree
-from grader.results import TAG_WITHHELD
-from grader.sanitise import clean_text, clean_tree
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
 #: Output names a submission's folder must not take.

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader.dataclass_cli import parse_into
-from grader.results import GradingResults, internal_error_results
+from grader.grading.results import GradingResults, internal_error_results
 
 EXIT_FULL_MARKS, EXIT_POINTS_LOST, EXIT_ERROR = 0, 1, 2
 #: Default --time-budget: about five times a full grade with training on two CPU cores (about a minute), so a
@@ -70,7 +70,10 @@ class GradeConfig:
     seed: int = field(default=0, metadata={"help": "selects hypothesis's examples; same seed, same results"})
     rubric: Path | None = field(
         default=None,
-        metadata={"help": "grade with this rubric file instead of grader/rubric.toml", "metavar": "PATH"},
+        metadata={
+            "help": "grade with this rubric file instead of grader/grading/rubric.toml",
+            "metavar": "PATH",
+        },
     )
     only: str | None = field(
         default=None,
@@ -150,8 +153,8 @@ def _invalid_option(config: GradeConfig) -> str:
 
 def _not_gradeable(reason: str, config: GradeConfig, started: float) -> GradingResults:
     """Every rubric check at 0 with the reason (or no checks, if even the rubric cannot be read)."""
-    from grader.results import TestResult
-    from grader.rubric import load_rubric
+    from grader.grading.results import TestResult
+    from grader.grading.rubric import load_rubric
 
     try:
         entries = load_rubric(config.rubric).selected(not config.no_training)
@@ -242,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config.quiet:
             print(f"Score: {results.score:g} / {results.max_score:g}")
         else:
-            from grader.report import render
+            from grader.grading.report import render
 
             render(results, explain_all=config.explain_all)
     except Exception as exc:  # noqa: BLE001 - the results are written; a broken terminal must not change that
@@ -251,8 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _grade(config: GradeConfig, started: float) -> GradingResults:
-    from grader.locate import locate_submission
-    from grader.runner import grade
+    from grader.grading.locate import locate_submission
+    from grader.grading.runner import grade
     from grader.sandbox import SandboxConfig
 
     located = locate_submission(config.submission)

@@ -18,7 +18,7 @@ image, then ``run_autograder`` for every submission. The zip holds:
   read the feedback) and its misconception catalogue is stripped to that level, as in the handout.
 
 ``run`` grades the file found in ``$AUTOGRADER_ROOT/submission`` (``rewards.py``, or the only ``.py`` file:
-:mod:`grader.locate`) with ``python -m grader --seed SEED`` and makes sure
+:mod:`grader.grading.locate`) with ``python -m grader --seed SEED`` and makes sure
 ``$AUTOGRADER_ROOT/results/results.json`` exists and is valid whatever happened. ``AUTOGRADER_ROOT``
 defaults to ``/autograder``; ``AUTOGRADER_SOURCE`` (default ``$AUTOGRADER_ROOT/source``) and
 ``AUTOGRADER_PYTHON`` (default: the venv's python, else ``python3``) can be set too, which is how the tests run
@@ -41,10 +41,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from grader import feedback
 from grader.dataclass_cli import parse_into
+from grader.grading import feedback
+from grader.grading.locate import locate_submission
 from grader.handout import REPO_ROOT, feedback_level_problems, set_feedback_level, write_zip
-from grader.locate import locate_submission
 
 BUNDLE_NAME = "gradescope-autograder"
 CONFIG_NAME = "autograder.json"

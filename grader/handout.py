@@ -13,7 +13,7 @@ What stays out: ``reference/`` (the solution), ``tests/`` (instructor tests, whi
 ``grader/gradescope.py``), and the instructor-only calibration tool and tables (``grader/calibrate.py`` needs
 ``reference/``; see :data:`INSTRUCTOR_ONLY`).
 
-Feedback level (:mod:`grader.feedback`): the handout's ``grader/rubric.toml`` is set to ``--feedback-level``
+Feedback level (:mod:`grader.grading.feedback`): the handout's ``grader/grading/rubric.toml`` is set to ``--feedback-level``
 (default ``hint``) and its ``grader/misconceptions.toml`` is *stripped* to that level: the texts that explain
 more (the derivations, the solutions) are not in the handout at all, so no option of the student's copy can
 show them.
@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from grader import feedback
 from grader.contract import STUDENT_FUNCTIONS
 from grader.dataclass_cli import parse_into
+from grader.grading import feedback
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "STUDENT_README.md"
@@ -85,7 +85,7 @@ FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Sto
 #: Grader files only an instructor uses, which a handout leaves out: the training-check calibration (it runs the
 #: reference solution and known-wrong variants, and describes why they fail) and the tables it writes.
 INSTRUCTOR_ONLY = ("grader/calibrate.py", "grader/calibration/*.md")
-RUBRIC_FILE = "grader/rubric.toml"
+RUBRIC_FILE = "grader/grading/rubric.toml"
 CATALOGUE_FILE = "grader/misconceptions.toml"
 # A zip entry's timestamp: fixed, so the same sources give a byte-identical zip.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
@@ -415,7 +415,7 @@ def _normalised(text: str) -> str:
 def feedback_level_problems(folder: Path, repo: Path, level: str) -> list[str]:
     """Why the grader in ``folder`` could show more than ``level``, or [] when it cannot: its rubric must name
     ``level``, its catalogue must stop at ``level``, and no file may contain a text of the levels above it."""
-    from grader.rubric import RubricError, load_rubric
+    from grader.grading.rubric import RubricError, load_rubric
 
     problems = []
     try:

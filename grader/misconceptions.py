@@ -2,7 +2,7 @@
 
 Each :class:`Misconception` has an id (what reports and gradebooks count) and one or more wrong implementations
 of the student functions it concerns. Its title and its explanation, per feedback level (hint, explain, solution),
-are text in ``grader/misconceptions.toml``, read through :mod:`grader.feedback`, which the handout ships stripped
+are text in ``grader/misconceptions.toml``, read through :mod:`grader.grading.feedback`, which the handout ships stripped
 to the level it grades at. The wrong implementations serve two purposes:
 
 * diagnosis: :func:`diagnose_kl` runs a KL function of the submission on fixed probe inputs and compares its
@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader import feedback
 from grader.contract import BACKWARD, FORWARD, SHAPING, Submission
+from grader.grading import feedback
 
 Rows = Sequence[Sequence[float]]
 KLImpl = Callable[..., Any]

@@ -74,7 +74,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from grader.contract import STUDENT_FUNCTIONS, CallOutcome
-from grader.locate import MAX_SUBMISSION_BYTES
+from grader.grading.locate import MAX_SUBMISSION_BYTES
 
 # Process-tree handling lives in grader.proctree; these names stay importable from here.
 from grader.proctree import (  # noqa: F401

@@ -20,7 +20,7 @@ import pytest
 
 from grader import batch
 from grader.batch import BatchConfig, discover, run_batch
-from grader.locate import locate_submission
+from grader.grading.locate import locate_submission
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_GRADER = (sys.executable, str(Path(__file__).with_name("_fake_grader.py")))

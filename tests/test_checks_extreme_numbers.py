@@ -13,8 +13,8 @@ import pytest
 
 from grader.checks import REGISTRY
 from grader.contract import CheckContext
-from grader.rubric import load_rubric
-from grader.runner import run_check
+from grader.grading.rubric import load_rubric
+from grader.grading.runner import run_check
 from tests.check_ids import TRAINING_IDS
 from tests.fake_submission import ROOT, FakeSubmission
 

@@ -12,9 +12,9 @@ import pytest
 
 from grader.checks import REGISTRY
 from grader.contract import CheckContext
-from grader.results import TestResult
-from grader.rubric import load_rubric
-from grader.runner import apply_gates, run_check
+from grader.grading.results import TestResult
+from grader.grading.rubric import load_rubric
+from grader.grading.runner import apply_gates, run_check
 from tests.fake_submission import FakeSubmission, reference_module
 from tests.gaming_submissions import BACKWARD, FORWARD, GAMING, SHAPING
 

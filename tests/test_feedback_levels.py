@@ -1,4 +1,4 @@
-"""Feedback levels (grader/feedback.py): each level shows what it promises and nothing of the levels above it;
+"""Feedback levels (grader/grading/feedback.py): each level shows what it promises and nothing of the levels above it;
 the level comes from the rubric or --feedback-level; a copy stripped to a level cannot show more."""
 
 from __future__ import annotations
@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from grader import feedback
 from grader import misconceptions as M
 from grader.checks import REGISTRY
 from grader.contract import CheckContext
-from grader.feedback import LEVELS, CatalogueError
+from grader.grading import feedback
+from grader.grading.feedback import LEVELS, CatalogueError
+from grader.grading.report import render
+from grader.grading.results import GradingResults
+from grader.grading.rubric import RubricEntry, RubricError, load_rubric, parse_rubric
+from grader.grading.runner import run_check
 from grader.handout import rubric_with_level
 from grader.misconceptions import BACKWARD, FORWARD, SHAPING
-from grader.report import render
-from grader.results import GradingResults
-from grader.rubric import RubricEntry, RubricError, load_rubric, parse_rubric
-from grader.runner import run_check
 from tests.fake_submission import FakeSubmission, reference_module
 from tests.solution_forms import SOLUTION_FORMS
 from tests.test_checks_mutants import CASES
@@ -245,7 +245,7 @@ def test_rubric_level_is_validated_and_defaults_to_hint() -> None:
 
 
 def test_rubric_with_level_rewrites_inserts_or_appends() -> None:
-    text = (ROOT / "grader" / "rubric.toml").read_text()
+    text = (ROOT / "grader" / "grading" / "rubric.toml").read_text()
     changed = rubric_with_level(text, "hint")
     assert changed.count('level = "hint"') == 1 and 'level = "explain"' not in changed
     assert changed.replace('level = "hint"', 'level = "explain"') == text  # comments and layout kept
@@ -288,7 +288,9 @@ def test_cli_uses_the_rubric_level_unless_overridden(
 
 def test_cli_takes_the_level_from_a_custom_rubric(sum_not_mean_file: Path, tmp_path: Path) -> None:
     rubric = tmp_path / "rubric.toml"
-    rubric.write_text(rubric_with_level((ROOT / "grader" / "rubric.toml").read_text(), "solution"))
+    rubric.write_text(
+        rubric_with_level((ROOT / "grader" / "grading" / "rubric.toml").read_text(), "solution")
+    )
     results = tmp_path / "results.json"
     code, data, out = run_grader(
         "--submission", sum_not_mean_file, "--results", results, "--no-training",
@@ -301,7 +303,7 @@ def test_cli_takes_the_level_from_a_custom_rubric(sum_not_mean_file: Path, tmp_p
 def test_asking_a_stripped_copy_for_more_is_capped_and_said(
     stripped_to_hint: Path, sum_not_mean_file: Path
 ) -> None:
-    from grader.runner import grade
+    from grader.grading.runner import grade
 
     results = grade(
         sum_not_mean_file, training=False, only=["kl_forward.mean_over_tokens"], feedback_level="solution"

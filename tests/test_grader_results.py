@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.results import GradingResults, TestResult, internal_error_results
-from grader.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, parse_rubric
+from grader.grading.results import GradingResults, TestResult, internal_error_results
+from grader.grading.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, parse_rubric
 from tests.check_ids import PROPERTY_IDS, TRAINING_IDS
 
 

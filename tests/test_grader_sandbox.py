@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from grader.contract import CheckContext, CheckOutcome, Submission
-from grader.results import GradingResults
-from grader.rubric import parse_rubric
-from grader.runner import grade
+from grader.grading.results import GradingResults
+from grader.grading.rubric import parse_rubric
+from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission
 
 FAST = SandboxConfig(call_timeout_s=1.0, import_timeout_s=2.0, check_budget_s=4.0, memory_bytes=1 << 30)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import feedback
 from grader.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
-from grader.rubric import load_rubric
+from grader.grading import feedback
+from grader.grading.rubric import load_rubric
 from tests.solution_forms import SOLUTION_FORMS, leaks
 from tests.test_handout import SUM_NOT_MEAN_FORWARD
 
@@ -78,7 +78,11 @@ def test_bundle_layout(bundle: tuple[Path, dict]) -> None:
     # Gradescope wants both scripts at the zip's root, executable.
     assert {"setup.sh", "run_autograder", "autograder.json", "pyproject.toml", "README.md"} <= names
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
-    assert "exercise/rewards.py" in names and "grader/gradescope.py" in names and "grader/locate.py" in names
+    assert (
+        "exercise/rewards.py" in names
+        and "grader/gradescope.py" in names
+        and "grader/grading/locate.py" in names
+    )
     assert not any(n.startswith(("reference/", "tests/", ".ci/", ".git/")) for n in names)
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     # A hidden seed, drawn at build time: not the default students grade with.
@@ -97,7 +101,7 @@ def test_bundle_grades_at_hint_and_holds_no_solution(bundle: tuple[Path, dict]) 
     folder = zip_path.parent / BUNDLE_NAME
     assert settings["feedback_level"] == "hint"
     assert json.loads(zipfile.ZipFile(zip_path).read("autograder.json"))["feedback_level"] == "hint"
-    assert load_rubric(folder / "grader" / "rubric.toml").feedback_level == "hint"
+    assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "hint"
     assert feedback.load_catalogue(folder / "grader" / "misconceptions.toml").level == "hint"
     assert (
         zipfile.ZipFile(zip_path).read("grader/misconceptions.toml")
@@ -110,7 +114,7 @@ def test_bundle_level_can_be_chosen(tmp_path: Path) -> None:
     _, settings = build_bundle(GradescopeConfig(out=tmp_path, seed=3, feedback_level="explain"))
     folder = tmp_path / BUNDLE_NAME
     assert settings["feedback_level"] == "explain"
-    assert load_rubric(folder / "grader" / "rubric.toml").feedback_level == "explain"
+    assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "explain"
     assert feedback.load_catalogue(folder / "grader" / "misconceptions.toml").level == "explain"
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import feedback
+from grader.grading import feedback
+from grader.grading.rubric import load_rubric
 from grader.handout import HandoutConfig, HandoutError, SolutionFingerprint, build_handout, main
-from grader.rubric import load_rubric
 from tests.solution_forms import SOLUTION_FORMS, leaks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -179,7 +179,7 @@ def test_the_handout_grades_its_own_stub(handout, tmp_path: Path) -> None:
 
 def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
     folder = handout.folder
-    assert load_rubric(folder / "grader" / "rubric.toml").feedback_level == "hint"
+    assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "hint"
     shipped = folder / "grader" / "misconceptions.toml"
     assert feedback.load_catalogue(shipped).level == "hint"
     assert json.loads((folder / ".handout.json").read_text())["feedback_level"] == "hint"
@@ -201,7 +201,7 @@ def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
 
 def test_handout_at_explain_keeps_the_derivations_not_the_solutions(tmp_path: Path) -> None:
     result = build_handout(HandoutConfig(out=tmp_path, feedback_level="explain"))
-    assert load_rubric(result.folder / "grader" / "rubric.toml").feedback_level == "explain"
+    assert load_rubric(result.folder / "grader" / "grading" / "rubric.toml").feedback_level == "explain"
     shipped = feedback.load_catalogue(result.folder / "grader" / "misconceptions.toml")
     assert shipped.level == "explain" and shipped["sum_not_mean"].text("explain")
     assert shipped["sum_not_mean"].text("solution") == ""

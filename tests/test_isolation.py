@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from grader import sandbox as sandbox_module
-from grader.runner import grade
+from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from tests.test_grader_sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi
 
@@ -180,7 +180,7 @@ def test_the_worker_cannot_stop_the_grader(tmp_path: Path) -> None:
     path = _submission(tmp_path, textwrap.dedent(source) + GOOD)
     results = tmp_path / "results.json"
     script = f"""
-from grader.runner import grade
+from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig
 from tests.test_grader_sandbox import REGISTRY, RUBRIC
 config = SandboxConfig(call_timeout_s=5, import_timeout_s=10, isolation="fallback", landlock_scoping=False)

@@ -1,5 +1,5 @@
 """The rubric's gates (``requires``): validated on load, written for every secondary and training check in the
-shipped rubric, and applied by :func:`grader.runner.apply_gates` (points withheld, the reason reported, the
+shipped rubric, and applied by :func:`grader.grading.runner.apply_gates` (points withheld, the reason reported, the
 results still a valid Gradescope file)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.results import GradingResults, TestResult
-from grader.rubric import RubricError, load_rubric, parse_rubric
-from grader.runner import TAG_WITHHELD, apply_gates
+from grader.grading.results import GradingResults, TestResult
+from grader.grading.rubric import RubricError, load_rubric, parse_rubric
+from grader.grading.runner import TAG_WITHHELD, apply_gates
 from tests.check_ids import KL_PROPERTIES, PROPERTY_IDS, SHAPING_PROPERTIES, TRAINING_IDS
 
 DEFINING = {
@@ -197,7 +197,7 @@ def test_the_terminal_report_marks_a_withheld_check_held_not_fail():
 
     from rich.console import Console
 
-    from grader.report import render
+    from grader.grading.report import render
 
     gated = apply_gates(GATED_RUBRIC.entries, _results(failing={"kl_forward.direction", "kl_forward.value"}))
     stream = io.StringIO()

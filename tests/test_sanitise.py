@@ -1,4 +1,4 @@
-"""Sanitised output (grader/sanitise.py): text a submission controls cannot hijack the terminal, break strict
+"""Sanitised output (grader/grading/sanitise.py): text a submission controls cannot hijack the terminal, break strict
 JSON parsers or XML, or grow without bound: at unit level, through the results objects and writers, and from
 a real submission through the sandbox and the CLI."""
 
@@ -19,9 +19,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from grader.report import render
-from grader.results import GradingResults, TestResult
-from grader.sanitise import MAX_TEXT_CHARS, clean_text, clean_tree
+from grader.grading.report import render
+from grader.grading.results import GradingResults, TestResult
+from grader.grading.sanitise import MAX_TEXT_CHARS, clean_text, clean_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What a hostile message can carry: clear the screen and turn red, a window title, a lone surrogate, NUL,

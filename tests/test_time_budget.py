@@ -1,4 +1,4 @@
-"""The grade's time (grader/budget.py): one global budget (``--time-budget``) and one timeout per function.
+"""The grade's time (grader/grading/budget.py): one global budget (``--time-budget``) and one timeout per function.
 
 Unit tests of :class:`BudgetedSubmission` and :class:`TimeBudget` with a fake sandbox; then grading real
 hostile submissions through the sandbox with fake checks and small limits (fast); then the CLI with the real
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from grader.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
 from grader.contract import CallOutcome, CheckContext, CheckOutcome, Submission, TrainingContext
-from grader.rubric import parse_rubric
-from grader.runner import grade
+from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
+from grader.grading.rubric import parse_rubric
+from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig
 
 ROOT = Path(__file__).resolve().parent.parent

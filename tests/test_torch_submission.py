@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader.checks import REGISTRY
-from grader.runner import grade
+from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig, SandboxedSubmission
 from tests.check_ids import TRAINING_IDS
 from tests.test_grader_sandbox import GOOD, RUBRIC

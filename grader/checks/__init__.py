@@ -1,5 +1,5 @@
 """The grader's checks, by id. Each is a :class:`grader.contract.CheckFunction`: ``check(submission, context)``
-returns a :class:`grader.contract.CheckOutcome`; the rubric (``grader/rubric.toml``) gives each id its name, points
+returns a :class:`grader.contract.CheckOutcome`; the rubric (``grader/grading/rubric.toml``) gives each id its name, points
 and visibility."""
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from grader import feedback, misconceptions
+from grader import misconceptions
 from grader import strategies as S
 from grader.checks.harness import (
     CallFailed,
@@ -32,6 +32,7 @@ from grader.checks.harness import (
     run_property,
 )
 from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission
+from grader.grading import feedback
 from grader.misconceptions import BACKWARD, FORWARD, Diagnosis
 
 PREFIX = {FORWARD: "kl_forward", BACKWARD: "kl_backward"}
@@ -443,7 +444,7 @@ def value(function: str) -> CheckFunction:
     where = "" if function == FORWARD else ", in every row whose ratios pi_ref/pi are all <= 10"
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
-        # Only the "solution" feedback level names the term (grader.feedback): the wording comes from there.
+        # Only the "solution" feedback level names the term (grader.grading.feedback): the wording comes from there.
         term = feedback.phrase("value_term", function)
         tested = (
             f"the value of {function} on ragged batches like training's (1 to 8 completions of 1 to "

@@ -7,7 +7,7 @@ Three levels, each showing everything the ones before it show:
 * ``explain``: adds the derivation: why the code is wrong, the mathematics, but not the final per-token term.
 * ``solution``: adds the fix (the formula, the code).
 
-The instructor chooses the level in the rubric (``[feedback] level`` in ``grader/rubric.toml``; ``explain`` in the
+The instructor chooses the level in the rubric (``[feedback] level`` in ``grader/grading/rubric.toml``; ``explain`` in the
 instructor repository); ``python -m grader --feedback-level LEVEL`` overrides it. The handout and the Gradescope
 bundle ship a rubric set to ``hint`` and a catalogue *stripped* to that level (:func:`strip_catalogue`): a copy
 of the grader cannot show text it does not contain, whatever level is asked for (:func:`effective_level`).
@@ -43,7 +43,7 @@ FeedbackLevel = Literal["hint", "explain", "solution"]
 LEVELS: tuple[FeedbackLevel, ...] = ("hint", "explain", "solution")
 #: Used when a rubric names no level: the least revealing one (a forgotten setting must not give answers away).
 FALLBACK_LEVEL: FeedbackLevel = "hint"
-CATALOGUE_PATH = Path(__file__).with_name("misconceptions.toml")
+CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "misconceptions.toml"
 #: Labels of each level's paragraph in a rendered misconception.
 LABELS = {"hint": "Hint", "explain": "Why", "solution": "Fix"}
 #: What the report says about each level (one line, for students).
@@ -298,8 +298,8 @@ _current: ContextVar[str | None] = ContextVar("feedback_level", default=None)
 
 @lru_cache(maxsize=1)
 def default_level() -> FeedbackLevel:
-    """The default rubric's level (``[feedback] level`` of ``grader/rubric.toml``), else :data:`FALLBACK_LEVEL`."""
-    from grader.rubric import DEFAULT_RUBRIC
+    """The default rubric's level (``[feedback] level`` of ``grader/grading/rubric.toml``), else :data:`FALLBACK_LEVEL`."""
+    from grader.grading.rubric import DEFAULT_RUBRIC
 
     try:
         data = tomllib.loads(DEFAULT_RUBRIC.read_text(encoding="utf-8"))

@@ -14,7 +14,7 @@ strict JSON parsers), JUnit XML and CSV/Markdown files. :func:`clean_text` makes
   noncharacters U+FFFE and U+FFFF, which XML cannot carry, are removed;
 * the length is capped (:data:`MAX_TEXT_CHARS`), with a note saying how much was cut.
 
-It is applied once, where results are built (:mod:`grader.results`: every text field of a result is cleaned
+It is applied once, where results are built (:mod:`grader.grading.results`: every text field of a result is cleaned
 when it is set, and the serialised tree again), so the report, JSON, XML and batch writers all see clean text.
 """
 

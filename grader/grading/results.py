@@ -6,7 +6,7 @@
 ``score == sum(tests[].max_score)``.
 
 Text in results can come from the submission (exception messages, what it printed), so every text field is
-cleaned by :func:`grader.sanitise.clean_text` when it is set (no escape sequences, control characters or lone
+cleaned by :func:`grader.grading.sanitise.clean_text` when it is set (no escape sequences, control characters or lone
 surrogates, bounded length), and :meth:`GradingResults.to_gradescope_dict` passes its whole tree through the
 same function: ``results.json`` is strict JSON and the terminal report cannot be hijacked, whoever built or
 edited the objects.
@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from grader.sanitise import clean_text, clean_tree
+from grader.grading.sanitise import clean_text, clean_tree
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_published")
 #: The tag of a check whose points the rubric's gates withheld (it passed on its own, a check it requires
-#: did not): see :func:`grader.runner.apply_gates`.
+#: did not): see :func:`grader.grading.runner.apply_gates`.
 TAG_WITHHELD = "withheld"
 #: Scores are rounded to this many decimals, so that sums and comparisons are exact enough to be stable.
 _DECIMALS = 6
@@ -118,7 +118,7 @@ class GradingResults(_CleanText):
     stdout_visibility: Visibility = "hidden"
     internal_error: bool = False
     seed: int | None = None
-    #: how much the feedback explains (grader.feedback: hint, explain, solution); None when nothing was graded
+    #: how much the feedback explains (grader.grading.feedback: hint, explain, solution); None when nothing was graded
     feedback_level: str | None = None
     #: how the submission was confined (grader.sandbox: isolation "namespaces" | "landlock" | "none", layers)
     sandbox: dict[str, Any] | None = None
@@ -232,7 +232,7 @@ def _first_line(text: str) -> str:
 
 
 def _xml_safe(text: str) -> str:
-    """Text XML 1.0 can carry: :func:`~grader.sanitise.clean_text` drops every character it cannot (control
+    """Text XML 1.0 can carry: :func:`~grader.grading.sanitise.clean_text` drops every character it cannot (control
     characters, lone surrogates, U+FFFE/U+FFFF) along with escape sequences."""
     return clean_text(text)
 

@@ -3,7 +3,7 @@
 Without these a hostile or broken submission decides how long grading takes: each check waits for its own
 call timeouts, so code that loops forever costs a timeout in every check (minutes), and code that sleeps a
 few seconds per call runs every check to its own budget (longer than Gradescope waits, which then shows
-nothing). Two pieces, used by :func:`grader.runner.grade`:
+nothing). Two pieces, used by :func:`grader.grading.runner.grade`:
 
 * :class:`TimeBudget`: a deadline for the whole grade. Checks' own budgets (``budget_s`` in the rubric, the
   training runs' time) are capped by what is left; :meth:`TimeBudget.watchdog` kills the submission's worker

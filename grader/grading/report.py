@@ -8,8 +8,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from grader.feedback import LEVELS, level_line
-from grader.results import GradingResults, TestResult
+from grader.grading.feedback import LEVELS, level_line
+from grader.grading.results import GradingResults, TestResult
 
 _FIRST_LINE_CHARS = 110
 

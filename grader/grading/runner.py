@@ -1,0 +1,446 @@
+"""Grading one submission: rubric -> sandbox -> checks -> :class:`~grader.grading.results.GradingResults`.
+
+>>> from grader.grading.runner import grade
+>>> results = grade("exercise/rewards.py", seed=0, training=False)    # doctest: +SKIP
+>>> results.score, results.full_marks
+>>> results.write_json("results.json")
+
+``grade`` never raises for anything the submission does, and turns its own failures into an internal-error
+result (every check 0, the error in the output). It returns only after the worker's process tree is dead, so
+whoever writes the results (the CLI) writes them last. Same submission and seed: same results, except
+``execution_time``. The rendering lives in :mod:`grader.grading.report`, the command line in :mod:`grader.cli`.
+
+With ``time_budget_s`` the whole grade has a deadline (:mod:`grader.grading.budget`): checks still to run when it
+passes score 0 with the reason, the check it interrupts too, and the results are returned as usual.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
+from grader.grading.feedback import effective_level, using_level
+from grader.grading.results import TAG_WITHHELD, GradingResults, TestResult
+from grader.grading.rubric import Rubric, RubricEntry, load_rubric
+from grader.proctree import boot_ticks_now, children_of_me, kill_descendants
+from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
+
+Progress = Callable[[TestResult], None]
+
+
+def default_registry() -> Mapping[str, CheckFunction]:
+    """The real checks (imported lazily: the CLI starts, and reports a broken check module, without them)."""
+    from grader.checks import REGISTRY
+
+    return REGISTRY
+
+
+def grade(
+    submission: str | Path,
+    *,
+    seed: int = 0,
+    training: bool = True,
+    rubric: Rubric | str | Path | None = None,
+    registry: Mapping[str, CheckFunction] | None = None,
+    sandbox_config: SandboxConfig | None = None,
+    hidden_paths: Sequence[str | Path] = (),
+    max_examples: int | None = None,
+    only: Sequence[str] = (),
+    progress: Progress | None = None,
+    training_preset: str = "auto",
+    training_lanes: int | None = None,
+    artifact_stem: str | Path | None = None,
+    time_budget_s: float | None = None,
+    feedback_level: str | None = None,
+) -> GradingResults:
+    """Grade the submission file; see the module docstring.
+
+    ``registry``: check id -> check (default: ``grader.checks.REGISTRY``; tests pass fakes). ``hidden_paths``:
+    extra paths the worker must not read (the CLI passes the results and JUnit directories). ``only``: grade
+    just these check ids (for debugging a check). ``progress`` is called with each result as it is made.
+    ``training_preset`` / ``training_lanes``: the training checks' model preset (``auto``, ``tiny``, ``gpt2``)
+    and parallel training processes (None: one per core, at most 4). ``artifact_stem``: checks may write files
+    for people next to the results, named ``<artifact_stem>_<what>.<ext>`` (the CLI passes the results path
+    without its suffix); their paths are listed in the results' ``output``. None: no such files.
+    ``time_budget_s``: seconds the whole grade may take (None: no limit; see the module docstring).
+    ``feedback_level``: how much a failed check explains (hint, explain, solution; None: the rubric's level), at
+    most what this copy's misconception catalogue contains (:mod:`grader.grading.feedback`).
+    """
+    started = time.monotonic()
+    budget = TimeBudget(time_budget_s, start=started)
+    path = Path(submission)
+    try:
+        rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+        entries = rubric.selected(training)
+        if only:
+            entries = tuple(e for e in entries if e.check_id in set(only))
+        registry = default_registry() if registry is None else registry
+        level = effective_level(feedback_level or rubric.feedback_level)
+    except Exception as exc:  # noqa: BLE001 - a broken rubric or check module is the grader's fault
+        return _everything_failed((), f"{type(exc).__name__}: {exc}", started, seed, internal=True)
+
+    config = replace(
+        sandbox_config or SandboxConfig(),
+        hidden_paths=tuple(
+            str(p) for p in (*(sandbox_config or SandboxConfig()).hidden_paths, *hidden_paths)
+        ),
+    )
+    context = (
+        CheckContext(seed=seed)
+        if max_examples is None
+        else CheckContext(seed=seed, max_examples=max_examples)
+    )
+    notes: list[str] = []
+    if level != (feedback_level or rubric.feedback_level):
+        notes.append(_level_capped(feedback_level or rubric.feedback_level, level))
+    skipped = [e for e in rubric.entries if e.requires_training and not training]
+    if skipped:
+        points = math.fsum(e.points for e in skipped)
+        notes.append(
+            f"Training checks skipped (--no-training): {len(skipped)} checks, {points:g} points not graded."
+        )
+    # Everything this grade starts (the worker, training processes, what they spawn) is a descendant of this
+    # process started from now on: when the budget runs out, the watchdog kills exactly those.
+    since, preexisting = boot_ticks_now(), children_of_me()
+    try:
+        with (
+            SandboxedSubmission(path, config) as sandbox,
+            budget.watchdog(lambda: kill_descendants(since, preexisting, timeout_s=5.0)),
+        ):
+            imported = sandbox.start()
+            if not imported.ok:
+                results = _everything_failed(
+                    entries,
+                    budget.not_run_message()
+                    if budget.expired
+                    else _import_feedback(imported.message, imported.status),
+                    started,
+                    seed,
+                    internal=False,
+                    progress=progress,
+                )
+                results.output = _overall_output(
+                    results, path, [*notes], sandbox.captured_output(), sandbox.isolation
+                )
+                results.sandbox = sandbox.sandbox_info
+                return results
+            tests = []
+            # One timeout per function, and no call past the grade's deadline (grader.grading.budget).
+            budgeted = BudgetedSubmission(sandbox, budget, config.call_timeout_s)
+            scratch = (
+                Path(tempfile.mkdtemp(prefix="grader-scratch-"))
+                if any(e.requires_training for e in entries)
+                else None
+            )
+            try:
+                for entry in entries:
+                    if budget.expired:
+                        result = _out_of_time(entry, budget.not_run_message(), TAG_NOT_RUN)
+                        tests.append(result)
+                        if progress is not None:
+                            progress(result)
+                        continue
+                    check_context = context
+                    if entry.requires_training:
+                        check_context = TrainingContext(
+                            seed=context.seed,
+                            max_examples=context.max_examples,
+                            submission_path=str(path.resolve()),
+                            work_dir=str(scratch),
+                            budget_s=budget.cap(entry.budget_s),
+                            training_preset=training_preset,
+                            training_lanes=training_lanes,
+                            call_timeout_s=config.call_timeout_s,
+                            hidden_paths=config.hidden_paths,
+                            artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
+                        )
+                    result = run_check(
+                        entry, registry.get(entry.check_id), budgeted, check_context, feedback_level=level
+                    )
+                    # Still running at the deadline: its calls (or the processes it waited for) were cut short,
+                    # so whatever it concluded is not a verdict on the submission.
+                    if budget.expired:
+                        result = _out_of_time(entry, budget.unfinished_message(), TAG_UNFINISHED)
+                    tests.append(result)
+                    if progress is not None:
+                        progress(result)
+            finally:
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
+            captured = sandbox.captured_output()
+            isolation, sandbox_info = sandbox.isolation, sandbox.sandbox_info
+    except SubmissionFileError as exc:
+        return _everything_failed(
+            entries,
+            f"Your submission could not be graded: {exc}",
+            started,
+            seed,
+            internal=False,
+            progress=progress,
+        )
+    except SandboxError as exc:
+        return _everything_failed(
+            entries,
+            f"The grader could not run your submission: {exc}",
+            started,
+            seed,
+            internal=True,
+            progress=progress,
+        )
+    except Exception as exc:  # noqa: BLE001 - never crash: report the grader's own failure
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        return _everything_failed(
+            entries, f"Internal grader error: {detail}", started, seed, internal=True, progress=progress
+        )
+    # The sandbox is closed here: the worker's process tree is dead before anyone writes the results.
+    if budget.expired:
+        # The watchdog killed what ran at the deadline; reap those and sweep whatever was left.
+        kill_descendants(since, preexisting)
+        notes.append(_budget_note(budget, tests))
+    tests = apply_gates(entries, tests, notes)
+    results = GradingResults(tests=tests, execution_time=time.monotonic() - started, seed=seed)
+    results.output = _overall_output(results, path, notes, captured, isolation)
+    results.feedback_level = level
+    results.sandbox = sandbox_info
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Gates (the rubric's ``requires``): a check's points count only when the checks it requires passed
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def apply_gates(
+    entries: Sequence[RubricEntry], tests: Sequence[TestResult], notes: list[str] | None = None
+) -> list[TestResult]:
+    """``tests`` with the points of every check whose gate is closed withheld: score 0, the reason first in its
+    output, tag ``withheld``. A gate is closed when a check it requires was graded and did not pass on its own
+    (its verdict before gates: chains are the rubric's to spell out). A required check that was not graded
+    (--no-training, --only) does not close it. A note for the overall output is appended to ``notes``."""
+    by_id = {e.check_id: e for e in entries}
+    verdicts = {t.check_id: t.passed for t in tests}
+    internal = {t.check_id for t in tests if t.internal_error}
+    gated, withheld = [], 0.0
+    for test in tests:
+        entry = by_id.get(test.check_id)
+        failed = [r for r in (entry.requires if entry else ()) if verdicts.get(r) is False]
+        if not failed:
+            gated.append(test)
+            continue
+        broken = [r for r in failed if r in internal]
+        reasons = "requires " + ", and ".join(
+            f"{' and '.join(ids)}, which {verdict}"
+            for ids, verdict in (
+                ([r for r in failed if r not in internal], "failed"),
+                (broken, "could not be graded (internal error)"),
+            )
+            if ids
+        )
+        names = "; ".join(f"{r}: {by_id[r].name}" for r in failed if r in by_id)
+        if test.score > 0:
+            withheld += test.score
+            output = (
+                f"Withheld: {reasons}. On its own this check earned {test.score:g} / {test.max_score:g}, but its "
+                f"points count only when the checks it requires pass ({names}).\n\n{test.output}"
+            )
+            test = replace(test, score=0.0, output=output, tags=[*test.tags, TAG_WITHHELD])
+        else:
+            test = replace(test, output=f"{test.output}\n(Gate: this check {reasons}.)")
+        gated.append(test)
+    if withheld and notes is not None:
+        count = sum(TAG_WITHHELD in t.tags for t in gated)
+        notes.append(
+            f"Withheld by the rubric's gates: {withheld:g} points on {count} checks that passed, because a "
+            "check they require failed (each says which). Fix the defining checks first."
+        )
+    return gated
+
+
+def run_check(
+    entry: RubricEntry,
+    check: CheckFunction | None,
+    submission: Submission,
+    context: CheckContext,
+    *,
+    feedback_level: str | None = None,
+) -> TestResult:
+    """Run one check within its budget and turn its verdict into points; a failing check is the grader's error.
+    Misconceptions are explained at ``feedback_level`` (None: the level in force, see :mod:`grader.grading.feedback`)."""
+    if check is None:
+        return _result(
+            entry,
+            0.0,
+            f"Internal grader error: no check is registered under the id {entry.check_id!r}.",
+            internal_error=True,
+        )
+    begin = getattr(submission, "begin_check", None)
+    if begin is not None:
+        begin(entry.budget_s)
+    try:
+        with using_level(feedback_level):
+            outcome = check(submission, context)
+    except Exception as exc:  # noqa: BLE001
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+        return _result(
+            entry,
+            0.0,
+            f"Internal grader error in this check: {type(exc).__name__}: {exc}{where}. "
+            "This is not your fault; please report it.",
+            internal_error=True,
+        )
+    if (
+        not isinstance(outcome, CheckOutcome)
+        or isinstance(outcome.fraction, bool)
+        or not isinstance(outcome.fraction, (int, float))
+        or not 0.0 <= outcome.fraction <= 1.0
+    ):
+        return _result(
+            entry,
+            0.0,
+            f"Internal grader error: the check returned {type(outcome).__name__} "
+            f"{getattr(outcome, 'fraction', '')!r}, not a CheckOutcome with a fraction in [0, 1].",
+            internal_error=True,
+        )
+    return _result(
+        entry,
+        float(outcome.fraction),
+        _feedback(entry, outcome, feedback_level),
+        misconception=outcome.misconception,
+        extra_tags=outcome.tags,
+        artifacts=[str(a) for a in getattr(outcome, "artifacts", None) or ()],
+    )
+
+
+def _feedback(entry: RubricEntry, outcome: CheckOutcome, level: str | None = None) -> str:
+    """The check's feedback, plus its counterexample and misconception when the check did not include them (the
+    misconception rendered at ``level``, like the checks' own)."""
+    parts = [outcome.feedback.strip()] if outcome.feedback.strip() else []
+    if outcome.counterexample and outcome.counterexample not in outcome.feedback:
+        parts.append("Counterexample:\n" + outcome.counterexample.rstrip())
+    if outcome.misconception and f"[{outcome.misconception}]" not in outcome.feedback:
+        try:
+            from grader.misconceptions import get
+
+            parts.append(get(outcome.misconception).render(entry.function_tag, level=level))
+        except Exception:  # noqa: BLE001 - an unknown id still gets named
+            parts.append(f"Likely misconception: {outcome.misconception}")
+    if not parts:
+        parts.append("Passed." if outcome.fraction >= 1 else "Failed.")
+    return "\n".join(parts)
+
+
+def _level_capped(requested: str, shown: str) -> str:
+    """The note when a copy of the grader holds less text than the level asked for (a handout's copy holds only
+    the level it was built for)."""
+    return (
+        f"Feedback level {requested!r} was asked for, but this copy of the grader only contains the {shown!r} "
+        f"texts: showing {shown!r}."
+    )
+
+
+def _result(
+    entry: RubricEntry,
+    fraction: float,
+    output: str,
+    *,
+    internal_error: bool = False,
+    misconception: str | None = None,
+    extra_tags: Sequence[str] = (),
+    artifacts: Sequence[str] = (),
+) -> TestResult:
+    tags = [entry.function_tag, *entry.tags, *extra_tags]
+    if misconception:
+        tags.append(f"misconception:{misconception}")
+    if entry.advisory:
+        tags.append("advisory")
+    return TestResult(
+        name=entry.name,
+        score=fraction * entry.points,
+        max_score=entry.points,
+        output=output,
+        visibility=entry.visibility,
+        tags=list(dict.fromkeys(tags)),
+        check_id=entry.check_id,
+        advisory=entry.advisory,
+        misconception=misconception,
+        internal_error=internal_error,
+        advisory_failed=entry.advisory and fraction < 1 and not internal_error,
+        artifacts=list(artifacts),
+    )
+
+
+def _out_of_time(entry: RubricEntry, message: str, tag: str) -> TestResult:
+    """0 points because the grade's time budget ran out (not an internal error: the submission's time)."""
+    return _result(entry, 0.0, message, extra_tags=[tag])
+
+
+def _budget_note(budget: TimeBudget, tests: Sequence[TestResult]) -> str:
+    cut = [t for t in tests if TAG_NOT_RUN in t.tags or TAG_UNFINISHED in t.tags]
+    points = math.fsum(t.max_score for t in cut)
+    return (
+        f"The grading time budget of {budget.seconds:g} s ran out: {len(cut)} checks ({points:g} points) were "
+        "not finished and score 0: slow functions, or a slow or busy machine (the checks say more)."
+    )
+
+
+def _import_feedback(message: str, status: str) -> str:
+    lead = {
+        "timeout": "Your submission did not finish importing",
+        "crashed": "Your submission crashed while being imported",
+    }
+    head = lead.get(status, "Your submission could not be imported")
+    return (
+        f"{head}, so none of its functions could be graded.\n{message}\n"
+        "Run `python exercise/rewards.py` to see the error; code at the top level of the file runs on import."
+    )
+
+
+def _everything_failed(
+    entries: Sequence[RubricEntry],
+    message: str,
+    started: float,
+    seed: int,
+    *,
+    internal: bool,
+    progress: Progress | None = None,
+) -> GradingResults:
+    tests = [_result(e, 0.0, message, internal_error=internal) for e in entries]
+    for test in tests:
+        if progress is not None:
+            progress(test)
+    return GradingResults(
+        tests=tests,
+        execution_time=time.monotonic() - started,
+        output=message,
+        internal_error=internal,
+        seed=seed,
+    )
+
+
+def _overall_output(
+    results: GradingResults, path: Path, notes: list[str], captured: str, isolation: str
+) -> str:
+    lines = [f"Graded {path.name}: {results.score:g} / {results.max_score:g} points (seed {results.seed})."]
+    if (
+        results.tests
+        and not results.tests[0].internal_error
+        and results.tests[0].output.startswith("Your submission")
+    ):
+        lines.append(results.tests[0].output)
+    lines.extend(notes)
+    files = list(dict.fromkeys(a for t in results.tests for a in t.artifacts))
+    if files:
+        lines.append("Plots written next to the results: " + ", ".join(files))
+    if captured:
+        lines.append("What your code printed while being graded (truncated):\n" + captured)
+    lines.append(f"Sandbox: {isolation}.")
+    return "\n".join(lines)
