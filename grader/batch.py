@@ -51,7 +51,13 @@ from grader.dataclass_cli import parse_into
 from grader.grading.locate import locate_submission
 from grader.grading.results import TAG_WITHHELD
 from grader.grading.sanitise import clean_text, clean_tree
-from grader.proctree import become_subreaper, boot_ticks_now, children_of_me, kill_descendants, kill_tree
+from grader.sandbox.proctree import (
+    become_subreaper,
+    boot_ticks_now,
+    children_of_me,
+    kill_descendants,
+    kill_tree,
+)
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
 #: Output names a submission's folder must not take.

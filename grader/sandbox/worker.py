@@ -1,6 +1,6 @@
 """The code that runs INSIDE the sandboxed worker process, next to the submission.
 
-Started by :mod:`grader.sandbox` as ``python -s -B grader/worker.py CONFIG_JSON`` with a scrubbed environment,
+Started by :mod:`grader.sandbox.submission` as ``python -s -B grader/sandbox/worker.py CONFIG_JSON`` with a scrubbed environment,
 its cwd in a fresh temporary directory and two inherited pipe descriptors. It
 
 1. confines itself before any submission code runs: in the namespaces mode as root, drops to the sandbox uid

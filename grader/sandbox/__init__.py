@@ -1,0 +1,36 @@
+"""Running a submission safely (docs/design.md, "Isolation").
+
+* :mod:`.submission`: :class:`SandboxedSubmission`, the production :class:`~grader.contract.Submission`: starts
+  the worker, sends it calls, watches its memory and time, restarts it between checks;
+* :mod:`.policy`: what the worker may do: :class:`SandboxConfig` (limits), the namespaces mode (bubblewrap) and
+  what the fallback mode lets it read (Landlock);
+* :mod:`.protocol`: the wire protocol between the grader and the worker (one JSON line per request and reply,
+  replies untrusted);
+* :mod:`.worker`: the script that runs inside the sandbox, next to the submission (stdlib only);
+* :mod:`.proctree`: finding and killing process trees, the resident-memory watch (also used by batch grading
+  and the training lanes).
+"""
+
+from grader.sandbox.policy import (
+    ISOLATION_CHOICES,
+    REPO_ROOT,
+    Isolation,
+    NamespaceLauncher,
+    SandboxConfig,
+    namespace_launcher,
+    readable_paths,
+)
+from grader.sandbox.submission import SandboxedSubmission, SandboxError, SubmissionFileError
+
+__all__ = [
+    "ISOLATION_CHOICES",
+    "REPO_ROOT",
+    "Isolation",
+    "NamespaceLauncher",
+    "SandboxConfig",
+    "SandboxError",
+    "SandboxedSubmission",
+    "SubmissionFileError",
+    "namespace_launcher",
+    "readable_paths",
+]
