@@ -16,10 +16,10 @@ through exactly the machinery a grade uses (:func:`grader.training.execute`: lan
   the reference's forward run): ``identity_shaping`` (the score unchanged: the same run as its control),
   ``constant_shaping`` and ``noise_shaping`` (a pseudo-random function of the text, barely increasing in the
   score: it passes every property check but rewards nothing about sentiment) learn nothing,
-  ``gibberish_shaping`` (every new word doubles the reward) drifts into text the reference finds unnatural: each
-  must fail the shaped check. ``vocabulary_shaping`` (score times the number of different words: a milder pull
-  towards word lists) and ``previous_shaping`` (the reference's earlier score x distinct-word ratio x length)
-  are reported, not required either way.
+  ``gibberish_shaping`` (every new word doubles the reward) drifts into word salad the reference finds unnatural
+  and the penalty no longer holds back: each must fail the shaped check. ``vocabulary_shaping`` (score times the
+  number of different words: a milder pull towards word lists) and ``previous_shaping`` (the reference's earlier
+  score x distinct-word ratio x length) are reported, not required either way.
 
 The wrong KL penalties that the runs cannot tell apart in a short run (k3 as the forward penalty, a sum over
 tokens instead of a mean) are not calibrated here: the rubric gates the training points on the property checks
@@ -155,13 +155,15 @@ EXPECTED = {
     "vocabulary_shaping": {},
     "previous_shaping": {},
 }
-#: The shaped check's quantity each wrong shaping is built to fail (its margin is reported against that one).
+#: The shaped check's quantities each wrong shaping is built to fail (its margins are reported against those).
 SHAPING_TARGET = {
-    "identity_shaping": "repetition_drop",
-    "constant_shaping": "gain",
-    "noise_shaping": "gain",
-    "gibberish_shaping": "perplexity_ratio",
+    "identity_shaping": ("repetition_drop",),
+    "constant_shaping": ("gain",),
+    "noise_shaping": ("gain",),
+    "gibberish_shaping": ("perplexity_ratio", "shaped_kl_ratio"),
 }
+#: Quantities a check wants at most a threshold (the others: at least).
+MAX_QUANTITIES = ("kl_ratio", "perplexity_ratio", "shaped_kl_ratio")
 
 
 @dataclass
@@ -364,6 +366,8 @@ def _quantities(row: _Row) -> dict[str, float]:
         out["repetition_drop"] = control[-1]["repetition"] - last["repetition"]
         base_ppl = control[-1]["ref_perplexity"]
         out["perplexity_ratio"] = last["ref_perplexity"] / base_ppl if base_ppl > 0 else math.inf
+        base_kl = control[-1]["kl_forward"]
+        out["shaped_kl_ratio"] = last["kl_forward"] / base_kl if base_kl > 0 else math.inf
     return out
 
 
@@ -500,7 +504,8 @@ def render(
         "",
         "Sentiment is the validation mean (held-out prompts); KL values are exact, per token, at the final "
         "validation. ratio: for a KL run its final KL in its penalty's direction / the baseline's; for a shaped "
-        "run its final perplexity under the reference / the forward run's (same seed). repetition: share of a "
+        "run its final perplexity under the reference / the forward run's (same seed; its KL ratio follows from "
+        "the KL(pi‖ref) column and the forward run's row). repetition: share of a "
         "completion's words it already used (mean over completions); ref ppl: perplexity of the sampled text "
         "under the reference model.",
         "",
@@ -591,11 +596,11 @@ def _margins(rows: list[_Row], th: T.Thresholds, variants: Sequence[str]) -> lis
         for v in variants:
             if v == "reference" or EXPECTED[v].get(run) is not False:
                 continue
-            if (SHAPING_TARGET.get(v) if run == "shaped" else "kl_ratio") != quantity:
+            if quantity not in (SHAPING_TARGET.get(v, ()) if run == "shaped" else ("kl_ratio",)):
                 continue
             vals = values(v, run, quantity)
             if vals:
-                out[v] = min(vals) if quantity in ("kl_ratio", "perplexity_ratio") else max(vals)
+                out[v] = min(vals) if quantity in MAX_QUANTITIES else max(vals)
         return out
 
     lines = [
@@ -625,6 +630,7 @@ def _margins(rows: list[_Row], th: T.Thresholds, variants: Sequence[str]) -> lis
             "shaped: ref perplexity / forward's",
             "max",
         ),
+        ("shaped", "shaped_kl_ratio", "shaped_max_kl_ratio", "shaped: KL(pi‖ref) / forward's", "max"),
     )
     for run, quantity, key, label, kind in specs:
         ref = values("reference", run, quantity)

@@ -112,6 +112,7 @@ class Thresholds:
     shaped_min_gain: float
     shaped_min_repetition_drop: float
     shaped_max_perplexity_ratio: float
+    shaped_max_kl_ratio: float
 
 
 @dataclass(frozen=True)
@@ -157,9 +158,13 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
     if min(runs.forward_kl_coef, runs.backward_kl_coef) <= 0:
         raise SettingsError(f"{path}: [{preset}.runs] the KL coefficients must be positive")
     thresholds = section("thresholds", Thresholds)
-    if min(thresholds.kl_max_ratio, thresholds.shaped_max_perplexity_ratio) <= 0:
+    if (
+        min(thresholds.kl_max_ratio, thresholds.shaped_max_perplexity_ratio, thresholds.shaped_max_kl_ratio)
+        <= 0
+    ):
         raise SettingsError(
-            f"{path}: [{preset}.thresholds] kl_max_ratio and shaped_max_perplexity_ratio must be positive"
+            f"{path}: [{preset}.thresholds] kl_max_ratio, shaped_max_perplexity_ratio and shaped_max_kl_ratio "
+            "must be positive"
         )
     return TrainingSettings(
         preset=preset,
@@ -562,6 +567,16 @@ def plot_runs(
             if not record.get("ok"):
                 label += " (stopped)"
             ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label, **_STYLE.get(name, {}))
+        if metric == "kl_forward" and thresholds is not None and control and _number(control[-1].get(metric)):
+            limit = thresholds.shaped_max_kl_ratio * control[-1][metric]
+            ax.axhline(limit, color=_STYLE["shaped"]["color"], linewidth=0.8, linestyle=":")
+            ax.annotate(
+                f"pass limit of the shaped run: {thresholds.shaped_max_kl_ratio:g} x forward's",
+                (0.02, limit),
+                xycoords=("axes fraction", "data"),
+                fontsize=7,
+                va="top",
+            )
         if metric.startswith("kl_"):
             ax.set_yscale("symlog", linthresh=0.1)
             run = "forward" if metric == "kl_forward" else "backward"
@@ -576,7 +591,9 @@ def plot_runs(
                     va="bottom",
                 )
         if metric == "ref_perplexity":
-            ax.set_yscale("log")
+            plotted = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+            if plotted and max(plotted) > 20 * min(plotted):  # gibberish: perplexity in the thousands
+                ax.set_yscale("log")
         if thresholds is not None and control and _number(control[-1].get(metric)):
             limit = None
             if metric == "repetition":

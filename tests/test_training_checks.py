@@ -39,6 +39,7 @@ TH = T.Thresholds(
     shaped_min_gain=0.05,
     shaped_min_repetition_drop=0.02,
     shaped_max_perplexity_ratio=2.0,
+    shaped_max_kl_ratio=3.0,
 )
 
 
@@ -116,6 +117,7 @@ def test_thresholds_are_inclusive():
         shaped_min_gain=0.0,
         shaped_min_repetition_drop=0.0,
         shaped_max_perplexity_ratio=1.0,
+        shaped_max_kl_ratio=1.0,
     )
     at_limit = record(history([0.5, 0.55, 0.625], [0.0, 1.0, 1.25]))  # gain 0.125, ratio 0.25, both exact
     assert C.score_kl("forward", BASELINE, at_limit, th).fraction == 1
@@ -191,7 +193,18 @@ def test_a_shaping_that_pays_for_gibberish_fails_on_perplexity():
     outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=35.0, kl=(0.0, 1.0, 1.7)), TH)
     assert outcome.fraction == 0 and outcome.tags == ["training:shaped_gibberish"]
     assert "35.0 against 4.7: 7.45x, must be at most 2x FAILED" in outcome.feedback
+    assert "1.700 against 0.180: 9.44x, must be at most 3x FAILED" in outcome.feedback
     assert "unnatural" in outcome.feedback
+
+
+def test_a_shaping_that_overpowers_the_penalty_fails_on_kl_even_when_its_text_reads_well():
+    """Word salad of common phrases can stay fairly predictable token by token (perplexity 1.6x here), while the
+    policy has moved 8x further from the reference than the plain score took it under the same penalty."""
+    outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=7.5, kl=(0.0, 0.8, 1.44)), TH)
+    assert outcome.fraction == 0 and outcome.tags == ["training:shaped_overpowers_penalty"]
+    assert "7.5 against 4.7: 1.60x, must be at most 2x ok" in outcome.feedback
+    assert "8.00x, must be at most 3x FAILED" in outcome.feedback
+    assert "drowns the penalty" in outcome.feedback
 
 
 def test_shaped_thresholds_are_inclusive():
@@ -202,10 +215,11 @@ def test_shaped_thresholds_are_inclusive():
         shaped_min_gain=0.25,
         shaped_min_repetition_drop=0.0625,
         shaped_max_perplexity_ratio=1.25,
+        shaped_max_kl_ratio=2.5,
     )
-    # gain 0.25, repetition 0.0625 below 0.125, perplexity exactly 1.25x 4.0: all at their limits
-    control = record(history([0.5, 0.9], [0.0, 0.2], repetition=0.125, perplexity=4.0))
-    at_limit = record(history([0.5, 0.75], [0.0, 0.2], repetition=0.0625, perplexity=5.0))
+    # gain 0.25, repetition 0.0625 below 0.125, perplexity 1.25x 4.0, KL 2.5x 0.25: all exactly at their limits
+    control = record(history([0.5, 0.9], [0.0, 0.25], repetition=0.125, perplexity=4.0))
+    at_limit = record(history([0.5, 0.75], [0.0, 0.625], repetition=0.0625, perplexity=5.0))
     assert C.score_shaped(control, at_limit, th).fraction == 1
 
 

@@ -10,8 +10,10 @@ Four runs per grade, made once and shared by the four checks (see :mod:`grader.t
 * ``shaped``: the submission's ``shaped_reward`` with its ``kl_penalty_forward`` (exercise 2's run), compared with
   the ``forward`` run, which differs from it only in the shaping: it must still learn (a sentiment gain), repeat
   itself less than the plain score does (repetition lower by a calibrated amount: returning the score unchanged
-  reproduces the forward run exactly and fails), and stay as natural to the reference model (perplexity under
-  pi_ref at most a calibrated factor above the forward run's: a shaping that pays for gibberish fails).
+  reproduces the forward run exactly and fails), and stay near the reference model: text that reads as naturally
+  to it (perplexity under pi_ref at most a calibrated factor above the forward run's) and a policy the penalty
+  still holds (KL(pi || pi_ref) at most a calibrated factor above the forward run's). A shaping that pays for
+  gibberish fails these.
 
 Before any run starts, each function the run needs is called once on a small batch through the grader's sandbox
 (the pipeline's own pre-flight does the same inside the run): a stub or a broken function costs its run, with the
@@ -335,10 +337,11 @@ def score_shaped(
 ) -> CheckOutcome:
     """The shaped run (the submission's shaping and forward penalty) against its control, the forward run (the
     plain score and the same penalty, seed and coefficient): it learns (sentiment gain >= ``shaped_min_gain``),
-    repeats itself less (final repetition at least ``shaped_min_repetition_drop`` below the control's) and is
-    not less natural (final perplexity under the reference at most ``shaped_max_perplexity_ratio`` x the
-    control's). With the ``baseline`` the feedback also says when the forward penalty did not regularise the
-    control (then the comparison is not the one exercise 2 is about)."""
+    repeats itself less (final repetition at least ``shaped_min_repetition_drop`` below the control's) and stays
+    near the reference (final perplexity under it at most ``shaped_max_perplexity_ratio`` x the control's, final
+    KL(pi || pi_ref) at most ``shaped_max_kl_ratio`` x the control's). With the ``baseline`` the feedback also
+    says when the forward penalty did not regularise the control (then the comparison is not the one exercise 2
+    is about)."""
     if not _usable(shaped):
         if shaped.get("component") == "kl_penalty_forward":
             return _run_failed(shaped, "your shaped_reward and your kl_penalty_forward")
@@ -365,6 +368,9 @@ def score_shaped(
     gain_ok = g >= th.shaped_min_gain
     drop_ok = drop >= th.shaped_min_repetition_drop
     ppl_ok = ratio <= th.shaped_max_perplexity_ratio  # False for nan: no text to judge
+    kl, ref_kl = float(last["kl_forward"]), float(ref["kl_forward"])
+    kl_ratio = kl / ref_kl if ref_kl > 0 else (1.0 if kl <= 0 else math.inf)
+    kl_ok = kl_ratio <= th.shaped_max_kl_ratio
     kl_coef = (control.get("config") or {}).get("kl_coef")  # type: ignore[union-attr]
     coef = f"kl_coef {kl_coef:g}, " if isinstance(kl_coef, (int, float)) else ""
     lines = [
@@ -377,6 +383,8 @@ def score_shaped(
         f"  perplexity under the reference model (how natural the text looks to the model you started from) "
         f"{ppl:.1f} against {ref_ppl:.1f}: {ratio:.2f}x, must be at most {th.shaped_max_perplexity_ratio:g}x "
         f"{'ok' if ppl_ok else 'FAILED'}",
+        f"  KL(pi || pi_ref) (how far the policy moved from it) {kl:.3f} against {ref_kl:.3f}: {kl_ratio:.2f}x, "
+        f"must be at most {th.shaped_max_kl_ratio:g}x {'ok' if kl_ok else 'FAILED'}",
     ]
     if "distinct_2" in last and "distinct_2" in ref:
         lines.append(
@@ -396,7 +404,7 @@ def score_shaped(
                 "here are close to unregularised. Fix the penalty first; this verdict may change with it."
             )
             tags.append("training:control_unregularised")
-    if gain_ok and drop_ok and ppl_ok:
+    if gain_ok and drop_ok and ppl_ok and kl_ok:
         lines.append("Your shaping keeps the text positive and natural and makes it less repetitive.")
         return CheckOutcome(1.0, "\n".join(lines), tags=tags)
     if _same_history(history, base):
@@ -420,14 +428,18 @@ def score_shaped(
                 "or a bonus or penalty that outweighs it), so there is little left for GRPO to learn from."
             )
         tags.append("training:shaped_no_learning")
-    if not ppl_ok:
-        lines.append(
-            "The text drifted towards what the reference model finds unnatural (sub-word soup, lists of words): "
-            "your shaping pays for something (many different words, length ...) more than the KL penalty holds "
-            "it back. Keep the reward on the scale of the score (a bonus many times larger than the score "
-            "drowns the penalty), and do not pay for variety that does not read as text."
+    if not (ppl_ok and kl_ok):
+        what = (
+            "The text drifted towards what the reference model finds unnatural (sub-word soup, word salad)"
+            if not ppl_ok
+            else "The policy moved much further from the reference than the plain-score run with the same penalty"
         )
-        tags.append("training:shaped_gibberish")
+        lines.append(
+            f"{what}: your shaping pays for something (many different words, length ...) more than the KL "
+            "penalty holds it back. Keep the reward on the scale of the score (a bonus many times larger than "
+            "the score drowns the penalty), and do not pay for variety that does not read as text."
+        )
+        tags.append("training:shaped_gibberish" if not ppl_ok else "training:shaped_overpowers_penalty")
     if not drop_ok and "training:shaping_changes_nothing" not in tags:
         lines.append(
             "The text is not less repetitive than with the plain score, which is the reward hack a shaping is "
@@ -469,7 +481,7 @@ def check_baseline(submission: Submission, context: CheckContext) -> CheckOutcom
     baseline = runs.records["baseline"]
     if baseline.get("gated"):
         return _finish(
-            score_baseline(baseline, T.Thresholds(0, 0, 0, 0, 0, 0)), runs, context, _name(context)
+            score_baseline(baseline, T.Thresholds(0, 0, 0, 0, 0, 0, 0)), runs, context, _name(context)
         )
     return _finish(score_baseline(baseline, _settings(runs).thresholds), runs, context, _name(context))
 
