@@ -83,7 +83,7 @@ class CheckOutcome:
 
     fraction: float
     feedback: str = ""
-    misconception: str | None = None  # a short id from grader.misconceptions, when one was recognised
+    misconception: str | None = None  # a short id from grader.checks.misconceptions, when one was recognised
     counterexample: str | None = None  # the smallest failing input hypothesis found, pretty-printed
     tags: list[str] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)  # files written for people to look at (paths)

@@ -14,7 +14,7 @@ What stays out: ``reference/`` (the solution), ``tests/`` (instructor tests, whi
 ``reference/``; see :data:`INSTRUCTOR_ONLY`).
 
 Feedback level (:mod:`grader.grading.feedback`): the handout's ``grader/grading/rubric.toml`` is set to ``--feedback-level``
-(default ``hint``) and its ``grader/misconceptions.toml`` is *stripped* to that level: the texts that explain
+(default ``hint``) and its ``grader/checks/misconceptions/misconceptions.toml`` is *stripped* to that level: the texts that explain
 more (the derivations, the solutions) are not in the handout at all, so no option of the student's copy can
 show them.
 
@@ -86,7 +86,7 @@ FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Sto
 #: reference solution and known-wrong variants, and describes why they fail) and the tables it writes.
 INSTRUCTOR_ONLY = ("grader/calibrate.py", "grader/calibration/*.md")
 RUBRIC_FILE = "grader/grading/rubric.toml"
-CATALOGUE_FILE = "grader/misconceptions.toml"
+CATALOGUE_FILE = "grader/checks/misconceptions/misconceptions.toml"
 # A zip entry's timestamp: fixed, so the same sources give a byte-identical zip.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -1,6 +1,6 @@
 """The cheapest wrong code a student could hand in to earn points without the mathematics (issue 8's table):
 each is a ``{function name: callable}`` mapping for :class:`tests.fake_submission.FakeSubmission`. They live
-here, not in ``grader.misconceptions``: they are attacks on the grader, not mistakes to explain."""
+here, not in ``grader.checks.misconceptions``: they are attacks on the grader, not mistakes to explain."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from grader import misconceptions as M
+from grader.checks import misconceptions as M
 from grader.checks.harness import fmt
 from grader.contract import BACKWARD, FORWARD, KL_FUNCTIONS
 from tests.fake_submission import FakeSubmission, reference_module
@@ -32,10 +32,10 @@ def test_probe_outputs_tell_every_mutant_apart(function):
     reference = _probe(getattr(reference_module(), function))
     outputs = [(mid, _probe(impl)) for mid, fn, impl in KL_PROBED if fn == function]
     for i, (mid, out) in enumerate(outputs):
-        assert not M._all_close(out, reference), f"{mid} looks correct on the probes"
+        assert not M.all_close(out, reference), f"{mid} looks correct on the probes"
         for other, out2 in outputs[i + 1 :]:
             if other != mid:
-                assert not M._all_close(out, out2), f"{mid} and {other} coincide on the probes"
+                assert not M.all_close(out, out2), f"{mid} and {other} coincide on the probes"
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,14 @@
 """Mutants of the reference solution, one per catalogued misconception (the wrong implementations live in
-``grader.misconceptions``): each must lose points in the check that should catch it, and that check's feedback
+``grader.checks.misconceptions``): each must lose points in the check that should catch it, and that check's feedback
 must name the misconception, explain it, and show a counterexample."""
 
 from __future__ import annotations
 
 import pytest
 
-from grader import misconceptions as M
 from grader.checks import REGISTRY
-from grader.contract import CheckContext
-from grader.misconceptions import BACKWARD, FORWARD, SHAPING
+from grader.checks import misconceptions as M
+from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
 from tests.fake_submission import FakeSubmission, reference_module
 
 CONTEXT = CheckContext(seed=0, max_examples=100)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from grader.checks import REGISTRY
-from grader.contract import CheckContext
-from grader.misconceptions import BACKWARD, FORWARD, SHAPING, get
+from grader.checks.misconceptions import get
+from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
 from tests.check_ids import PROPERTY_IDS, TRAINING_IDS
 from tests.fake_submission import ROOT, FakeSubmission, exercise_module, reference_module
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from grader import misconceptions as M
 from grader.checks import REGISTRY
-from grader.contract import CheckContext
+from grader.checks import misconceptions as M
+from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
 from grader.grading import feedback
 from grader.grading.feedback import LEVELS, CatalogueError
 from grader.grading.report import render
@@ -19,7 +19,6 @@ from grader.grading.results import GradingResults
 from grader.grading.rubric import RubricEntry, RubricError, load_rubric, parse_rubric
 from grader.grading.runner import run_check
 from grader.handout import rubric_with_level
-from grader.misconceptions import BACKWARD, FORWARD, SHAPING
 from tests.fake_submission import FakeSubmission, reference_module
 from tests.solution_forms import SOLUTION_FORMS
 from tests.test_checks_mutants import CASES

@@ -102,10 +102,13 @@ def test_bundle_grades_at_hint_and_holds_no_solution(bundle: tuple[Path, dict]) 
     assert settings["feedback_level"] == "hint"
     assert json.loads(zipfile.ZipFile(zip_path).read("autograder.json"))["feedback_level"] == "hint"
     assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "hint"
-    assert feedback.load_catalogue(folder / "grader" / "misconceptions.toml").level == "hint"
     assert (
-        zipfile.ZipFile(zip_path).read("grader/misconceptions.toml")
-        == (folder / "grader" / "misconceptions.toml").read_bytes()
+        feedback.load_catalogue(folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml").level
+        == "hint"
+    )
+    assert (
+        zipfile.ZipFile(zip_path).read("grader/checks/misconceptions/misconceptions.toml")
+        == (folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml").read_bytes()
     )  # the zip carries the stripped copy
     assert leaks(folder) == []
 
@@ -115,7 +118,10 @@ def test_bundle_level_can_be_chosen(tmp_path: Path) -> None:
     folder = tmp_path / BUNDLE_NAME
     assert settings["feedback_level"] == "explain"
     assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "explain"
-    assert feedback.load_catalogue(folder / "grader" / "misconceptions.toml").level == "explain"
+    assert (
+        feedback.load_catalogue(folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml").level
+        == "explain"
+    )
 
 
 def test_explicit_seed_is_baked_in(tmp_path: Path) -> None:

@@ -180,7 +180,7 @@ def test_the_handout_grades_its_own_stub(handout, tmp_path: Path) -> None:
 def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
     folder = handout.folder
     assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "hint"
-    shipped = folder / "grader" / "misconceptions.toml"
+    shipped = folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml"
     assert feedback.load_catalogue(shipped).level == "hint"
     assert json.loads((folder / ".handout.json").read_text())["feedback_level"] == "hint"
     # Nothing the handout's grader can show states a per-token term: its data and text files and its string
@@ -189,7 +189,10 @@ def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
     catalogue_text = shipped.read_text()
     for word in ("explain =", "solution =", "[shared", "Why", "len(terms)", "log(20)"):
         assert word not in catalogue_text, word
-    assert shipped.stat().st_size < 0.5 * (REPO / "grader" / "misconceptions.toml").stat().st_size
+    assert (
+        shipped.stat().st_size
+        < 0.5 * (REPO / "grader" / "checks" / "misconceptions" / "misconceptions.toml").stat().st_size
+    )
     # The instructor-only calibration tool (it runs the reference) stays out; the thresholds the checks read stay.
     assert (
         "grader/calibrate.py" not in handout.files
@@ -202,7 +205,9 @@ def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
 def test_handout_at_explain_keeps_the_derivations_not_the_solutions(tmp_path: Path) -> None:
     result = build_handout(HandoutConfig(out=tmp_path, feedback_level="explain"))
     assert load_rubric(result.folder / "grader" / "grading" / "rubric.toml").feedback_level == "explain"
-    shipped = feedback.load_catalogue(result.folder / "grader" / "misconceptions.toml")
+    shipped = feedback.load_catalogue(
+        result.folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml"
+    )
     assert shipped.level == "explain" and shipped["sum_not_mean"].text("explain")
     assert shipped["sum_not_mean"].text("solution") == ""
     assert leaks(result.folder) == []
@@ -210,7 +215,9 @@ def test_handout_at_explain_keeps_the_derivations_not_the_solutions(tmp_path: Pa
 
 def test_feedback_above_the_level_hidden_elsewhere_is_found(tmp_path: Path) -> None:
     repo = _fake_repo(tmp_path)
-    shutil.copy(repo / "grader" / "misconceptions.toml", repo / "grader" / "notes.toml")
+    shutil.copy(
+        repo / "grader" / "checks" / "misconceptions" / "misconceptions.toml", repo / "grader" / "notes.toml"
+    )
     with pytest.raises(HandoutError, match="grader/notes.toml: contains feedback above the level 'hint'"):
         build_handout(HandoutConfig(out=tmp_path / "out", repo=repo))
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
+from grader.checks.misconceptions import Diagnosis, Misconception
 from grader.contract import EXERCISE, CallOutcome, CheckContext, CheckOutcome, Submission
-from grader.misconceptions import Diagnosis, Misconception
 
 T = TypeVar("T")
 

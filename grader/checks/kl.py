@@ -13,8 +13,8 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from grader import misconceptions
-from grader import strategies as S
+from grader.checks import misconceptions
+from grader.checks import strategies as S
 from grader.checks.harness import (
     CallFailed,
     Failure,
@@ -31,9 +31,9 @@ from grader.checks.harness import (
     reproduces,
     run_property,
 )
-from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission
+from grader.checks.misconceptions import Diagnosis
+from grader.contract import BACKWARD, FORWARD, CheckContext, CheckFunction, CheckOutcome, Submission
 from grader.grading import feedback
-from grader.misconceptions import BACKWARD, FORWARD, Diagnosis
 
 PREFIX = {FORWARD: "kl_forward", BACKWARD: "kl_backward"}
 KL_NAME = {FORWARD: "KL(pi || pi_ref)", BACKWARD: "KL(pi_ref || pi)"}
@@ -113,7 +113,7 @@ def _distribution_text(hidden: S.HiddenCase) -> str:
     )
 
 
-#: How the enumerating checks call the function (see grader.strategies.hidden).
+#: How the enumerating checks call the function (see grader.checks.strategies.hidden).
 _HIDDEN_NOTE = "The vocabulary's one-token completions are called inside a batch of unrelated completions, at random rows."
 
 

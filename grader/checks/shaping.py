@@ -13,8 +13,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from grader import misconceptions
-from grader import strategies as S
+from grader.checks import misconceptions
+from grader.checks import strategies as S
 from grader.checks.harness import (
     CallFailed,
     Failure,
@@ -29,8 +29,8 @@ from grader.checks.harness import (
     passed,
     run_property,
 )
-from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission
-from grader.misconceptions import SHAPING, Diagnosis
+from grader.checks.misconceptions import Diagnosis
+from grader.contract import SHAPING, CheckContext, CheckFunction, CheckOutcome, Submission
 
 FN = SHAPING
 PROMPT = "I watched this movie last night and"

@@ -328,7 +328,7 @@ def _feedback(entry: RubricEntry, outcome: CheckOutcome, level: str | None = Non
         parts.append("Counterexample:\n" + outcome.counterexample.rstrip())
     if outcome.misconception and f"[{outcome.misconception}]" not in outcome.feedback:
         try:
-            from grader.misconceptions import get
+            from grader.checks.misconceptions import get
 
             parts.append(get(outcome.misconception).render(entry.function_tag, level=level))
         except Exception:  # noqa: BLE001 - an unknown id still gets named
