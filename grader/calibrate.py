@@ -377,7 +377,7 @@ def _f(value: float | None, fmt: str = "{:.3f}") -> str:
 
 _GATING_NOTE = (
     "**KL training points are gated on the property checks** (the chosen approach; `requires` in "
-    "`grader/rubric.toml`). In 80 steps the forward and backward runs cannot tell every wrong penalty from the "
+    "`grader/grading/rubric.toml`). In 80 steps the forward and backward runs cannot tell every wrong penalty from the "
     "right one: k3 (r - 1 - log r) as the forward penalty still holds the policy near the reference, and a sum "
     "over tokens instead of a mean is the right penalty with a larger coefficient, so both pass the runs' "
     "thresholds on most seeds, while the property checks (direction, value, mean over tokens) decide them "
@@ -390,14 +390,17 @@ _GATING_NOTE = (
 _SHAPED_NOTE = (
     "**The shaped run** is exercise 2's command (`--reward_shaping shaped --kl_type forward`): the submission's "
     "shaping with its forward penalty, judged against the forward run, which differs from it only in the "
-    "shaping (same penalty, coefficient and seed). Against the baseline (no penalty) the comparison says "
+    "shaping (same penalty, coefficient and seed). Against the baseline (no penalty) the comparison would say "
     "nothing about fluency: after 80 unregularised steps the baseline's own text has a reference perplexity "
     "of 10^3 to 10^4, so gibberish would look no worse; and returning the score unchanged would reproduce the "
     "baseline, not a better run. Against the forward run, that identity shaping reproduces its control exactly "
-    "and fails, a shaping that pays for gibberish stands out against sensible text, and the run costs no more "
-    "than the unregularised one did (one penalty call per step). The price: the run uses the submission's "
-    "forward penalty, so a broken or unregularising `kl_penalty_forward` makes this check meaningless (the "
-    "feedback says so; the rubric can gate it on the forward checks)."
+    "(repetition drop 0), a shaping that learns nothing fails the gain, and one that pays for word salad stands "
+    "out against sensible text: in perplexity under the reference, and more clearly in KL(pi‖ref), because "
+    "salad made of common phrases stays fairly predictable token by token while the policy has left the "
+    "reference far behind (the KL ratio carries the 2x margins where the perplexity ratio's spread is too "
+    "small). The price of this control: the run uses the submission's forward penalty, so a "
+    "broken or unregularising `kl_penalty_forward` makes this check meaningless (the feedback says so; the "
+    "rubric can gate it on the forward checks)."
 )
 
 
@@ -663,7 +666,9 @@ def _margins(rows: list[_Row], th: T.Thresholds, variants: Sequence[str]) -> lis
         "Margins are factors: the reference's worst seed clears the threshold by that factor (worst / threshold "
         "for a minimum, threshold / worst for a maximum); the closest wrong seed misses it by that factor "
         '("any" when the wrong value is at or below 0 against a positive minimum). The calibration asks for at '
-        "least 2x on each side.",
+        "least 2x on each side of a threshold that separates the reference from wrong variants; the gains of the "
+        "baseline and the KL runs have none (they only guard that the runs learn on this machine and preset), "
+        "and the wrong variant aimed at two thresholds (word salad: perplexity and KL) needs it on one.",
     ]
     if suggestions:
         lines += [
