@@ -87,17 +87,17 @@ if INSTRUCTOR:
     def handout(session: nox.Session) -> None:
         """Build the student handout, a folder and a zip without the solution (`-- --out DIR [--classroom]`)."""
         install(session)
-        session.run("python", "-m", "grader.handout", *session.posargs)
+        session.run("python", "-m", "grader.tools.handout", *session.posargs)
 
     @nox.session
     def batch(session: nox.Session) -> None:
         """Grade a folder of submissions into a gradebook with charts (`-- SUBMISSIONS_DIR --out OUT`)."""
         install(session)
         # Exit 1: some submissions could not be graded normally (their rows say why); the batch still finished.
-        session.run("python", "-m", "grader.batch", *session.posargs, success_codes=[0, 1])
+        session.run("python", "-m", "grader.tools.batch", *session.posargs, success_codes=[0, 1])
 
     @nox.session
     def gradescope(session: nox.Session) -> None:
         """Build the Gradescope autograder zip with a hidden grading seed (`-- --out DIR [--seed N]`)."""
         install(session)
-        session.run("python", "-m", "grader.gradescope", "build", *session.posargs)
+        session.run("python", "-m", "grader.tools.gradescope", "build", *session.posargs)

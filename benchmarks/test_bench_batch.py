@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from grader.batch import BatchConfig, run_batch
+from grader.tools.batch import BatchConfig, run_batch
 
 REPO = Path(__file__).resolve().parents[1]
 

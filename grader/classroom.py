@@ -35,7 +35,7 @@ def _number(value: float) -> str:
 
 def load_results(path: Path) -> tuple[dict[str, Any] | None, str]:
     """The validated results, or None and why not."""
-    from grader.batch import validate_results
+    from grader.grading.results import validate_results
 
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if seed is None and os.environ.get("GRADER_SEED", "").strip().isdigit():
         seed = int(os.environ["GRADER_SEED"].strip())
     if data is not None and seed is not None:
-        from grader.gradescope import hide_seed
+        from grader.grading.results import hide_seed
 
         data = hide_seed(data, seed)
     markdown = summary_markdown(data, problem)

@@ -1,4 +1,4 @@
-"""Batch grading (grader/batch.py): discovery, one row per submission whatever it does, a gradebook that agrees
+"""Batch grading (grader/tools/batch.py): discovery, one row per submission whatever it does, a gradebook that agrees
 with each results.json, pass rates, misconception counts and charts.
 
 Most tests drive the batch with a stand-in grader (tests/_fake_grader.py: same command line and results format,
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch
-from grader.batch import BatchConfig, discover, run_batch
 from grader.grading.locate import locate_submission
+from grader.tools import batch
+from grader.tools.batch import BatchConfig, discover, run_batch
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_GRADER = (sys.executable, str(Path(__file__).with_name("_fake_grader.py")))

@@ -18,7 +18,7 @@ from grader.grading.report import render
 from grader.grading.results import GradingResults
 from grader.grading.rubric import RubricEntry, RubricError, load_rubric, parse_rubric
 from grader.grading.runner import run_check
-from grader.handout import rubric_with_level
+from grader.tools.handout import rubric_with_level
 from tests.fake_submission import FakeSubmission, reference_module
 from tests.solution_forms import SOLUTION_FORMS
 from tests.test_checks_mutants import CASES

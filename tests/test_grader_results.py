@@ -212,3 +212,16 @@ def test_training_ids_require_training_by_default_and_are_skipped_without_it() -
     )
     assert rubric["kl_forward.contract"].budget_s == 5
     assert DEFAULT_RUBRIC.is_file()
+
+
+def test_from_dict_reads_back_what_to_gradescope_dict_wrote() -> None:
+    original = _results()
+    original.seed, original.feedback_level = 7, "hint"
+    data = json.loads(original.to_json())
+    again = GradingResults.from_dict(data)
+    assert again.to_gradescope_dict() == original.to_gradescope_dict()
+    assert [t.check_id for t in again.tests] == [t.check_id for t in original.tests]
+    with pytest.raises(ValueError, match="a test has no name"):
+        GradingResults.from_dict({"tests": [{"score": 1}]})
+    with pytest.raises(ValueError, match="invalid max_score"):
+        GradingResults.from_dict({"tests": [{"name": "x", "max_score": float("nan")}]})

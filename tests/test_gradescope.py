@@ -1,4 +1,4 @@
-"""The Gradescope bundle (grader/gradescope.py): its contents, and run_autograder against a fake /autograder.
+"""The Gradescope bundle (grader/tools/gradescope.py): its contents, and run_autograder against a fake /autograder.
 
 The fake root is a temporary folder laid out like Gradescope's (``source/`` = the unpacked zip,
 ``submission/``, ``results/``); ``AUTOGRADER_ROOT``/``AUTOGRADER_SOURCE``/``AUTOGRADER_PYTHON`` point the
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
 from grader.grading import feedback
 from grader.grading.rubric import load_rubric
+from grader.tools.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
 from tests.solution_forms import SOLUTION_FORMS, leaks
 from tests.test_handout import SUM_NOT_MEAN_FORWARD
 
@@ -80,7 +80,7 @@ def test_bundle_layout(bundle: tuple[Path, dict]) -> None:
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
     assert (
         "exercise/rewards.py" in names
-        and "grader/gradescope.py" in names
+        and "grader/tools/gradescope.py" in names
         and "grader/grading/locate.py" in names
     )
     assert not any(n.startswith(("reference/", "tests/", ".ci/", ".git/")) for n in names)

@@ -1,4 +1,4 @@
-"""The student handout (grader/handout.py): what goes in, what never does, and that its grader works on its own."""
+"""The student handout (grader/tools/handout.py): what goes in, what never does, and that its grader works on its own."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from grader.grading import feedback
 from grader.grading.rubric import load_rubric
-from grader.handout import HandoutConfig, HandoutError, SolutionFingerprint, build_handout, main
+from grader.tools.handout import HandoutConfig, HandoutError, SolutionFingerprint, build_handout, main
 from tests.solution_forms import SOLUTION_FORMS, leaks
 
 REPO = Path(__file__).resolve().parents[1]
@@ -199,6 +199,10 @@ def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
         and (folder / "grader/calibration/thresholds.toml").is_file()
     )
     assert not list((folder / "grader" / "calibration").glob("*.md"))
+    # The instructor tools stay out (batch, Gradescope, the builders); the grading path is all there.
+    assert not (folder / "grader" / "tools").exists() and not (folder / "grader" / "gradescope.py").exists()
+    for module in ("cli.py", "classroom.py", "grading/runner.py", "sandbox/worker.py", "checks/kl.py"):
+        assert (folder / "grader" / module).is_file(), module
     assert "feedback level is **hint**" in (folder / "README.md").read_text()
 
 

@@ -239,7 +239,7 @@ def test_injected_text_from_a_submission_gives_strict_json_and_a_clean_report(tm
 
 
 def test_batch_writers_sanitise_what_results_files_carry(tmp_path: Path) -> None:
-    from grader.batch import Graded, print_summary, summarise, write_gradebook, write_summary_md
+    from grader.tools.batch import Graded, print_summary, summarise, write_gradebook, write_summary_md
 
     tests = [
         {

@@ -388,7 +388,7 @@ def test_cli_an_endless_loop_costs_one_timeout_per_function(tmp_path: Path) -> N
 def test_the_gradescope_bundle_passes_a_budget_below_its_timeout(tmp_path: Path) -> None:
     import zipfile
 
-    from grader.gradescope import DEFAULT_TIME_BUDGET, GradescopeConfig, build_bundle, run_autograder
+    from grader.tools.gradescope import DEFAULT_TIME_BUDGET, GradescopeConfig, build_bundle, run_autograder
 
     assert DEFAULT_TIME_BUDGET < 600  # Gradescope's default autograder timeout: 10 minutes
     zip_path, settings = build_bundle(

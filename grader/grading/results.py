@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import tempfile
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -138,6 +139,50 @@ class GradingResults(_CleanText):
             not self.internal_error and bool(self.tests) and all(t.score >= t.max_score for t in self.tests)
         )
 
+    @classmethod
+    def from_dict(cls, data: Any) -> GradingResults:
+        """Results read back from a ``results.json`` payload (ours, or one written by another grader version):
+        validated by :func:`validate_results` (``ValueError`` says what is wrong), unknown keys ignored."""
+        validate_results(data)
+        extra = data.get("extra_data") if isinstance(data.get("extra_data"), dict) else {}
+        tests = []
+        for test in data.get("tests", []):
+            test_extra = test.get("extra_data") if isinstance(test.get("extra_data"), dict) else {}
+            tags = test.get("tags") if isinstance(test.get("tags"), list) else []
+            visibility = test.get("visibility") if test.get("visibility") in VISIBILITIES else "visible"
+            tests.append(
+                TestResult(
+                    test["name"],
+                    float(test.get("score", 0.0)),
+                    float(test.get("max_score", 0.0)),
+                    str(test.get("output", "")),
+                    visibility,
+                    [str(t) for t in tags],
+                    str(test_extra.get("check_id", "")),
+                    bool(test_extra.get("advisory", False)),
+                    test_extra.get("misconception")
+                    if isinstance(test_extra.get("misconception"), str)
+                    else None,
+                    bool(test_extra.get("internal_error", False)),
+                    test.get("status") == "failed" and float(test.get("max_score", 0.0)) == 0,
+                    [str(a) for a in test_extra.get("artifacts", []) if isinstance(a, str)],
+                )
+            )
+        seed = extra.get("seed")
+        return cls(
+            tests,
+            float(data.get("execution_time", 0.0) or 0.0),
+            str(data.get("output", "")),
+            data.get("visibility") if data.get("visibility") in VISIBILITIES else "visible",
+            data.get("stdout_visibility") if data.get("stdout_visibility") in VISIBILITIES else "hidden",
+            bool(extra.get("internal_error", False)),
+            seed if isinstance(seed, int) and not isinstance(seed, bool) else None,
+            feedback_level=data.get("feedback_level")
+            if isinstance(data.get("feedback_level"), str)
+            else None,
+            sandbox=data.get("sandbox") if isinstance(data.get("sandbox"), dict) else None,
+        )
+
     def to_gradescope_dict(self) -> dict[str, Any]:
         # Cleaned again as a whole: a list edited in place (``test.tags.append``) bypasses the setter.
         return clean_tree(self._gradescope_tree())
@@ -224,6 +269,55 @@ class GradingResults(_CleanText):
 
     def write_junit(self, path: str | os.PathLike) -> None:
         _atomic_write(Path(path), self.to_junit_xml())
+
+
+def validate_results(data: Any) -> tuple[float, list[dict[str, Any]]]:
+    """Check a ``results.json`` payload enough to read its score and checks (batch gradebooks, the Gradescope
+    and Classroom reporters); return ``(score, tests)`` or raise ``ValueError`` saying what is wrong. The score
+    is the file's own ``score`` when it has one, else the sum of its tests'."""
+    if not isinstance(data, dict):
+        raise ValueError("results.json is not a JSON object")
+    score = data.get("score")
+    tests = data.get("tests", [])
+    if not isinstance(tests, list):
+        raise ValueError("results.json: 'tests' is not a list")
+    clean = []
+    for test in tests:
+        if not isinstance(test, dict) or not isinstance(test.get("name"), str):
+            raise ValueError("results.json: a test has no name")
+        for key in ("score", "max_score"):
+            value = test.get(key, 0.0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"results.json: test {test['name']!r} has an invalid {key}")
+        clean.append(test)
+    if score is None:
+        score = sum(float(t.get("score", 0.0)) for t in clean)
+    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
+        raise ValueError("results.json: 'score' is not a finite number")
+    return float(score), clean
+
+
+def hide_seed(data: Any, seed: int) -> Any:
+    """Keep a hidden grading seed out of a report students see (the instructor's log still has it).
+
+    Drops every key whose name mentions "seed" and replaces the seed in strings: after the word "seed" always,
+    anywhere when it has 6 or more digits (a short one like 7 would also match unrelated numbers).
+    """
+    token = re.escape(str(seed))
+    labelled = re.compile(rf"(?i)(seed\W{{0,3}}){token}(?!\d)")
+    bare = re.compile(rf"(?<!\d){token}(?!\d)") if len(str(seed)) >= 6 else None
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if not (isinstance(k, str) and "seed" in k.lower())}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        if isinstance(value, str):
+            value = labelled.sub(r"\1<hidden>", value)
+            return bare.sub("<hidden>", value) if bare is not None else value
+        return value
+
+    return scrub(data)
 
 
 def _first_line(text: str) -> str:

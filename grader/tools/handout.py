@@ -1,17 +1,19 @@
 """Build the student handout: a folder and a zip with the exercise stubs, the grader and a student README.
 
-    python -m grader.handout --out DIR [--name NAME] [--classroom] [--force]
+    python -m grader.tools.handout --out DIR [--name NAME] [--classroom] [--force]
 
 What goes in (an allow-list, never "everything except"): ``exercise/`` (stubs, pipeline, ``exercise/assets/``),
 ``grader/``, ``noxfile.py``, ``pyproject.toml``, ``.gitignore`` and a ``README.md`` generated from
-``grader/templates/STUDENT_README.md``. Files come from ``git ls-files --cached --others --exclude-standard``
+``grader/tools/templates/STUDENT_README.md``. Files come from ``git ls-files --cached --others --exclude-standard``
 when the repository is a git checkout (tracked files and new files not yet committed, but nothing git ignores:
 caches, venvs, ``.nox``, results), otherwise from a walk of the same allow-list that skips caches; ``exercise/assets/`` is always taken from disk (built data the package needs).
 
 What stays out: ``reference/`` (the solution), ``tests/`` (instructor tests, which exercise the reference),
 ``.ci/``, benchmarks, packaging debris, grading seeds (they are never in the repository: see
-``grader/gradescope.py``), and the instructor-only calibration tool and tables (``grader/calibrate.py`` needs
-``reference/``; see :data:`INSTRUCTOR_ONLY`).
+``grader/tools/gradescope.py``), and the instructor's parts of the grader (see :data:`INSTRUCTOR_ONLY`): the
+tools in ``grader/tools/`` (batch grading, the Gradescope builder, this builder) and the training-check
+calibration tool and tables (``grader/calibrate.py`` needs ``reference/``). What remains of ``grader/`` is the
+student's grading path: ``nox -s grade`` works offline in the handout.
 
 Feedback level (:mod:`grader.grading.feedback`): the handout's ``grader/grading/rubric.toml`` is set to ``--feedback-level``
 (default ``hint``) and its ``grader/checks/misconceptions/misconceptions.toml`` is *stripped* to that level: the texts that explain
@@ -30,15 +32,12 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
 import re
 import shutil
-import stat
 import string
 import subprocess
 import sys
-import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -46,8 +45,9 @@ from typing import Literal
 from grader.contract import STUDENT_FUNCTIONS
 from grader.dataclass_cli import parse_into
 from grader.grading import feedback
+from grader.tools.bundle import git_files, walk, write_zip
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "STUDENT_README.md"
 CLASSROOM_WORKFLOW = ".github/workflows/classroom.yml"
 MANIFEST = ".handout.json"
@@ -84,11 +84,11 @@ SCANNED_SUFFIXES = (".py", ".md", ".txt", ".toml", ".cfg", ".json", ".ipynb")
 FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Store", "autograder.json"}
 #: Grader files only an instructor uses, which a handout leaves out: the training-check calibration (it runs the
 #: reference solution and known-wrong variants, and describes why they fail) and the tables it writes.
-INSTRUCTOR_ONLY = ("grader/calibrate.py", "grader/calibration/*.md")
+#: Entries ending in "/" are folders: the instructor tools (batch, Gradescope, this builder) and the alias that
+#: keeps ``python -m grader.gradescope`` working for deployed bundles.
+INSTRUCTOR_ONLY = ("grader/tools/", "grader/gradescope.py", "grader/calibrate.py", "grader/calibration/*.md")
 RUBRIC_FILE = "grader/grading/rubric.toml"
 CATALOGUE_FILE = "grader/checks/misconceptions/misconceptions.toml"
-# A zip entry's timestamp: fixed, so the same sources give a byte-identical zip.
-_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 DEFAULT_SUBMIT = (
     "Submit **only** `exercise/rewards.py`, the way your course asks (for example by uploading it to Gradescope, "
@@ -143,63 +143,38 @@ class Handout:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _is_excluded(rel: str) -> bool:
+def is_excluded(rel: str) -> bool:
+    """Whether a repository path stays out of a handout (and out of the Gradescope bundle's walk)."""
     path = PurePosixPath(rel)
     if any(p in FORBIDDEN_PARTS or p.endswith(FORBIDDEN_SUFFIXES) for p in path.parts):
         return True
-    return path.name in FORBIDDEN_NAMES or any(path.match(pattern) for pattern in INSTRUCTOR_ONLY)
+    return path.name in FORBIDDEN_NAMES or any(
+        rel.startswith(pattern) if pattern.endswith("/") else path.match(pattern)
+        for pattern in INSTRUCTOR_ONLY
+    )
 
 
 def _is_allowed(rel: str) -> bool:
     return any(rel == a or (a.endswith("/") and rel.startswith(a)) for a in ALLOWED)
 
 
-def _git_files(repo: Path) -> list[str] | None:
-    """Tracked and untracked-but-not-ignored files, or None when ``repo`` is not a usable git checkout."""
-    if not (repo / ".git").exists() or shutil.which("git") is None:
-        return None
-    try:
-        proc = subprocess.run(
-            ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )
-    except (subprocess.SubprocessError, OSError):
-        return None
-    return [p for p in proc.stdout.decode("utf-8", "surrogateescape").split("\0") if p]
-
-
-def _walk(root: Path, start: str) -> Iterable[str]:
-    """Files below ``root/start`` as repository-relative POSIX paths, pruning excluded folders."""
-    base = root / start
-    if base.is_file():
-        yield start
-        return
-    for dirpath, dirs, files in os.walk(base):
-        rel_dir = Path(dirpath).relative_to(root).as_posix()
-        dirs[:] = sorted(d for d in dirs if not _is_excluded(f"{rel_dir}/{d}"))
-        for name in sorted(files):
-            yield f"{rel_dir}/{name}"
-
-
 def select_files(repo: Path) -> list[str]:
     """The repository files that go into the handout (before README/manifest are generated)."""
-    tracked = _git_files(repo)
+    tracked = git_files(repo)
     if tracked is None:
         candidates: set[str] = set()
         for entry in ALLOWED:
             if (repo / entry.rstrip("/")).exists():
-                candidates.update(_walk(repo, entry.rstrip("/")))
+                candidates.update(walk(repo, entry.rstrip("/"), is_excluded))
     else:
         candidates = set(tracked)
     for data_dir in DATA_DIRS:
         if (repo / data_dir).is_dir():
-            candidates.update(_walk(repo, data_dir))
+            candidates.update(walk(repo, data_dir, is_excluded))
     selected = []
     for rel in candidates:
         path = repo / rel
-        if not _is_allowed(rel) or _is_excluded(rel):
+        if not _is_allowed(rel) or is_excluded(rel):
             continue
         if path.is_symlink() or not path.is_file():  # deleted in the working tree, or a link: skip
             continue
@@ -329,7 +304,7 @@ def verify_handout(
         rel = path.relative_to(folder).as_posix()
         if rel in ("README.md", MANIFEST, CLASSROOM_WORKFLOW) or path.is_dir():
             continue
-        if _is_excluded(rel) or not _is_allowed(rel):
+        if is_excluded(rel) or not _is_allowed(rel):
             problems.append(f"{rel}: not allowed in a handout")
     for name in ("reference", "tests"):
         if (folder / name).exists():
@@ -472,7 +447,7 @@ def feedback_level_problems(folder: Path, repo: Path, level: str) -> list[str]:
 
 
 def _git_describe(repo: Path) -> str:
-    if _git_files(repo) is None:
+    if git_files(repo) is None:
         return ""
     try:
         proc = subprocess.run(
@@ -511,22 +486,6 @@ def render_readme(config: HandoutConfig, version: str) -> str:
         feedback_level=config.feedback_level,
         feedback_meaning=feedback.MEANING[config.feedback_level],
     )
-
-
-def write_zip(folder: Path, zip_path: Path, files: Sequence[str], prefix: str | None = None) -> None:
-    """A deterministic zip of ``files`` (relative to ``folder``): entries under ``prefix/`` (default: the
-    folder's name; "" for the zip's root), sorted, fixed timestamps, executable bits kept."""
-    prefix = folder.name if prefix is None else prefix
-    tmp = zip_path.with_name(zip_path.name + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for rel in sorted(files):
-            path = folder / rel
-            info = zipfile.ZipInfo(f"{prefix}/{rel}" if prefix else rel, date_time=_ZIP_EPOCH)
-            mode = 0o755 if os.access(path, os.X_OK) else 0o644
-            info.external_attr = (stat.S_IFREG | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, path.read_bytes())
-    os.replace(tmp, zip_path)
 
 
 def build_handout(config: HandoutConfig) -> Handout:
@@ -598,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_into(
         HandoutConfig,
         argv,
-        prog="python -m grader.handout",
+        prog="python -m grader.tools.handout",
         description="Build the student handout (folder + zip): exercise stubs, grader, noxfile, README; no solution.",
     )
     try:

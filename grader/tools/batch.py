@@ -1,6 +1,6 @@
 """Grade a whole class: a gradebook, per-check pass rates, common misconceptions, charts.
 
-    python -m grader.batch SUBMISSIONS_DIR --out OUT [--no-training] [--jobs N] [--seed N] [--timeout S]
+    python -m grader.tools.batch SUBMISSIONS_DIR --out OUT [--no-training] [--jobs N] [--seed N] [--timeout S]
 
 ``SUBMISSIONS_DIR`` holds one entry per student, graded in sorted order of name: a folder (graded file found by
 :mod:`grader.grading.locate`: ``rewards.py``, ``exercise/rewards.py``, or the only ``.py`` file) or a ``.py`` file
@@ -49,7 +49,7 @@ from typing import Any
 
 from grader.dataclass_cli import parse_into
 from grader.grading.locate import locate_submission
-from grader.grading.results import TAG_WITHHELD
+from grader.grading.results import TAG_WITHHELD, validate_results
 from grader.grading.sanitise import clean_text, clean_tree
 from grader.sandbox.proctree import (
     become_subreaper,
@@ -173,30 +173,6 @@ def discover(submissions: Path, out: Path | None = None) -> list[Entry]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def validate_results(data: Any) -> tuple[float, list[dict[str, Any]]]:
-    """Check a results.json payload enough to read a gradebook row from it; raise ValueError otherwise."""
-    if not isinstance(data, dict):
-        raise ValueError("results.json is not a JSON object")
-    score = data.get("score")
-    tests = data.get("tests", [])
-    if not isinstance(tests, list):
-        raise ValueError("results.json: 'tests' is not a list")
-    clean = []
-    for test in tests:
-        if not isinstance(test, dict) or not isinstance(test.get("name"), str):
-            raise ValueError("results.json: a test has no name")
-        for key in ("score", "max_score"):
-            value = test.get(key, 0.0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"results.json: test {test['name']!r} has an invalid {key}")
-        clean.append(test)
-    if score is None:
-        score = sum(float(t.get("score", 0.0)) for t in clean)
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        raise ValueError("results.json: 'score' is not a finite number")
-    return float(score), clean
-
-
 def grade_one(
     entry: Entry,
     out: Path,
@@ -257,7 +233,7 @@ def grade_one(
         with log.open("r+b") as fh:
             fh.truncate(LOG_LIMIT)
             fh.seek(0, io.SEEK_END)
-            fh.write(b"\n[... output truncated by grader.batch ...]\n")
+            fh.write(b"\n[... output truncated by grader.tools.batch ...]\n")
 
     file_label = entry.file.relative_to(entry.source).as_posix() if entry.source.is_dir() else entry.file.name
     if error:
@@ -683,7 +659,7 @@ def main(argv: Sequence[str] | None = None, grader_cmd: Sequence[str] = DEFAULT_
     config = parse_into(
         BatchConfig,
         argv,
-        prog="python -m grader.batch",
+        prog="python -m grader.tools.batch",
         description="Grade a folder of submissions in parallel: gradebook.csv, results per submission, "
         "pass rates per check, common misconceptions, charts.",
     )
