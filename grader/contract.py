@@ -114,8 +114,11 @@ class TrainingContext(CheckContext):
 
     ``training_preset``: ``auto``, ``tiny`` or ``gpt2`` (see :mod:`grader.training`); ``training_lanes``: how many
     training processes run in parallel (None: one per CPU core, at most 4). ``call_timeout_s`` and
-    ``hidden_paths``: what a sandbox the check opens itself must use (the grader's per-call timeout, and the
-    paths the submission must never read, such as the results directory). ``artifact_stem``: where files for
+    ``hidden_paths`` and ``isolation``: what a sandbox the check opens itself must use (the grader's per-call
+    timeout, the paths the submission must never read, such as the results directory, and the grade's
+    ``--isolation``). ``run_sets``: what the training checks of one grade share (their runs are made once, by the
+    first check that needs them); the runner gives every check of a grade the same dict, and a new grade a new
+    one, so nothing outlives a grade. ``artifact_stem``: where files for
     people to look at may be written, as a path prefix (the CLI passes the results path without its suffix);
     empty: write none.
     """
@@ -127,4 +130,6 @@ class TrainingContext(CheckContext):
     training_lanes: int | None = None
     call_timeout_s: float = 10.0
     hidden_paths: tuple[str, ...] = ()
+    isolation: str = "auto"
+    run_sets: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     artifact_stem: str = ""

@@ -280,6 +280,7 @@ def execute(
     call_timeout_s: float = 10.0,
     hidden_paths: Iterable[str] = (),
     settings_path: str | os.PathLike | None = None,
+    isolation: str = "auto",
 ) -> dict[str, dict[str, Any]]:
     """Make every job's run in parallel lanes; return one record per job key, failed ones with the reason.
 
@@ -308,6 +309,7 @@ def execute(
             "runs_dir": str(lane_dir / "runs"),
             "call_timeout_s": call_timeout_s,
             "hidden_paths": [str(p) for p in hidden_paths],
+            "isolation": isolation,  # the grade's --isolation: a lane's sandbox is as strict as the grader's
             "settings_path": str(settings_path) if settings_path else None,
         }
         (lane_dir / "lane.json").write_text(json.dumps(config), encoding="utf-8")
@@ -448,6 +450,7 @@ def _lane(config: dict[str, Any]) -> None:
         call_timeout_s=float(config["call_timeout_s"]),
         check_budget_s=settings.runs.run_budget_s,
         hidden_paths=tuple(config["hidden_paths"]),
+        isolation=config.get("isolation", "auto"),
     )
     jobs = [Job(**job) for job in config["jobs"]]
     by_submission: dict[str, list[Job]] = {}

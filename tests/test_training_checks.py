@@ -24,7 +24,7 @@ import pytest
 from grader import training as T
 from grader.calibrate import variant_sources
 from grader.checks import training as C
-from grader.core import CheckOutcome
+from grader.contract import CallOutcome, CheckOutcome, TrainingContext
 from grader.rubric import load_rubric, parse_rubric
 from grader.runner import grade
 
@@ -288,6 +288,40 @@ def test_jobs_are_spread_over_lanes_by_cost_and_keep_their_order_per_submission(
     assert [j.run for lane in T.split_jobs(jobs, 1) for j in lane] == [j.run for j in jobs]
 
 
+def test_the_lanes_sandbox_gets_the_grades_isolation(tmp_path, monkeypatch):
+    """--isolation reaches the training lanes: the check passes it to execute(), which writes it into each
+    lane's configuration (the lane's SandboxConfig reads it from there)."""
+    seen, real_execute = {}, T.execute
+
+    def fake_execute(jobs, **kwargs):
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(T, "execute", fake_execute)
+    context = TrainingContext(
+        submission_path=str(REFERENCE if REFERENCE.is_file() else STUB), isolation="strict"
+    )
+    ok = type("Ok", (), {"call": lambda self, f, *a: CallOutcome("ok", [0.1, 0.2])})()
+    runs = C.run_set(ok, context)
+    assert runs.records == {} and context.run_sets  # the (empty) runs are this grade's, kept in its context
+    assert seen["isolation"] == "strict"
+
+    real_popen = T.subprocess.Popen  # a lane that exits at once: only its configuration matters here
+    monkeypatch.setattr(T.subprocess, "Popen", lambda argv, **kw: real_popen(["true"], **kw))
+    records = real_execute(
+        [T.Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, isolation="strict"
+    )
+    assert json.loads((tmp_path / "lane0" / "lane.json").read_text())["isolation"] == "strict"
+    assert records["baseline"]["internal"] and not records["baseline"]["ok"]
+
+
+def test_each_grade_makes_its_own_runs():
+    """The runs belong to the grade's context: two contexts never share them (no module-global cache)."""
+    first, second = TrainingContext(), TrainingContext()
+    first.run_sets["key"] = "runs"
+    assert second.run_sets == {} and TrainingContext().run_sets == {}
+
+
 def test_the_rubric_has_the_training_checks_registered():
     from grader.checks import REGISTRY
 
@@ -358,7 +392,6 @@ def _variant(tmp_path: Path, name: str) -> Path:
 
 
 def _grade_training(path: Path, tmp_path: Path, seed: int = 0):
-    C._CACHE.clear()  # a fresh grader process each time, as the CLI has
     results = grade(path, only=TRAINING_IDS, seed=seed, artifact_stem=tmp_path / f"{path.stem}-results")
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
     return {t.check_id: t for t in results.tests}, results
@@ -472,7 +505,6 @@ def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
     in the middle of a run each score 0 for that run with the reason; the other runs are still made."""
     path = tmp_path / "rewards.py"
     path.write_text(BROKEN_DURING_THE_RUN)
-    C._CACHE.clear()
     results = grade(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results")
     by_id = {t.check_id: t for t in results.tests}
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]

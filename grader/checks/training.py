@@ -61,9 +61,6 @@ class RunSet:
     plots: dict[str, str] = field(default_factory=dict)  # artifact stem -> PNG written for it
 
 
-#: (submission digest, seed, preset, settings digest) -> its runs: the four checks of a grade share them.
-_CACHE: dict[tuple[str, int, str, str], RunSet] = {}
-
 # What the gate calls each function with (the pipeline's pre-flight uses a batch of the same shape).
 _GATE_KL = ([[-2.0, -0.5], [-1.0]], [[-2.5, -0.25], [-1.0]], 0.1)
 _GATE_SHAPING = ([0.25, 0.75], [" was fine.", " was a wonderful, moving film."], ["The movie", "Overall, it"])
@@ -85,12 +82,14 @@ def _gate(submission: Submission, function: str) -> str | None:
 
 
 def run_set(submission: Submission, context: CheckContext) -> RunSet:
-    """The four graded runs of this submission and seed: made on first use, then taken from the cache."""
+    """The four graded runs of this submission and seed: made on first use, then taken from the grade's
+    ``context.run_sets`` (keyed by submission digest, seed, preset and settings digest), which every training
+    check of one grade shares."""
     if not isinstance(context, TrainingContext) or not context.submission_path:
         raise TrainingInternalError("a training check needs a TrainingContext with the submission's path")
     settings_digest = T.file_digest(T.SETTINGS_PATH)
     key = (T.file_digest(context.submission_path), context.seed, context.training_preset, settings_digest)
-    cached = _CACHE.get(key)
+    cached = context.run_sets.get(key)
     if cached is not None:
         return cached
 
@@ -135,6 +134,7 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
                 lanes=context.training_lanes,
                 call_timeout_s=context.call_timeout_s,
                 hidden_paths=context.hidden_paths,
+                isolation=context.isolation,
             )
         )
     else:
@@ -152,7 +152,7 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
         raise TrainingInternalError(f"the training processes disagreed on the preset: {sorted(presets)}")
     settings = T.load_settings(presets.pop()) if presets else None
     result = RunSet(records, settings, context.seed, _now() - started)
-    _CACHE[key] = result
+    context.run_sets[key] = result
     return result
 
 

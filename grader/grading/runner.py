@@ -98,6 +98,9 @@ def grade(
         if max_examples is None
         else CheckContext(seed=seed, max_examples=max_examples)
     )
+    # The training checks' runs, made by the first one that needs them and shared by the others: this grade's
+    # own, so that nothing a grade made leaks into the next (tests grade many times in one process).
+    run_sets: dict = {}
     notes: list[str] = []
     if level != (feedback_level or rubric.feedback_level):
         notes.append(_level_capped(feedback_level or rubric.feedback_level, level))
@@ -160,6 +163,8 @@ def grade(
                             training_lanes=training_lanes,
                             call_timeout_s=config.call_timeout_s,
                             hidden_paths=config.hidden_paths,
+                            isolation=config.isolation,
+                            run_sets=run_sets,
                             artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
                         )
                     result = run_check(
