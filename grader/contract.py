@@ -112,7 +112,7 @@ class TrainingContext(CheckContext):
     training run that must import the submission itself gets the file here and has to run it in its own sandboxed
     process (see :mod:`grader.sandbox`). ``work_dir`` is a scratch directory of the grader, deleted afterwards.
 
-    ``training_preset``: ``auto``, ``tiny`` or ``gpt2`` (see :mod:`grader.training`); ``training_lanes``: how many
+    ``training_preset``: ``auto``, ``tiny`` or ``gpt2`` (see :mod:`grader.checks.training`); ``training_lanes``: how many
     training processes run in parallel (None: one per CPU core, at most 4). ``call_timeout_s`` and
     ``hidden_paths`` and ``isolation``: what a sandbox the check opens itself must use (the grader's per-call
     timeout, the paths the submission must never read, such as the results directory, and the grade's

@@ -21,18 +21,20 @@ from pathlib import Path
 
 import pytest
 
-from grader import training as T
-from grader.calibrate import variant_sources
-from grader.checks import training as C
+from grader.checks.training import checks as C
+from grader.checks.training import runs as training_runs
+from grader.checks.training.runs import Job, execute, split_jobs
+from grader.checks.training.settings import RUNS, SettingsError, Thresholds, load_settings, train_config
 from grader.contract import CallOutcome, CheckOutcome, TrainingContext
-from grader.rubric import load_rubric, parse_rubric
-from grader.runner import grade
+from grader.grading.rubric import load_rubric, parse_rubric
+from grader.grading.runner import grade
+from grader.tools.calibrate import variant_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "reference" / "rewards.py"
 STUB = ROOT / "exercise" / "rewards.py"
 TRAINING_IDS = ("training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped")
-TH = T.Thresholds(
+TH = Thresholds(
     baseline_min_gain=0.2,
     kl_min_gain=0.1,
     kl_max_ratio=0.3,
@@ -110,7 +112,7 @@ def test_a_penalty_that_stops_learning_fails_as_over_regularising():
 
 
 def test_thresholds_are_inclusive():
-    th = T.Thresholds(
+    th = Thresholds(
         baseline_min_gain=0.2,
         kl_min_gain=0.125,
         kl_max_ratio=0.25,
@@ -208,7 +210,7 @@ def test_a_shaping_that_overpowers_the_penalty_fails_on_kl_even_when_its_text_re
 
 
 def test_shaped_thresholds_are_inclusive():
-    th = T.Thresholds(
+    th = Thresholds(
         0.2,
         0.1,
         0.3,
@@ -254,50 +256,50 @@ def test_the_shaped_feedback_says_when_the_forward_penalty_did_not_regularise_th
 
 
 def test_shipped_settings_load_and_the_gpt2_ones_say_they_are_uncalibrated(tmp_path):
-    tiny = T.load_settings("tiny")
+    tiny = load_settings("tiny")
     assert tiny.calibrated and tiny.runs.max_steps >= 1 and 0 < tiny.thresholds.kl_max_ratio < 1
-    gpt2 = T.load_settings("gpt2")
-    assert not gpt2.calibrated and "python -m grader.calibrate --preset gpt2" in gpt2.note
+    gpt2 = load_settings("gpt2")
+    assert not gpt2.calibrated and "python -m grader.tools.calibrate --preset gpt2" in gpt2.note
     bad = tmp_path / "t.toml"
     bad.write_text("[tiny]\n[tiny.runs]\nmax_steps = 1\n")
-    with pytest.raises(T.SettingsError, match=r"\[tiny.runs\] must have exactly"):
-        T.load_settings("tiny", bad)
-    with pytest.raises(T.SettingsError, match="no \\[gpt2\\] table"):
-        T.load_settings("gpt2", bad)
+    with pytest.raises(SettingsError, match=r"\[tiny.runs\] must have exactly"):
+        load_settings("tiny", bad)
+    with pytest.raises(SettingsError, match="no \\[gpt2\\] table"):
+        load_settings("gpt2", bad)
 
 
 def test_the_shaped_run_is_exercise_2s_run_with_the_forward_runs_coefficient():
     """--reward_shaping shaped --kl_type forward at the forward run's kl_coef: the two differ only in the shaping."""
-    settings = T.load_settings("tiny")
-    shaped = T.train_config("shaped", settings, 3, "out")
-    forward = T.train_config("forward", settings, 3, "out")
+    settings = load_settings("tiny")
+    shaped = train_config("shaped", settings, 3, "out")
+    forward = train_config("forward", settings, 3, "out")
     assert (shaped["reward_shaping"], shaped["kl_type"]) == ("shaped", "forward")
     assert {k: v for k, v in shaped.items() if k != "reward_shaping"} == {
         k: v for k, v in forward.items() if k != "reward_shaping"
     }
-    assert T.RUNS["shaped"].needs == ("shaped_reward", "kl_penalty_forward")
-    assert T.RUNS["baseline"].needs == ()
+    assert RUNS["shaped"].needs == ("shaped_reward", "kl_penalty_forward")
+    assert RUNS["baseline"].needs == ()
 
 
 def test_jobs_are_spread_over_lanes_by_cost_and_keep_their_order_per_submission():
-    jobs = [T.Job(r, r, "s.py") for r in ("baseline", "forward", "backward", "shaped")]
-    lanes = T.split_jobs(jobs, 2)
+    jobs = [Job(r, r, "s.py") for r in ("baseline", "forward", "backward", "shaped")]
+    lanes = split_jobs(jobs, 2)
     assert sorted(len(lane) for lane in lanes) == [2, 2]
     assert all({j.run for j in lane} & {"forward", "backward"} for lane in lanes)  # one KL run each
-    assert T.split_jobs(jobs, 8) and len(T.split_jobs(jobs, 8)) == 4
-    assert [j.run for lane in T.split_jobs(jobs, 1) for j in lane] == [j.run for j in jobs]
+    assert split_jobs(jobs, 8) and len(split_jobs(jobs, 8)) == 4
+    assert [j.run for lane in split_jobs(jobs, 1) for j in lane] == [j.run for j in jobs]
 
 
 def test_the_lanes_sandbox_gets_the_grades_isolation(tmp_path, monkeypatch):
     """--isolation reaches the training lanes: the check passes it to execute(), which writes it into each
     lane's configuration (the lane's SandboxConfig reads it from there)."""
-    seen, real_execute = {}, T.execute
+    seen, real_execute = {}, execute
 
     def fake_execute(jobs, **kwargs):
         seen.update(kwargs)
         return {}
 
-    monkeypatch.setattr(T, "execute", fake_execute)
+    monkeypatch.setattr(C, "execute", fake_execute)  # where the checks look it up
     context = TrainingContext(
         submission_path=str(REFERENCE if REFERENCE.is_file() else STUB), isolation="strict"
     )
@@ -306,10 +308,12 @@ def test_the_lanes_sandbox_gets_the_grades_isolation(tmp_path, monkeypatch):
     assert runs.records == {} and context.run_sets  # the (empty) runs are this grade's, kept in its context
     assert seen["isolation"] == "strict"
 
-    real_popen = T.subprocess.Popen  # a lane that exits at once: only its configuration matters here
-    monkeypatch.setattr(T.subprocess, "Popen", lambda argv, **kw: real_popen(["true"], **kw))
+    real_popen = (
+        training_runs.subprocess.Popen
+    )  # a lane that exits at once: only its configuration matters here
+    monkeypatch.setattr(training_runs.subprocess, "Popen", lambda argv, **kw: real_popen(["true"], **kw))
     records = real_execute(
-        [T.Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, isolation="strict"
+        [Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, isolation="strict"
     )
     assert json.loads((tmp_path / "lane0" / "lane.json").read_text())["isolation"] == "strict"
     assert records["baseline"]["internal"] and not records["baseline"]["ok"]
@@ -516,7 +520,7 @@ def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
 
 
 def test_calibrate_cli_is_generated_from_its_config() -> None:
-    from grader.calibrate import VARIANTS, CalibrateConfig, parse_args
+    from grader.tools.calibrate import VARIANTS, CalibrateConfig, parse_args
 
     assert parse_args([]) == CalibrateConfig()
     config = parse_args(["--seeds", "3", "4", "--variants", "reference", "zero_kl", "--preset", "gpt2"])
@@ -530,9 +534,9 @@ def test_calibrate_cli_is_generated_from_its_config() -> None:
 def test_calibration_table_scores_the_shaping_variants_against_the_forward_run():
     """The calibration's table from synthetic records: the identity shaping is the forward run (determinism line,
     repetition drop 0), the reference passes, and a requirement that does not hold is flagged."""
-    from grader.calibrate import render
+    from grader.tools.calibrate import render
 
-    settings = dataclasses.replace(T.load_settings("tiny"), thresholds=TH)
+    settings = dataclasses.replace(load_settings("tiny"), thresholds=TH)
     forward = record(
         history([0.55, 0.8, 0.93], [0.0, 0.1, 0.18], [0.0, 0.1, 0.2], repetition=0.14, perplexity=4.7)
     )

@@ -4,7 +4,8 @@ and visibility."""
 
 from __future__ import annotations
 
-from grader.checks import kl, shaping, training
+from grader.checks import kl, shaping
+from grader.checks.training import checks as training
 from grader.contract import CheckFunction
 
 REGISTRY: dict[str, CheckFunction] = {**kl.checks(), **shaping.checks(), **training.checks()}

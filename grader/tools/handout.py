@@ -12,7 +12,8 @@ What stays out: ``reference/`` (the solution), ``tests/`` (instructor tests, whi
 ``.ci/``, benchmarks, packaging debris, grading seeds (they are never in the repository: see
 ``grader/tools/gradescope.py``), and the instructor's parts of the grader (see :data:`INSTRUCTOR_ONLY`): the
 tools in ``grader/tools/`` (batch grading, the Gradescope builder, this builder) and the training-check
-calibration tool and tables (``grader/calibrate.py`` needs ``reference/``). What remains of ``grader/`` is the
+calibration tool and tables (``grader/tools/calibrate.py`` needs ``reference/``; the thresholds it wrote,
+``calibration/thresholds.toml``, do ship). What remains of ``grader/`` is the
 student's grading path: ``nox -s grade`` works offline in the handout.
 
 Feedback level (:mod:`grader.grading.feedback`): the handout's ``grader/grading/rubric.toml`` is set to ``--feedback-level``
@@ -86,7 +87,7 @@ FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Sto
 #: reference solution and known-wrong variants, and describes why they fail) and the tables it writes.
 #: Entries ending in "/" are folders: the instructor tools (batch, Gradescope, this builder) and the alias that
 #: keeps ``python -m grader.gradescope`` working for deployed bundles.
-INSTRUCTOR_ONLY = ("grader/tools/", "grader/gradescope.py", "grader/calibrate.py", "grader/calibration/*.md")
+INSTRUCTOR_ONLY = ("grader/tools/", "grader/gradescope.py", "grader/checks/training/calibration/*.md")
 RUBRIC_FILE = "grader/grading/rubric.toml"
 CATALOGUE_FILE = "grader/checks/misconceptions/misconceptions.toml"
 

@@ -1,11 +1,11 @@
 """Calibrate the training checks: run the reference and known-wrong KL penalties and shapings over several seeds,
-score them with the thresholds of ``grader/calibration/thresholds.toml`` and write the table.
+score them with the thresholds of ``grader/checks/training/calibration/thresholds.toml`` and write the table.
 
-    python -m grader.calibrate --preset tiny --seeds 0 1 2 3 4          # -> grader/calibration/tiny.md
-    python -m grader.calibrate --preset gpt2 --seeds 0 1 2 3 4          # on a GPU with the models cached
+    python -m grader.tools.calibrate --preset tiny --seeds 0 1 2 3 4          # -> grader/checks/training/calibration/tiny.md
+    python -m grader.tools.calibrate --preset gpt2 --seeds 0 1 2 3 4          # on a GPU with the models cached
 
 The variants are submission files generated from ``reference/rewards.py`` (instructor repository only), graded
-through exactly the machinery a grade uses (:func:`grader.training.execute`: lanes, sandbox, the real pipeline):
+through exactly the machinery a grade uses (:func:`grader.checks.training.runs.execute`: lanes, sandbox, the real pipeline):
 
 * ``reference``: must pass every training check on every seed;
 * ``zero_kl``: both penalties return 0 (no regularisation): must fail the forward and backward checks;
@@ -45,11 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from grader import training as T
-from grader.checks.training import gain, score_baseline, score_kl, score_shaped
+from grader.checks.training.checks import gain, score_baseline, score_kl, score_shaped
+from grader.checks.training.runs import Job, execute
+from grader.checks.training.settings import RUNS, Thresholds, TrainingSettings, load_settings
 from grader.dataclass_cli import parse_into
 
-CALIBRATION_DIR = Path(__file__).with_name("calibration")
+CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "checks" / "training" / "calibration"
 
 # Appended to the reference solution; each keeps the reference's other functions.
 _OVERRIDES = {
@@ -170,7 +171,9 @@ MAX_QUANTITIES = ("kl_ratio", "perplexity_ratio", "shaped_kl_ratio")
 class CalibrateConfig:
     preset: Literal["tiny", "gpt2"] = field(
         default="tiny",
-        metadata={"help": "the preset to calibrate (its tables in grader/calibration/thresholds.toml)"},
+        metadata={
+            "help": "the preset to calibrate (its tables in grader/checks/training/calibration/thresholds.toml)"
+        },
     )
     seeds: list[int] = field(
         default_factory=lambda: [0, 1, 2, 3, 4],
@@ -181,17 +184,17 @@ class CalibrateConfig:
         metadata={"help": "which submissions to run", "choices": VARIANTS},
     )
     runs: list[str] = field(
-        default_factory=lambda: list(T.RUNS),
+        default_factory=lambda: list(RUNS),
         metadata={
             "help": "which graded runs to make (the reference's controls are added: the baseline for the KL "
             "runs, the forward run for the shaped one); e.g. --runs shaped to recalibrate the shaping only",
-            "choices": tuple(T.RUNS),
+            "choices": tuple(RUNS),
         },
     )
     out: Path | None = field(
         default=None,
         metadata={
-            "help": "the markdown table to write (default: grader/calibration/<preset>.md)",
+            "help": "the markdown table to write (default: grader/checks/training/calibration/<preset>.md)",
             "metavar": "PATH",
         },
     )
@@ -229,7 +232,7 @@ def parse_args(argv: Sequence[str] | None = None) -> CalibrateConfig:
     return parse_into(
         CalibrateConfig,
         argv,
-        prog="python -m grader.calibrate",
+        prog="python -m grader.tools.calibrate",
         description="Calibrate the training checks: the reference and wrong penalties and shapings over seeds "
         "-> a table.",
     )
@@ -258,7 +261,7 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
     variants = [v for v in VARIANTS if v in config.variants]
     if "reference" not in variants:
         variants.insert(0, "reference")  # the baseline comes from it
-    settings = T.load_settings(config.preset, config.settings)
+    settings = load_settings(config.preset, config.settings)
     if config.rerender:
         saved = json.loads(config.rerender.read_text(encoding="utf-8"))
         return render(
@@ -281,14 +284,14 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
         controls = {"baseline"} if wanted & {"forward", "backward"} else set()
         controls |= {"forward"} if "shaped" in wanted else set()
         jobs = [
-            T.Job(f"{name}/{run}/seed{seed}", run, str(files[name]), seed)
+            Job(f"{name}/{run}/seed{seed}", run, str(files[name]), seed)
             for seed in config.seeds
             for name in variants
             for run in _VARIANT_RUNS[name]
             if run in wanted or (name == "reference" and run in controls)
         ]
         started = time.monotonic()
-        records = T.execute(
+        records = execute(
             jobs,
             work_dir=scratch / "work",
             timeout_s=config.timeout,
@@ -299,13 +302,13 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
         elapsed = time.monotonic() - started
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    command = "python -m grader.calibrate --preset {} --seeds {}".format(
+    command = "python -m grader.tools.calibrate --preset {} --seeds {}".format(
         config.preset, " ".join(map(str, config.seeds))
     )
     if variants != list(VARIANTS):
         command += " --variants " + " ".join(variants)
-    if set(config.runs) != set(T.RUNS):
-        command += " --runs " + " ".join(r for r in T.RUNS if r in config.runs)
+    if set(config.runs) != set(RUNS):
+        command += " --runs " + " ".join(r for r in RUNS if r in config.runs)
     if config.settings:
         command += f" --settings {config.settings}"
     if config.records:
@@ -339,7 +342,7 @@ def _control(records: dict[str, dict], run: str, seed: int) -> dict:
     return records.get(f"reference/{name}/seed{seed}", {})
 
 
-def _verdict(run: str, record: dict, control: dict, settings: T.TrainingSettings) -> bool | None:
+def _verdict(run: str, record: dict, control: dict, settings: TrainingSettings) -> bool | None:
     th = settings.thresholds
     try:
         if run == "baseline":
@@ -406,7 +409,7 @@ _SHAPED_NOTE = (
 
 def render(
     records: dict[str, dict],
-    settings: T.TrainingSettings,
+    settings: TrainingSettings,
     seeds: Sequence[int],
     variants: Sequence[str],
     command: str,
@@ -442,11 +445,11 @@ def render(
         command,
         "```",
         "",
-        f"Written {datetime.date.today().isoformat()} by `grader/calibrate.py` on {platform.machine()} "
+        f"Written {datetime.date.today().isoformat()} by `grader/tools/calibrate.py` on {platform.machine()} "
         f"({platform.python_implementation()} {platform.python_version()}, {_versions()}); {n_runs} runs in "
         f"{elapsed:.0f} s, one torch thread per run.",
         "",
-        f"Run settings (`[{settings.preset}.runs]` of `grader/calibration/thresholds.toml`): "
+        f"Run settings (`[{settings.preset}.runs]` of `grader/checks/training/calibration/thresholds.toml`): "
         + ", ".join(f"{k} = {v:g}" for k, v in vars(settings.runs).items()),
         "",
         f"Thresholds (`[{settings.preset}.thresholds]`): "
@@ -461,13 +464,13 @@ def render(
         "Passes per check over the seeds; **bold** where the calibration requires it (reference: pass on every "
         "seed; the wrong penalties and shapings: fail on every seed).",
         "",
-        "| variant | " + " | ".join(T.RUNS) + " |",
-        "| --- | " + " | ".join("---" for _ in T.RUNS) + " |",
+        "| variant | " + " | ".join(RUNS) + " |",
+        "| --- | " + " | ".join("---" for _ in RUNS) + " |",
     ]
     all_good = True
     for variant in variants:
         cells = []
-        for run in T.RUNS:
+        for run in RUNS:
             verdicts = [r.verdict for r in rows if r.variant == variant and r.run == run]
             if not verdicts:
                 cells.append("")
@@ -582,7 +585,7 @@ def _same_history(a: dict | None, b: dict | None) -> bool:
     return bool(ha) and [[h[k] for k in keys] for h in ha] == [[h[k] for k in keys] for h in hb]
 
 
-def _margins(rows: list[_Row], th: T.Thresholds, variants: Sequence[str]) -> list[str]:
+def _margins(rows: list[_Row], th: Thresholds, variants: Sequence[str]) -> list[str]:
     """Worst reference seed and closest wrong seed against each threshold, as factors: how many times the
     threshold the reference clears it by, and how many times over it the closest wrong variant misses it."""
 

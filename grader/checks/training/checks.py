@@ -1,6 +1,6 @@
 """Training checks: short real GRPO runs with the submission's functions, scored against calibrated thresholds.
 
-Four runs per grade, made once and shared by the four checks (see :mod:`grader.training` for how they run):
+Four runs per grade, made once and shared by the four checks (see :mod:`grader.checks.training` for how they run):
 
 * ``baseline``: sentiment reward, no KL penalty. Uses none of the submission's code: it is the control (it must
   learn, and its drift from the reference is what the KL runs are compared with), worth 0 points;
@@ -30,10 +30,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from grader import training as T
 from grader.checks.harness import CallFailed
-from grader.core import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
-from grader.misconceptions import diagnose_kl
+from grader.checks.misconceptions import diagnose_kl
+from grader.checks.training.plots import plot_runs
+from grader.checks.training.runs import Job, execute
+from grader.checks.training.settings import (
+    RUNS,
+    SETTINGS_PATH,
+    Thresholds,
+    TrainingSettings,
+    file_digest,
+    load_settings,
+)
+from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 
 KL_METRIC = {"forward": "kl_forward", "backward": "kl_backward"}
 KL_NAME = {"forward": "KL(pi || pi_ref)", "backward": "KL(pi_ref || pi)"}
@@ -52,10 +61,10 @@ class TrainingInternalError(RuntimeError):
 
 @dataclass
 class RunSet:
-    """The graded runs of one submission at one seed, by run name (``grader.training.RUNS``)."""
+    """The graded runs of one submission at one seed, by run name (``grader.checks.training.settings.RUNS``)."""
 
     records: dict[str, dict[str, Any]]
-    settings: T.TrainingSettings | None
+    settings: TrainingSettings | None
     seed: int
     wall_time_s: float = 0.0
     plots: dict[str, str] = field(default_factory=dict)  # artifact stem -> PNG written for it
@@ -87,8 +96,8 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
     check of one grade shares."""
     if not isinstance(context, TrainingContext) or not context.submission_path:
         raise TrainingInternalError("a training check needs a TrainingContext with the submission's path")
-    settings_digest = T.file_digest(T.SETTINGS_PATH)
-    key = (T.file_digest(context.submission_path), context.seed, context.training_preset, settings_digest)
+    settings_digest = file_digest(SETTINGS_PATH)
+    key = (file_digest(context.submission_path), context.seed, context.training_preset, settings_digest)
     cached = context.run_sets.get(key)
     if cached is not None:
         return cached
@@ -97,7 +106,7 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
     records: dict[str, dict[str, Any]] = {}
     jobs = []
     reasons: dict[str, str | None] = {}  # each function is tried once, whichever runs need it
-    for name, spec in T.RUNS.items():
+    for name, spec in RUNS.items():
         if spec.function is None:
             continue
         failed = None
@@ -108,7 +117,7 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
                 failed = function
                 break
         if failed is None:
-            jobs.append(T.Job(name, name, context.submission_path, context.seed))
+            jobs.append(Job(name, name, context.submission_path, context.seed))
         else:
             reason = reasons[failed] or ""
             if failed != spec.function:
@@ -123,10 +132,10 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
                 "gated": True,
             }
     if jobs:  # the control run is only worth its time when there is something to compare with it
-        jobs.insert(0, T.Job("baseline", "baseline", context.submission_path, context.seed))
+        jobs.insert(0, Job("baseline", "baseline", context.submission_path, context.seed))
         work = Path(context.work_dir or ".") / f"training-seed{context.seed}"
         records.update(
-            T.execute(
+            execute(
                 jobs,
                 work_dir=work,
                 timeout_s=context.budget_s,
@@ -150,7 +159,7 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
     presets = {r["preset"] for r in records.values() if r.get("preset")}
     if len(presets) > 1:
         raise TrainingInternalError(f"the training processes disagreed on the preset: {sorted(presets)}")
-    settings = T.load_settings(presets.pop()) if presets else None
+    settings = load_settings(presets.pop()) if presets else None
     result = RunSet(records, settings, context.seed, _now() - started)
     context.run_sets[key] = result
     return result
@@ -171,8 +180,8 @@ def _artifacts(runs: RunSet, context: CheckContext, submission_name: str) -> lis
         path = Path(f"{stem}_training.png")
         preset = runs.settings.preset if runs.settings else "?"
         try:
-            T.plot_runs(
-                {name: runs.records[name] for name in T.RUNS if name in runs.records},
+            plot_runs(
+                {name: runs.records[name] for name in RUNS if name in runs.records},
                 path,
                 title=f"Training checks for {submission_name}: preset {preset}, seed {runs.seed}",
                 thresholds=runs.settings.thresholds if runs.settings else None,
@@ -225,7 +234,7 @@ def _run_failed(record: dict[str, Any], label: str) -> CheckOutcome:
     )
 
 
-def score_baseline(baseline: dict[str, Any], th: T.Thresholds) -> CheckOutcome:
+def score_baseline(baseline: dict[str, Any], th: Thresholds) -> CheckOutcome:
     """The control run learns (the pipeline and the model work); its drift is what the KL checks compare with."""
     if baseline.get("gated"):
         return CheckOutcome(0.0, f"The baseline run was {baseline['error']}.")
@@ -247,7 +256,7 @@ def score_baseline(baseline: dict[str, Any], th: T.Thresholds) -> CheckOutcome:
     if g < th.baseline_min_gain:
         raise TrainingInternalError(
             f"the baseline run did not learn ({_sentiment_line(history)}, needs {th.baseline_min_gain:+.2f}): "
-            "the thresholds do not fit this machine or preset; recalibrate with python -m grader.calibrate"
+            "the thresholds do not fit this machine or preset; recalibrate with python -m grader.tools.calibrate"
         )
     return CheckOutcome(1.0, text)
 
@@ -256,7 +265,7 @@ def score_kl(
     kind: str,
     baseline: dict[str, Any],
     student: dict[str, Any],
-    th: T.Thresholds,
+    th: Thresholds,
     kl_coef: float | None = None,
 ) -> CheckOutcome:
     """``kind`` (forward/backward): the regularised run still learns, and its final KL to the reference (the
@@ -332,7 +341,7 @@ def _same_history(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> b
 def score_shaped(
     control: dict[str, Any] | None,
     shaped: dict[str, Any],
-    th: T.Thresholds,
+    th: Thresholds,
     baseline: dict[str, Any] | None = None,
 ) -> CheckOutcome:
     """The shaped run (the submission's shaping and forward penalty) against its control, the forward run (the
@@ -454,7 +463,7 @@ def score_shaped(
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def _settings(runs: RunSet) -> T.TrainingSettings:
+def _settings(runs: RunSet) -> TrainingSettings:
     if runs.settings is None:
         raise TrainingInternalError("no training run reported its preset")
     return runs.settings
@@ -481,7 +490,7 @@ def check_baseline(submission: Submission, context: CheckContext) -> CheckOutcom
     baseline = runs.records["baseline"]
     if baseline.get("gated"):
         return _finish(
-            score_baseline(baseline, T.Thresholds(0, 0, 0, 0, 0, 0, 0)), runs, context, _name(context)
+            score_baseline(baseline, Thresholds(0, 0, 0, 0, 0, 0, 0)), runs, context, _name(context)
         )
     return _finish(score_baseline(baseline, _settings(runs).thresholds), runs, context, _name(context))
 

@@ -1,0 +1,165 @@
+"""A training lane: its own process (``python -m grader.checks.training.lane LANE.json``, started by
+:func:`grader.checks.training.runs.execute`), trusted grader code that imports torch and the exercise pipeline,
+opens its own sandbox for the submission and makes its share of the runs, writing one record per run."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from grader.checks.training.runs import Job, safe_key
+from grader.checks.training.settings import RUNS, load_settings, train_config
+
+# ---------------------------------------------------------------------------------------------------------------
+# The lane (its own process: imports torch and the pipeline)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def gpt2_models_available() -> bool:
+    """GPT-2 and the ``gpt2`` preset's sentiment model are on disk (Hugging Face cache or local directories)."""
+    from exercise.presets import GPT2
+
+    def local(name: str) -> bool:
+        if Path(name).expanduser().is_dir():
+            return True
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            return isinstance(try_to_load_from_cache(name, "config.json"), str)
+        except Exception:  # noqa: BLE001 - no cache, no hub library: not available
+            return False
+
+    return local(GPT2.model_name) and local(GPT2.sentiment_model)
+
+
+def resolve_preset(requested: str) -> str:
+    """``auto``: ``gpt2`` on CUDA when its models are available locally, else ``tiny``."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    return "gpt2" if torch.cuda.is_available() and gpt2_models_available() else "tiny"
+
+
+class _Proxy:
+    """A submission function as the pipeline sees it: calls cross into the sandboxed worker, and a call that
+    does not return valid numbers raises :class:`exercise.errors.StudentCodeError` with the reason."""
+
+    def __init__(self, sandbox: Any, name: str) -> None:
+        self.sandbox = sandbox
+        self.name = name
+        self.__name__ = name
+
+    def __call__(self, *args: Any) -> list[float]:
+        from exercise.errors import StudentCodeError
+        from grader.checks.harness import CallFailed
+
+        outcome = self.sandbox.call(self.name, *args)
+        if outcome.ok and outcome.value is not None:
+            return list(outcome.value)
+        raise StudentCodeError(CallFailed(self.name, outcome).describe(), component=self.name)
+
+
+def _lane(config: dict[str, Any]) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from rich.console import Console
+    from transformers.utils import logging as hf_logging
+
+    from exercise.config import TrainConfig
+    from exercise.functions import NAMES as FUNCTION_NAMES
+    from exercise.functions import RewardFunctions
+    from exercise.train import run
+    from grader.sandbox import SandboxConfig, SandboxedSubmission
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    out_dir = Path(config["out_dir"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    preset = resolve_preset(config["preset"])
+    settings = load_settings(preset, config.get("settings_path"))
+    sandbox_config = SandboxConfig(
+        call_timeout_s=float(config["call_timeout_s"]),
+        check_budget_s=settings.runs.run_budget_s,
+        hidden_paths=tuple(config["hidden_paths"]),
+        isolation=config.get("isolation", "auto"),
+    )
+    jobs = [Job(**job) for job in config["jobs"]]
+    by_submission: dict[str, list[Job]] = {}
+    for job in jobs:
+        by_submission.setdefault(job.submission, []).append(job)
+
+    def write(record: dict[str, Any]) -> None:
+        path = out_dir / f"{safe_key(record['key'])}.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record), encoding="utf-8")
+        os.replace(tmp, path)
+
+    for submission, sub_jobs in by_submission.items():  # one sandbox at a time (see grader.sandbox)
+        with SandboxedSubmission(submission, sandbox_config) as sandbox:
+            imported = sandbox.start()
+            functions = RewardFunctions(
+                *(_Proxy(sandbox, name) for name in FUNCTION_NAMES), source=Path(submission).name
+            )
+            for job in sub_jobs:
+                output_dir = str(Path(config["runs_dir"]) / safe_key(job.key))
+                fields = train_config(job.run, settings, job.seed, output_dir)
+                record: dict[str, Any] = {
+                    "key": job.key,
+                    "run": job.run,
+                    "seed": job.seed,
+                    "preset": preset,
+                    "config": fields,
+                    "internal": False,
+                    "component": None,
+                }
+                if not imported.ok and RUNS[job.run].function is not None:
+                    record.update(ok=False, error=f"the submission could not be imported: {imported.message}")
+                    record.update(history=[], wall_time_s=0.0)
+                    write(record)
+                    continue
+                sandbox.begin_check(settings.runs.run_budget_s)
+                began = time.perf_counter()
+                try:
+                    result = run(TrainConfig(**fields), functions, console=Console(quiet=True))
+                except Exception as exc:  # noqa: BLE001 - a pipeline bug: the grader's fault, reported as such
+                    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+                    record.update(ok=False, error=f"the training pipeline failed: {detail.strip()}")
+                    record.update(internal=True, history=[], wall_time_s=time.perf_counter() - began)
+                    write(record)
+                    continue
+                component = result.error_component
+                record.update(
+                    ok=result.ok,
+                    error=result.error,
+                    component=component,
+                    # an error no submission function caused (a missing model ...) is the grader's
+                    internal=bool(result.error) and component not in FUNCTION_NAMES,
+                    history=result.history,
+                    wall_time_s=result.wall_time_s,
+                    timing=result.timing,
+                )
+                write(record)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 1:
+        print(
+            "usage: python -m grader.checks.training.lane LANE.json  (started by the grader)", file=sys.stderr
+        )
+        return 2
+    config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    _lane(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Short GRPO runs through the real exercise pipeline with a submission's functions: what the training checks score.
+
+Who runs what:
+
+* the grader process (no torch here) decides which runs a grade needs, starts one or more *lanes* and waits for
+  them within a time budget: ``execute(jobs, ...)``;
+* a lane is a fresh ``python -m grader.checks.training.lane LANE.json`` process: trusted grader code that imports torch and
+  ``exercise.train``, opens its own :class:`~grader.sandbox.SandboxedSubmission` for the submission file and
+  runs its share of the jobs, one after the other, through :func:`exercise.train.run`. The submission's three
+  functions reach the pipeline as proxies that call the sandboxed worker; a call that fails (raises, times
+  out, crashes the worker, returns something unusable) stops that run with the reason, and the lane goes on
+  with its next run;
+* each finished run is written as a JSON record (validation history, error, timing) that the grader reads back.
+  Nothing is unpickled; the records are written by trusted code.
+
+Lanes run in parallel (one torch thread each: on small CPU models that is fastest, and it keeps runs
+deterministic); runs that need none of the submission's functions (the baseline) do not depend on it.
+
+The run settings and thresholds per preset live in ``grader/checks/training/calibration/thresholds.toml`` (:mod:`.settings`); ``auto`` picks the
+preset inside the lanes (``gpt2`` on CUDA when GPT-2 and the sentiment model are available locally, else ``tiny``)
+so that the grader process never imports torch.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: A lane's own output (transformers' warnings ...), kept for the grader's error messages.
+_LOG_TAIL_BYTES = 3000
+
+# ---------------------------------------------------------------------------------------------------------------
+# Orchestration (grader process)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to make: ``run`` (a key of :data:`RUNS`) with the functions of ``submission``, at ``seed``."""
+
+    key: str
+    run: str
+    submission: str
+    seed: int = 0
+
+
+#: Relative cost of a run, for spreading jobs over lanes (a KL run also scores policy and reference).
+_COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4}
+
+
+def default_lanes() -> int:
+    """Parallel training processes: one per available CPU core, at most 4."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(4, cores))
+
+
+def split_jobs(jobs: Sequence[Job], lanes: int) -> list[list[Job]]:
+    """Spread jobs over at most ``lanes`` lanes, longest first onto the least loaded lane; a lane keeps the jobs
+    of one submission together (one sandbox per submission and lane)."""
+    lanes = max(1, min(lanes, len(jobs)))
+    heap = [(0.0, i) for i in range(lanes)]
+    assigned: list[list[Job]] = [[] for _ in range(lanes)]
+    for job in sorted(jobs, key=lambda j: -_COST.get(j.run, 1.0)):
+        load, i = heapq.heappop(heap)
+        assigned[i].append(job)
+        heapq.heappush(heap, (load + _COST.get(job.run, 1.0), i))
+    order = {job.key: n for n, job in enumerate(jobs)}
+    return [sorted(lane, key=lambda j: (j.submission, order[j.key])) for lane in assigned if lane]
+
+
+def _failed_record(job: Job, error: str, *, internal: bool) -> dict[str, Any]:
+    return {
+        "key": job.key,
+        "run": job.run,
+        "seed": job.seed,
+        "ok": False,
+        "error": error,
+        "component": None,
+        "internal": internal,
+        "history": [],
+        "wall_time_s": 0.0,
+    }
+
+
+def _lane_env() -> dict[str, str]:
+    env = dict(os.environ)
+    package_parent = str(Path(__file__).resolve().parents[3])  # the folder holding grader/
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    env.update(
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONHASHSEED="0",
+        MPLBACKEND="Agg",
+        HF_HUB_OFFLINE="1",  # the graded runs use local models only; never wait on the network
+        TRANSFORMERS_NO_ADVISORY_WARNINGS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def execute(
+    jobs: Sequence[Job],
+    *,
+    work_dir: str | os.PathLike,
+    timeout_s: float,
+    preset: str = "auto",
+    lanes: int | None = None,
+    call_timeout_s: float = 10.0,
+    hidden_paths: Iterable[str] = (),
+    settings_path: str | os.PathLike | None = None,
+    isolation: str = "auto",
+) -> dict[str, dict[str, Any]]:
+    """Make every job's run in parallel lanes; return one record per job key, failed ones with the reason.
+
+    A record: ``key``, ``run``, ``seed``, ``preset``, ``ok``, ``error`` (one line, for the student),
+    ``component`` (the function at fault), ``internal`` (True: the grader failed, not the submission),
+    ``history`` (``exercise.train.RunResult.history``), ``config``, ``wall_time_s``. Returns when every lane has
+    ended; lanes still running at ``timeout_s`` are killed with their process trees.
+    """
+    from grader.sandbox.proctree import become_subreaper, children_of_me, kill_tree, start_ticks
+
+    if not jobs:
+        return {}
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    become_subreaper()  # orphans of a killed lane (its sandbox worker) come back to us to be killed
+    preexisting = children_of_me()
+    started = time.monotonic()
+    procs: list[tuple[subprocess.Popen, int | None, list[Job], Path]] = []
+    for n, lane_jobs in enumerate(split_jobs(jobs, lanes or default_lanes())):
+        lane_dir = work / f"lane{n}"
+        lane_dir.mkdir(parents=True, exist_ok=True)
+        config = {
+            "jobs": [asdict(job) for job in lane_jobs],
+            "preset": preset,
+            "out_dir": str(lane_dir / "records"),
+            "runs_dir": str(lane_dir / "runs"),
+            "call_timeout_s": call_timeout_s,
+            "hidden_paths": [str(p) for p in hidden_paths],
+            "isolation": isolation,  # the grade's --isolation: a lane's sandbox is as strict as the grader's
+            "settings_path": str(settings_path) if settings_path else None,
+        }
+        (lane_dir / "lane.json").write_text(json.dumps(config), encoding="utf-8")
+        with open(lane_dir / "log.txt", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "grader.checks.training.lane", str(lane_dir / "lane.json")],
+                cwd=lane_dir,
+                env=_lane_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        procs.append((proc, start_ticks(proc.pid), lane_jobs, lane_dir))
+
+    timed_out = False
+    while any(proc.poll() is None for proc, *_ in procs):
+        if time.monotonic() - started > timeout_s:
+            timed_out = True
+            break
+        time.sleep(0.1)
+    # Every lane has ended or is killed now, with whatever it started (a sandbox worker re-parented to us).
+    for proc, ticks, _jobs, _dir in procs:
+        kill_tree(proc, ticks, preexisting)
+
+    records: dict[str, dict[str, Any]] = {}
+    for proc, _ticks, lane_jobs, lane_dir in procs:
+        for job in lane_jobs:
+            record = _read_record(lane_dir / "records" / f"{safe_key(job.key)}.json")
+            if record is None:
+                if timed_out:
+                    record = _failed_record(
+                        job,
+                        f"the training runs did not finish within their time budget ({timeout_s:g} s)",
+                        internal=False,
+                    )
+                else:
+                    record = _failed_record(
+                        job,
+                        f"the training process ended (exit status {proc.returncode}) before this run was "
+                        f"recorded:\n{_tail(lane_dir / 'log.txt')}",
+                        internal=True,
+                    )
+            records[job.key] = record
+    return records
+
+
+def safe_key(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return ""
+    return data[-limit:].decode("utf-8", "replace").strip()

@@ -1,0 +1,170 @@
+"""The graded runs (:data:`RUNS`: which functions of the submission each trains with) and their settings and
+thresholds per preset, read from ``calibration/thresholds.toml`` next to this file (written by
+``python -m grader.tools.calibrate``)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+SETTINGS_PATH = Path(__file__).with_name("calibration") / "thresholds.toml"
+PRESETS = ("tiny", "gpt2")
+PRESET_CHOICES = ("auto", *PRESETS)
+#: A lane's own output (transformers' warnings ...), kept for the grader's error messages.
+_LOG_TAIL_BYTES = 3000
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The runs and their settings
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One kind of graded run: ``python -m exercise.train --reward_shaping ... --kl_type ...``."""
+
+    name: str
+    reward_shaping: str
+    kl_type: str
+    function: str | None  # the submission's function the run is about (None: the baseline needs none)
+    label: str  # for people: legends, feedback
+    also_needs: tuple[str, ...] = ()  # further functions of the submission the run trains with
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Every function of the submission this run calls (the gate tries each before the run starts)."""
+        return (self.function, *self.also_needs) if self.function else ()
+
+
+RUNS: dict[str, RunSpec] = {
+    spec.name: spec
+    for spec in (
+        RunSpec("baseline", "linear", "none", None, "baseline (sentiment reward, no KL penalty)"),
+        RunSpec("forward", "linear", "forward", "kl_penalty_forward", "your kl_penalty_forward"),
+        RunSpec("backward", "linear", "backward", "kl_penalty_backward", "your kl_penalty_backward"),
+        # Exercise 2's run (`--reward_shaping shaped --kl_type forward`): the shaping is judged against the forward
+        # run, which differs from it only in the shaping (same penalty, coefficient and seed).
+        RunSpec(
+            "shaped",
+            "shaped",
+            "forward",
+            "shaped_reward",
+            "your shaped_reward with your kl_penalty_forward",
+            also_needs=("kl_penalty_forward",),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    max_steps: int
+    eval_every: int
+    forward_kl_coef: float
+    backward_kl_coef: float
+    run_budget_s: float
+
+    def kl_coef(self, kl_type: str) -> float:
+        """The coefficient of a run with ``--kl_type kl_type`` (the forward and the shaped run share one)."""
+        return {"forward": self.forward_kl_coef, "backward": self.backward_kl_coef}.get(kl_type, 0.0)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    baseline_min_gain: float
+    kl_min_gain: float
+    kl_max_ratio: float
+    shaped_min_gain: float
+    shaped_min_repetition_drop: float
+    shaped_max_perplexity_ratio: float
+    shaped_max_kl_ratio: float
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    preset: str
+    calibrated: bool
+    note: str
+    runs: RunSettings
+    thresholds: Thresholds
+
+
+class SettingsError(ValueError):
+    """``thresholds.toml`` is missing, unreadable or invalid (the grader's problem, reported as such)."""
+
+
+def load_settings(preset: str, path: str | os.PathLike | None = None) -> TrainingSettings:
+    """The run settings and thresholds of ``preset`` (``tiny`` or ``gpt2``), validated."""
+    path = Path(path) if path is not None else SETTINGS_PATH
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot read the training settings ({exc})") from exc
+    table = data.get(preset)
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: no [{preset}] table (presets there: {', '.join(sorted(data))})")
+
+    def section(name: str, cls: type) -> Any:
+        raw = table.get(name)
+        wanted = {f for f in cls.__dataclass_fields__}
+        if not isinstance(raw, dict) or set(raw) != wanted:
+            got = sorted(raw) if isinstance(raw, dict) else raw
+            raise SettingsError(f"{path}: [{preset}.{name}] must have exactly {sorted(wanted)}, not {got}")
+        for key, value in raw.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SettingsError(f"{path}: [{preset}.{name}] {key} must be a number, not {value!r}")
+        return cls(**raw)
+
+    runs = section("runs", RunSettings)
+    if runs.max_steps < 1 or runs.eval_every < 1 or runs.run_budget_s <= 0:
+        raise SettingsError(
+            f"{path}: [{preset}.runs] max_steps, eval_every and run_budget_s must be positive"
+        )
+    if min(runs.forward_kl_coef, runs.backward_kl_coef) <= 0:
+        raise SettingsError(f"{path}: [{preset}.runs] the KL coefficients must be positive")
+    thresholds = section("thresholds", Thresholds)
+    if (
+        min(thresholds.kl_max_ratio, thresholds.shaped_max_perplexity_ratio, thresholds.shaped_max_kl_ratio)
+        <= 0
+    ):
+        raise SettingsError(
+            f"{path}: [{preset}.thresholds] kl_max_ratio, shaped_max_perplexity_ratio and shaped_max_kl_ratio "
+            "must be positive"
+        )
+    return TrainingSettings(
+        preset=preset,
+        calibrated=bool(table.get("calibrated", False)),
+        note=str(table.get("note", "")),
+        runs=runs,
+        thresholds=thresholds,
+    )
+
+
+def train_config(run: str, settings: TrainingSettings, seed: int, output_dir: str) -> dict[str, Any]:
+    """The :class:`exercise.config.TrainConfig` fields of one graded run (plain data: it is also recorded)."""
+    spec = RUNS[run]
+    return {
+        "preset": settings.preset,
+        "reward_shaping": spec.reward_shaping,
+        "kl_type": spec.kl_type,
+        "kl_coef": settings.runs.kl_coef(spec.kl_type) if spec.kl_type != "none" else 0.1,
+        "max_steps": settings.runs.max_steps,
+        "eval_every": settings.runs.eval_every,
+        "seed": seed,
+        "output_dir": output_dir,
+        "save_model": False,
+        "quiet": True,
+    }
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
