@@ -42,11 +42,10 @@ from grader.checks.training.settings import (
     file_digest,
     load_settings,
 )
-from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.contract import KL_KINDS, CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 
 KL_METRIC = {"forward": "kl_forward", "backward": "kl_backward"}
 KL_NAME = {"forward": "KL(pi || pi_ref)", "backward": "KL(pi_ref || pi)"}
-FUNCTION = {"forward": "kl_penalty_forward", "backward": "kl_penalty_backward"}
 
 
 class TrainingInternalError(RuntimeError):
@@ -270,7 +269,7 @@ def score_kl(
 ) -> CheckOutcome:
     """``kind`` (forward/backward): the regularised run still learns, and its final KL to the reference (the
     direction the penalty is for) is at most ``kl_max_ratio`` times the baseline's."""
-    function = FUNCTION[kind]
+    function = KL_KINDS[kind]
     base_history = _require_baseline(baseline)
     if not _usable(student):
         return _run_failed(student, f"your {function}")
@@ -500,16 +499,16 @@ def _check_kl(kind: str):
         runs = run_set(submission, context)
         student = runs.records[kind]
         if student.get("gated"):
-            return _finish(_run_failed(student, f"your {FUNCTION[kind]}"), runs, context, _name(context))
+            return _finish(_run_failed(student, f"your {KL_KINDS[kind]}"), runs, context, _name(context))
         settings = _settings(runs)
         outcome = score_kl(
             kind, runs.records.get("baseline", {}), student, settings.thresholds, settings.runs.kl_coef(kind)
         )
         if outcome.fraction < 1 and _usable(student):
-            diagnosis = diagnose_kl(submission, FUNCTION[kind])
+            diagnosis = diagnose_kl(submission, KL_KINDS[kind])
             if diagnosis is not None:
                 outcome.misconception = diagnosis.id
-                outcome.feedback += "\n" + diagnosis.render(FUNCTION[kind])
+                outcome.feedback += "\n" + diagnosis.render(KL_KINDS[kind])
         return _finish(outcome, runs, context, _name(context))
 
     check.__name__ = f"check_{kind}_kl"

@@ -15,6 +15,7 @@ from typing import Any
 
 from grader.checks.training.runs import Job, safe_key
 from grader.checks.training.settings import RUNS, load_settings, train_config
+from grader.contract import STUDENT_FUNCTIONS
 
 # ---------------------------------------------------------------------------------------------------------------
 # The lane (its own process: imports torch and the pipeline)
@@ -74,7 +75,6 @@ def _lane(config: dict[str, Any]) -> None:
     from transformers.utils import logging as hf_logging
 
     from exercise.config import TrainConfig
-    from exercise.functions import NAMES as FUNCTION_NAMES
     from exercise.functions import RewardFunctions
     from exercise.train import run
     from grader.sandbox import SandboxConfig, SandboxedSubmission
@@ -106,7 +106,7 @@ def _lane(config: dict[str, Any]) -> None:
         with SandboxedSubmission(submission, sandbox_config) as sandbox:
             imported = sandbox.start()
             functions = RewardFunctions(
-                *(_Proxy(sandbox, name) for name in FUNCTION_NAMES), source=Path(submission).name
+                *(_Proxy(sandbox, name) for name in STUDENT_FUNCTIONS), source=Path(submission).name
             )
             for job in sub_jobs:
                 output_dir = str(Path(config["runs_dir"]) / safe_key(job.key))
@@ -141,7 +141,7 @@ def _lane(config: dict[str, Any]) -> None:
                     error=result.error,
                     component=component,
                     # an error no submission function caused (a missing model ...) is the grader's
-                    internal=bool(result.error) and component not in FUNCTION_NAMES,
+                    internal=bool(result.error) and component not in STUDENT_FUNCTIONS,
                     history=result.history,
                     wall_time_s=result.wall_time_s,
                     timing=result.timing,
