@@ -1,7 +1,7 @@
 """Per-token log-probabilities of sampled completions under the policy pi and the frozen reference pi_ref.
 
 The KL penalties of Exercise 1 need, for each completion, log pi(y_t | x, y_<t) and log pi_ref(y_t | x, y_<t) of
-the tokens that were actually sampled. Getting these right is most of the work (DESIGN.md, "Pipeline facts"):
+the tokens that were actually sampled. Getting these right is most of the work (docs/design.md, "Pipeline facts"):
 
 * Use the token ids TRL sampled (``completion_ids``, EOS included), never re-tokenised text: re-tokenising
   "wasn't" can give different tokens than the ones the policy chose.

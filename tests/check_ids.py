@@ -1,4 +1,4 @@
-"""The grader's check ids as DESIGN.md and the issues fix them: one list for every test that needs it."""
+"""The grader's check ids as docs/design.md and the rubric fix them: one list for every test that needs it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Property checks of the two KL penalties (``kl_penalty_forward``, ``kl_penalty_backward``).
 
 Every check is built for one function by a factory below and registered as ``<prefix>.<property>`` in
-:data:`grader.checks.REGISTRY`. The mathematics is in DESIGN.md ("The student contract"): per completion the
+:data:`grader.checks.REGISTRY`. The mathematics is in docs/design.md ("The student contract"): per completion the
 penalty is ``kl_coef`` times the mean over its tokens of a per-token term, and what defines the right term is the
 policy gradient it induces when subtracted from a reward.
 """
