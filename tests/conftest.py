@@ -16,6 +16,7 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 # Tests never reach the Hugging Face Hub: fail fast instead of waiting on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 settings.register_profile("default", deadline=None, database=None)
@@ -28,3 +29,12 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory):
+    """The random tiny GPT-2 stand-in (tests/support/tiny_models.py), built once per session and loaded by each
+    test through ``from_pretrained``. Read-only: a test that changes weights loads its own copy in memory."""
+    from tests.support.tiny_models import make_tiny_gpt2
+
+    return make_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))

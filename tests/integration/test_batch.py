@@ -1,0 +1,335 @@
+"""Batch grading (grader/tools/batch.py): discovery, one row per submission whatever it does, a gradebook that agrees
+with each results.json, pass rates, misconception counts and charts.
+
+Most tests drive the batch with a stand-in grader (tests/support/fake_grader.py: same command line and results format,
+outcome chosen by directives in the submission) so they take seconds; the tests marked ``real_grader`` use
+``python -m grader`` itself.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.grading.locate import locate_submission
+from grader.tools import batch
+from grader.tools.batch import BatchConfig, discover, run_batch
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_GRADER = (sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "fake_grader.py"))
+FAKE_CHECKS = ["forward.zero", "forward.direction", "backward.direction", "backward.mean", "shaping.contract",
+               "shaping.repetition"]  # fmt: skip
+FAKE_MAX = 11.5
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _read_gradebook(out: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+    with (out / "gradebook.csv").open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        rows = {row["submission"]: row for row in reader}
+        return list(reader.fieldnames or []), rows
+
+
+def _is_png(path: Path) -> bool:
+    data = path.read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return False
+    from matplotlib.image import imread  # decodes the whole image: a truncated file fails here
+
+    image = imread(path)
+    return image.ndim == 3 and image.shape[0] > 50 and image.shape[1] > 50
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Discovery
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_locate_rules(tmp_path: Path) -> None:
+    plain = _write(tmp_path / "a" / "rewards.py", "x = 1\n")
+    assert locate_submission(plain.parent).path == plain
+    whole_repo = _write(tmp_path / "b" / "exercise" / "rewards.py", "x = 1\n")
+    _write(tmp_path / "b" / "exercise" / "train.py", "x = 1\n")
+    assert locate_submission(tmp_path / "b").path == whole_repo
+    renamed = _write(tmp_path / "c" / "alice_rewards.py", "x = 1\n")
+    _write(tmp_path / "c" / "__pycache__" / "junk.py", "")
+    _write(tmp_path / "c" / ".hidden.py", "")
+    located = locate_submission(tmp_path / "c")
+    assert located.path == renamed and "only .py file" in located.note
+    nested = _write(tmp_path / "d" / "sub" / "deeper" / "rewards.py", "x = 1\n")
+    _write(tmp_path / "d" / "notes.py", "")
+    assert locate_submission(tmp_path / "d").path == nested
+
+    _write(tmp_path / "e" / "one.py", "")
+    _write(tmp_path / "e" / "two.py", "")
+    ambiguous = locate_submission(tmp_path / "e")
+    assert ambiguous.path is None and "one.py" in ambiguous.error and "two.py" in ambiguous.error
+    (tmp_path / "f").mkdir()
+    assert "no rewards.py" in locate_submission(tmp_path / "f").error
+    assert "not a .py file" in locate_submission(_write(tmp_path / "g.zip", "PK")).error
+
+
+def test_locate_refuses_links_to_other_files(tmp_path: Path) -> None:
+    """A symlink to the reference solution must not earn its marks."""
+    target = REPO / "reference" / "rewards.py"
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "rewards.py").symlink_to(target)
+    assert locate_submission(tmp_path / "linked").path is None
+    (tmp_path / "dirlink").mkdir()
+    (tmp_path / "dirlink" / "exercise").symlink_to(target.parent, target_is_directory=True)
+    assert "outside" in locate_submission(tmp_path / "dirlink").error
+    (tmp_path / "whole").symlink_to(target.parent, target_is_directory=True)
+    assert "symbolic link" in locate_submission(tmp_path / "whole").error
+
+
+def test_discover_names_sorted_unique_and_skips_out(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    _write(subs / "zoe" / "rewards.py", "")
+    _write(subs / "alice.py", "")
+    _write(subs / "alice" / "rewards.py", "")
+    _write(subs / "bob smith" / "rewards.py", "")
+    _write(subs / ".DS_Store", "")
+    _write(subs / "gradebook.csv" / "rewards.py", "")  # would collide with an output file
+    out = subs / "graded"
+    out.mkdir()
+    names = [e.name for e in discover(subs, out)]
+    assert names == ["alice", "alice.py", "bob_smith", "gradebook.csv_submission", "zoe"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Batch with the stand-in grader
+# ---------------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def class_folder(tmp_path: Path) -> Path:
+    subs = tmp_path / "submissions"
+    _write(subs / "alice" / "rewards.py", "# fake: pass=forward.zero,forward.direction,backward.direction,"
+           "backward.mean,shaping.contract,shaping.repetition\n")  # fmt: skip
+    _write(subs / "bob.py", "# fake: pass=forward.zero,shaping.contract\n"
+           "# fake: misconception=forward.direction:swapped_direction\n"
+           "# fake: tag-misconception=backward.mean:sum_instead_of_mean\n")  # fmt: skip
+    _write(subs / "carol" / "exercise" / "rewards.py", "# fake: pass=forward.zero,backward.mean\n"
+           "# fake: misconception=forward.direction:swapped_direction\n")  # fmt: skip
+    _write(subs / "dave" / "a.py", "# fake: pass=forward.zero\n")
+    _write(subs / "dave" / "b.py", "# fake: pass=forward.zero\n")  # two files: cannot tell which
+    (subs / "erin").mkdir()  # nothing submitted
+    _write(subs / "frank.py", "# fake: crash\n")  # the grader dies without results
+    _write(subs / "gina.py", "# fake: garbage\n")  # unreadable results.json
+    _write(subs / "hank.py", "# fake: internal\n")  # grader internal error (exit 2, score 0 written)
+    return subs
+
+
+def test_batch_gradebook_matches_each_results_json(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    config = BatchConfig(submissions=class_folder, out=out, jobs=2, seed=7, no_training=True, quiet=True)
+    rows, summary = run_batch(config, grader_cmd=FAKE_GRADER)
+
+    expected = ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"]
+    assert [r.name for r in rows] == expected
+    header, book = _read_gradebook(out)
+    assert header == ["submission", "score", "max_score", *FAKE_CHECKS, "error"]
+    assert list(book) == expected
+
+    for name in ("alice", "bob", "carol"):
+        results = json.loads((out / name / "results.json").read_text())
+        assert results["argv"][-3:] == ["--no-training", "--seed", "7"]  # options reached the grader
+        assert float(book[name]["score"]) == results["score"]
+        assert float(book[name]["max_score"]) == sum(t["max_score"] for t in results["tests"]) == FAKE_MAX
+        for test in results["tests"]:
+            assert float(book[name][test["name"]]) == test["score"]
+        assert book[name]["error"] == ""
+        assert "fake grader: grading" in (out / name / "grader.log").read_text()
+    assert float(book["alice"]["score"]) == FAKE_MAX
+    assert float(book["bob"]["score"]) == 4.0
+    assert float(book["carol"]["score"]) == 3.5
+
+    # Broken and hostile submissions: a row each, score 0, max_score filled in, a reason.
+    for name, reason in (
+        ("dave", "cannot tell which"),
+        ("erin", "no rewards.py"),
+        ("frank", "without writing results.json"),
+        ("gina", "unreadable results.json"),
+        ("hank", "grader error (exit status 2)"),
+    ):
+        assert float(book[name]["score"]) == 0.0, name
+        assert float(book[name]["max_score"]) == FAKE_MAX, name
+        assert all(float(book[name][c]) == 0.0 for c in FAKE_CHECKS), name
+        assert reason in book[name]["error"], (name, book[name]["error"])
+    assert "crashing on purpose" in (out / "frank" / "grader.log").read_text()
+    assert "internal error" in book["hank"]["error"]
+
+    assert summary.submissions == 8 and summary.errors == 5 and summary.full_marks == 1
+    assert summary.mean_score == pytest.approx((11.5 + 4.0 + 3.5) / 8)
+
+
+def test_batch_pass_rates_and_misconceptions(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    rows, summary = run_batch(BatchConfig(class_folder, out, jobs=3, quiet=True), grader_cmd=FAKE_GRADER)
+    rates = {c.name: (c.passed, c.graded) for c in summary.checks}
+    # Every submission counts: one that could not be graded has not passed any check.
+    assert rates["forward.zero"] == (3, 8)  # alice, bob, carol
+    assert rates["forward.direction"] == (1, 8)
+    assert rates["backward.mean"] == (2, 8)  # alice, carol
+    assert rates["shaping.contract"] == (2, 8)
+    # The advisory 0-point check: judged by its status, over the reports that have it.
+    assert rates["shaping.repetition"] == (1, 3)
+    assert {m: (n, where) for m, n, where in summary.misconceptions} == {
+        "swapped_direction": (2, ["forward.direction"]),  # a "misconception" key (bob, carol)
+        "sum_instead_of_mean": (1, ["backward.mean"]),  # a "misconception:ID" tag (bob)
+    }
+
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["submissions"] == 8
+    assert {c["name"]: c["pass_rate"] for c in saved["checks"]}["forward.zero"] == pytest.approx(3 / 8)
+    assert [r["submission"] for r in saved["rows"]] == [r.name for r in rows]
+    md = (out / "summary.md").read_text()
+    assert "| forward.zero | 2 | 3/8 | 38% |" in md
+    assert "| swapped_direction | 2 | 25% | forward.direction |" in md
+    for chart in ("pass_rates.png", "score_histogram.png", "misconceptions.png"):
+        assert _is_png(out / chart), chart
+
+
+def test_batch_timeout_kills_the_grade_and_continues(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    _write(subs / "slow.py", "# fake: sleep=60\n")
+    _write(subs / "quick.py", "# fake: pass=forward.zero\n")
+    started = time.monotonic()
+    rows, _ = run_batch(BatchConfig(subs, tmp_path / "out", jobs=2, timeout=2, quiet=True), FAKE_GRADER)
+    assert time.monotonic() - started < 30
+    by_name = {r.name: r for r in rows}
+    assert by_name["slow"].score == 0 and "longer than 2 s" in by_name["slow"].error
+    assert by_name["quick"].score == 2.0 and not by_name["quick"].error
+
+
+def test_daemons_of_a_killed_grade_do_not_outlive_the_batch(tmp_path: Path) -> None:
+    pid_file = tmp_path / "daemon.pid"
+    subs = tmp_path / "subs"
+    _write(subs / "evil.py", f"# fake: daemon={pid_file}\n# fake: sleep=60\n")
+    rows, _ = run_batch(BatchConfig(subs, tmp_path / "out", jobs=1, timeout=2, quiet=True), FAKE_GRADER)
+    assert rows[0].score == 0 and "longer than 2 s" in rows[0].error
+    daemon = int(pid_file.read_text())
+    # Gone, or at most a zombie nobody has reaped yet: it can no longer run.
+    state = Path(f"/proc/{daemon}/stat")
+    assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+
+
+def test_batch_is_deterministic_whatever_the_finishing_order(tmp_path: Path, class_folder: Path) -> None:
+    _write(class_folder / "aaron.py", "# fake: sleep=1.5\n# fake: pass=forward.zero\n")  # finishes last
+    one, _ = run_batch(BatchConfig(class_folder, tmp_path / "one", jobs=4, quiet=True), FAKE_GRADER)
+    two, _ = run_batch(BatchConfig(class_folder, tmp_path / "two", jobs=1, quiet=True), FAKE_GRADER)
+    assert [r.name for r in one] == sorted(r.name for r in one)
+    assert (tmp_path / "one" / "gradebook.csv").read_text() == (
+        tmp_path / "two" / "gradebook.csv"
+    ).read_text()
+
+
+def test_cli_is_generated_from_the_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        batch.main(["--help"])
+    assert exc.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    for option in ("SUBMISSIONS", "--out", "--no-training", "--jobs", "--seed", "--timeout"):
+        assert option.lower() in help_text.lower(), option
+    assert "one grader process each" in help_text  # the field's help text
+    with pytest.raises(SystemExit) as exc:
+        batch.main([str(tmp_path)])  # --out is required
+    assert exc.value.code == 2
+    assert batch.main([str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_cli_end_to_end_with_exit_status(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = batch.main(
+        [str(class_folder), "--out", str(out), "--jobs", "2", "--quiet"], grader_cmd=FAKE_GRADER
+    )
+    assert code == 1  # some submissions could not be graded normally
+    shutil.rmtree(class_folder)
+    _write(class_folder / "alice.py", "# fake: pass=forward.zero\n")
+    code = batch.main([str(class_folder), "--out", str(out / "clean"), "--quiet"], grader_cmd=FAKE_GRADER)
+    assert code == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# With the real grader
+# ---------------------------------------------------------------------------------------------------------------
+
+real_grader = pytest.mark.skipif(
+    not (REPO / "grader" / "__main__.py").is_file(),
+    reason="the grader CLI (python -m grader) is not built yet",
+)
+
+
+def _single_grade(submission: Path, results: Path) -> dict:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "--submission",
+            str(submission),
+            "--results",
+            str(results),
+            "--no-training",
+        ],
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    return json.loads(results.read_text())
+
+
+@real_grader
+def test_real_grader_batch_scores_equal_single_grades(tmp_path: Path) -> None:
+    subs = tmp_path / "subs"
+    shutil.copy(REPO / "reference" / "rewards.py", _write(subs / "ref" / "rewards.py", ""))
+    shutil.copy(REPO / "exercise" / "rewards.py", _write(subs / "stub.py", ""))
+    _write(subs / "syntax.py", "def kl_penalty_forward(:\n")
+    _write(subs / "exits.py", "import sys\nsys.exit(0)\n")
+    out = tmp_path / "out"
+    rows, summary = run_batch(BatchConfig(subs, out, no_training=True, jobs=2, quiet=True))
+    by_name = {r.name: r for r in rows}
+    assert by_name["ref"].score == by_name["ref"].max_score > 0
+    assert by_name["stub"].score == by_name["syntax"].score == by_name["exits"].score == 0
+    for name, path in (("ref", subs / "ref" / "rewards.py"), ("stub", subs / "stub.py")):
+        single = _single_grade(path, tmp_path / f"{name}.json")
+        batch_results = json.loads((out / name / "results.json").read_text())
+        assert batch_results["score"] == single["score"]
+        assert [(t["name"], t["score"]) for t in batch_results["tests"]] == [
+            (t["name"], t["score"]) for t in single["tests"]
+        ]
+    # "||" in a check name is escaped for Markdown tables.
+    assert "KL(pi \\|\\| pi_ref)" in (out / "summary.md").read_text()
+    header, book = _read_gradebook(out)
+    assert header[3:-1] == [
+        t["name"] for t in json.loads((out / "ref" / "results.json").read_text())["tests"]
+    ]
+
+
+def test_a_withheld_check_is_not_passed_and_is_counted_apart(tmp_path: Path) -> None:
+    def test(name: str, score: float, tags: list[str]) -> dict:
+        return {"name": name, "score": score, "max_score": 3.0, "tags": tags}
+
+    rows = [
+        batch.Graded("ann", 3.0, 6.0, [test("direction", 0.0, []), test("contract", 0.0, ["withheld"])]),
+        batch.Graded("ben", 6.0, 6.0, [test("direction", 3.0, []), test("contract", 3.0, [])]),
+        batch.Graded("cid", 0.0, 6.0, [test("direction", 0.0, []), test("contract", 0.0, [])]),
+    ]
+    summary = batch.summarise(rows)
+    contract = {c.name: c for c in summary.checks}["contract"]
+    assert (contract.passed, contract.graded, contract.withheld) == (1, 3, 1)
+    assert {c["name"]: c["withheld"] for c in summary.to_json()["checks"]} == {"direction": 0, "contract": 1}
+    batch.write_summary_md(tmp_path / "summary.md", summary, rows)
+    assert "| contract | 3 | 1/3 | 33% | 1 | 1.00 |" in (tmp_path / "summary.md").read_text()

@@ -1,0 +1,231 @@
+"""The Gradescope bundle (grader/tools/gradescope.py): its contents, and run_autograder against a fake /autograder.
+
+The fake root is a temporary folder laid out like Gradescope's (``source/`` = the unpacked zip,
+``submission/``, ``results/``); ``AUTOGRADER_ROOT``/``AUTOGRADER_SOURCE``/``AUTOGRADER_PYTHON`` point the
+bundle's own ``run_autograder`` script at it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from grader.grading import feedback
+from grader.grading.rubric import load_rubric
+from grader.tools.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
+from tests.integration.test_handout import SUM_NOT_MEAN_FORWARD
+from tests.support.solution_forms import SOLUTION_FORMS, leaks
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_GRADER = (sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "fake_grader.py"))
+REAL_GRADER = (REPO / "grader" / "__main__.py").is_file()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("gradescope")
+    zip_path, settings = build_bundle(GradescopeConfig(out=out, no_training=True))
+    return zip_path, settings
+
+
+def _fake_root(tmp_path: Path, zip_path: Path) -> Path:
+    """Unpack the bundle the way Gradescope does: into ROOT/source."""
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(zip_path) as zf:
+        zf.extractall(root / "source")
+    for name in ("run_autograder", "setup.sh"):
+        (root / "source" / name).chmod(0o755)
+    (root / "submission").mkdir()
+    return root
+
+
+def _run_script(root: Path, python: str = sys.executable) -> subprocess.CompletedProcess:
+    env = dict(
+        os.environ,
+        AUTOGRADER_ROOT=str(root),
+        AUTOGRADER_SOURCE=str(root / "source"),
+        AUTOGRADER_PYTHON=python,
+    )
+    return subprocess.run(
+        ["bash", str(root / "source" / "run_autograder")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _results(root: Path) -> dict:
+    data = json.loads((root / "results" / "results.json").read_text())
+    assert isinstance(data["score"], int | float) and isinstance(data["tests"], list)
+    assert isinstance(data.get("output", ""), str)
+    return data
+
+
+def test_bundle_layout(bundle: tuple[Path, dict]) -> None:
+    zip_path, settings = bundle
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+        modes = {info.filename: info.external_attr >> 16 for info in zf.infolist()}
+        config = json.loads(zf.read("autograder.json"))
+    # Gradescope wants both scripts at the zip's root, executable.
+    assert {"setup.sh", "run_autograder", "autograder.json", "pyproject.toml", "README.md"} <= names
+    assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
+    assert (
+        "exercise/rewards.py" in names
+        and "grader/tools/gradescope.py" in names
+        and "grader/grading/locate.py" in names
+    )
+    assert not any(n.startswith(("reference/", "tests/", ".ci/", ".git/")) for n in names)
+    assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
+    # A hidden seed, drawn at build time: not the default students grade with.
+    assert (
+        config == {k: settings[k] for k in config} and isinstance(config["seed"], int) and config["seed"] != 0
+    )
+    assert config["no_training"] is True
+    setup = zipfile.ZipFile(zip_path).read("setup.sh").decode()
+    assert "download.pytorch.org/whl/cpu" in setup and 'pip install "$SOURCE"' in setup
+    for script in ("setup.sh", "run_autograder"):
+        subprocess.run(["bash", "-n", str(zip_path.parent / BUNDLE_NAME / script)], check=True)
+
+
+def test_bundle_grades_at_hint_and_holds_no_solution(bundle: tuple[Path, dict]) -> None:
+    zip_path, settings = bundle
+    folder = zip_path.parent / BUNDLE_NAME
+    assert settings["feedback_level"] == "hint"
+    assert json.loads(zipfile.ZipFile(zip_path).read("autograder.json"))["feedback_level"] == "hint"
+    assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "hint"
+    assert (
+        feedback.load_catalogue(folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml").level
+        == "hint"
+    )
+    assert (
+        zipfile.ZipFile(zip_path).read("grader/checks/misconceptions/misconceptions.toml")
+        == (folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml").read_bytes()
+    )  # the zip carries the stripped copy
+    assert leaks(folder) == []
+
+
+def test_bundle_level_can_be_chosen(tmp_path: Path) -> None:
+    _, settings = build_bundle(GradescopeConfig(out=tmp_path, seed=3, feedback_level="explain"))
+    folder = tmp_path / BUNDLE_NAME
+    assert settings["feedback_level"] == "explain"
+    assert load_rubric(folder / "grader" / "grading" / "rubric.toml").feedback_level == "explain"
+    assert (
+        feedback.load_catalogue(folder / "grader" / "checks" / "misconceptions" / "misconceptions.toml").level
+        == "explain"
+    )
+
+
+def test_explicit_seed_is_baked_in(tmp_path: Path) -> None:
+    _, settings = build_bundle(GradescopeConfig(out=tmp_path, seed=424242))
+    assert json.loads((tmp_path / BUNDLE_NAME / "autograder.json").read_text())["seed"] == 424242
+    assert settings["no_training"] is False
+
+
+def test_run_with_stand_in_grader_uses_hidden_seed_and_hides_it(
+    bundle: tuple[Path, dict], tmp_path: Path
+) -> None:
+    zip_path, settings = bundle
+    root = _fake_root(tmp_path, zip_path)
+    (root / "submission" / "my_rewards.py").write_text("# fake: pass=forward.zero\n")  # renamed: still found
+    data = run_autograder(root, root / "source", grader_cmd=FAKE_GRADER)
+    assert data == _results(root)
+    assert data["score"] == 2.0
+    assert "my_rewards.py" in data["output"]  # tells the student which file was graded
+    # The fake grader records its command line: the bundle's seed and --no-training reached it ...
+    assert data["argv"][data["argv"].index("--no-training") - 1] == "<hidden>"
+    # ... and the seed appears nowhere in what the student sees.
+    assert str(settings["seed"]) not in (root / "results" / "results.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, "no rewards.py"),
+        ({"a.py": "", "b.py": ""}, "cannot tell which"),
+        ({"rewards.py": "# fake: crash\n"}, "could not produce a report"),
+        ({"rewards.py": "# fake: garbage\n"}, "could not produce a report"),
+    ],
+)
+def test_run_always_writes_valid_results(
+    bundle: tuple[Path, dict], tmp_path: Path, files: dict, message: str
+) -> None:
+    root = _fake_root(tmp_path, bundle[0])
+    for name, text in files.items():
+        (root / "submission" / name).write_text(text)
+    (root / "results").mkdir()
+    (root / "results" / "results.json").write_text('{"score": 100, "tests": []}')  # a forged file is replaced
+    data = run_autograder(root, root / "source", grader_cmd=FAKE_GRADER)
+    assert data == _results(root)
+    assert data["score"] == 0 and message in data["output"]
+
+
+def test_run_autograder_script_missing_submission(bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    """The bundle's own script, end to end, with nothing submitted: a valid report and a clear message."""
+    root = _fake_root(tmp_path, bundle[0])
+    proc = _run_script(root)
+    assert proc.returncode == 0, proc.stderr
+    data = _results(root)
+    assert data["score"] == 0 and "Nothing to grade" in data["output"] and "rewards.py" in data["output"]
+
+
+def test_run_autograder_script_when_python_cannot_start(bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    root = _fake_root(tmp_path, bundle[0])
+    (root / "submission" / "rewards.py").write_text("x = 1\n")
+    proc = _run_script(root, python=shutil.which("false") or "/bin/false")
+    assert proc.returncode == 0
+    data = _results(root)
+    assert data["score"] == 0 and "failed to start" in data["output"]
+
+
+@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
+def test_run_autograder_script_grades_the_stub_with_the_real_grader(
+    bundle: tuple[Path, dict], tmp_path: Path
+) -> None:
+    root = _fake_root(tmp_path, bundle[0])
+    shutil.copy(REPO / "exercise" / "rewards.py", root / "submission" / "rewards.py")
+    proc = _run_script(root)
+    assert proc.returncode == 0, proc.stderr
+    data = _results(root)
+    assert data["score"] == 0
+    assert len(data["tests"]) > 0 and sum(t["max_score"] for t in data["tests"]) > 0
+    assert "NotImplementedError" in json.dumps(data)
+    assert str(bundle[1]["seed"]) not in (root / "results" / "results.json").read_text()
+
+
+@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
+def test_students_on_gradescope_get_hints_only(bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    """A wrong submission graded by the bundle's own grader: misconceptions named with hints, no derivation,
+    no formula, and the output says which level was shown."""
+    root = _fake_root(tmp_path, bundle[0])
+    (root / "submission" / "rewards.py").write_text(
+        (REPO / "reference" / "rewards.py").read_text() + SUM_NOT_MEAN_FORWARD
+    )
+    # The bundle's own grader (run_autograder runs it in the bundle's folder), on one check to keep it short.
+    quick = (sys.executable, "-m", "grader", "--only", "kl_forward.mean_over_tokens")
+    data = run_autograder(root, root / "source", grader_cmd=quick)
+    assert data == _results(root)
+    dumped = json.dumps(data)
+    assert data["feedback_level"] == "hint" and "[sum_not_mean]" in dumped and "Hint: " in dumped
+    assert "Why: " not in dumped and "Fix: " not in dumped and not SOLUTION_FORMS.search(dumped)
+    assert "Feedback level: hint \u2014 your instructor chose how much the grader explains" in data["output"]
+
+
+def test_hide_seed() -> None:
+    data = {
+        "seed": 99,
+        "output": "graded with seed 1234567; 1234567 examples",
+        "tests": [{"name": "t", "output": "seed=1234567", "meta": {"grading_seed": 1234567}}],
+    }
+    hidden = hide_seed(data, 1234567)
+    assert "1234567" not in json.dumps(hidden) and "seed" not in hidden
+    short = hide_seed({"output": "seed 7: 7 tokens"}, 7)
+    assert short["output"] == "seed <hidden>: 7 tokens"  # a short seed is hidden only where labelled

@@ -1,0 +1,104 @@
+"""Issue 8's table: the cheapest wrong code (tests/gaming_submissions.py) must earn little, whatever shape of
+batch it is graded on. Scored as the grader scores: every check of the shipped rubric run on the submission
+(in process), then the rubric's gates. The training checks are assumed to PASS (the worst case for the grader:
+a short run that cannot tell the wrong code from the right one), so what keeps their points away is the gates.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from grader.checks import REGISTRY
+from grader.contract import CheckContext
+from grader.grading.results import TestResult
+from grader.grading.rubric import load_rubric
+from grader.grading.runner import apply_gates, run_check
+from tests.support.fake_submission import FakeSubmission, reference_module
+from tests.support.gaming_submissions import BACKWARD, FORWARD, GAMING, SHAPING
+
+# Fewer examples than a grade (100): every gaming submission here fails its defining checks on the first few.
+CONTEXT = CheckContext(seed=0, max_examples=30)
+RUBRIC = load_rubric()
+
+
+@functools.cache
+def _property_results(name: str) -> tuple[TestResult, ...]:
+    if name == "reference":
+        ref = reference_module()
+        functions = {n: getattr(ref, n) for n in (FORWARD, BACKWARD, SHAPING)}
+    else:
+        functions = GAMING[name]
+    return tuple(
+        run_check(entry, REGISTRY[entry.check_id], FakeSubmission(functions), CONTEXT)
+        for entry in RUBRIC.selected(training=False)
+    )
+
+
+def graded(name: str, training: bool) -> dict[str, TestResult]:
+    """check id -> gated result; with ``training``, every training check passes before the gates."""
+    tests = list(_property_results(name))
+    if training:
+        tests += [
+            TestResult(e.name, e.points, e.points, "assumed to pass", check_id=e.check_id)
+            for e in RUBRIC.entries
+            if e.requires_training
+        ]
+    entries = RUBRIC.selected(training)
+    return {t.check_id: t for t in apply_gates(entries, tests)}
+
+
+def _points(results: dict[str, TestResult], prefix: str = "") -> tuple[float, float]:
+    chosen = [t for cid, t in results.items() if cid.startswith(prefix)]
+    return sum(t.score for t in chosen), sum(t.max_score for t in chosen)
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_the_reference_keeps_full_marks_through_the_gates(training):
+    score, max_score = _points(graded("reference", training))
+    assert score == max_score == (100 if training else 80)
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_zero_penalties_and_identity_shaping_earn_at_most_15_percent(training):
+    score, max_score = _points(graded("zero penalties + identity shaping", training))
+    assert max_score == (100 if training else 80)
+    assert score <= 0.15 * max_score
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_k1_for_both_directions_keeps_at_most_30_percent_of_the_backward_points(training):
+    results = graded("k1 for both directions", training)
+    backward = {cid: t for cid, t in results.items() if cid.startswith("kl_backward.")}
+    if training:
+        backward["training.backward_kl"] = results["training.backward_kl"]
+    score, max_score = _points(backward)
+    assert score <= 0.3 * max_score
+    # the forward function is right and keeps its points
+    forward_score, forward_max = _points(results, "kl_forward.")
+    assert forward_score == forward_max
+    if training:
+        assert results["training.forward_kl"].score == results["training.forward_kl"].max_score
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_a_batch_shape_detector_earns_at_most_half(training):
+    """Right only when the batch is N one-token rows whose probabilities sum to 1 (the direction check's old
+    batch), zeros otherwise: the checks hide those rows among unrelated ones, and the value checks pin every row."""
+    results = graded("shape detector", training)
+    score, max_score = _points(results)
+    assert score <= 0.5 * max_score
+    for cid in ("kl_forward.direction", "kl_backward.direction", "kl_forward.value", "kl_backward.value"):
+        assert results[cid].score == 0, cid
+
+
+def test_truncated_rows_lose_the_value_checks():
+    """Right on the first 16 tokens of each row, tokens below -30 dropped: passes every check whose batches are
+    short and mild, and nothing that depends on the value."""
+    results = graded("first 16 tokens, below -30 dropped", training=False)
+    for cid in ("kl_forward.value", "kl_backward.value"):
+        assert results[cid].score == 0, cid
+        assert "the contract fixes it at kl_coef * mean over its tokens" in results[cid].output
+    score, max_score = _points(results, "kl_")
+    assert score <= 0.5 * max_score

@@ -1,0 +1,547 @@
+"""The sandbox's isolation, tried as a hostile student would (issue 9's list), in both modes.
+
+* ``namespaces``: the worker under bubblewrap (new PID, network, IPC, UTS, mount namespaces; read-only minimal
+  root; tmpfs /tmp with a size cap) with Landlock and limits as a second layer. On Linux CI this mode must be
+  available: with ``GRADER_REQUIRE_NAMESPACES=1`` (set by ``.ci/run``) its tests fail instead of skipping.
+* ``fallback``: Landlock, limits, the subreaper tree sweep and the seccomp signal guard, as where bubblewrap
+  cannot run. Properties that only namespaces give (no network at all, a private /dev, disk and task quotas
+  for root) are tested in the namespaces mode only; the rest in both.
+
+Most probes run code in the worker and send what they observed back as the message of an exception (the one
+channel a submission legitimately has), parsed from the call's outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.grading.runner import grade
+from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
+from grader.sandbox import submission as sandbox_module
+from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="the sandbox's isolation is Linux's"
+)
+
+NS = SandboxConfig(call_timeout_s=5.0, import_timeout_s=10.0, check_budget_s=20.0, isolation="strict")
+FALLBACK = SandboxConfig(call_timeout_s=5.0, import_timeout_s=10.0, check_budget_s=20.0, isolation="fallback")
+MODES = [pytest.param(NS, id="namespaces"), pytest.param(FALLBACK, id="fallback")]
+
+
+def _require_namespaces() -> None:
+    found = namespace_launcher()
+    if isinstance(found, str):
+        if os.environ.get("GRADER_REQUIRE_NAMESPACES") == "1":
+            pytest.fail(f"GRADER_REQUIRE_NAMESPACES=1 but {found}")
+        pytest.skip(found)
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest) -> SandboxConfig:
+    if request.param.isolation == "strict":
+        _require_namespaces()
+    return request.param
+
+
+@pytest.fixture
+def ns() -> SandboxConfig:
+    """The namespaces alone (Landlock off): each layer must hold on its own."""
+    _require_namespaces()
+    return replace(NS, landlock=False)
+
+
+def _submission(tmp_path: Path, source: str, name: str = "rewards.py") -> Path:
+    path = tmp_path / "submission" / name
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def _probe(tmp_path: Path, body: str, config: SandboxConfig) -> dict:
+    """Run ``body`` (which fills the dict ``seen``) inside the worker, in a call; return ``seen``."""
+    source = (
+        "import json, os, socket, errno, ctypes\n"
+        + "\ndef shaped_reward(scores, completions, prompts=None):\n    seen = {}\n"
+        + textwrap.indent(textwrap.dedent(body), "    ")
+        + "\n    raise RuntimeError('PROBE' + json.dumps(seen))\n"
+        + "kl_penalty_forward = kl_penalty_backward = shaped_reward\n"
+    )
+    with SandboxedSubmission(_submission(tmp_path, source), config) as sub:
+        imported = sub.start()
+        assert imported.ok, imported.message
+        sub.begin_check(config.check_budget_s)
+        out = sub.call("shaped_reward", [0.5], ["x"])
+    assert out.status == "error" and "PROBE" in out.message, out
+    return json.loads(out.message.split("PROBE", 1)[1].splitlines()[0])
+
+
+def _outcome(expression: str) -> str:
+    """Python source: evaluate ``expression`` and describe the result as 'ok' or the error's errno name."""
+    return textwrap.dedent(
+        f"""
+        try:
+            ({expression})
+            result = "ok"
+        except OSError as exc:
+            result = errno.errorcode.get(exc.errno, str(exc.errno))
+        """
+    )
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+# --- processes ----------------------------------------------------------------------------------------------
+
+FORK_HOPPER = """
+import os, time
+if os.fork() == 0:
+    os.setsid()
+    last = 0.0
+    while True:
+        try:
+            pid = os.fork()
+        except OSError:
+            continue
+        if pid:
+            os._exit(0)
+        os.setsid()
+        if time.monotonic() - last > 0.05:
+            os.write(2, b"beat\\n")
+            last = time.monotonic()
+"""
+
+
+def test_a_fork_hopper_leaves_nothing_alive(tmp_path: Path, mode: SandboxConfig) -> None:
+    """Its heartbeat (a line on its inherited stderr, which we keep open) stops once the sandbox is closed."""
+    marker = f"hopper{uuid.uuid4().hex}"
+    path = _submission(tmp_path, FORK_HOPPER + GOOD, name=f"{marker}.py")  # the name is in its command line
+    with SandboxedSubmission(path, mode) as sub:
+        assert sub.start().ok
+        log = os.open(sub._tmp / "logs" / "stderr.txt", os.O_RDONLY)
+        deadline = time.monotonic() + 10
+        while os.fstat(log).st_size < 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.fstat(log).st_size >= 20, "the hopper never ran"
+        closing = time.monotonic()
+    try:
+        assert time.monotonic() - closing < 10
+        time.sleep(0.3)
+        size = os.fstat(log).st_size
+        time.sleep(1.0)
+        assert os.fstat(log).st_size == size, "a hop is still alive and beating"
+        assert _processes_with(marker) == []
+    finally:
+        os.close(log)
+
+
+def test_the_worker_cannot_stop_the_grader(tmp_path: Path) -> None:
+    """Fallback mode with Landlock's signal scoping forced off (a kernel before ABI 6): SIGSTOP to the grader
+    is refused by the seccomp guard, and the grader (a separate process here) writes its results."""
+    source = """
+    import os, signal
+    try:
+        os.kill(os.getppid(), signal.SIGSTOP)
+        _stop = "sent"
+    except OSError as exc:
+        _stop = type(exc).__name__
+    try:
+        os.kill(-1, 0)  # every process of the user: only probed (signal 0 does nothing), never sent
+        _all = "sent"
+    except OSError as exc:
+        _all = type(exc).__name__
+    if (_stop, _all) != ("PermissionError", "PermissionError"):
+        raise RuntimeError(f"signals got through: {_stop}, {_all}")
+    """
+    path = _submission(tmp_path, textwrap.dedent(source) + GOOD)
+    results = tmp_path / "results.json"
+    script = f"""
+from grader.grading.runner import grade
+from grader.sandbox import SandboxConfig
+from tests.support.sandbox import REGISTRY, RUBRIC
+config = SandboxConfig(call_timeout_s=5, import_timeout_s=10, isolation="fallback", landlock_scoping=False)
+results = grade({str(path)!r}, rubric=RUBRIC, registry=REGISTRY, sandbox_config=config)
+results.write_json({str(results)!r})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT or Path.cwd())
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait()
+        pytest.fail("the grader was stopped (or hung): no results within 60 s")
+    data = json.loads(results.read_text())
+    assert data["score"] == data["max_score"] == 5, data["output"]
+    assert "seccomp" in data["output"] and "no namespaces" not in data["output"]  # turned off, not missing
+
+
+def test_in_the_pid_namespace_the_grader_is_out_of_reach(tmp_path: Path, ns: SandboxConfig) -> None:
+    body = "\n".join(
+        [
+            "seen['pid'], seen['ppid'] = os.getpid(), os.getppid()",
+            _outcome(f"os.kill({os.getpid()}, 0)"),  # our pid: another process, or none, in there
+            "seen['kill_grader'] = result",
+            _outcome("os.kill(os.getppid(), 19)"),  # SIGSTOP to the namespace's init
+            "seen['stop_init'] = result",
+        ]
+    )
+    seen = _probe(tmp_path, body, ns)
+    assert seen["ppid"] == 1 and seen["pid"] <= 3, seen  # the namespace's init is the parent, not the grader
+    assert seen["kill_grader"] in ("ESRCH", "EPERM"), seen  # (EPERM: Landlock's scoping answers first)
+
+
+def test_threads_are_capped_in_the_namespace(tmp_path: Path, ns: SandboxConfig) -> None:
+    seen = _probe(
+        tmp_path,
+        """
+        import threading, time
+        started = 0
+        try:
+            for _ in range(2000):
+                threading.Thread(target=time.sleep, args=(2,), daemon=True).start()
+                started += 1
+        except RuntimeError:
+            pass
+        seen["started"] = started
+        """,
+        ns,
+    )
+    assert 10 < seen["started"] < ns.max_processes, seen  # the cap is the sandbox's own, root included
+
+
+# --- network ------------------------------------------------------------------------------------------------
+
+
+def test_no_socket_family_reaches_anything(tmp_path: Path, ns: SandboxConfig) -> None:
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    tcp.bind(("127.0.0.1", 0))
+    tcp.listen(1)
+    tcp.settimeout(0.5)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(0.5)
+    unix_path = tmp_path / "listen.sock"
+    unix = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    unix.bind(str(unix_path))
+    unix.listen(1)
+    abstract_name = f"grader-test-{uuid.uuid4().hex}"
+    abstract = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    abstract.bind("\0" + abstract_name)
+    abstract.listen(1)
+    tcp_port, udp_port = tcp.getsockname()[1], udp.getsockname()[1]
+    body = "\n".join(
+        [
+            _outcome(f"socket.create_connection(('127.0.0.1', {tcp_port}), timeout=2)"),
+            'seen["tcp"] = result',
+            _outcome(
+                f"[socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', {udp_port})) "
+                "for _ in range(5)]"
+            ),
+            'seen["udp_send"] = result',
+            _outcome(f"socket.socket(socket.AF_UNIX).connect({str(unix_path)!r})"),
+            'seen["unix"] = result',
+            _outcome(f"socket.socket(socket.AF_UNIX).connect('\\0{abstract_name}')"),
+            'seen["abstract"] = result',
+            _outcome("socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)"),
+            'seen["raw_icmp"] = result',
+            _outcome("socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(3))"),
+            'seen["packet"] = result',
+            _outcome("socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)"),
+            'seen["ping"] = result',
+            "seen['interfaces'] = [name for _i, name in socket.if_nameindex()]",
+            _outcome("socket.create_connection(('1.1.1.1', 53), timeout=2)"),
+            'seen["internet"] = result',
+        ]
+    )
+    try:
+        seen = _probe(tmp_path, body, ns)
+        with pytest.raises(TimeoutError):
+            tcp.accept()
+        with pytest.raises(TimeoutError):
+            udp.recvfrom(16)
+        for listener in (unix, abstract):
+            listener.settimeout(0.2)
+            with pytest.raises(TimeoutError):
+                listener.accept()
+    finally:
+        for s in (tcp, udp, unix, abstract):
+            s.close()
+    # nothing listens in the namespace's own loopback; the host's sockets are not there at all
+    assert seen["tcp"] != "ok" and seen["unix"] != "ok" and seen["abstract"] != "ok", seen
+    assert seen["raw_icmp"] != "ok" and seen["packet"] != "ok" and seen["ping"] != "ok", seen
+    # netlink (if_nameindex asks the kernel through it) sees one device: the namespace's loopback
+    assert seen["interfaces"] == ["lo"], seen
+    assert seen["internet"] in ("ENETUNREACH", "EACCES", "EPERM"), seen
+
+
+# --- files --------------------------------------------------------------------------------------------------
+
+
+def test_dev_holds_only_harmless_devices(tmp_path: Path, ns: SandboxConfig) -> None:
+    seen = _probe(
+        tmp_path,
+        "\n".join(
+            [
+                "seen['dev'] = sorted(os.listdir('/dev'))",
+                _outcome("open('/dev/new-file', 'w')"),
+                "seen['create'] = result",
+                _outcome("os.mknod('/dev/loop9', 0o600 | 0o60000, os.makedev(7, 9))"),
+                "seen['mknod'] = result",
+                _outcome("open('/dev/null', 'w').write('x')"),
+                "seen['null'] = result",
+            ]
+        ),
+        ns,
+    )
+    devices = {d for d in seen["dev"] if d not in ("fd", "stdin", "stdout", "stderr")}
+    assert devices == {"null", "zero", "urandom"}, seen
+    assert seen["create"] != "ok" and seen["mknod"] != "ok" and seen["null"] == "ok", seen
+
+
+def test_host_devices_are_out_of_reach_without_namespaces(tmp_path: Path) -> None:
+    if _landlock_abi() < 1:
+        pytest.skip("without namespaces, only Landlock keeps the host's /dev out of reach")
+    candidates = [d for d in ("/dev/kmsg", "/dev/loop0", "/dev/console", "/dev/tty1") if os.path.exists(d)]
+    body = "\n".join(
+        [
+            f"{_outcome(f'open({d!r}, {m!r})')}\nseen[{d + m!r}] = result"
+            for d in candidates
+            for m in ("rb", "wb")
+        ]
+        + [_outcome("open('/dev/null', 'w').write('x')"), "seen['null'] = result"]
+    )
+    seen = _probe(tmp_path, body, FALLBACK)
+    assert seen.pop("null") == "ok"
+    assert all(result != "ok" for result in seen.values()), seen
+
+
+def test_etc_shadow_and_the_repository_are_unreadable(tmp_path: Path, mode: SandboxConfig) -> None:
+    if mode.isolation == "fallback" and _landlock_abi() < 1:
+        pytest.skip("without namespaces, only Landlock keeps /etc/shadow out of reach")
+    secret = tmp_path / "hidden" / "secret.txt"
+    secret.parent.mkdir()
+    secret.write_text("s3cret")
+    config = replace(mode, hidden_paths=(str(secret.parent),))
+    targets = ["/etc/shadow", str(secret)] + (
+        [str(REPO_ROOT / "reference" / "rewards.py")] if REPO_ROOT else []
+    )
+    body = "\n".join(f"{_outcome(f'open({t!r}).read()')}\nseen[{t!r}] = result" for t in targets)
+    seen = _probe(tmp_path, body, config)
+    assert all(result != "ok" for result in seen.values()), seen
+
+
+def test_disk_use_is_capped_by_the_tmpfs(tmp_path: Path, ns: SandboxConfig) -> None:
+    seen = _probe(
+        tmp_path,
+        """
+        written = 0
+        try:
+            for i in range(64):  # 4 MiB files (below the per-file limit) until /tmp is full
+                with open(f"/tmp/fill{i}", "wb") as f:
+                    f.write(b"x" * (4 << 20))
+                written += 4 << 20
+        except OSError as exc:
+            seen["error"] = errno.errorcode.get(exc.errno)
+        seen["written"] = written
+        try:
+            os.mkdir("/escape")
+            seen["root_writable"] = True
+        except OSError:
+            seen["root_writable"] = False
+        """,
+        ns,
+    )
+    assert seen["error"] == "ENOSPC" and seen["written"] <= ns.tmpfs_bytes, seen
+    assert not seen["root_writable"]
+
+
+def test_new_user_namespaces_and_chroot_give_nothing(tmp_path: Path, ns: SandboxConfig) -> None:
+    """As a user, the sandbox cannot create user namespaces at all (bwrap --disable-userns). As root, the worker
+    runs as an unused uid that may create one (where the kernel allows unprivileged user namespaces): it then has
+    capabilities over namespaces it creates only. Everything it inherited stays locked and read-only, and the
+    host's files are not mounted: chroot, new mount namespaces and remounts reach nothing new."""
+    reference = str(REPO_ROOT / "reference" / "rewards.py") if REPO_ROOT else "/nonexistent"
+    escape = """
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWUSER, CLONE_NEWNS, MS_REMOUNT, MS_BIND = 0x10000000, 0x20000, 32, 4096
+    seen["userns"] = libc.unshare(CLONE_NEWUSER) == 0
+    if seen["userns"]:
+        seen["mountns"] = libc.unshare(CLONE_NEWNS) == 0
+        seen["remount_rw"] = libc.mount(None, b"/", None, MS_REMOUNT | MS_BIND, None) == 0
+        seen["remount_usr_rw"] = libc.mount(None, b"/usr", None, MS_REMOUNT | MS_BIND, None) == 0
+        seen["umount_usr"] = libc.umount2(b"/usr", 2) == 0  # MNT_DETACH: would reveal what is below
+    """
+    chroot_escape = """
+    try:  # the classic way out of a chroot: chroot deeper, climb with a cwd outside it, chroot there
+        os.makedirs("/tmp/jail", exist_ok=True)
+        os.chroot("/tmp/jail")
+        for _ in range(20):
+            os.chdir("..")
+        os.chroot(".")
+        seen["chroot"] = "ok"
+    except OSError as exc:
+        seen["chroot"] = errno.errorcode.get(exc.errno)
+    """
+    body = "\n".join(
+        [
+            textwrap.dedent(escape),
+            _outcome("open('/usr/grader-escape', 'w')"),
+            "seen['write_usr'] = result",
+            textwrap.dedent(chroot_escape),  # then, from wherever that leads:
+            _outcome(f"open({reference!r}).read()"),
+            "seen['reference'] = result",
+            _outcome("open('/etc/shadow').read()"),
+            "seen['shadow'] = result",
+            "seen['root'] = sorted(os.listdir('/'))",
+        ]
+    )
+    seen = _probe(tmp_path, body, ns)
+    if namespace_launcher().drop_uid is False:
+        assert seen["userns"] is False, seen
+    assert not seen.get("remount_rw") and not seen.get("remount_usr_rw") and not seen.get("umount_usr"), seen
+    assert seen["write_usr"] in ("EROFS", "EACCES", "EPERM"), seen
+    assert seen["reference"] != "ok" and seen["shadow"] != "ok", seen
+    # wherever the chroot escape led, it is the sandbox's own root (the host has no /sandbox, and /home ...)
+    assert "sandbox" in seen["root"] and "home" not in seen["root"], seen
+
+
+# --- the mode in force --------------------------------------------------------------------------------------
+
+
+def test_the_report_and_results_name_the_isolation(tmp_path: Path, mode: SandboxConfig) -> None:
+    results = grade(_submission(tmp_path, GOOD), rubric=RUBRIC, registry=REGISTRY, sandbox_config=mode)
+    info = results.to_gradescope_dict()["sandbox"]
+    line = [x for x in results.output.splitlines() if x.startswith("Sandbox:")][0]
+    if mode.isolation == "strict":
+        assert info["isolation"] == "namespaces" and line.startswith("Sandbox: namespaces (")
+    else:
+        assert info["isolation"] in ("landlock", "none") and "isolation=fallback" in line
+        assert info["fallback_reason"] and "process-tree sweep" in info["layers"]
+
+
+def test_without_namespaces_auto_falls_back_and_strict_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        sandbox_module, "namespace_launcher", lambda: "bwrap: setting up uid map: Permission denied"
+    )
+    path = _submission(tmp_path, GOOD)
+    auto = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=SandboxConfig(call_timeout_s=5.0))
+    assert auto.full_marks
+    assert "no namespaces: bwrap: setting up uid map: Permission denied" in auto.output
+    assert auto.to_gradescope_dict()["sandbox"]["isolation"] in ("landlock", "none")
+
+    strict = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=SandboxConfig(isolation="strict"))
+    assert strict.internal_error and strict.score == 0
+    assert "isolation 'strict'" in strict.output and "Permission denied" in strict.output
+
+
+def test_the_cli_refuses_in_strict_mode_and_still_writes_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.cli import main
+
+    monkeypatch.setattr(sandbox_module, "namespace_launcher", lambda: "no bubblewrap here")
+    results = tmp_path / "out" / "results.json"
+    args = ["--submission", str(_submission(tmp_path, GOOD)), "--results", str(results), "--no-training"]
+    assert main([*args, "--isolation", "strict", "--quiet"]) == 2
+    data = json.loads(results.read_text())
+    assert (
+        data["score"] == 0
+        and "isolation 'strict'" in data["output"]
+        and "no bubblewrap here" in data["output"]
+    )
+
+
+# --- the reply channel -------------------------------------------------------------------------------------
+
+
+def test_an_oversized_reply_is_the_submissions_failure(tmp_path: Path, mode: SandboxConfig) -> None:
+    forged = """
+    import json, os, sys
+    REPLY_FD = json.loads(sys.argv[1])["reply_fd"]  # the worker's own configuration names the channel
+    def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+        os.write(REPLY_FD, b"[" + b"1.0, " * 400_000)  # 2 MB without a newline, straight into the reply pipe
+        return [0.0]
+    def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+        return [1e-300] * 50_000  # honest, but too many numbers for one reply
+    def shaped_reward(scores, completions, prompts=None):
+        return [float(s) for s in scores]
+    """
+    with SandboxedSubmission(_submission(tmp_path, forged), mode) as sub:
+        assert sub.start().ok
+        sub.begin_check(20)
+        out = sub.call("kl_penalty_forward", [[-1.0]], [[-1.0]])
+        assert out.status == "invalid" and "larger than 1 MiB" in out.message, out
+        sub.begin_check(20)
+        out = sub.call("kl_penalty_backward", [[-1.0]], [[-1.0]])
+        assert out.status == "invalid" and "at most 20000" in out.message, out
+        sub.begin_check(20)
+        assert sub.call("shaped_reward", [0.25], ["x"]).value == [0.25]  # the worker was restarted
+
+
+def test_memory_watch_kills_a_tree_that_forks_its_memory(tmp_path: Path, mode: SandboxConfig) -> None:
+    """Four children of 200 MB each: no single process is above the limit, the tree is."""
+    config = replace(mode, memory_bytes=512 << 20, call_timeout_s=20.0)
+    source = """
+    import os, time
+    def shaped_reward(scores, completions, prompts=None):
+        for _ in range(4):
+            if os.fork() == 0:
+                block = bytearray(200 << 20)
+                block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page
+                time.sleep(60)
+                os._exit(0)
+        time.sleep(60)
+    kl_penalty_forward = kl_penalty_backward = shaped_reward
+    """
+    with SandboxedSubmission(_submission(tmp_path, source), config) as sub:
+        assert sub.start().ok
+        sub.begin_check(30)
+        started = time.monotonic()
+        out = sub.call("shaped_reward", [0.5], ["x"])
+    assert out.status == "crashed" and "used more than 512 MiB of memory" in out.message, out
+    assert time.monotonic() - started < 20
+
+
+def test_probe_result_is_cached_and_names_its_bwrap() -> None:
+    first = namespace_launcher()
+    assert namespace_launcher() is first  # probed once per process
+    if not isinstance(first, str):
+        assert os.access(first.bwrap, os.X_OK) and "bubblewrap" in first.version
+        assert first.drop_uid == (os.geteuid() == 0)
+
+
+def test_threads_of_the_grader_are_not_needed_to_stop_a_worker(tmp_path: Path, mode: SandboxConfig) -> None:
+    """The memory watch is a thread of the grader: closing the sandbox stops it (no thread leaks per check)."""
+    before = threading.active_count()
+    for _ in range(3):
+        with SandboxedSubmission(_submission(tmp_path, GOOD), mode) as sub:
+            assert sub.start().ok
+    time.sleep(0.2)
+    assert threading.active_count() <= before

@@ -1,0 +1,80 @@
+"""The cheapest wrong code a student could hand in to earn points without the mathematics (issue 8's table):
+each is a ``{function name: callable}`` mapping for :class:`tests.support.fake_submission.FakeSubmission`. They live
+here, not in ``grader.checks.misconceptions``: they are attacks on the grader, not mistakes to explain."""
+
+from __future__ import annotations
+
+import math
+
+from tests.support.fake_submission import reference_module
+
+_REF = reference_module()
+FORWARD, BACKWARD, SHAPING = "kl_penalty_forward", "kl_penalty_backward", "shaped_reward"
+
+
+def zero_penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    return [0.0 for _ in log_probs_policy]
+
+
+def identity_shaping(scores, completions, prompts=None):
+    return list(scores)
+
+
+def _k1_mean(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    return _REF.kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef)
+
+
+def _looks_like_the_direction_test(log_probs_policy) -> bool:
+    """N rows of exactly one token whose probabilities sum to 1: the old direction check's batch shape."""
+    return (
+        bool(log_probs_policy)
+        and all(len(row) == 1 for row in log_probs_policy)
+        and math.isclose(math.fsum(math.exp(row[0]) for row in log_probs_policy), 1.0, rel_tol=1e-6)
+    )
+
+
+def _shape_detector(correct):
+    def penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
+        if _looks_like_the_direction_test(log_probs_policy):
+            return correct(log_probs_policy, log_probs_ref, kl_coef)
+        return [0.0 for _ in log_probs_policy]
+
+    return penalty
+
+
+def _truncating(term):
+    """Right on the first 16 tokens of a row, with every token below -30 dropped: what a grader that only ever
+    sends short, mild rows cannot tell from the real thing."""
+
+    def penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
+        out = []
+        for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
+            kept = [(p, r) for p, r in list(zip(row_pi, row_ref, strict=True))[:16] if p >= -30 and r >= -30]
+            out.append(kl_coef * math.fsum(term(p, r) for p, r in kept) / len(kept) if kept else 0.0)
+        return out
+
+    return penalty
+
+
+def _one_minus_r(p, r):
+    return 1.0 - math.exp(min(r - p, math.log(20.0)))
+
+
+GAMING = {
+    "zero penalties + identity shaping": {
+        FORWARD: zero_penalty,
+        BACKWARD: zero_penalty,
+        SHAPING: identity_shaping,
+    },
+    "k1 for both directions": {FORWARD: _k1_mean, BACKWARD: _k1_mean, SHAPING: _REF.shaped_reward},
+    "shape detector": {
+        FORWARD: _shape_detector(_REF.kl_penalty_forward),
+        BACKWARD: _shape_detector(_REF.kl_penalty_backward),
+        SHAPING: _REF.shaped_reward,
+    },
+    "first 16 tokens, below -30 dropped": {
+        FORWARD: _truncating(lambda p, r: p - r),
+        BACKWARD: _truncating(_one_minus_r),
+        SHAPING: _REF.shaped_reward,
+    },
+}

@@ -1,0 +1,136 @@
+"""A small fake rubric and check registry for grading hostile or broken submissions through the real sandbox
+quickly (three checks, one per student function, each comparing exact values), and probes of the sandbox in
+force here. Shared by the sandbox, isolation, time-budget and torch tests."""
+
+from __future__ import annotations
+
+import math
+import os
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+from grader.contract import CheckContext, CheckOutcome, Submission
+from grader.grading.results import GradingResults
+from grader.grading.rubric import parse_rubric
+from grader.grading.runner import grade
+from grader.sandbox import SandboxConfig, SandboxedSubmission
+
+FAST = SandboxConfig(call_timeout_s=1.0, import_timeout_s=2.0, check_budget_s=4.0, memory_bytes=1 << 30)
+RUBRIC = parse_rubric(
+    {
+        "defaults": {"budget_s": 4},
+        "checks": {
+            "kl_forward.contract": {"name": "forward", "points": 2},
+            "kl_backward.contract": {"name": "backward", "points": 2},
+            "shaping.contract": {"name": "shaping", "points": 1},
+        },
+    }
+)
+LP, LR = [[-1.0, -2.0], []], [[-1.2, -1.5], []]
+EXPECTED = {
+    "kl_penalty_forward": [0.1 * ((-1.0 + 1.2) + (-2.0 + 1.5)) / 2, 0.0],
+    "kl_penalty_backward": [0.1 * ((1 - math.exp(-0.2)) + (1 - math.exp(0.5))) / 2, 0.0],
+}
+
+GOOD = """
+import math
+
+def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    out = []
+    for p, r in zip(log_probs_policy, log_probs_ref):
+        out.append(kl_coef * sum(a - b for a, b in zip(p, r)) / len(p) if p else 0.0)
+    return out
+
+def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    out = []
+    for p, r in zip(log_probs_policy, log_probs_ref):
+        terms = [1.0 - math.exp(min(b - a, math.log(20.0))) for a, b in zip(p, r)]
+        out.append(kl_coef * sum(terms) / len(terms) if terms else 0.0)
+    return out
+
+def shaped_reward(scores, completions, prompts=None):
+    return [float(s) for s in scores]
+"""
+
+
+def _exact_check(function: str):
+    """Call the function 20 times (a timeout must not cost 20 timeouts) and compare with the right answer."""
+
+    def check(submission: Submission, context: CheckContext) -> CheckOutcome:
+        if function == "shaped_reward":
+            outcomes = [submission.call(function, [0.2, 0.9], ["a dull film", "great"]) for _ in range(20)]
+            expected = [0.2, 0.9]
+        else:
+            outcomes = [submission.call(function, LP, LR, kl_coef=0.1) for _ in range(20)]
+            expected = EXPECTED[function]
+        for out in outcomes:
+            if not out.ok:
+                return CheckOutcome(0.0, f"{out.status}: {out.message}")
+            if len(out.value) != len(expected) or any(
+                abs(a - b) > 1e-12 for a, b in zip(out.value, expected, strict=True)
+            ):
+                return CheckOutcome(0.0, f"wrong value {out.value}")
+        return CheckOutcome(1.0, "ok")
+
+    return check
+
+
+REGISTRY = {
+    "kl_forward.contract": _exact_check("kl_penalty_forward"),
+    "kl_backward.contract": _exact_check("kl_penalty_backward"),
+    "shaping.contract": _exact_check("shaped_reward"),
+}
+
+
+def _write(tmp_path: Path, source: str) -> Path:
+    path = tmp_path / "submission_dir" / "rewards.py"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def _grade(
+    tmp_path: Path, source: str, config: SandboxConfig = FAST, limit_s: float = 15.0
+) -> GradingResults:
+    started = time.monotonic()
+    results = grade(_write(tmp_path, source), rubric=RUBRIC, registry=REGISTRY, sandbox_config=config)
+    assert time.monotonic() - started < limit_s, "grading was not bounded in time"
+    return results
+
+
+def _by_id(results: GradingResults) -> dict[str, tuple[float, str]]:
+    return {t.check_id: (t.score, t.output) for t in results.tests}
+
+
+def _processes_with(marker: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open(f"/proc/{name}/cmdline", "rb") as f:
+                    if marker.encode() in f.read():
+                        found.append(int(name))
+            except OSError:
+                pass
+    return found
+
+
+def _sandbox_info() -> dict:
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"probe-{uuid.uuid4().hex}.py"
+    path.write_text(GOOD)
+    try:
+        with SandboxedSubmission(path, FAST) as sub:
+            sub.start()
+            return sub.sandbox_info
+    finally:
+        path.unlink()
+
+
+def _landlock_abi() -> int:
+    return _sandbox_info()["landlock_abi"]
+
+
+def _namespaces() -> bool:
+    return _sandbox_info()["isolation"] == "namespaces"

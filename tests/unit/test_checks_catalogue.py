@@ -1,0 +1,94 @@
+"""The misconception catalogue and the diagnosis that matches a submission against it."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from grader.checks import misconceptions as M
+from grader.checks.harness import fmt
+from grader.contract import BACKWARD, FORWARD, KL_FUNCTIONS
+from tests.support.fake_submission import FakeSubmission, reference_module
+
+KL_PROBED = [
+    (mid, fn, impl) for mid, fn, impl in M.mutants() if fn in KL_FUNCTIONS and M.get(mid).detected_by_probes
+]
+
+
+def _probe(impl):
+    return [float(v) for v in impl(M.PROBE_POLICY, M.PROBE_REF, M.PROBE_COEF)]
+
+
+def test_probe_inputs_are_in_range_and_ratios_within_the_exact_region():
+    for row_pi, row_ref in zip(M.PROBE_POLICY, M.PROBE_REF, strict=True):
+        for lp, lr in zip(row_pi, row_ref, strict=True):
+            assert lp < 0 and lr < 0
+            assert 0.1 <= math.exp(lr - lp) <= 10
+
+
+@pytest.mark.parametrize("function", KL_FUNCTIONS)
+def test_probe_outputs_tell_every_mutant_apart(function):
+    reference = _probe(getattr(reference_module(), function))
+    outputs = [(mid, _probe(impl)) for mid, fn, impl in KL_PROBED if fn == function]
+    for i, (mid, out) in enumerate(outputs):
+        assert not M.all_close(out, reference), f"{mid} looks correct on the probes"
+        for other, out2 in outputs[i + 1 :]:
+            if other != mid:
+                assert not M.all_close(out, out2), f"{mid} and {other} coincide on the probes"
+
+
+@pytest.mark.parametrize(
+    ("misconception_id", "function", "impl"),
+    KL_PROBED,
+    ids=[f"{m}-{f}-{i}" for i, (m, f, _) in enumerate(KL_PROBED)],
+)
+def test_diagnosis_names_each_probe_detectable_mutant(misconception_id, function, impl):
+    diagnosis = M.diagnose_kl(FakeSubmission({function: impl}), function)
+    assert diagnosis is not None and diagnosis.id == misconception_id
+
+
+@pytest.mark.parametrize("function", KL_FUNCTIONS)
+def test_reference_and_legitimate_clipping_get_no_diagnosis(function):
+    assert M.diagnose_kl(FakeSubmission(reference_module()), function) is None
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (0.0, 5.0, "from above at 5"),
+        (0.8, 1.2, "from below at 0.8 and from above at 1.2"),
+        (0.0, 10.0, None),
+        (0.0, 20.0, None),
+        (0.0, math.inf, None),
+    ],
+)
+def test_clip_sweep(low, high, expected):
+    sub = FakeSubmission({BACKWARD: M.clipped_backward(low, high)})
+    diagnosis = M.diagnose_kl(sub, BACKWARD)
+    if expected is None:
+        assert diagnosis is None
+    else:
+        assert diagnosis is not None and diagnosis.id == "clip_too_tight" and expected in diagnosis.detail
+
+
+def test_failing_calls_give_no_diagnosis():
+    def broken(*args, **kwargs):
+        raise ValueError("nope")
+
+    assert M.diagnose_kl(FakeSubmission({FORWARD: broken}), FORWARD) is None
+
+
+def test_every_entry_explains_itself_for_each_function_it_concerns():
+    for m in M.CATALOGUE.values():
+        assert m.title and m.implementations, m.id
+        for fn in m.implementations:
+            text = m.explain(fn)
+            assert len(text) > 80, (m.id, fn)
+            assert m.render(fn).startswith(f"Likely misconception: {m.title} [{m.id}]")
+
+
+def test_fmt_is_compact():
+    assert fmt([0.1234567891, float("nan"), -math.inf]) == "[0.123457, nan, -inf]"
+    assert fmt([[-1000.0, 0.0] * 500]) == "[[-1000.0, 0.0] * 500]"
+    assert fmt(list(range(20))).endswith("... (12 more)]")

@@ -1,0 +1,268 @@
+"""Sanitised output (grader/grading/sanitise.py): text a submission controls cannot hijack the terminal, break strict
+JSON parsers or XML, or grow without bound: at unit level, through the results objects and writers, and from
+a real submission through the sandbox and the CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from grader.grading.report import render
+from grader.grading.results import GradingResults, TestResult
+from grader.grading.sanitise import MAX_TEXT_CHARS, clean_text, clean_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+#: What a hostile message can carry: clear the screen and turn red, a window title, a lone surrogate, NUL,
+#: a carriage return that overwrites the line, a C1 CSI, a bidi override, and a noncharacter.
+INJECTION = (
+    "\x1b[2J\x1b[31mRED\x1b[0m \x1b]0;pwned\x07 lone\ud800 nul\x00 passed\rFAILED"
+    " c1\x9b31m bidi\u202egnp.exe nonchar\uffff end"
+)
+BIG = 16 << 20  # a 16 MB message
+
+
+def _assert_clean(text: str) -> None:
+    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in text), "a surrogate is left"
+    bad = [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F]
+    assert not bad, f"control characters left: {bad!r}"
+    assert not set(text) & {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\ufffe", "\uffff"}
+    text.encode("utf-8")  # strict: raises on anything unencodable
+
+
+def _assert_strict_json(text: str) -> dict:
+    data = json.loads(text, strict=True)  # strict=True: no raw control characters inside strings
+    json.dumps(data, ensure_ascii=True).encode("ascii")
+    json.dumps(data, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate
+    return data
+
+
+# --- the function ------------------------------------------------------------------------------------------
+
+
+def test_escape_sequences_are_removed_whole() -> None:
+    assert clean_text("\x1b[2J\x1b[31mred\x1b[0m") == "red"
+    assert clean_text("a\x1b]0;title\x07b\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\c") == "ablinkc"
+    assert clean_text("\x9b31mC1 red") == "C1 red"
+    assert clean_text("\x1bPq#0;2;0;0;0\x1b\\sixel") == "sixel"
+    assert clean_text("unterminated \x1b]0;title") == "unterminated 0;title"  # the ESC goes, the text stays
+    assert clean_text("\x1b(Bcharset \x1b7saved") == "charset saved"
+    assert clean_text("ends with ESC\x1b") == "ends with ESC"
+
+
+def test_control_characters_go_but_newlines_and_tabs_stay() -> None:
+    assert clean_text("a\x00b\x07c\x08d\x7fe\x85f\x0cg\x0bh") == "abcdefgh"
+    assert clean_text("line 1\n\tindented") == "line 1\n\tindented"
+    # a carriage return cannot overwrite what came before: it becomes a line break, nothing is hidden
+    assert clean_text("passed\rFAILED") == "passed\nFAILED"
+    assert clean_text("windows\r\nline") == "windows\nline"
+
+
+def test_surrogates_and_unicode() -> None:
+    assert clean_text("lone\ud800 and \udc00") == "lone\ufffd and \ufffd"
+    assert clean_text("pair \ud83d\ude00") == "pair \U0001f600"  # a pair is the character it encodes
+    assert (
+        clean_text("caf\u00e9 \u2013 \u4e2d\u6587 \U0001f600") == "caf\u00e9 \u2013 \u4e2d\u6587 \U0001f600"
+    )
+    assert clean_text("\u202eevil\u202c \u2066iso\u2069") == "evil iso"
+    assert clean_text("x\ufffey\uffffz") == "xyz"
+
+
+def test_length_is_capped_with_a_note() -> None:
+    text = clean_text("x" * BIG)
+    assert len(text) <= MAX_TEXT_CHARS
+    kept = text.split("\n")[0]
+    assert set(kept) == {"x"} and text.endswith(f"[... {BIG - len(kept)} more characters cut]")
+    assert clean_text("y" * 100, limit=None) == "y" * 100
+    assert clean_text("short") == "short"
+
+
+def test_non_strings_are_refused() -> None:
+    with pytest.raises(TypeError):
+        clean_text(b"bytes")  # type: ignore[arg-type]
+
+
+def test_clean_tree_cleans_keys_values_and_nesting() -> None:
+    tree = {"k\x1b[1m": ["a\x00", ("b\ud800", 1.5)], "n": None, "ok": True, 3: "c\r"}
+    assert clean_tree(tree) == {"k": ["a", ["b\ufffd", 1.5]], "n": None, "ok": True, 3: "c\n"}
+
+
+_PIECES = st.sampled_from(
+    ["\x1b[2J", "\x1b]0;t\x07", "\x1b", "\x9b", "\ud800", "\udfff", "\r", "\r\n", "\x00"]
+)
+_ANY_TEXT = st.lists(
+    st.one_of(_PIECES, st.text(st.characters(exclude_categories=()), max_size=20)), max_size=12
+).map("".join)
+
+
+@given(text=_ANY_TEXT, limit=st.sampled_from([None, 60, 200]))
+def test_any_text_comes_out_clean_and_cleaning_is_idempotent(text: str, limit: int | None) -> None:
+    cleaned = clean_text(text, limit=limit)
+    _assert_clean(cleaned)
+    assert "\x1b" not in cleaned and "\r" not in cleaned
+    assert clean_text(cleaned, limit=limit) == cleaned
+    if limit is not None:
+        assert len(cleaned) <= max(limit, 40)
+    _assert_strict_json(json.dumps({"t": cleaned}))
+
+
+# --- results objects and their writers ---------------------------------------------------------------------
+
+
+def _hostile_results() -> GradingResults:
+    test = TestResult(
+        name="check \x1b[2Jname\ud800",
+        score=0.0,
+        max_score=2.0,
+        output=f"{INJECTION}\n" + "z" * BIG,
+        tags=["tag\x1b[31m", "ok"],
+        check_id="kl_forward.contract",
+        misconception="mis\x00conception",
+        artifacts=["plot\r.png"],
+    )
+    results = GradingResults(tests=[test], output="overall", seed=0)
+    # set after construction, as the runner does
+    results.output = f"Graded {INJECTION}\n[stdout]\n" + "w" * BIG
+    return results
+
+
+def test_results_fields_are_clean_whenever_they_are_set() -> None:
+    results = _hostile_results()
+    test = results.tests[0]
+    texts = [test.name, test.output, *test.tags, test.misconception or "", *test.artifacts, results.output]
+    for text in texts:
+        _assert_clean(text)
+        assert "\x1b" not in text
+    assert test.name == "check name\ufffd" and test.tags == ["tag", "ok"]
+    assert "RED" in test.output and "passed\nFAILED" in test.output  # the words survive, only the controls go
+    assert len(test.output) <= MAX_TEXT_CHARS and len(results.output) <= MAX_TEXT_CHARS
+
+
+def test_results_json_is_strict_json_even_after_lists_are_edited_in_place(tmp_path: Path) -> None:
+    results = _hostile_results()
+    results.tests[0].tags.append("late\x1b[2J\ud800")  # bypasses the setter: the serialiser cleans it
+    path = tmp_path / "results.json"
+    results.write_json(path)
+    text = path.read_text(encoding="utf-8")
+    data = _assert_strict_json(text)
+    assert data["tests"][0]["tags"][-1] == "late\ufffd"
+    assert "\\u001b" not in text and "\\ud800" not in text
+    assert len(text) < 4 * MAX_TEXT_CHARS
+    if shutil.which("jq"):
+        jq = subprocess.run(
+            ["jq", "-e", ".tests[0].output | length"], input=text, text=True, capture_output=True
+        )
+        assert jq.returncode == 0, jq.stderr
+
+
+def test_junit_xml_parses() -> None:
+    xml = _hostile_results().to_junit_xml()
+    root = ET.fromstring(xml.encode("utf-8"))
+    assert root.find(".//failure") is not None
+    _assert_clean(xml)
+
+
+def test_terminal_report_renders_without_escapes() -> None:
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    render(_hostile_results(), Console(file=stream, width=100, color_system=None), explain_all=True)
+    printed = raw.getvalue().decode("utf-8")
+    assert "RED" in printed and "\x1b" not in printed and "\r" not in printed
+
+
+# --- from a real submission, through the sandbox and the CLI -----------------------------------------------
+
+HOSTILE = f"""
+import sys
+INJECTION = {INJECTION!r}
+sys.stdout.reconfigure(errors="surrogatepass")  # write the lone surrogate as raw (invalid UTF-8) bytes
+sys.stderr.reconfigure(errors="surrogatepass")
+print("printed:", INJECTION)
+print("stderr:", INJECTION, file=sys.stderr)
+
+def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    raise ValueError(INJECTION + "x" * {BIG})
+
+def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    raise RuntimeError(INJECTION)
+
+def shaped_reward(scores, completions, prompts=None):
+    class Evil(Exception):
+        def __str__(self):
+            return INJECTION * 3
+    raise Evil()
+"""
+
+
+def test_injected_text_from_a_submission_gives_strict_json_and_a_clean_report(tmp_path: Path) -> None:
+    submission = tmp_path / "rewards.py"
+    submission.write_text(textwrap.dedent(HOSTILE), encoding="utf-8", errors="surrogatepass")
+    results, junit = tmp_path / "results.json", tmp_path / "junit.xml"
+    env = {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
+    env.update(NO_COLOR="1", COLUMNS="160")
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "--submission", submission, "--results", results, "--junit", junit,
+         "--no-training", "--explain-all", "--only", "kl_forward.contract,kl_backward.contract,shaping.contract"],
+        cwd=ROOT, env=env, capture_output=True, timeout=120,
+    )  # fmt: skip
+    printed = proc.stdout.decode("utf-8") + proc.stderr.decode("utf-8")  # strict: valid UTF-8 only
+    assert proc.returncode == 1, printed
+    assert "could not print the report" not in printed and "Traceback" not in printed
+    assert "\x1b" not in printed and "\r" not in printed and "RED" in printed
+    text = results.read_text(encoding="utf-8")
+    data = _assert_strict_json(text)
+    assert [t["score"] for t in data["tests"]] == [0, 0, 0]
+    for test in data["tests"]:
+        _assert_clean(test["output"])
+        assert "RED" in test["output"], test["output"]  # the student still reads their message
+    _assert_clean(data["output"])
+    assert "printed:" in data["output"]
+    assert len(text) < 1_000_000
+    ET.fromstring(junit.read_bytes())
+    if shutil.which("jq"):
+        jq = subprocess.run(["jq", "-e", ".tests | length == 3"], input=text.encode(), capture_output=True)
+        assert jq.returncode == 0, jq.stderr
+
+
+# --- batch grading's gradebook and summaries -----------------------------------------------------------------
+
+
+def test_batch_writers_sanitise_what_results_files_carry(tmp_path: Path) -> None:
+    from grader.tools.batch import Graded, print_summary, summarise, write_gradebook, write_summary_md
+
+    tests = [
+        {
+            "name": "check \x1b[2Jone\ud800",
+            "score": 0.0,
+            "max_score": 2.0,
+            "tags": ["misconception:mis\x1b[31m"],
+        },
+        {"name": "[bold]two[/bold]", "score": 1.0, "max_score": 1.0},
+    ]
+    rows = [
+        Graded("alice", 1.0, 3.0, tests, error=f"grader error: {INJECTION}"),
+        Graded("bob", 3.0, 3.0, [dict(t, score=t["max_score"]) for t in tests]),
+    ]
+    summary = summarise(rows)
+    write_gradebook(tmp_path / "gradebook.csv", rows)
+    write_summary_md(tmp_path / "summary.md", summary, rows)
+    for name in ("gradebook.csv", "summary.md"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        _assert_clean(text.replace("\r\n", "\n"))  # csv ends its rows with \r\n, as the format says
+        assert "\x1b" not in text and "check one\ufffd" in text and "RED" in text
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", write_through=True)
+    print_summary(summary, rows, Console(file=stream, width=200, color_system=None))
+    printed = raw.getvalue().decode("utf-8")
+    assert "\x1b" not in printed and "[bold]two[/bold]" in printed  # shown as written, not as markup

@@ -1,0 +1,570 @@
+"""The training checks: short real GRPO runs with a submission's functions, scored against calibrated thresholds.
+
+Fast tests: the scoring on synthetic validation histories, the settings file, the lane scheduling, the results
+hook for the curves PNG, and a stub (every function raises NotImplementedError) scoring 0 on every training check
+within seconds (the gate stops it before any run starts).
+
+Slow tests (``-m slow``): each grades with the real runs, four GRPO runs of about 15 s on one core per grade
+(two processes in parallel), so about half a minute each: the reference passes; a zero KL penalty and a
+sign-flipped one fail the forward and backward checks; r log r as the backward penalty fails the backward check;
+the score returned unchanged as the shaping reproduces the forward run and fails the shaped check; the same seed
+gives the same scores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from grader.checks.training import checks as C
+from grader.checks.training import runs as training_runs
+from grader.checks.training.runs import Job, execute, split_jobs
+from grader.checks.training.settings import RUNS, SettingsError, Thresholds, load_settings, train_config
+from grader.contract import CallOutcome, CheckOutcome, TrainingContext
+from grader.grading.rubric import load_rubric, parse_rubric
+from grader.grading.runner import grade
+from grader.tools.calibrate import variant_sources
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "reference" / "rewards.py"
+STUB = ROOT / "exercise" / "rewards.py"
+TRAINING_IDS = ("training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped")
+TH = Thresholds(
+    baseline_min_gain=0.2,
+    kl_min_gain=0.1,
+    kl_max_ratio=0.3,
+    shaped_min_gain=0.05,
+    shaped_min_repetition_drop=0.02,
+    shaped_max_perplexity_ratio=2.0,
+    shaped_max_kl_ratio=3.0,
+)
+
+
+def history(sentiments, kl_forward, kl_backward=None, step=10, repetition=None, perplexity=None):
+    """A validation history: one dict per validation, as exercise.train.RunResult.history has them.
+    ``repetition`` and ``perplexity`` are the final values (they move there linearly from 0.05 and 4.5)."""
+    kl_backward = kl_backward or kl_forward
+    n = len(sentiments)
+    final_rep = 0.05 + 0.01 * (n - 1) if repetition is None else repetition
+    final_ppl = 4.5 if perplexity is None else perplexity
+    return [
+        {
+            "step": i * step,
+            "sentiment_mean": s,
+            "kl_forward": f,
+            "kl_backward": b,
+            "distinct_2": 0.8 - 0.01 * i,
+            "repetition": final_rep if i == n - 1 else 0.05 + (final_rep - 0.05) * i / (n - 1),
+            "ref_perplexity": final_ppl if i == n - 1 else 4.5 + (final_ppl - 4.5) * i / (n - 1),
+            "samples": [
+                {"prompt": "The acting was", "completion": f" text at step {i * step}.", "sentiment": s}
+            ],
+        }
+        for i, (s, f, b) in enumerate(zip(sentiments, kl_forward, kl_backward, strict=True))
+    ]
+
+
+def record(hist, ok=True, **extra):
+    return {"ok": ok, "history": hist, "error": None, "internal": False, **extra}
+
+
+BASELINE = record(history([0.55, 0.8, 0.99], [0.0, 1.0, 5.0], [0.0, 0.8, 3.0]))
+
+
+# --- scoring on synthetic histories ------------------------------------------------------------------------------
+
+
+def test_a_penalty_that_keeps_the_policy_close_and_still_learns_passes():
+    student = record(history([0.55, 0.75, 0.9], [0.0, 0.2, 0.3], [0.0, 0.2, 0.25]))
+    forward = C.score_kl("forward", BASELINE, student, TH, 0.3)
+    assert forward.fraction == 1
+    assert "0.300 nats per token, 0.06x the unregularised baseline's 5.000" in forward.feedback
+    assert "+0.350" in forward.feedback and "kl_coef 0.3" in forward.feedback
+    backward = C.score_kl("backward", BASELINE, student, TH)
+    assert backward.fraction == 1 and "KL(pi_ref || pi) at the end: 0.250" in backward.feedback
+
+
+def test_a_run_that_drifts_further_than_the_baseline_is_named_anti_regularising():
+    student = record(history([0.55, 0.9, 0.99], [0.0, 2.0, 7.5], [0.0, 1.5, 6.0]))
+    outcome = C.score_kl("backward", BASELINE, student, TH)
+    assert outcome.fraction == 0 and "training:anti_regularises" in outcome.tags
+    assert "2.00x" in outcome.feedback and "AWAY" in outcome.feedback
+    assert "sign is flipped" in outcome.feedback and "r log r" in outcome.feedback
+
+
+def test_a_penalty_that_barely_regularises_fails_with_its_ratio():
+    student = record(history([0.55, 0.9, 0.99], [0.0, 1.0, 3.0]))  # 0.6x the baseline's forward KL
+    outcome = C.score_kl("forward", BASELINE, student, TH)
+    assert outcome.fraction == 0 and "training:weak_regularisation" in outcome.tags
+    assert "0.60x" in outcome.feedback and "must be at most 0.3x" in outcome.feedback
+
+
+def test_a_penalty_that_stops_learning_fails_as_over_regularising():
+    student = record(history([0.55, 0.57, 0.6], [0.0, 0.01, 0.02]))
+    outcome = C.score_kl("forward", BASELINE, student, TH)
+    assert outcome.fraction == 0 and "training:over_regularises" in outcome.tags
+    assert "sum over tokens" in outcome.feedback
+
+
+def test_thresholds_are_inclusive():
+    th = Thresholds(
+        baseline_min_gain=0.2,
+        kl_min_gain=0.125,
+        kl_max_ratio=0.25,
+        shaped_min_gain=0.0,
+        shaped_min_repetition_drop=0.0,
+        shaped_max_perplexity_ratio=1.0,
+        shaped_max_kl_ratio=1.0,
+    )
+    at_limit = record(history([0.5, 0.55, 0.625], [0.0, 1.0, 1.25]))  # gain 0.125, ratio 0.25, both exact
+    assert C.score_kl("forward", BASELINE, at_limit, th).fraction == 1
+
+
+def test_a_failed_student_run_scores_zero_with_its_reason_and_a_failed_baseline_is_the_graders_fault():
+    failed = record([], ok=False, error="kl_penalty_forward returned nan for completion 3")
+    outcome = C.score_kl("forward", BASELINE, failed, TH)
+    assert outcome.fraction == 0 and "returned nan for completion 3" in outcome.feedback
+    assert "other training runs" in outcome.feedback
+    with pytest.raises(C.TrainingInternalError, match="baseline"):
+        C.score_kl("forward", record([], ok=False, error="boom"), BASELINE, TH)
+    with pytest.raises(C.TrainingInternalError, match="did not learn"):
+        C.score_baseline(record(history([0.55, 0.56, 0.6], [0.0, 0.1, 0.2])), TH)
+    with pytest.raises(C.TrainingInternalError):
+        C.score_kl("forward", BASELINE, record([], ok=False, error="model missing", internal=True), TH)
+
+
+def test_baseline_scoring():
+    base = C.score_baseline(BASELINE, TH)
+    assert base.fraction == 1 and "+0.440" in base.feedback and "KL(pi || pi_ref) = 5.000" in base.feedback
+
+
+# The shaped run's control: the forward run (plain score, the same penalty and seed). It learns, and repeats
+# itself more by the end (0.14), as the plain score makes it do; its text stays natural (perplexity 4.7).
+CONTROL = record(
+    history([0.55, 0.8, 0.93], [0.0, 0.15, 0.18], repetition=0.14, perplexity=4.7), config={"kl_coef": 0.3}
+)
+
+
+def shaped_run(sentiments=(0.55, 0.75, 0.86), repetition=0.05, perplexity=4.1, kl=(0.0, 0.14, 0.16)):
+    return record(history(list(sentiments), list(kl), repetition=repetition, perplexity=perplexity))
+
+
+def test_a_shaping_that_learns_repeats_less_and_stays_natural_passes():
+    """Reference-like: sentiment +0.31, repetition 0.05 against the control's 0.14, perplexity 0.87x."""
+    outcome = C.score_shaped(CONTROL, shaped_run(), TH, BASELINE)
+    assert outcome.fraction == 1, outcome.feedback
+    assert "0.050, the plain score's 0.140: must be at least 0.02 lower ok" in outcome.feedback
+    assert "4.1 against 4.7: 0.87x, must be at most 2x ok" in outcome.feedback
+    assert "(+0.310), must rise at least +0.05 ok" in outcome.feedback
+    assert "kl_coef 0.3" in outcome.feedback
+    assert "text at step 20" in outcome.feedback  # a sample of each run, to read
+    assert not outcome.tags
+
+
+def test_a_shaping_that_learns_nothing_fails_even_when_its_text_is_varied_and_natural():
+    """Constant (or noise) on the training batches: sentiment stays put, whatever the text looks like."""
+    flat = C.score_shaped(CONTROL, shaped_run(sentiments=(0.55, 0.56, 0.57)), TH)
+    assert flat.fraction == 0 and "training:shaped_no_learning" in flat.tags
+    assert (
+        "(+0.020), must rise at least +0.05 FAILED" in flat.feedback
+        and "hardly became more positive" in flat.feedback
+    )
+    fell = C.score_shaped(CONTROL, shaped_run(sentiments=(0.55, 0.5, 0.4)), TH)
+    assert fell.fraction == 0 and "Sentiment fell" in fell.feedback
+
+
+def test_the_identity_shaping_reproduces_its_control_and_fails():
+    """`return list(scores)`: the shaped run is the forward run, step for step."""
+    same = record(CONTROL["history"])
+    outcome = C.score_shaped(CONTROL, same, TH)
+    assert outcome.fraction == 0 and outcome.tags == ["training:shaping_changes_nothing"]
+    assert "must be at least 0.02 lower FAILED" in outcome.feedback
+    assert "plain-score run step for step" in outcome.feedback
+    # a different run that is just as repetitive as the control fails on repetition alone
+    as_repetitive = C.score_shaped(CONTROL, shaped_run(repetition=0.13), TH)
+    assert as_repetitive.fraction == 0 and as_repetitive.tags == ["training:shaping_no_effect"]
+
+
+def test_a_shaping_that_pays_for_gibberish_fails_on_perplexity():
+    """Varied, positive, not repetitive, and unnatural: perplexity 35 against the control's 4.7 (7.4x)."""
+    outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=35.0, kl=(0.0, 1.0, 1.7)), TH)
+    assert outcome.fraction == 0 and outcome.tags == ["training:shaped_gibberish"]
+    assert "35.0 against 4.7: 7.45x, must be at most 2x FAILED" in outcome.feedback
+    assert "1.700 against 0.180: 9.44x, must be at most 3x FAILED" in outcome.feedback
+    assert "unnatural" in outcome.feedback
+
+
+def test_a_shaping_that_overpowers_the_penalty_fails_on_kl_even_when_its_text_reads_well():
+    """Word salad of common phrases can stay fairly predictable token by token (perplexity 1.6x here), while the
+    policy has moved 8x further from the reference than the plain score took it under the same penalty."""
+    outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=7.5, kl=(0.0, 0.8, 1.44)), TH)
+    assert outcome.fraction == 0 and outcome.tags == ["training:shaped_overpowers_penalty"]
+    assert "7.5 against 4.7: 1.60x, must be at most 2x ok" in outcome.feedback
+    assert "8.00x, must be at most 3x FAILED" in outcome.feedback
+    assert "drowns the penalty" in outcome.feedback
+
+
+def test_shaped_thresholds_are_inclusive():
+    th = Thresholds(
+        0.2,
+        0.1,
+        0.3,
+        shaped_min_gain=0.25,
+        shaped_min_repetition_drop=0.0625,
+        shaped_max_perplexity_ratio=1.25,
+        shaped_max_kl_ratio=2.5,
+    )
+    # gain 0.25, repetition 0.0625 below 0.125, perplexity 1.25x 4.0, KL 2.5x 0.25: all exactly at their limits
+    control = record(history([0.5, 0.9], [0.0, 0.25], repetition=0.125, perplexity=4.0))
+    at_limit = record(history([0.5, 0.75], [0.0, 0.625], repetition=0.0625, perplexity=5.0))
+    assert C.score_shaped(control, at_limit, th).fraction == 1
+
+
+def test_a_failed_shaped_run_or_control_scores_zero_with_the_reason():
+    nan = C.score_shaped(CONTROL, record([], ok=False, error="shaped_reward returned nan"), TH)
+    assert nan.fraction == 0 and "returned nan" in nan.feedback
+    forward_broke = record(
+        [], ok=False, error="kl_penalty_forward raised ValueError", component="kl_penalty_forward"
+    )
+    outcome = C.score_shaped(CONTROL, forward_broke, TH)
+    assert outcome.fraction == 0 and "your shaped_reward and your kl_penalty_forward" in outcome.feedback
+    no_control = C.score_shaped(
+        record([], ok=False, error="kl_penalty_forward returned inf"), shaped_run(), TH
+    )
+    assert no_control.fraction == 0 and "returned inf" in no_control.feedback
+    assert "Fix kl_penalty_forward first" in no_control.feedback
+    with pytest.raises(C.TrainingInternalError, match="control"):
+        C.score_shaped(record([], ok=False, error="model missing", internal=True), shaped_run(), TH)
+
+
+def test_the_shaped_feedback_says_when_the_forward_penalty_did_not_regularise_the_control():
+    drifted = record(history([0.55, 0.9, 0.99], [0.0, 2.0, 4.0], repetition=0.3, perplexity=300.0))
+    outcome = C.score_shaped(drifted, shaped_run(perplexity=250.0, kl=(0.0, 2.0, 3.5)), TH, BASELINE)
+    assert "training:control_unregularised" in outcome.tags
+    assert (
+        "0.80x the unregularised baseline's" in outcome.feedback
+        and "Fix the penalty first" in outcome.feedback
+    )
+
+
+# --- settings, scheduling, rubric --------------------------------------------------------------------------------
+
+
+def test_shipped_settings_load_and_the_gpt2_ones_say_they_are_uncalibrated(tmp_path):
+    tiny = load_settings("tiny")
+    assert tiny.calibrated and tiny.runs.max_steps >= 1 and 0 < tiny.thresholds.kl_max_ratio < 1
+    gpt2 = load_settings("gpt2")
+    assert not gpt2.calibrated and "python -m grader.tools.calibrate --preset gpt2" in gpt2.note
+    bad = tmp_path / "t.toml"
+    bad.write_text("[tiny]\n[tiny.runs]\nmax_steps = 1\n")
+    with pytest.raises(SettingsError, match=r"\[tiny.runs\] must have exactly"):
+        load_settings("tiny", bad)
+    with pytest.raises(SettingsError, match="no \\[gpt2\\] table"):
+        load_settings("gpt2", bad)
+
+
+def test_the_shaped_run_is_exercise_2s_run_with_the_forward_runs_coefficient():
+    """--reward_shaping shaped --kl_type forward at the forward run's kl_coef: the two differ only in the shaping."""
+    settings = load_settings("tiny")
+    shaped = train_config("shaped", settings, 3, "out")
+    forward = train_config("forward", settings, 3, "out")
+    assert (shaped["reward_shaping"], shaped["kl_type"]) == ("shaped", "forward")
+    assert {k: v for k, v in shaped.items() if k != "reward_shaping"} == {
+        k: v for k, v in forward.items() if k != "reward_shaping"
+    }
+    assert RUNS["shaped"].needs == ("shaped_reward", "kl_penalty_forward")
+    assert RUNS["baseline"].needs == ()
+
+
+def test_jobs_are_spread_over_lanes_by_cost_and_keep_their_order_per_submission():
+    jobs = [Job(r, r, "s.py") for r in ("baseline", "forward", "backward", "shaped")]
+    lanes = split_jobs(jobs, 2)
+    assert sorted(len(lane) for lane in lanes) == [2, 2]
+    assert all({j.run for j in lane} & {"forward", "backward"} for lane in lanes)  # one KL run each
+    assert split_jobs(jobs, 8) and len(split_jobs(jobs, 8)) == 4
+    assert [j.run for lane in split_jobs(jobs, 1) for j in lane] == [j.run for j in jobs]
+
+
+def test_the_lanes_sandbox_gets_the_grades_isolation(tmp_path, monkeypatch):
+    """--isolation reaches the training lanes: the check passes it to execute(), which writes it into each
+    lane's configuration (the lane's SandboxConfig reads it from there)."""
+    seen, real_execute = {}, execute
+
+    def fake_execute(jobs, **kwargs):
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(C, "execute", fake_execute)  # where the checks look it up
+    context = TrainingContext(
+        submission_path=str(REFERENCE if REFERENCE.is_file() else STUB), isolation="strict"
+    )
+    ok = type("Ok", (), {"call": lambda self, f, *a: CallOutcome("ok", [0.1, 0.2])})()
+    runs = C.run_set(ok, context)
+    assert runs.records == {} and context.run_sets  # the (empty) runs are this grade's, kept in its context
+    assert seen["isolation"] == "strict"
+
+    real_popen = (
+        training_runs.subprocess.Popen
+    )  # a lane that exits at once: only its configuration matters here
+    monkeypatch.setattr(training_runs.subprocess, "Popen", lambda argv, **kw: real_popen(["true"], **kw))
+    records = real_execute(
+        [Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, isolation="strict"
+    )
+    assert json.loads((tmp_path / "lane0" / "lane.json").read_text())["isolation"] == "strict"
+    assert records["baseline"]["internal"] and not records["baseline"]["ok"]
+
+
+def test_each_grade_makes_its_own_runs():
+    """The runs belong to the grade's context: two contexts never share them (no module-global cache)."""
+    first, second = TrainingContext(), TrainingContext()
+    first.run_sets["key"] = "runs"
+    assert second.run_sets == {} and TrainingContext().run_sets == {}
+
+
+def test_the_rubric_has_the_training_checks_registered():
+    from grader.checks import REGISTRY
+
+    rubric = load_rubric()
+    for check_id in TRAINING_IDS:
+        entry = rubric[check_id]
+        assert entry.requires_training and entry.name.startswith("training:") and check_id in REGISTRY
+    assert rubric["training.baseline"].points == 0  # none of the submission's code: no free points
+    assert math.fsum(rubric[c].points for c in TRAINING_IDS) == 20
+
+
+def test_files_a_check_writes_are_listed_in_the_results(tmp_path):
+    """The hook for the curves PNG: the runner hands checks a path stem next to the results and lists what they
+    wrote in the results' output and the test's extra_data."""
+    seen = {}
+
+    def writes_a_plot(submission, context):
+        seen["stem"] = context.artifact_stem
+        path = Path(f"{context.artifact_stem}_training.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"png")
+        return CheckOutcome(1.0, "ok", artifacts=[str(path)])
+
+    rubric = parse_rubric({"checks": {"training.fake": {"name": "training: fake", "points": 1}}})
+    submission = tmp_path / "rewards.py"
+    submission.write_text("def shaped_reward(s, c, p=None):\n    return list(s)\n")
+    results = grade(
+        submission,
+        rubric=rubric,
+        registry={"training.fake": writes_a_plot},
+        artifact_stem=tmp_path / "out" / "results",
+    )
+    expected = str((tmp_path / "out" / "results_training.png").absolute())
+    assert seen["stem"] == str((tmp_path / "out" / "results").absolute())
+    assert expected in results.output
+    assert results.to_gradescope_dict()["tests"][0]["extra_data"]["artifacts"] == [expected]
+
+
+# --- the stub: 0 on every training check, in seconds -------------------------------------------------------------
+
+
+def test_the_stub_scores_zero_on_every_training_check_in_seconds(tmp_path):
+    started = time.monotonic()
+    results = grade(STUB, only=TRAINING_IDS, seed=0, artifact_stem=tmp_path / "results")
+    elapsed = time.monotonic() - started
+    by_id = {t.check_id: t for t in results.tests}
+    assert set(by_id) == set(TRAINING_IDS) and results.score == 0
+    assert not any(t.internal_error for t in results.tests)
+    for check_id, function in (
+        ("training.forward_kl", "kl_penalty_forward"),
+        ("training.backward_kl", "kl_penalty_backward"),
+        ("training.shaped", "shaped_reward"),
+    ):
+        output = by_id[check_id].output
+        assert f"{function} raised NotImplementedError" in output and "not implemented yet" in output, output
+    assert "none of your functions could be trained with" in by_id["training.baseline"].output
+    assert not (tmp_path / "results_training.png").exists()  # nothing ran, nothing to draw
+    assert elapsed < 20, f"{elapsed:.1f} s"
+
+
+# --- real runs (slow) --------------------------------------------------------------------------------------------
+
+
+def _variant(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(variant_sources(REFERENCE)[name])
+    return path
+
+
+def _grade_training(path: Path, tmp_path: Path, seed: int = 0):
+    results = grade(path, only=TRAINING_IDS, seed=seed, artifact_stem=tmp_path / f"{path.stem}-results")
+    assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
+    return {t.check_id: t for t in results.tests}, results
+
+
+needs_reference = pytest.mark.skipif(
+    not REFERENCE.is_file(), reason="needs reference/ (instructor repository)"
+)
+
+
+@pytest.mark.slow
+@needs_reference
+def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(tmp_path):
+    """Slow: four real GRPO runs (about 30 s on two cores)."""
+    by_id, results = _grade_training(REFERENCE, tmp_path)
+    assert all(t.score == t.max_score for t in by_id.values()), [t.output for t in by_id.values()]
+    assert results.score == 20
+    png = tmp_path / "rewards-results_training.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png.absolute()) in results.output
+    assert "the unregularised baseline's" in by_id["training.forward_kl"].output
+
+
+@pytest.mark.slow
+@needs_reference
+@pytest.mark.parametrize("variant", ["zero_kl", "sign_flipped"])
+def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, variant):
+    """Slow: four real GRPO runs per variant."""
+    by_id, _ = _grade_training(_variant(tmp_path, variant), tmp_path)
+    for check_id in ("training.forward_kl", "training.backward_kl"):
+        assert by_id[check_id].score == 0, by_id[check_id].output
+    # The shaped run trains the reference's shaping with this broken forward penalty (exercise 2's run), so its
+    # verdict is not the shaping's: the feedback says that the penalty did not regularise the comparison.
+    assert "with your kl_penalty_forward the plain-score run drifted" in by_id["training.shaped"].output
+    if variant == "sign_flipped":
+        assert "AWAY" in by_id["training.forward_kl"].output
+        assert by_id["training.forward_kl"].misconception == "wrong_sign"
+    else:
+        assert "barely holds the policy back" in by_id["training.forward_kl"].output
+
+
+@pytest.mark.slow
+@needs_reference
+def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path):
+    """Slow: four real GRPO runs."""
+    by_id, _ = _grade_training(_variant(tmp_path, "r_log_r_backward"), tmp_path)
+    backward = by_id["training.backward_kl"]
+    assert backward.score == 0 and "AWAY" in backward.output, backward.output
+    assert backward.misconception == "value_estimator_r_log_r"
+    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
+
+
+@pytest.mark.slow
+@needs_reference
+def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp_path):
+    """Slow: four real GRPO runs. Through the sandbox and the JSON crossing, the identity shaping's rewards are the
+    plain score's to the bit, so the shaped run is the forward run step for step."""
+    by_id, _ = _grade_training(_variant(tmp_path, "identity_shaping"), tmp_path)
+    shaped = by_id["training.shaped"]
+    assert shaped.score == 0 and "plain-score run step for step" in shaped.output, shaped.output
+    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
+
+
+@pytest.mark.slow
+@needs_reference
+def test_same_seed_same_training_scores(tmp_path):
+    """Slow: the reference graded twice (eight real GRPO runs)."""
+    first, _ = _grade_training(REFERENCE, tmp_path)
+    second, _ = _grade_training(REFERENCE, tmp_path)
+    assert {k: (t.score, t.output) for k, t in first.items()} == {
+        k: (t.score, t.output) for k, t in second.items()
+    }
+
+
+def test_records_round_trip_as_json():
+    """What a lane writes is plain JSON (nothing is unpickled); non-finite metrics survive the trip."""
+    data = record(history([0.5, 0.6], [0.0, float("nan")]))
+    assert math.isnan(json.loads(json.dumps(data))["history"][1]["kl_forward"])
+
+
+BROKEN_DURING_THE_RUN = """
+import time
+
+_calls = {"forward": 0, "backward": 0, "shaped": 0}
+
+
+def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    _calls["forward"] += 1
+    # passes the pre-flight, then fails mid-run; but not in the shaped run (which calls shaped_reward first, and
+    # may follow the forward run in the same worker): there the shaping's NaN is what stops it
+    if _calls["forward"] > 3 and not _calls["shaped"]:
+        raise ValueError("forward broke on call %d" % _calls["forward"])
+    return [0.0 for _ in log_probs_policy]
+
+
+def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    _calls["backward"] += 1
+    if _calls["backward"] > 3:
+        time.sleep(60)
+    return [0.0 for _ in log_probs_policy]
+
+
+def shaped_reward(scores, completions, prompts=None):
+    _calls["shaped"] += 1
+    return [float("nan") if len(scores) > 2 else s for s in scores]
+"""
+
+
+@pytest.mark.slow
+def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
+    """Slow: the baseline and three runs that stop early. A raise, a hang (past the per-call timeout) and a NaN
+    in the middle of a run each score 0 for that run with the reason; the other runs are still made."""
+    path = tmp_path / "rewards.py"
+    path.write_text(BROKEN_DURING_THE_RUN)
+    results = grade(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results")
+    by_id = {t.check_id: t for t in results.tests}
+    assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
+    assert "raised ValueError: forward broke on call 4" in by_id["training.forward_kl"].output
+    assert "did not finish in time" in by_id["training.backward_kl"].output
+    assert "returned nan" in by_id["training.shaped"].output
+    assert all(by_id[c].score == 0 for c in TRAINING_IDS)
+    assert "+0." in by_id["training.baseline"].output  # the control run was still made and scored
+
+
+def test_calibrate_cli_is_generated_from_its_config() -> None:
+    from grader.tools.calibrate import VARIANTS, CalibrateConfig, parse_args
+
+    assert parse_args([]) == CalibrateConfig()
+    config = parse_args(["--seeds", "3", "4", "--variants", "reference", "zero_kl", "--preset", "gpt2"])
+    assert (config.seeds, config.variants, config.preset) == ([3, 4], ["reference", "zero_kl"], "gpt2")
+    assert set(CalibrateConfig().variants) == set(VARIANTS)
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--variants", "no_such_variant"])
+    assert exit_info.value.code == 2
+
+
+def test_calibration_table_scores_the_shaping_variants_against_the_forward_run():
+    """The calibration's table from synthetic records: the identity shaping is the forward run (determinism line,
+    repetition drop 0), the reference passes, and a requirement that does not hold is flagged."""
+    from grader.tools.calibrate import render
+
+    settings = dataclasses.replace(load_settings("tiny"), thresholds=TH)
+    forward = record(
+        history([0.55, 0.8, 0.93], [0.0, 0.1, 0.18], [0.0, 0.1, 0.2], repetition=0.14, perplexity=4.7)
+    )
+    records = {
+        "reference/baseline/seed0": BASELINE,
+        "reference/forward/seed0": forward,
+        "reference/shaped/seed0": shaped_run(),
+        "identity_shaping/shaped/seed0": record(forward["history"]),
+        "gibberish_shaping/shaped/seed0": shaped_run(repetition=0.09, perplexity=35.0),
+    }
+    text, ok = render(
+        records,
+        settings,
+        [0],
+        ["reference", "identity_shaping", "gibberish_shaping"],
+        "cmd",
+        1.0,
+        len(records),
+    )
+    assert ok, text
+    assert "| identity_shaping |  |  |  | **0/1 pass** |" in text
+    assert "| gibberish_shaping |  |  |  | **0/1 pass** |" in text
+    assert "the identity shaping reproduces the forward run's, exactly in 1/1 cases" in text
+    assert (
+        "| shaped: repetition below forward's | >= +0.020 | +0.090 | 4.5x | identity_shaping +0.000 | any |"
+        in text
+    )
+    assert "gibberish_shaping 7.447" in text and "gate" in text  # the KL gating choice is documented
+    records["identity_shaping/shaped/seed0"] = shaped_run()  # a "wrong" variant that passes: flagged
+    text, ok = render(records, settings, [0], ["reference", "identity_shaping"], "cmd", 1.0, len(records))
+    assert not ok and "(NOT AS REQUIRED)" in text
