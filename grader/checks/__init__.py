@@ -5,9 +5,9 @@ and visibility."""
 from __future__ import annotations
 
 from grader.checks import kl, shaping
-from grader.checks.training import checks as training
+from grader.checks.training import checks as training_checks
 from grader.contract import CheckFunction
 
-REGISTRY: dict[str, CheckFunction] = {**kl.checks(), **shaping.checks(), **training.checks()}
+REGISTRY: dict[str, CheckFunction] = {**kl.checks(), **shaping.checks(), **training_checks.checks()}
 
 __all__ = ["REGISTRY"]
