@@ -469,6 +469,34 @@ def test_same_seed_same_training_scores(tmp_path):
     }
 
 
+def test_a_run_record_writes_what_it_has():
+    gated = training_runs.RunRecord("forward", error="stub", component="kl_penalty_forward", gated=True)
+    assert gated.to_dict() == {
+        "run": "forward",
+        "ok": False,
+        "error": "stub",
+        "component": "kl_penalty_forward",
+        "internal": False,
+        "history": [],
+        "gated": True,
+    }
+    done = training_runs.RunRecord(
+        "baseline", ok=True, key="baseline", seed=3, preset="tiny", wall_time_s=1.5
+    )
+    assert json.loads(json.dumps(done.to_dict())) == {
+        "run": "baseline",
+        "ok": True,
+        "error": None,
+        "component": None,
+        "internal": False,
+        "history": [],
+        "key": "baseline",
+        "seed": 3,
+        "preset": "tiny",
+        "wall_time_s": 1.5,
+    }
+
+
 def test_records_round_trip_as_json():
     """What a lane writes is plain JSON (nothing is unpickled); non-finite metrics survive the trip."""
     data = record(history([0.5, 0.6], [0.0, float("nan")]))

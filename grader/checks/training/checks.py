@@ -33,7 +33,7 @@ from typing import Any
 from grader.checks.harness import CallFailed
 from grader.checks.misconceptions import diagnose_kl
 from grader.checks.training.plots import plot_runs
-from grader.checks.training.runs import Job, execute
+from grader.checks.training.runs import Job, RunRecord, execute
 from grader.checks.training.settings import (
     RUNS,
     SETTINGS_PATH,
@@ -121,15 +121,7 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
             reason = reasons[failed] or ""
             if failed != spec.function:
                 reason = f"this run also trains with your {failed} ({spec.label}), and {reason}"
-            records[name] = {
-                "run": name,
-                "ok": False,
-                "error": reason,
-                "component": failed,
-                "internal": False,
-                "history": [],
-                "gated": True,
-            }
+            records[name] = RunRecord(name, error=reason, component=failed, gated=True).to_dict()
     if jobs:  # the control run is only worth its time when there is something to compare with it
         jobs.insert(0, Job("baseline", "baseline", context.submission_path, context.seed))
         work = Path(context.work_dir or ".") / f"training-seed{context.seed}"
@@ -146,15 +138,12 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
             )
         )
     else:
-        records["baseline"] = {
-            "run": "baseline",
-            "ok": False,
-            "internal": False,
-            "history": [],
-            "gated": True,
-            "error": "not run: none of your functions could be trained with (see the other "
-            "training checks), so there is nothing to compare it with",
-        }
+        records["baseline"] = RunRecord(
+            "baseline",
+            error="not run: none of your functions could be trained with (see the other training checks), so "
+            "there is nothing to compare it with",
+            gated=True,
+        ).to_dict()
     presets = {r["preset"] for r in records.values() if r.get("preset")}
     if len(presets) > 1:
         raise TrainingInternalError(f"the training processes disagreed on the preset: {sorted(presets)}")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.checks.training.runs import Job, safe_key
+from grader.checks.training.runs import Job, RunRecord, safe_key
 from grader.checks.training.settings import RUNS, load_settings, train_config
 from grader.contract import STUDENT_FUNCTIONS
 
@@ -96,10 +96,10 @@ def _lane(config: dict[str, Any]) -> None:
     for job in jobs:
         by_submission.setdefault(job.submission, []).append(job)
 
-    def write(record: dict[str, Any]) -> None:
-        path = out_dir / f"{safe_key(record['key'])}.json"
+    def write(record: RunRecord) -> None:
+        path = out_dir / f"{safe_key(record.key or record.run)}.json"
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(record), encoding="utf-8")
+        tmp.write_text(json.dumps(record.to_dict()), encoding="utf-8")
         os.replace(tmp, path)
 
     for submission, sub_jobs in by_submission.items():  # one sandbox at a time (see grader.sandbox)
@@ -111,18 +111,10 @@ def _lane(config: dict[str, Any]) -> None:
             for job in sub_jobs:
                 output_dir = str(Path(config["runs_dir"]) / safe_key(job.key))
                 fields = train_config(job.run, settings, job.seed, output_dir)
-                record: dict[str, Any] = {
-                    "key": job.key,
-                    "run": job.run,
-                    "seed": job.seed,
-                    "preset": preset,
-                    "config": fields,
-                    "internal": False,
-                    "component": None,
-                }
+                record = RunRecord(job.run, key=job.key, seed=job.seed, preset=preset, config=fields)
                 if not imported.ok and RUNS[job.run].function is not None:
-                    record.update(ok=False, error=f"the submission could not be imported: {imported.message}")
-                    record.update(history=[], wall_time_s=0.0)
+                    record.error = f"the submission could not be imported: {imported.message}"
+                    record.wall_time_s = 0.0
                     write(record)
                     continue
                 sandbox.begin_check(settings.runs.run_budget_s)
@@ -131,20 +123,18 @@ def _lane(config: dict[str, Any]) -> None:
                     result = run(TrainConfig(**fields), functions, console=Console(quiet=True))
                 except Exception as exc:  # noqa: BLE001 - a pipeline bug: the grader's fault, reported as such
                     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
-                    record.update(ok=False, error=f"the training pipeline failed: {detail.strip()}")
-                    record.update(internal=True, history=[], wall_time_s=time.perf_counter() - began)
+                    record.error = f"the training pipeline failed: {detail.strip()}"
+                    record.internal, record.wall_time_s = True, time.perf_counter() - began
                     write(record)
                     continue
                 component = result.error_component
-                record.update(
-                    ok=result.ok,
-                    error=result.error,
-                    component=component,
-                    # an error no submission function caused (a missing model ...) is the grader's
-                    internal=bool(result.error) and component not in STUDENT_FUNCTIONS,
-                    history=result.history,
-                    wall_time_s=result.wall_time_s,
-                    timing=result.timing,
+                record.ok, record.error, record.component = result.ok, result.error, component
+                # an error no submission function caused (a missing model ...) is the grader's
+                record.internal = bool(result.error) and component not in STUDENT_FUNCTIONS
+                record.history, record.wall_time_s, record.timing = (
+                    result.history,
+                    result.wall_time_s,
+                    result.timing,
                 )
                 write(record)
 

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +79,48 @@ def split_jobs(jobs: Sequence[Job], lanes: int) -> list[list[Job]]:
     return [sorted(lane, key=lambda j: (j.submission, order[j.key])) for lane in assigned if lane]
 
 
+@dataclass
+class RunRecord:
+    """What became of one graded run: written by a lane (or by the grader, for a run it did not start) and read
+    back by the checks, as JSON (:meth:`to_dict`; the checks keep the dict form in ``RunSet.records``).
+
+    ``ok``: the run finished; ``error``: why not, one line for the student; ``component``: the student function
+    at fault; ``internal``: the grader failed, not the submission; ``history``: the validations
+    (``exercise.train.RunResult.history``); ``gated``: not started, because a function it needs failed its
+    pre-flight call (or, for the baseline, nothing else could run). The rest says what was run and how long it
+    took: ``key``, ``seed``, ``preset``, ``config`` (the ``TrainConfig`` fields), ``wall_time_s``, ``timing``.
+    """
+
+    run: str
+    ok: bool = False
+    error: str | None = None
+    component: str | None = None
+    internal: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+    gated: bool = False
+    key: str | None = None
+    seed: int | None = None
+    preset: str | None = None
+    config: dict[str, Any] | None = None
+    wall_time_s: float | None = None
+    timing: dict[str, Any] | None = None
+
+    #: Always written, even when empty; the others only when set.
+    _ALWAYS = ("run", "ok", "error", "component", "internal", "history")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name in self._ALWAYS or (value is not None and value is not False):
+                data[f.name] = value
+        return data
+
+
 def _failed_record(job: Job, error: str, *, internal: bool) -> dict[str, Any]:
-    return {
-        "key": job.key,
-        "run": job.run,
-        "seed": job.seed,
-        "ok": False,
-        "error": error,
-        "component": None,
-        "internal": internal,
-        "history": [],
-        "wall_time_s": 0.0,
-    }
+    return RunRecord(
+        job.run, error=error, internal=internal, key=job.key, seed=job.seed, wall_time_s=0.0
+    ).to_dict()
 
 
 def _lane_env() -> dict[str, str]:
