@@ -291,6 +291,7 @@ def _single_grade(submission: Path, results: Path) -> dict:
     return json.loads(results.read_text())
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 @real_grader
 def test_real_grader_batch_scores_equal_single_grades(tmp_path: Path) -> None:
     subs = tmp_path / "subs"

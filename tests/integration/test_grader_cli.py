@@ -52,6 +52,7 @@ def _valid(data: dict | None) -> dict:
     return data
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_reference_gets_full_marks_exit_0_and_junit(tmp_path: Path) -> None:
     started = time.monotonic()
     code, data, out = run_grader(
@@ -76,6 +77,7 @@ def test_reference_gets_full_marks_exit_0_and_junit(tmp_path: Path) -> None:
     print(f"--no-training grading of the reference: {elapsed:.1f} s")
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_grading_leaves_the_working_folder_as_it_was(tmp_path: Path) -> None:
     # Students grade from their checkout: no .hypothesis/ caches or other droppings beside their code.
     work = tmp_path / "checkout"
@@ -202,6 +204,7 @@ MEAN_AS_SUM = (
 )
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_same_submission_and_seed_give_identical_results(tmp_path: Path) -> None:
     assert MEAN_AS_SUM != (ROOT / "reference" / "rewards.py").read_text()
     path = tmp_path / "rewards.py"

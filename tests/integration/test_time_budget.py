@@ -368,6 +368,7 @@ def test_cli_a_submission_sleeping_in_every_call_is_answered_within_the_budget(t
     )
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_cli_an_endless_loop_costs_one_timeout_per_function(tmp_path: Path) -> None:
     code, data, elapsed = _cli(
         tmp_path, LOOPING, "--no-training", "--time-budget", "40", "--call-timeout", "2"

@@ -23,6 +23,7 @@ def tiny_run(tmp_path, name, **changes):
     return result
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_thirty_steps_raise_sentiment_and_change_the_weights(tmp_path):
     from safetensors.torch import load_file
 

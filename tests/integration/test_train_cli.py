@@ -30,6 +30,7 @@ def train(*args, env=None, timeout=300):
     )
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_two_steps_write_the_outputs(model_dir, tmp_path):
     out = tmp_path / "run"
     proc = train(
@@ -61,6 +62,7 @@ def test_two_steps_write_the_outputs(model_dir, tmp_path):
     assert "validation at step 2" in proc.stdout
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_bad_choice_lists_the_choices():
     proc = train("--kl_type", "fwd", timeout=120)
     assert proc.returncode == 2
@@ -68,6 +70,7 @@ def test_bad_choice_lists_the_choices():
     assert "'none', 'forward', 'backward'" in proc.stderr
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_gpt2_offline_without_cache_is_one_clear_line(tmp_path):
     proc = train(
         "--preset",
@@ -87,6 +90,7 @@ def test_gpt2_offline_without_cache_is_one_clear_line(tmp_path):
     assert "HF_HUB_OFFLINE" in error_lines[0]
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_student_stub_gives_the_one_line_not_implemented_message(model_dir, tmp_path):
     proc = train(
         "--preset",

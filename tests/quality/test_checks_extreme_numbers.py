@@ -66,6 +66,7 @@ SUBMISSIONS = {
 PROPERTY_CHECKS = [cid for cid in REGISTRY if cid not in TRAINING_IDS]
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 @pytest.mark.parametrize("name", SUBMISSIONS)
 def test_every_property_check_gives_a_verdict_on_extreme_floats(name):
     rubric = load_rubric()
@@ -83,6 +84,7 @@ def test_an_overflow_in_a_checks_arithmetic_is_explained():
     assert "overflowed" in outcome.feedback and "moderate finite number" in outcome.feedback
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_cli_grades_a_penalty_of_1_7e308_as_points_lost(tmp_path: Path):
     path = tmp_path / "rewards.py"
     path.write_text(

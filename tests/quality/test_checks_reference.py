@@ -34,6 +34,7 @@ def test_registry_has_exactly_the_agreed_ids():
     assert set(REGISTRY) == PROPERTY_IDS | TRAINING_IDS
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_reference_earns_full_marks():
     results = grade(FakeSubmission(reference_module()))
     failures = {cid: o.feedback for cid, o in results.items() if o.fraction != 1.0}
@@ -163,6 +164,7 @@ ALTERNATIVES = {
 }
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 @pytest.mark.parametrize("name", ALTERNATIVES)
 def test_correct_alternatives_earn_full_marks(name):
     functions = {
@@ -256,6 +258,7 @@ def _sandboxed(path):
     return sandbox.SandboxedSubmission(path)
 
 
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_reference_earns_full_marks_through_the_sandbox(tmp_path: Path):
     path = tmp_path / "rewards.py"
     shutil.copy(ROOT / "reference" / "rewards.py", path)

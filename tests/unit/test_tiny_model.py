@@ -130,6 +130,7 @@ def test_shipped_model_writes_words(tiny):
 
 
 # -- the build script ------------------------------------------------------------------------------------------
+@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
 def test_build_runs_end_to_end(tmp_path):
     out = tmp_path / "model"
     cmd = [
