@@ -10,7 +10,7 @@ caches, venvs, ``.nox``, results), otherwise from a walk of the same allow-list 
 
 What stays out: ``reference/`` (the solution), ``tests/`` (instructor tests, which exercise the reference),
 ``.ci/``, benchmarks, packaging debris, grading seeds (they are never in the repository: see
-``grader/tools/gradescope.py``), and the instructor's parts of the grader (see :data:`INSTRUCTOR_ONLY`): the
+``grader/tools/gradescope/``), and the instructor's parts of the grader (see :data:`INSTRUCTOR_ONLY`): the
 tools in ``grader/tools/`` (batch grading, the Gradescope builder, this builder) and the training-check
 calibration tool and tables (``grader/tools/calibrate.py`` needs ``reference/``; the thresholds it wrote,
 ``calibration/thresholds.toml``, do ship). What remains of ``grader/`` is the

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import textwrap
 import time
 import xml.etree.ElementTree as ET
@@ -18,31 +16,10 @@ from pathlib import Path
 import pytest
 
 from grader.sandbox import REPO_ROOT
+from tests.support.cli import run_grader
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = "kl_forward.contract,kl_forward.mean_over_tokens,shaping.deterministic"
-
-
-def run_grader(
-    *args: str | Path, cwd: Path | None = None, timeout: float = 120
-) -> tuple[int, dict | None, str]:
-    """Run the CLI; return (exit status, parsed results.json or None, combined output)."""
-    argv = [str(a) for a in args]
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR",)}
-    env.update(NO_COLOR="1", COLUMNS="200")
-    proc = subprocess.run(
-        [sys.executable, "-m", "grader", *argv],
-        cwd=cwd or ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    results_path = Path(argv[argv.index("--results") + 1]) if "--results" in argv else None
-    data = None
-    if results_path is not None and results_path.exists():
-        data = json.loads(results_path.read_text())
-    return proc.returncode, data, proc.stdout + proc.stderr
 
 
 def _valid(data: dict | None) -> dict:

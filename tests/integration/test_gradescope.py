@@ -1,4 +1,4 @@
-"""The Gradescope bundle (grader/tools/gradescope.py): its contents, and run_autograder against a fake /autograder.
+"""The Gradescope bundle (grader/tools/gradescope/): its contents, and run_autograder against a fake /autograder.
 
 The fake root is a temporary folder laid out like Gradescope's (``source/`` = the unpacked zip,
 ``submission/``, ``results/``); ``AUTOGRADER_ROOT``/``AUTOGRADER_SOURCE``/``AUTOGRADER_PYTHON`` point the
@@ -80,7 +80,7 @@ def test_bundle_layout(bundle: tuple[Path, dict]) -> None:
     assert modes["run_autograder"] & 0o111 and modes["setup.sh"] & 0o111
     assert (
         "exercise/rewards.py" in names
-        and "grader/tools/gradescope.py" in names
+        and "grader/tools/gradescope/run.py" in names
         and "grader/grading/locate.py" in names
     )
     assert not any(n.startswith(("reference/", "tests/", ".ci/", ".git/")) for n in names)

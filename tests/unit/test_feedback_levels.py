@@ -19,8 +19,8 @@ from grader.grading.results import GradingResults
 from grader.grading.rubric import RubricEntry, RubricError, load_rubric, parse_rubric
 from grader.grading.runner import run_check
 from grader.tools.handout import rubric_with_level
-from tests.integration.test_grader_cli import run_grader
 from tests.quality.test_checks_mutants import CASES
+from tests.support.cli import run_grader
 from tests.support.fake_submission import FakeSubmission, reference_module
 from tests.support.solution_forms import SOLUTION_FORMS
 

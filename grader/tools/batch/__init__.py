@@ -1,0 +1,50 @@
+"""Grade a whole class: a gradebook, per-check pass rates, common misconceptions, charts.
+
+    python -m grader.tools.batch SUBMISSIONS_DIR --out OUT [--no-training] [--jobs N] [--seed N] [--timeout S]
+
+``SUBMISSIONS_DIR`` holds one entry per student, graded in sorted order of name: a folder (graded file found by
+:mod:`grader.grading.locate`: ``rewards.py``, ``exercise/rewards.py``, or the only ``.py`` file) or a ``.py`` file
+(``alice.py`` is student ``alice``). Each submission is graded by its own ``python -m grader`` process, exactly
+as a single grade (same command, same isolation), so its score equals its single-grade score; ``--jobs`` of them
+run at once. Nothing a submission does stops the batch: a missing or ambiguous file, a syntax error, a grader
+crash or timeout each give a row with score 0 and the reason.
+
+Output in ``OUT``:
+
+* ``gradebook.csv``: ``submission, score, max_score``, one column per check (points earned, rubric order),
+  then ``error`` (why a submission could not be graded normally; empty otherwise);
+* ``<submission>/results.json`` (the grader's report, Gradescope format) and ``<submission>/grader.log``;
+* ``summary.md`` and ``summary.json``: per-check pass rates and misconception counts. A check passes with its
+  full points, as in the gradebook; a check that passed on its own but whose points the rubric's gates withheld
+  (tag ``withheld``: a check it requires failed) is not passed, and is counted in its own ``withheld`` column so
+  that the rate of students who have the property is still visible (passed + withheld);
+* ``pass_rates.png``, ``score_histogram.png`` and, when any were recognised, ``misconceptions.png``.
+
+Exit status: 0 when every submission was graded (whatever the scores), 1 when some could not be graded
+normally (their rows say why), 2 on a usage error.
+"""
+
+from grader.tools.batch.config import DEFAULT_GRADER, BatchConfig, Entry, Graded
+from grader.tools.batch.discover import discover
+from grader.tools.batch.grade import grade_one
+from grader.tools.batch.run import main, run_batch
+from grader.tools.batch.summary import CheckStats, Summary, summarise
+from grader.tools.batch.writers import print_summary, write_charts, write_gradebook, write_summary_md
+
+__all__ = [
+    "DEFAULT_GRADER",
+    "BatchConfig",
+    "CheckStats",
+    "Entry",
+    "Graded",
+    "Summary",
+    "discover",
+    "grade_one",
+    "main",
+    "print_summary",
+    "run_batch",
+    "summarise",
+    "write_charts",
+    "write_gradebook",
+    "write_summary_md",
+]

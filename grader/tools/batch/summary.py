@@ -1,0 +1,148 @@
+"""Per-check pass rates (withheld checks counted apart) and misconception counts over a class."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from grader.grading.results import TAG_WITHHELD
+from grader.tools.batch.config import EPS, Graded
+
+# ---------------------------------------------------------------------------------------------------------------
+# Summarising
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def misconceptions_of(test: dict[str, Any]) -> list[str]:
+    """Misconception ids a test names: a ``misconception`` key (string or list; at the top of the test or in its
+    ``extra_data``) and/or tags ``misconception:ID``. Anything else there is ignored."""
+    found: list[str] = []
+    extra = test.get("extra_data")
+    for value in (test.get("misconception"), extra.get("misconception") if isinstance(extra, dict) else None):
+        if isinstance(value, str) and value.strip():
+            found.append(value.strip())
+        elif isinstance(value, list):
+            found.extend(v.strip() for v in value if isinstance(v, str) and v.strip())
+    tags = test.get("tags")
+    if isinstance(tags, list):
+        for tag in tags:
+            if isinstance(tag, str) and tag.startswith("misconception:") and tag.split(":", 1)[1].strip():
+                found.append(tag.split(":", 1)[1].strip())
+    return list(dict.fromkeys(found))
+
+
+def test_passed(test: dict[str, Any]) -> bool | None:
+    """Full points on a check; for a 0-point (advisory) check, its ``status`` if it has one, else unknown."""
+    status = test.get("status")
+    max_score = float(test.get("max_score", 0.0))
+    if max_score > 0:
+        return float(test.get("score", 0.0)) >= max_score - EPS
+    if status in ("passed", "failed"):
+        return status == "passed"
+    return None
+
+
+def check_columns(rows: Sequence[Graded]) -> list[str]:
+    """Check names in rubric order: the longest test list first (a complete report), then any others."""
+    columns: list[str] = []
+    for row in sorted(rows, key=lambda r: -len(r.tests)):
+        for test in row.tests:
+            if test["name"] not in columns:
+                columns.append(test["name"])
+    return columns
+
+
+def expected_max_score(rows: Sequence[Graded]) -> float | None:
+    maxima = Counter(row.max_score for row in rows if row.max_score is not None and row.tests)
+    return maxima.most_common(1)[0][0] if maxima else None
+
+
+@dataclass
+class CheckStats:
+    name: str
+    max_score: float
+    graded: int  # submissions with a verdict on this check
+    passed: int
+    mean_points: float
+    withheld: int = 0  # passed on its own, points withheld by a gate (counted as not passed)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.graded if self.graded else None
+
+
+@dataclass
+class Summary:
+    submissions: int
+    graded: int  # graded normally (no error)
+    errors: int
+    max_score: float | None
+    mean_score: float
+    median_score: float
+    full_marks: int
+    checks: list[CheckStats]
+    misconceptions: list[tuple[str, int, list[str]]]  # id, submissions, checks where seen
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["checks"] = [dict(asdict(c), pass_rate=c.pass_rate) for c in self.checks]
+        data["misconceptions"] = [
+            {"id": m, "submissions": n, "checks": checks} for m, n, checks in self.misconceptions
+        ]
+        return data
+
+
+def summarise(rows: Sequence[Graded], seconds: float = 0.0) -> Summary:
+    """Per-check pass rates (over every submission: one that could not be graded fails every check) and
+    misconception counts (each submission counted once per misconception)."""
+    columns = check_columns(rows)
+    max_score = expected_max_score(rows)
+    by_name: dict[str, list[dict[str, Any]]] = {name: [] for name in columns}
+    maxima: dict[str, float] = {}
+    for row in rows:
+        for test in row.tests:
+            by_name[test["name"]].append(test)
+            maxima.setdefault(test["name"], float(test.get("max_score", 0.0)))
+    checks = []
+    for name in columns:
+        verdicts = [test_passed(t) for t in by_name[name]]
+        known = [v for v in verdicts if v is not None]
+        missing = sum(1 for row in rows if not any(t["name"] == name for t in row.tests))
+        if maxima[name] > 0:
+            graded = len(known) + missing  # no report on this check: not passed
+        else:
+            graded = len(known)
+        points = [float(t.get("score", 0.0)) for t in by_name[name]] + [0.0] * missing
+        withheld = sum(1 for t in by_name[name] if TAG_WITHHELD in (t.get("tags") or ()))
+        checks.append(
+            CheckStats(
+                name, maxima[name], graded, sum(known), statistics.fmean(points) if points else 0.0, withheld
+            )
+        )
+    seen: dict[str, set[str]] = {}
+    where: dict[str, list[str]] = {}
+    for row in rows:
+        for test in row.tests:
+            for mid in misconceptions_of(test):
+                seen.setdefault(mid, set()).add(row.name)
+                where.setdefault(mid, [])
+                if test["name"] not in where[mid]:
+                    where[mid].append(test["name"])
+    misconceptions = sorted(((m, len(s), where[m]) for m, s in seen.items()), key=lambda x: (-x[1], x[0]))
+    scores = [row.score for row in rows]
+    return Summary(
+        submissions=len(rows),
+        graded=sum(1 for row in rows if not row.error),
+        errors=sum(1 for row in rows if row.error),
+        max_score=max_score,
+        mean_score=statistics.fmean(scores) if scores else 0.0,
+        median_score=statistics.median(scores) if scores else 0.0,
+        full_marks=sum(1 for r in rows if max_score and not r.error and r.score >= max_score - EPS),
+        checks=checks,
+        misconceptions=misconceptions,
+        seconds=seconds,
+    )

@@ -1,0 +1,201 @@
+"""What a batch writes: the gradebook, the Markdown and JSON summaries, the charts, the terminal table."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from grader.grading.sanitise import clean_text, clean_tree
+from grader.tools.batch.config import Graded
+from grader.tools.batch.summary import Summary, check_columns, expected_max_score
+
+
+def number_text(value: float | None) -> str:
+    if value is None:
+        return ""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
+    """``gradebook.csv``; returns its header."""
+    columns = check_columns(rows)
+    fallback_max = expected_max_score(rows)
+    header = ["submission", "score", "max_score", *columns, "error"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(clean_tree(header))  # check names and errors come from results.json files
+        for row in rows:
+            points = {t["name"]: float(t.get("score", 0.0)) for t in row.tests}
+            max_score = row.max_score if row.max_score is not None else fallback_max
+            writer.writerow(
+                clean_tree(
+                    [row.name, number_text(row.score), number_text(max_score)]
+                    + [number_text(points.get(name, 0.0)) for name in columns]
+                    + [row.error]
+                )
+            )
+    return header
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.0f}%"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell (check names contain "||"; errors may carry anything)."""
+    return clean_text(str(text)).replace("|", "\\|").replace("\n", " ")
+
+
+def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> None:
+    lines = [
+        "# Batch grading summary",
+        "",
+        f"- submissions: {summary.submissions} (graded normally: {summary.graded}, with problems: {summary.errors})",
+        f"- score: mean {summary.mean_score:.2f}, median {summary.median_score:.2f}"
+        + (f" of {number_text(summary.max_score)}" if summary.max_score is not None else ""),
+        f"- full marks: {summary.full_marks}",
+        f"- time: {summary.seconds:.1f} s",
+        "",
+        "## Pass rate per check",
+        "",
+        "A check whose points the rubric's gates withheld (it passed on its own; a check it requires failed) is "
+        "not passed; the withheld column counts those.",
+        "",
+        "| check | points | passed | pass rate | withheld | mean points |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in summary.checks:
+        lines.append(
+            f"| {_cell(c.name)} | {number_text(c.max_score)} | {c.passed}/{c.graded} | {_percent(c.pass_rate)} "
+            f"| {c.withheld} | {c.mean_points:.2f} |"
+        )
+    lines += ["", "## Misconceptions recognised", ""]
+    if summary.misconceptions:
+        lines += ["| misconception | submissions | share | seen in |", "| --- | ---: | ---: | --- |"]
+        for mid, count, where in summary.misconceptions:
+            share = count / summary.submissions if summary.submissions else 0.0
+            lines.append(f"| {_cell(mid)} | {count} | {100 * share:.0f}% | {_cell(', '.join(where))} |")
+    else:
+        lines.append("None.")
+    problems = [row for row in rows if row.error]
+    if problems:
+        lines += ["", "## Submissions with problems", "", "| submission | problem |", "| --- | --- |"]
+        lines += [f"| {_cell(row.name)} | {_cell(row.error)} |" for row in problems]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _label(name: str, limit: int = 60) -> str:
+    """A chart label: long check names are cut (the tables have them in full)."""
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "\u2026"
+
+
+def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Path]:
+    """PNG charts (matplotlib's Agg canvas, no pyplot state: safe anywhere, no display needed)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    written = []
+    checks = [c for c in summary.checks if c.pass_rate is not None]
+    fig = Figure(figsize=(11, 0.32 * max(len(checks), 3) + 1.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    names = [_label(c.name) for c in checks][::-1]
+    rates = [100 * (c.pass_rate or 0.0) for c in checks][::-1]
+    bars = ax.barh(names, rates, color="#4c72b0")
+    for bar, rate in zip(bars, rates, strict=True):
+        ax.text(
+            min(rate + 1, 92), bar.get_y() + bar.get_height() / 2, f"{rate:.0f}%", va="center", fontsize=8
+        )
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("submissions with full points on the check (%)")
+    ax.set_title(f"Pass rate per check ({summary.submissions} submissions)")
+    ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    path = out / "pass_rates.png"
+    fig.savefig(path, dpi=110)
+    written.append(path)
+
+    fig = Figure(figsize=(7, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    scores = [row.score for row in rows]
+    top = summary.max_score if summary.max_score else max(scores + [1.0])
+    bins = max(1, min(20, int(math.ceil(top)))) if top >= 1 else 10
+    ax.hist(scores, bins=bins, range=(0, top), color="#55a868", edgecolor="white")
+    ax.set_xlabel(f"score (of {number_text(summary.max_score) or '?'})")
+    ax.set_ylabel("submissions")
+    ax.set_title(f"Scores: mean {summary.mean_score:.1f}, median {summary.median_score:.1f}")
+    fig.tight_layout()
+    path = out / "score_histogram.png"
+    fig.savefig(path, dpi=110)
+    written.append(path)
+
+    if summary.misconceptions:
+        fig = Figure(figsize=(8, 0.35 * max(len(summary.misconceptions), 3) + 1.2))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.barh(
+            [_label(m) for m, _, _ in summary.misconceptions][::-1],
+            [n for _, n, _ in summary.misconceptions][::-1],
+        )
+        ax.set_xlabel("submissions")
+        ax.set_title("Misconceptions recognised")
+        ax.tick_params(axis="y", labelsize=8)
+        fig.tight_layout()
+        path = out / "misconceptions.png"
+        fig.savefig(path, dpi=110)
+        written.append(path)
+    return written
+
+
+def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    def text(value: str) -> str:  # shown as it is: no escape sequences, no rich markup
+        return escape(clean_text(str(value)))
+
+    table = Table(title="Pass rate per check", title_justify="left")
+    columns = (
+        ("check", "left"),
+        ("points", "right"),
+        ("passed", "right"),
+        ("rate", "right"),
+        ("held", "right"),
+    )
+    for title, justify in columns:
+        table.add_column(title, justify=justify)
+    for c in summary.checks:
+        table.add_row(
+            text(c.name),
+            number_text(c.max_score),
+            f"{c.passed}/{c.graded}",
+            _percent(c.pass_rate),
+            str(c.withheld),
+        )
+    console.print(table)
+    if summary.misconceptions:
+        table = Table(title="Misconceptions recognised", title_justify="left")
+        table.add_column("misconception")
+        table.add_column("submissions", justify="right")
+        table.add_column("seen in")
+        for mid, count, where in summary.misconceptions:
+            table.add_row(text(mid), str(count), text(", ".join(where)))
+        console.print(table)
+    problems = [row for row in rows if row.error]
+    if problems:
+        table = Table(title="Submissions with problems (scored 0 unless the grader reported otherwise)")
+        table.add_column("submission")
+        table.add_column("problem")
+        for row in problems:
+            table.add_row(text(row.name), text(row.error))
+        console.print(table)
+    total = f" of {number_text(summary.max_score)}" if summary.max_score is not None else ""
+    console.print(
+        f"{summary.submissions} submissions in {summary.seconds:.1f} s: mean {summary.mean_score:.2f}{total}, "
+        f"full marks {summary.full_marks}, problems {summary.errors}"
+    )
