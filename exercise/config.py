@@ -16,6 +16,7 @@ from typing import Literal
 Preset = Literal["auto", "gpt2", "tiny"]
 RewardShaping = Literal["linear", "shaped"]
 KLType = Literal["none", "forward", "backward"]
+ScaleRewards = Literal["group", "batch", "none"]
 
 
 @dataclass
@@ -68,6 +69,14 @@ class TrainConfig:
         default=False,
         metadata={
             "help": "Train LoRA adapters (peft) instead of all weights; the reference is the base model."
+        },
+    )
+    scale_rewards: ScaleRewards = field(
+        default="group",
+        metadata={
+            "help": "GRPO's advantage = reward - its group's mean, then divided by the std of the rewards of the "
+            "group (group), of the whole batch (batch), or not at all (none). Dividing by the group's std makes "
+            "tiny reward differences as large as big ones, and with them the KL penalty's scale (README)."
         },
     )
     # --- models ----------------------------------------------------------------------------------------------
