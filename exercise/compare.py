@@ -3,7 +3,7 @@
 Each run's ``curves.png`` scales its own axes, so a KL of 0.2 and one of 8 can look alike. This figure puts every
 run on the same axes, read from the ``summary.json`` each run writes: validation sentiment, distinct-2,
 repetition, both KL directions (one shared scale), and the perplexity of the samples under the reference model.
-``--table`` also prints the final validation of each run as a Markdown table.
+``--table`` also prints the final validation of each run as a Markdown table, ``--samples N`` a few of its samples.
 """
 
 from __future__ import annotations
@@ -141,6 +141,24 @@ def markdown_table(runs: Sequence[Run]) -> str:
     return "\n".join(lines)
 
 
+def markdown_samples(runs: Sequence[Run], count: int) -> str:
+    """The first ``count`` samples of each run's final validation (the prompt in italics, then the completion)."""
+    lines = []
+    for run in runs:
+        samples = run.final.get("samples") or []
+        lines.append(f"**{run.label}** (step {run.final['step']}):")
+        lines.append("")
+        for sample in samples[:count]:
+            completion = " ".join(str(sample.get("completion", "")).split()).replace("|", "\\|")
+            score = sample.get("sentiment")
+            score_text = f" ({score:.2f})" if isinstance(score, (int, float)) else ""
+            lines.append(f"- *{sample.get('prompt', '')}* {completion}{score_text}")
+        if not samples:
+            lines.append("- (no samples kept)")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m exercise.compare", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run output directories (or their summary.json files)")
@@ -149,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--title", default="", help="a title for the figure")
     parser.add_argument(
         "--table", action="store_true", help="also print the final values as a Markdown table"
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also print N samples of each run's final validation",
     )
     return parser
 
@@ -169,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = plot_comparison(runs, Path(args.out), title=args.title)
     if args.table:
         print(markdown_table(runs))
+    if args.samples > 0:
+        print(markdown_samples(runs, args.samples))
     print(f"Wrote {out}")
     return 0
 

@@ -28,6 +28,10 @@ METRICS = [
 ]
 
 
+# Samples printed per validation; summary.json and samples.jsonl keep all the validator keeps.
+SAMPLES_SHOWN = 4
+
+
 def _fmt(fmt: str, value) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
 
@@ -63,7 +67,7 @@ def print_validation(
         table.add_row(*row)
     console.print(table)
     if show_samples:
-        for sample in record.get("samples", []):
+        for sample in record.get("samples", [])[:SAMPLES_SHOWN]:
             completion = " ".join(sample["completion"].split())  # one line per sample, even with newlines
             console.print(
                 f"  [dim]{sample['sentiment']:.2f}[/] [bold]{escape(sample['prompt'])}[/] [cyan]{escape(completion)}[/]",

@@ -63,7 +63,7 @@ class Validator:
         temperature: float,
         seed: int,
         batch_size: int = 32,
-        samples_to_keep: int = 4,
+        samples_to_keep: int = 8,
         reward_scorer: Callable[[Sequence[str]], list[float]] | None = None,
     ):
         self.tokenizer = tokenizer

@@ -65,11 +65,22 @@ def test_markdown_table_has_one_row_per_run_with_final_values(two_runs):
     assert "| 8.00 | 9.00 | 65.0 |" in table[3]
 
 
-def test_cli_writes_the_figure_and_prints_the_table(two_runs, tmp_path, capsys):
+def test_cli_writes_the_figure_and_prints_the_table_and_samples(two_runs, tmp_path, capsys):
+    summary = json.loads((two_runs[1] / "summary.json").read_text())
+    summary["history"][-1]["samples"] = [
+        {"prompt": "The film", "completion": " great great\ngreat", "sentiment": 0.99},
+        {"prompt": "The cast", "completion": " a|b", "sentiment": 0.9},
+        {"prompt": "Not shown", "completion": " x", "sentiment": 0.5},
+    ]
+    (two_runs[1] / "summary.json").write_text(json.dumps(summary))
     out = tmp_path / "cmp.png"
-    assert main([str(p) for p in two_runs] + ["--out", str(out), "--table"]) == 0
+    assert main([str(p) for p in two_runs] + ["--out", str(out), "--table", "--samples", "2"]) == 0
     assert out.is_file()
-    assert "| vanilla | 60 |" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "| vanilla | 60 |" in printed
+    assert "- *The film* great great great (0.99)" in printed
+    assert "a\\|b" in printed and "Not shown" not in printed
+    assert "**forward** (step 60):\n\n- (no samples kept)" in printed
 
 
 @pytest.mark.parametrize(
