@@ -105,7 +105,12 @@ class TrainConfig:
     max_completion_length: int | None = field(
         default=None, metadata={"help": "Tokens sampled per completion."}
     )
-    learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate."})
+    learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "AdamW learning rate (default: the preset's; with --use_peft a 10x larger one for LoRA)."
+        },
+    )
     temperature: float | None = field(
         default=None,
         metadata={
@@ -159,6 +164,8 @@ class TrainConfig:
             parts.append("negated")
         if self.use_peft:
             parts.append("lora")
+        if self.scale_rewards != "group":
+            parts.append(f"scale-{self.scale_rewards}")
         parts.append(f"seed{self.seed}")
         return "_".join(parts)
 

@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 METRICS = [
     ("sentiment_mean", "sentiment (mean)", "{:.3f}", +1),
     ("sentiment_std", "sentiment (std)", "{:.3f}", 0),
-    ("positive_ratio", "positive ratio", "{:.2f}", +1),
+    ("positive_ratio", "share > 0.5 (neutral)", "{:.2f}", +1),
     ("distinct_1", "distinct-1", "{:.3f}", +1),
     ("distinct_2", "distinct-2", "{:.3f}", +1),
     ("repetition", "repetition", "{:.3f}", -1),
@@ -150,7 +150,11 @@ def curves_figure(history: list[dict], title: str = "", train_log: list[dict] | 
     axes = grid.ravel()
     axes[0].plot(steps, [r["sentiment_mean"] for r in history], marker="o", label="mean")
     axes[0].plot(
-        steps, [r["positive_ratio"] for r in history], marker=".", linestyle="--", label="share > 0.5"
+        steps,
+        [r["positive_ratio"] for r in history],
+        marker=".",
+        linestyle="--",
+        label="share above neutral (> 0.5)",
     )
     axes[0].set(title="validation sentiment", xlabel="step", ylim=(-0.02, 1.02))
     axes[0].legend()

@@ -33,9 +33,10 @@ from __future__ import annotations
 #
 # They weigh different text. The forward KL averages over what the policy writes, so it charges most for text the
 # policy now writes far more often than the reference would. The backward KL averages over what the reference
-# writes, so it charges most for text the reference liked and the policy has stopped writing. In training runs,
-# each penalty keeps its own direction lower than the other penalty does; the textbook picture for fitting a
-# distribution ("mode-seeking" vs "mass-covering") is not what you will see in RL fine-tuning.
+# writes, so it charges most for text the reference liked and the policy has stopped writing. Train with each and
+# compare both KL curves of both runs (`python -m exercise.compare`): how far each drifts, in which direction, is
+# for you to measure. The textbook picture from fitting a distribution ("mode-seeking" vs "mass-covering") does
+# not carry over to RL fine-tuning; don't expect to see it.
 #
 # The catch: you only have samples from pi, and your penalty is used as a *reward*. An estimator with the right
 # expected value can still push the policy the wrong way. What matters is the gradient GRPO follows:
