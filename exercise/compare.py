@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import KL_AXIS_TITLE, KL_BACKWARD_LABEL, KL_FORWARD_LABEL
+from .report import KL_AXIS_TITLE, KL_BACKWARD_LABEL, KL_FORWARD_LABEL, log_axis
 
 
 class CompareError(Exception):
@@ -97,7 +97,7 @@ def comparison_figure(runs: Sequence[Run], title: str = ""):
             # KL starts at exactly 0; symlog keeps 0 and still separates 0.1 from 8.
             ax.set_yscale("symlog", linthresh=0.1)
         elif log and any(v > 0 for run in runs for v in run.series(key)[1] if math.isfinite(v)):
-            ax.set_yscale("log")
+            log_axis(ax)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(runs), 6))
     if title:

@@ -173,11 +173,20 @@ def curves_figure(history: list[dict], title: str = "", train_log: list[dict] | 
     axes[3].set(title="perplexity of the samples under the reference\n(how unnatural they read to pi_ref)")
     axes[3].set(xlabel="step")
     if any(math.isfinite(v) and v > 0 for v in perplexity):
-        axes[3].set_yscale("log")
+        log_axis(axes[3])
     _plot_train_log(axes[4], axes[5], train_log or [])
     if title:
         fig.suptitle(title)
     return fig
+
+
+def log_axis(ax) -> None:
+    """A log-scaled y axis labelled in plain numbers (3, 10, 100), without matplotlib's 4x10^0 minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _plot_train_log(rewards_ax, spread_ax, train_log: list[dict]) -> None:
