@@ -16,7 +16,7 @@ from rich.console import Console
 from exercise.config import TrainConfig
 from exercise.functions import RewardFunctions
 from exercise.train import run
-from tests._tiny_models import make_tiny_five_star, make_tiny_gpt2
+from tests.support.tiny_models import make_tiny_five_star
 
 
 def k1(lp, lr, kl_coef=0.1):
@@ -66,10 +66,10 @@ def _check(result):
 
 
 @pytest.mark.slow
-def test_gpt2_preset_with_small_standins_on_cpu(tmp_path):
-    model_dir = make_tiny_gpt2(tmp_path / "gpt2", n_layer=2, n_embd=32)
+def test_gpt2_preset_with_small_standins_on_cpu(tmp_path, tiny_gpt2_dir):
+    """Slow: two LoRA GRPO steps and three validations through the whole pipeline (about 15 s on 2 cores)."""
     sentiment_dir = make_tiny_five_star(tmp_path / "five-star")
-    result = _run(tmp_path, model_dir, sentiment_dir)
+    result = _run(tmp_path, tiny_gpt2_dir, sentiment_dir)
     _check(result)
     # The 5-star scorer (expected stars rescaled to [0, 1]), not VADER: a random classifier scores near the middle.
     assert result.config.sentiment_model == str(sentiment_dir)
@@ -84,7 +84,7 @@ def test_gpt2_preset_with_full_size_standins_on_gpu(tmp_path):
         pytest.skip("needs CUDA")
     from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
-    from tests._tiny_models import train_bpe_tokenizer
+    from tests.support.tiny_models import train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer()
     model_dir, sentiment_dir = tmp_path / "gpt2-small", tmp_path / "bert-base-5"
