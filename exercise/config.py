@@ -16,6 +16,7 @@ from typing import Literal
 Preset = Literal["auto", "gpt2", "tiny"]
 RewardShaping = Literal["linear", "shaped"]
 KLType = Literal["none", "forward", "backward"]
+ScaleRewards = Literal["group", "batch", "none"]
 
 
 @dataclass
@@ -70,6 +71,14 @@ class TrainConfig:
             "help": "Train LoRA adapters (peft) instead of all weights; the reference is the base model."
         },
     )
+    scale_rewards: ScaleRewards = field(
+        default="group",
+        metadata={
+            "help": "GRPO's advantage = reward - its group's mean, then divided by the std of the rewards of the "
+            "group (group), of the whole batch (batch), or not at all (none). Dividing by the group's std makes "
+            "tiny reward differences as large as big ones, and with them the KL penalty's scale (README)."
+        },
+    )
     # --- models ----------------------------------------------------------------------------------------------
     model_name: str | None = field(
         default=None,
@@ -96,7 +105,12 @@ class TrainConfig:
     max_completion_length: int | None = field(
         default=None, metadata={"help": "Tokens sampled per completion."}
     )
-    learning_rate: float | None = field(default=None, metadata={"help": "AdamW learning rate."})
+    learning_rate: float | None = field(
+        default=None,
+        metadata={
+            "help": "AdamW learning rate (default: the preset's; with --use_peft a 10x larger one for LoRA)."
+        },
+    )
     temperature: float | None = field(
         default=None,
         metadata={
@@ -150,6 +164,8 @@ class TrainConfig:
             parts.append("negated")
         if self.use_peft:
             parts.append("lora")
+        if self.scale_rewards != "group":
+            parts.append(f"scale-{self.scale_rewards}")
         parts.append(f"seed{self.seed}")
         return "_".join(parts)
 

@@ -16,7 +16,7 @@ from transformers import TrainerCallback
 METRICS = [
     ("sentiment_mean", "sentiment (mean)", "{:.3f}", +1),
     ("sentiment_std", "sentiment (std)", "{:.3f}", 0),
-    ("positive_ratio", "positive ratio", "{:.2f}", +1),
+    ("positive_ratio", "share > 0.5 (neutral)", "{:.2f}", +1),
     ("distinct_1", "distinct-1", "{:.3f}", +1),
     ("distinct_2", "distinct-2", "{:.3f}", +1),
     ("repetition", "repetition", "{:.3f}", -1),
@@ -28,6 +28,10 @@ METRICS = [
 ]
 
 
+# Samples printed per validation; summary.json and samples.jsonl keep all the validator keeps.
+SAMPLES_SHOWN = 4
+
+
 def _fmt(fmt: str, value) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else fmt.format(value)
 
@@ -36,7 +40,13 @@ def print_validation(
     console: Console, record: dict, first: dict | None, *, show_samples: bool = True
 ) -> None:
     """One validation: metrics (with the change since step 0) and a few samples."""
-    table = Table(title=f"validation at step {record['step']}", title_justify="left", show_edge=False)
+    table = Table(
+        title=f"validation at step {record['step']}",
+        title_justify="left",
+        caption="KL: per token, exact over the vocabulary, at the prefixes pi sampled (not a sequence-level KL)",
+        caption_justify="left",
+        show_edge=False,
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     if first is not None and first is not record:
@@ -57,7 +67,7 @@ def print_validation(
         table.add_row(*row)
     console.print(table)
     if show_samples:
-        for sample in record.get("samples", []):
+        for sample in record.get("samples", [])[:SAMPLES_SHOWN]:
             completion = " ".join(sample["completion"].split())  # one line per sample, even with newlines
             console.print(
                 f"  [dim]{sample['sentiment']:.2f}[/] [bold]{escape(sample['prompt'])}[/] [cyan]{escape(completion)}[/]",
@@ -99,39 +109,117 @@ def write_outputs(output_dir: Path, summary: dict, history: list[dict]) -> dict[
         for record in history:
             for sample in record.get("samples", []):
                 handle.write(json.dumps({"step": record["step"], **sample}) + "\n")
-    plot_curves(history, paths["curves"], title=summary.get("config", {}).get("run_name", ""))
+    plot_curves(
+        history,
+        paths["curves"],
+        title=summary.get("config", {}).get("run_name", ""),
+        train_log=summary.get("train_log"),
+    )
     return paths
 
 
-def plot_curves(history: list[dict], path: Path, title: str = "") -> None:
-    """Sentiment, KL to the reference (both directions) and distinct-2 against the training step."""
+#: Labels shared by the run's curves and ``python -m exercise.compare``. The validation KLs are exact over the
+#: vocabulary, but only at the prefixes the policy itself sampled: a per-token average along pi's own text, not the
+#: KL between the two models' distributions over whole sequences.
+KL_FORWARD_LABEL = "KL(pi || ref)"
+KL_BACKWARD_LABEL = "KL(ref || pi)"
+KL_AXIS_TITLE = "KL per token, exact over the vocabulary,\non prefixes sampled from pi (nats)"
+
+
+def plot_curves(
+    history: list[dict], path: Path, title: str = "", train_log: list[dict] | None = None
+) -> None:
+    """:func:`curves_figure` written to ``path``."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(history, title, train_log)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def curves_figure(history: list[dict], title: str = "", train_log: list[dict] | None = None):
+    """Validation (sentiment, both KLs, diversity, reference perplexity) and, from TRL's log, the training reward
+    and its spread across completions, against the training step."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only; works without a display
     import matplotlib.pyplot as plt
 
     steps = [r["step"] for r in history]
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), constrained_layout=True)
+    fig, grid = plt.subplots(2, 3, figsize=(14, 7.2), constrained_layout=True)
+    axes = grid.ravel()
     axes[0].plot(steps, [r["sentiment_mean"] for r in history], marker="o", label="mean")
     axes[0].plot(
-        steps, [r["positive_ratio"] for r in history], marker=".", linestyle="--", label="positive ratio"
+        steps,
+        [r["positive_ratio"] for r in history],
+        marker=".",
+        linestyle="--",
+        label="share above neutral (> 0.5)",
     )
     axes[0].set(title="validation sentiment", xlabel="step", ylim=(-0.02, 1.02))
     axes[0].legend()
-    axes[1].plot(steps, [r["kl_forward"] for r in history], marker="o", label="KL(pi || ref)")
+    axes[1].plot(steps, [r["kl_forward"] for r in history], marker="o", label=KL_FORWARD_LABEL)
     axes[1].plot(
-        steps, [r["kl_backward"] for r in history], marker=".", linestyle="--", label="KL(ref || pi)"
+        steps, [r["kl_backward"] for r in history], marker=".", linestyle="--", label=KL_BACKWARD_LABEL
     )
-    axes[1].set(title="KL to the reference (nats/token)", xlabel="step")
+    axes[1].set(title=KL_AXIS_TITLE, xlabel="step")
     axes[1].legend()
     axes[2].plot(steps, [r["distinct_2"] for r in history], marker="o", label="distinct-2")
     axes[2].plot(steps, [r["repetition"] for r in history], marker=".", linestyle="--", label="repetition")
     axes[2].set(title="diversity", xlabel="step", ylim=(-0.02, 1.02))
     axes[2].legend()
+    perplexity = [r.get("ref_perplexity", math.nan) for r in history]
+    axes[3].plot(steps, perplexity, marker="o")
+    axes[3].set(title="perplexity of the samples under the reference\n(how unnatural they read to pi_ref)")
+    axes[3].set(xlabel="step")
+    if any(math.isfinite(v) and v > 0 for v in perplexity):
+        log_axis(axes[3])
+    _plot_train_log(axes[4], axes[5], train_log or [])
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def log_axis(ax) -> None:
+    """A log-scaled y axis labelled in plain numbers (3, 10, 100), without matplotlib's 4x10^0 minor labels."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _plot_train_log(rewards_ax, spread_ax, train_log: list[dict]) -> None:
+    """TRL's per-logging-step averages: what the optimiser saw, as opposed to the held-out validation."""
+
+    def series(key):
+        points = [(e["step"], e[key]) for e in train_log if isinstance(e.get(key), (int, float))]
+        return [p[0] for p in points], [p[1] for p in points]
+
+    for key, label, style in (
+        ("reward", "reward (what GRPO maximises)", "-"),
+        ("sentiment/raw_mean", "sentiment score", "--"),
+        ("reward/kl_penalty_mean", "KL penalty", ":"),
+    ):
+        x, y = series(key)
+        if x:
+            rewards_ax.plot(x, y, linestyle=style, marker=".", label=label)
+    rewards_ax.set(title="training batches: mean per completion", xlabel="step")
+    for key, label, style in (
+        ("reward_std", "reward", "-"),
+        ("reward/kl_penalty_std", "KL penalty", ":"),
+    ):
+        x, y = series(key)
+        if x:
+            spread_ax.plot(x, y, linestyle=style, marker=".", label=label)
+    spread_ax.set(
+        title="training batches: std across completions\n(GRPO compares completions)", xlabel="step"
+    )
+    for ax in (rewards_ax, spread_ax):
+        if ax.lines:
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes)
 
 
 class LogLineCallback(TrainerCallback):
@@ -141,6 +229,7 @@ class LogLineCallback(TrainerCallback):
         ("reward", "reward"),
         ("sentiment/raw_mean", "score"),
         ("reward/kl_penalty_mean", "penalty"),
+        ("reward/kl_penalty_std", "penalty-sd"),
         ("kl", "trl-kl"),
         ("entropy", "entropy"),
         ("completions/mean_length", "length"),

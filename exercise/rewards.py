@@ -26,10 +26,17 @@ from __future__ import annotations
 # ============================================================================================================
 #
 # Without regularisation the policy drifts wherever the reward is easiest to get ("amazing! amazing! truly!").
-# A KL penalty keeps it near pi_ref. Two directions exist, and they behave differently:
+# A KL penalty keeps it near pi_ref. Two directions exist:
 #
-#   forward  KL(pi || pi_ref) = E_{y~pi}    [ log pi(y) - log pi_ref(y) ]    mode-seeking
-#   backward KL(pi_ref || pi) = E_{y~pi_ref}[ log pi_ref(y) - log pi(y) ]    mass-covering
+#   forward  KL(pi || pi_ref) = E_{y~pi}    [ log pi(y) - log pi_ref(y) ]
+#   backward KL(pi_ref || pi) = E_{y~pi_ref}[ log pi_ref(y) - log pi(y) ]
+#
+# They weigh different text. The forward KL averages over what the policy writes, so it charges most for text the
+# policy now writes far more often than the reference would. The backward KL averages over what the reference
+# writes, so it charges most for text the reference liked and the policy has stopped writing. Train with each and
+# compare both KL curves of both runs (`python -m exercise.compare`): how far each drifts, in which direction, is
+# for you to measure. The textbook picture from fitting a distribution ("mode-seeking" vs "mass-covering") does
+# not carry over to RL fine-tuning; don't expect to see it.
 #
 # The catch: you only have samples from pi, and your penalty is used as a *reward*. An estimator with the right
 # expected value can still push the policy the wrong way. What matters is the gradient GRPO follows:

@@ -31,6 +31,7 @@ from rich.console import Console
 from .config import TrainConfig, parse_args
 from .errors import PipelineError
 from .functions import RewardFunctions, load_reward_functions
+from .logprobs import positions_from_attention_mask
 from .presets import model_unavailable, resolve_config
 from .reward_pipeline import preflight
 
@@ -109,11 +110,9 @@ def run(
 
 def _train(config: TrainConfig, functions: RewardFunctions, console: Console, result: RunResult) -> None:
     import torch
-    from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, ProgressCallback, set_seed
-    from trl import GRPOConfig, GRPOTrainer
 
-    from .prompts import TRAIN_PROMPTS, VALIDATION_PROMPTS
+    from .prompts import VALIDATION_PROMPTS
     from .report import LogLineCallback, print_validation
     from .reward_pipeline import SentimentReward
     from .sentiment import build_scorer
@@ -122,7 +121,6 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
     if config.wandb and importlib.util.find_spec("wandb") is None:
         raise PipelineError("--wandb needs the wandb package: pip install wandb (then `wandb login` once)")
     set_seed(config.seed)
-    on_cuda = torch.cuda.is_available()
     name, preset = config.model_name, config.preset
 
     # --- models: always from a name or directory, so TRL can reload the reference itself when --beta > 0 ------
@@ -149,48 +147,7 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
         temperature=config.temperature,
     )
 
-    peft_config = None
-    if config.use_peft:
-        from peft import LoraConfig
-
-        # target_modules=None lets peft pick the attention projections it knows for the architecture.
-        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM")
-
-    args = GRPOConfig(
-        output_dir=config.output_dir,
-        seed=config.seed,
-        max_steps=config.max_steps,
-        learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.prompts_per_step * config.num_generations,
-        num_generations=config.num_generations,
-        max_completion_length=config.max_completion_length,
-        temperature=config.temperature,
-        beta=config.beta,
-        # Dropout off everywhere: the policy that samples, the one that is scored for the KL penalty and the one
-        # that is trained must be the same distribution.
-        disable_dropout=True,
-        # fp32 on CPU: TRL keeps bf16 on with use_cpu=True, which is 1.5-2x slower there.
-        use_cpu=not on_cuda,
-        bf16=on_cuda and torch.cuda.is_bf16_supported(),
-        # TRL turns activation checkpointing on by default; for these models speed matters, not memory.
-        **_no_activation_checkpointing(GRPOConfig),
-        save_strategy="no",  # the final model is saved once, at the end
-        logging_steps=max(1, min(config.eval_every, 10)),
-        report_to=["wandb"] if config.wandb else "none",
-        run_name=config.run_name,
-        dataloader_num_workers=0,
-        ddp_find_unused_parameters=False,  # every parameter gets a gradient; the search costs a graph traversal
-        disable_tqdm=True,  # our own one-line-per-log progress instead
-    )
-    dataset = Dataset.from_dict({"prompt": list(TRAIN_PROMPTS)})
-    trainer = GRPOTrainer(
-        model=policy,
-        reward_funcs=[reward],
-        args=args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-    )
+    trainer = build_trainer(config, reward, tokenizer, policy)
     device = trainer.accelerator.device
 
     # --- the frozen reference pi_ref ------------------------------------------------------------------------------
@@ -201,6 +158,7 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
     else:
         frozen_reference = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
         frozen_reference.to(device).eval().requires_grad_(False)
+        positions_from_attention_mask(frozen_reference)  # our scoring passes position ids; this keeps it safe
     if hasattr(sentiment, "to"):
         sentiment.to(device)
     reward.bind(trainer.model, frozen_reference)
@@ -255,6 +213,68 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
         result.train_log = [dict(entry) for entry in trainer.state.log_history]
     if config.save_model:
         trainer.save_model(config.output_dir)
+
+
+def build_trainer(config: TrainConfig, reward, tokenizer, policy):
+    """TRL's ``GRPOTrainer`` for a resolved ``config``, with the position-id fix applied (see below)."""
+    import torch
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from .prompts import TRAIN_PROMPTS
+
+    on_cuda = torch.cuda.is_available()
+    peft_config = None
+    if config.use_peft:
+        from peft import LoraConfig
+
+        # target_modules=None lets peft pick the attention projections it knows for the architecture.
+        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM")
+
+    args = GRPOConfig(
+        output_dir=config.output_dir,
+        seed=config.seed,
+        max_steps=config.max_steps,
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.prompts_per_step * config.num_generations,
+        num_generations=config.num_generations,
+        max_completion_length=config.max_completion_length,
+        temperature=config.temperature,
+        beta=config.beta,
+        scale_rewards=config.scale_rewards,
+        # Dropout off everywhere: the policy that samples, the one that is scored for the KL penalty and the one
+        # that is trained must be the same distribution.
+        disable_dropout=True,
+        # fp32 on CPU: TRL keeps bf16 on with use_cpu=True, which is 1.5-2x slower there.
+        use_cpu=not on_cuda,
+        bf16=on_cuda and torch.cuda.is_bf16_supported(),
+        # TRL turns activation checkpointing on by default; for these models speed matters, not memory.
+        **_no_activation_checkpointing(GRPOConfig),
+        save_strategy="no",  # the final model is saved once, at the end
+        logging_steps=max(1, min(config.eval_every, 10)),
+        report_to=["wandb"] if config.wandb else "none",
+        run_name=config.run_name,
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every parameter gets a gradient; the search costs a graph traversal
+        disable_tqdm=True,  # our own one-line-per-log progress instead
+    )
+    trainer = GRPOTrainer(
+        model=policy,
+        reward_funcs=[reward],
+        args=args,
+        train_dataset=Dataset.from_dict({"prompt": list(TRAIN_PROMPTS)}),
+        processing_class=tokenizer,
+        peft_config=peft_config,
+    )
+    # TRL samples with `generate` (position ids from the attention mask) but trains and scores its reference with
+    # forwards that pass none, so a left-padded prompt would be trained at shifted positions. No TRL 1.16 setting
+    # changes that; the models derive them themselves instead (exercise/logprobs.py). With LoRA the wrapped base
+    # model is the one every forward ends in.
+    base = trainer.model.get_base_model() if hasattr(trainer.model, "get_base_model") else trainer.model
+    positions_from_attention_mask(base)
+    if trainer.ref_model is not None:
+        positions_from_attention_mask(trainer.ref_model)
+    return trainer
 
 
 def _no_activation_checkpointing(config_class) -> dict:

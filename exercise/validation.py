@@ -4,14 +4,19 @@ At step 0 and every ``eval_every`` steps, one completion per validation prompt i
 differences between steps come from the policy, not the dice) and measured:
 
 * ``sentiment_mean`` / ``sentiment_std`` / ``positive_ratio``: the run's sentiment model (5-star or VADER);
-  positive means score > 0.5. With ``--hackable_reward`` the policy is trained on the word counter, and
-  ``hackable_mean`` reports that reward, so the two can be compared.
+  ``positive_ratio`` is the share of completions scored above the neutral midpoint 0.5 (3 stars for the 5-star
+  model, a VADER compound of 0). It says which side of neutral, not how positive: a completion scored 0.51 counts
+  as fully as one scored 0.99, so read it next to the mean. With ``--hackable_reward`` the policy is trained on
+  the word counter, and ``hackable_mean`` reports that reward, so the two can be compared.
 * ``distinct_1`` / ``distinct_2``: distinct word uni-/bigrams divided by all uni-/bigrams, pooled over the
   completions. Falls when the policy says the same thing to every prompt.
 * ``repetition``: per completion, the fraction of its words that already occurred earlier in that completion,
   averaged over completions ("great great great great" -> 0.75). Rises when the policy loops on a phrase.
-* ``kl_forward`` = KL(pi || pi_ref) and ``kl_backward`` = KL(pi_ref || pi): exact, from the full next-token
-  distributions at the sampling temperature, averaged over every sampled completion position (nats per token).
+* ``kl_forward`` = KL(pi || pi_ref) and ``kl_backward`` = KL(pi_ref || pi): exact over the vocabulary, from the
+  full next-token distributions at the sampling temperature, at every prefix the policy sampled, averaged over
+  those positions (nats per token). The prefixes come from pi, so this is a per-token measure along the
+  policy's own text, not the KL between the two models' distributions over whole sequences (whose backward
+  direction would need text sampled from pi_ref).
 * ``ref_perplexity``: exp of the mean negative log-likelihood of the sampled tokens under the reference model
   (temperature 1): how unnatural the samples look to the model we started from.
 * ``completion_length``: mean sampled tokens per completion (EOS included).
@@ -63,7 +68,7 @@ class Validator:
         temperature: float,
         seed: int,
         batch_size: int = 32,
-        samples_to_keep: int = 4,
+        samples_to_keep: int = 8,
         reward_scorer: Callable[[Sequence[str]], list[float]] | None = None,
     ):
         self.tokenizer = tokenizer

@@ -46,7 +46,7 @@ def test_flags_parse():
     )
 
 
-@pytest.mark.parametrize("flag", ["--preset", "--kl_type", "--reward_shaping"])
+@pytest.mark.parametrize("flag", ["--preset", "--kl_type", "--reward_shaping", "--scale_rewards"])
 def test_bad_choice_exits_2_with_choices(flag, capsys):
     with pytest.raises(SystemExit) as info:
         parse_args([flag, "nonsense"])
@@ -60,6 +60,21 @@ def test_tiny_preset_fills_only_what_is_unset():
     assert config.num_generations == TINY.num_generations and config.learning_rate == TINY.learning_rate
     assert config.sentiment_model == "vader" and config.model_name == str(tiny_model_path())
     assert config.output_dir == "outputs/tiny_linear_kl-none_seed42"
+
+
+def test_scale_rewards_defaults_to_trl_group_and_names_the_run_otherwise():
+    assert parse_args([]).scale_rewards == "group"
+    config = resolve_config(TrainConfig(preset="tiny", scale_rewards="none"))
+    assert config.output_dir == "outputs/tiny_linear_kl-none_scale-none_seed42"
+
+
+@pytest.mark.parametrize("preset", [GPT2, TINY])
+def test_lora_gets_its_own_learning_rate_unless_one_is_given(preset):
+    name = "gpt2" if preset is GPT2 else "tiny"
+    assert resolve_config(TrainConfig(preset=name, use_peft=True)).learning_rate == preset.lora_learning_rate
+    assert preset.lora_learning_rate >= 5 * preset.learning_rate
+    assert resolve_config(TrainConfig(preset=name)).learning_rate == preset.learning_rate
+    assert resolve_config(TrainConfig(preset=name, use_peft=True, learning_rate=2e-5)).learning_rate == 2e-5
 
 
 def test_gpt2_preset_is_the_seed_setup():

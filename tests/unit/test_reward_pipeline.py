@@ -219,6 +219,9 @@ def test_trl_reward_function_scores_the_sampled_ids(tiny):
     assert len(reward.last.penalties) == 2 and reward.last.penalties[0] != 0.0
     assert logged["sentiment/raw_mean"] == pytest.approx(0.5)
     assert logged["reward/kl_penalty_mean"] == pytest.approx(sum(reward.last.penalties) / 2)
+    # The spread across completions (what GRPO compares): for two values, half their distance.
+    spread = abs(reward.last.penalties[0] - reward.last.penalties[1]) / 2
+    assert logged["reward/kl_penalty_std"] == pytest.approx(spread) and spread > 0
 
 
 def test_identical_models_give_zero_k1_penalty(tiny):
