@@ -178,6 +178,9 @@ def namespace_argv(
     extra = [d for d in (*_NS_EXTRA_DIRS, *_NS_ETC_DIRS) if os.path.isdir(d)]
     # bwrap creates the missing parents of a mount point as 0700 directories: /root/.pyenv/... would then be
     # unreadable for the sandbox uid. Create them first, world-traversable (they are empty, on the root tmpfs).
+    # The writable /tmp comes first: a Python installation or project that lives under /tmp (a CI clone, a venv
+    # made by nox in /tmp) is bound on top of it below, instead of being hidden by it.
+    argv += ["--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     parents = {str(parent) for dest in (*binds, *files, *extra) for parent in Path(dest).parents}
     for parent in sorted(parents - {"/"}, key=lambda p: (p.count("/"), p)):
         if not any(_within(parent, b) for b in binds):
@@ -197,7 +200,6 @@ def namespace_argv(
     for n, name in enumerate(("stdin", "stdout", "stderr")):
         argv += ["--symlink", f"/proc/self/fd/{n}", f"/dev/{name}"]
     argv += ["--remount-ro", "/dev"]
-    argv += ["--size", str(tmpfs_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     argv += ["--remount-ro", "/", "--chdir", "/tmp", "--", *command]
     return argv
 
