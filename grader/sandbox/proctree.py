@@ -197,6 +197,11 @@ def become_subreaper() -> bool:
     return _subreaper_state
 
 
+#: Clean sweeps in a row (10 ms apart) before a tree counts as gone. One clean /proc snapshot is not enough on a
+#: loaded machine: a fork-hopper's next generation can be born between reading its parent and reading its pid.
+_QUIET_SWEEPS = 3
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -276,7 +281,7 @@ def kill_tree(
     except OSError:
         pass
     deadline = time.monotonic() + timeout_s
-    clean = False
+    clean, quiet = False, 0
     while True:
         if started_ticks is not None:
             _chase_children(started_ticks, preexisting | {proc.pid}, proc.pid, deadline)
@@ -295,11 +300,15 @@ def kill_tree(
                 if pid != proc.pid and pid not in preexisting and table[pid].start >= started_ticks
             ]
         if not _kill_subtrees(table, children, roots, spare=proc.pid):
-            clean = True
-            break
+            quiet += 1
+            if quiet >= _QUIET_SWEEPS:
+                clean = True
+                break
+        else:
+            quiet = 0
         if time.monotonic() > deadline:
             break
-        time.sleep(0.002)
+        time.sleep(0.002 if quiet == 0 else 0.01)
     try:
         proc.wait(timeout=max(0.1, deadline - time.monotonic()))
     except subprocess.TimeoutExpired:
@@ -316,6 +325,7 @@ def kill_descendants(since_ticks: int, preexisting: set[int], timeout_s: float =
     """
     me = os.getpid()
     deadline = time.monotonic() + timeout_s
+    quiet = 0
     while True:
         _chase_children(since_ticks, preexisting, -1, deadline)
         table = proc_table()
@@ -326,10 +336,14 @@ def kill_descendants(since_ticks: int, preexisting: set[int], timeout_s: float =
             pid for pid in children.get(me, ()) if pid not in preexisting and table[pid].start >= since_ticks
         ]
         if not _kill_subtrees(table, children, roots):
-            return True
+            quiet += 1
+            if quiet >= _QUIET_SWEEPS:
+                return True
+        else:
+            quiet = 0
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.002)
+        time.sleep(0.002 if quiet == 0 else 0.01)
 
 
 def kill_process_group(proc: subprocess.Popen) -> None:
