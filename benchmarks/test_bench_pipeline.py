@@ -23,7 +23,7 @@ from exercise.functions import load_reward_functions
 from exercise.logprobs import completion_logprobs, eval_mode
 from exercise.presets import tiny_model_path
 from exercise.train import run
-from tests._tiny_models import make_tiny_gpt2
+from tests.support.tiny_models import make_tiny_gpt2
 
 BATCH, PROMPT_TOKENS, COMPLETION_TOKENS = 16, 8, 64
 
