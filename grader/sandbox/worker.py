@@ -32,6 +32,7 @@ import json
 import math
 import os
 import resource
+import signal
 import sys
 import traceback
 
@@ -494,6 +495,10 @@ def _message(exc: BaseException, submission_file: str, display_name: str) -> str
 def main() -> None:
     config = json.loads(sys.argv[1])
     request_fd, reply_fd = config["request_fd"], config["reply_fd"]
+    # A grader started in the background (nohup, `cmd &` in a script) hands its children SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: give the submission the interpreter's usual signal dispositions,
+    # so it behaves the same however the grader was started.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if p and os.path.abspath(p) != here]
     sys.meta_path.insert(0, _Blocker())
