@@ -25,6 +25,7 @@ from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmissio
 from grader.grading.rubric import parse_rubric
 from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig
+from tests.support.sandbox import _processes_with
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = SandboxConfig(call_timeout_s=1.0, import_timeout_s=5.0, check_budget_s=30.0, memory_bytes=1 << 30)
@@ -176,19 +177,6 @@ def _submission(tmp_path: Path, body: str, preamble: str = "") -> Path:
     path = tmp_path / "rewards.py"
     path.write_text("\n".join(lines))
     return path
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
 
 
 def test_an_endless_loop_costs_one_timeout_per_function(tmp_path: Path) -> None:

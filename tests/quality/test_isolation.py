@@ -31,7 +31,7 @@ import pytest
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from grader.sandbox import submission as sandbox_module
-from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi
+from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi, _processes_with
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox's isolation is Linux's"
@@ -100,19 +100,6 @@ def _outcome(expression: str) -> str:
             result = errno.errorcode.get(exc.errno, str(exc.errno))
         """
     )
-
-
-def _processes_with(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(name))
-            except OSError:
-                pass
-    return found
 
 
 # --- processes ----------------------------------------------------------------------------------------------
