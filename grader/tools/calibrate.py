@@ -214,7 +214,10 @@ class CalibrateConfig:
     records: Path | None = field(
         default=None,
         metadata={
-            "help": "also save every run's record (JSON) here, to redo the table later with --rerender",
+            "help": "also save every run's record (JSON) here, to redo the table later with --rerender. When "
+            "the file exists, the runs it already holds (made without error) are not made again and the new "
+            "ones are added: an interrupted calibration resumes, and one made in parts (--seeds 0, then "
+            "--seeds 1 ...) adds up; --rerender FILE then writes the table of everything in it",
             "metavar": "JSON",
         },
     )
@@ -269,10 +272,11 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
             settings,
             saved["seeds"],
             [v for v in VARIANTS if v in saved["variants"]],
-            saved["command"],
+            _command(config.preset, saved["seeds"], saved["variants"], saved["runs"], config.settings),
             saved["elapsed"],
             saved["n_runs"],
         )
+    previous = _load_saved(config.records)
     scratch = Path(tempfile.mkdtemp(prefix="grader-calibrate-"))
     try:
         files = {}
@@ -290,9 +294,11 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
             for run in _VARIANT_RUNS[name]
             if run in wanted or (name == "reference" and run in controls)
         ]
+        done = {key for key, record in previous["records"].items() if record.get("ok")}
+        jobs_to_make = [job for job in jobs if job.key not in done]
         started = time.monotonic()
-        records = execute(
-            jobs,
+        made = execute(
+            jobs_to_make,
             work_dir=scratch / "work",
             timeout_s=config.timeout,
             preset=config.preset,
@@ -302,26 +308,48 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
         elapsed = time.monotonic() - started
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    command = "python -m grader.tools.calibrate --preset {} --seeds {}".format(
-        config.preset, " ".join(map(str, config.seeds))
-    )
-    if variants != list(VARIANTS):
-        command += " --variants " + " ".join(variants)
-    if set(config.runs) != set(RUNS):
-        command += " --runs " + " ".join(r for r in RUNS if r in config.runs)
-    if config.settings:
-        command += f" --settings {config.settings}"
+    records = {**previous["records"], **made}
+    command = _command(config.preset, config.seeds, variants, config.runs, config.settings)
     if config.records:
         saved = {
             "records": records,
-            "seeds": config.seeds,
-            "variants": variants,
-            "command": command,
-            "elapsed": elapsed,
-            "n_runs": len(jobs),
+            "seeds": sorted(set(previous["seeds"]) | set(config.seeds)),
+            "variants": [v for v in VARIANTS if v in set(previous["variants"]) | set(variants)],
+            "runs": [r for r in RUNS if r in set(previous["runs"]) | set(config.runs)],
+            "elapsed": previous["elapsed"] + elapsed,
+            "n_runs": previous["n_runs"] + len(jobs_to_make),
         }
         config.records.write_text(json.dumps(saved), encoding="utf-8")
-    return render(records, settings, config.seeds, variants, command, elapsed, len(jobs))
+    wanted_records = {job.key: records[job.key] for job in jobs}
+    return render(wanted_records, settings, config.seeds, variants, command, elapsed, len(jobs_to_make))
+
+
+def _load_saved(path: Path | None) -> dict:
+    """What an earlier calibration saved with ``--records`` (nothing when there is no such file yet)."""
+    empty = {"records": {}, "seeds": [], "variants": [], "runs": [], "elapsed": 0.0, "n_runs": 0}
+    if path is None or not path.is_file():
+        return empty
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SystemExit(
+            f"{path}: cannot read the saved records ({exc}); move it away to start afresh"
+        ) from None
+    return {**empty, **saved}
+
+
+def _command(
+    preset: str, seeds: Sequence[int], variants: Sequence[str], runs: Sequence[str], settings
+) -> str:
+    """The one command that makes this table from scratch."""
+    command = f"python -m grader.tools.calibrate --preset {preset} --seeds {' '.join(map(str, seeds))}"
+    if [v for v in VARIANTS if v in variants] != list(VARIANTS):
+        command += " --variants " + " ".join(v for v in VARIANTS if v in variants)
+    if set(runs or RUNS) != set(RUNS):
+        command += " --runs " + " ".join(r for r in RUNS if r in runs)
+    if settings:
+        command += f" --settings {settings}"
+    return command
 
 
 @dataclass

@@ -596,3 +596,38 @@ def test_calibration_table_scores_the_shaping_variants_against_the_forward_run()
     records["identity_shaping/shaped/seed0"] = shaped_run()  # a "wrong" variant that passes: flagged
     text, ok = render(records, settings, [0], ["reference", "identity_shaping"], "cmd", 1.0, len(records))
     assert not ok and "(NOT AS REQUIRED)" in text
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason="needs reference/ (instructor repository)")
+def test_calibration_with_saved_records_resumes_and_adds_up(tmp_path, monkeypatch):
+    """--records FILE: runs already saved there are not made again, new ones are added, --rerender reads them
+    all (an interrupted or seed-by-seed calibration costs no run twice)."""
+    import grader.tools.calibrate as cal
+
+    made: list[str] = []
+
+    def fake_execute(jobs, **_kwargs):
+        made.extend(job.key for job in jobs)
+        return {job.key: record(CONTROL["history"], key=job.key) for job in jobs}
+
+    monkeypatch.setattr(cal, "execute", fake_execute)
+    saved = tmp_path / "records.json"
+    argv = ["--variants", "reference", "identity_shaping", "--runs", "shaped", "--records", str(saved)]
+    cal.calibrate(cal.parse_args([*argv, "--seeds", "0"]))
+    assert sorted(made) == [
+        "identity_shaping/shaped/seed0",
+        "reference/forward/seed0",
+        "reference/shaped/seed0",
+    ]
+    made.clear()
+    cal.calibrate(cal.parse_args([*argv, "--seeds", "0", "1"]))  # seed 0 is saved: only seed 1 is made
+    assert sorted(made) == [
+        "identity_shaping/shaped/seed1",
+        "reference/forward/seed1",
+        "reference/shaped/seed1",
+    ]
+    content = json.loads(saved.read_text())
+    assert content["seeds"] == [0, 1] and content["n_runs"] == 6 and len(content["records"]) == 6
+    text, _ = cal.calibrate(cal.parse_args(["--rerender", str(saved)]))
+    assert "--seeds 0 1 --variants reference identity_shaping --runs shaped" in text
+    assert "| 0 | identity_shaping | shaped |" in text and "| 1 | identity_shaping | shaped |" in text
