@@ -20,8 +20,8 @@ import pytest
 from grader.grading import feedback
 from grader.grading.rubric import load_rubric
 from grader.tools.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
-from tests.integration.test_handout import SUM_NOT_MEAN_FORWARD
 from tests.support.solution_forms import SOLUTION_FORMS, leaks
+from tests.support.wrong_sources import SUM_NOT_MEAN_FORWARD
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_GRADER = (sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "fake_grader.py"))

@@ -16,28 +16,10 @@ from grader.grading import feedback
 from grader.grading.rubric import load_rubric
 from grader.tools.handout import HandoutConfig, HandoutError, SolutionFingerprint, build_handout, main
 from tests.support.solution_forms import SOLUTION_FORMS, leaks
+from tests.support.wrong_sources import R_LOG_R_BACKWARD, SUM_NOT_MEAN_FORWARD
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_GRADER = (REPO / "grader" / "__main__.py").is_file()
-# Appended to the reference solution: a forward penalty that sums instead of averaging, a backward one that is
-# r log r.
-SUM_NOT_MEAN_FORWARD = """
-
-def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
-    return [kl_coef * sum(p - r for p, r in zip(a, b)) for a, b in zip(log_probs_policy, log_probs_ref)]
-"""
-R_LOG_R_BACKWARD = """
-
-import math as _m
-
-
-def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
-    out = []
-    for a, b in zip(log_probs_policy, log_probs_ref):
-        logs = [min(r - p, _m.log(20.0)) for p, r in zip(a, b)]
-        out.append(kl_coef * sum(_m.exp(x) * x for x in logs) / len(logs) if logs else 0.0)
-    return out
-"""
 
 
 @pytest.fixture(scope="module")

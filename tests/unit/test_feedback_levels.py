@@ -19,26 +19,13 @@ from grader.grading.results import GradingResults
 from grader.grading.rubric import RubricEntry, RubricError, load_rubric, parse_rubric
 from grader.grading.runner import run_check
 from grader.tools.handout import rubric_with_level
-from tests.quality.test_checks_mutants import CASES
 from tests.support.cli import run_grader
-from tests.support.fake_submission import FakeSubmission, reference_module
+from tests.support.mutants import CASES, mutant
 from tests.support.solution_forms import SOLUTION_FORMS
+from tests.support.wrong_sources import SUM_NOT_MEAN_FORWARD
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = CheckContext(seed=0, max_examples=100)
-# The contract's penalties with the forward one summing instead of averaging: what a student might hand in.
-SUM_NOT_MEAN_SOURCE = """
-
-def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
-    return [kl_coef * sum(p - r for p, r in zip(a, b)) for a, b in zip(log_probs_policy, log_probs_ref)]
-"""
-
-
-def _mutant(misconception_id: str, function: str, variant: int = 0) -> FakeSubmission:
-    ref = reference_module()
-    functions = {name: getattr(ref, name) for name in (FORWARD, BACKWARD, SHAPING)}
-    functions[function] = M.get(misconception_id).implementations[function][variant]
-    return FakeSubmission(functions)
 
 
 def _flat(text: str) -> str:
@@ -141,7 +128,7 @@ def test_each_level_shows_what_it_promises_and_nothing_above(misconception_id, f
     entry = load_rubric()[check_id]
     for level in LEVELS:
         result = run_check(
-            entry, REGISTRY[check_id], _mutant(misconception_id, function), CONTEXT, feedback_level=level
+            entry, REGISTRY[check_id], mutant(misconception_id, function), CONTEXT, feedback_level=level
         )
         out = _flat(result.output)
         assert result.score == 0 and result.misconception == misconception_id, result.output
@@ -163,7 +150,7 @@ def test_the_sum_not_mean_example_from_the_issue() -> None:
     check = REGISTRY["kl_forward.mean_over_tokens"]
     out = {
         level: _flat(
-            run_check(entry, check, _mutant("sum_not_mean", FORWARD), CONTEXT, feedback_level=level).output
+            run_check(entry, check, mutant("sum_not_mean", FORWARD), CONTEXT, feedback_level=level).output
         )
         for level in LEVELS
     }
@@ -175,11 +162,11 @@ def test_the_sum_not_mean_example_from_the_issue() -> None:
 
 
 def test_without_a_level_set_the_checks_use_the_default_rubrics() -> None:
-    outcome = REGISTRY["kl_forward.mean_over_tokens"](_mutant("sum_not_mean", FORWARD), CONTEXT)
+    outcome = REGISTRY["kl_forward.mean_over_tokens"](mutant("sum_not_mean", FORWARD), CONTEXT)
     assert feedback.default_level() == load_rubric().feedback_level == "explain"
     assert "Why: " in outcome.feedback and "Fix: " not in outcome.feedback
     with feedback.using_level("hint"):
-        outcome = REGISTRY["kl_forward.mean_over_tokens"](_mutant("sum_not_mean", FORWARD), CONTEXT)
+        outcome = REGISTRY["kl_forward.mean_over_tokens"](mutant("sum_not_mean", FORWARD), CONTEXT)
     assert "Hint: " in outcome.feedback and "Why: " not in outcome.feedback
 
 
@@ -187,7 +174,7 @@ def test_the_value_check_names_the_term_only_at_solution() -> None:
     if "kl_backward.value" not in REGISTRY:
         pytest.skip("no value check registered")
     entry = RubricEntry("kl_backward.value", "kl_penalty_backward: value", 1.0)
-    wrong = _mutant("value_estimator_r_log_r", BACKWARD)
+    wrong = mutant("value_estimator_r_log_r", BACKWARD)
     for level in LEVELS:
         out = run_check(entry, REGISTRY["kl_backward.value"], wrong, CONTEXT, feedback_level=level).output
         assert ("1 - r, r = pi_ref / pi" in out) == (level == "solution"), level
@@ -210,7 +197,7 @@ def test_a_copy_stripped_to_hint_shows_hint_whatever_is_asked(stripped_to_hint: 
         result = run_check(
             rubric[check_id],
             REGISTRY[check_id],
-            _mutant(misconception_id, function, variant),
+            mutant(misconception_id, function, variant),
             CONTEXT,
             feedback_level="solution",
         )
@@ -260,7 +247,7 @@ def test_rubric_with_level_rewrites_inserts_or_appends() -> None:
 @pytest.fixture(scope="module")
 def sum_not_mean_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("submission") / "rewards.py"
-    path.write_text((ROOT / "reference" / "rewards.py").read_text() + SUM_NOT_MEAN_SOURCE)
+    path.write_text((ROOT / "reference" / "rewards.py").read_text() + SUM_NOT_MEAN_FORWARD)
     return path
 
 
