@@ -120,18 +120,25 @@ def grade(
         ):
             imported = sandbox.start()
             if not imported.ok:
-                results = _everything_failed(
-                    entries,
+                why = (
                     budget.not_run_message()
                     if budget.expired
-                    else _import_feedback(imported.message, imported.status),
+                    else _import_feedback(imported.message, imported.status)
+                )
+                results = _everything_failed(
+                    entries,
+                    why,
                     started,
                     seed,
                     internal=False,
                     progress=progress,
                 )
                 results.output = _overall_output(
-                    results, path, [*notes], sandbox.captured_output(), sandbox.isolation
+                    results,
+                    path,
+                    [why, *notes],
+                    sandbox.captured_output(),
+                    sandbox.isolation,
                 )
                 results.sandbox = sandbox.sandbox_info
                 return results
@@ -318,26 +325,20 @@ def run_check(
     return _result(
         entry,
         float(outcome.fraction),
-        _feedback(entry, outcome, feedback_level),
+        _feedback(outcome),
         misconception=outcome.misconception,
         extra_tags=outcome.tags,
         artifacts=[str(a) for a in getattr(outcome, "artifacts", None) or ()],
     )
 
 
-def _feedback(entry: RubricEntry, outcome: CheckOutcome, level: str | None = None) -> str:
-    """The check's feedback, plus its counterexample and misconception when the check did not include them (the
-    misconception rendered at ``level``, like the checks' own)."""
+def _feedback(outcome: CheckOutcome) -> str:
+    """The check's feedback, plus its counterexample when the check did not include it. The misconception is
+    the check's to explain (:meth:`grader.checks.misconceptions.Diagnosis.render`, at the level in force): the
+    runner only adds points to the verdict."""
     parts = [outcome.feedback.strip()] if outcome.feedback.strip() else []
     if outcome.counterexample and outcome.counterexample not in outcome.feedback:
         parts.append("Counterexample:\n" + outcome.counterexample.rstrip())
-    if outcome.misconception and f"[{outcome.misconception}]" not in outcome.feedback:
-        try:
-            from grader.checks.misconceptions import get
-
-            parts.append(get(outcome.misconception).render(entry.function_tag, level=level))
-        except Exception:  # noqa: BLE001 - an unknown id still gets named
-            parts.append(f"Likely misconception: {outcome.misconception}")
     if not parts:
         parts.append("Passed." if outcome.fraction >= 1 else "Failed.")
     return "\n".join(parts)
@@ -434,14 +435,10 @@ def _everything_failed(
 def _overall_output(
     results: GradingResults, path: Path, notes: list[str], captured: str, isolation: str
 ) -> str:
+    """The grade's summary: the score, then ``notes`` (why the whole submission failed, skipped or withheld
+    points, an exhausted budget), the files written, what the submission printed, and the sandbox used."""
     lines = [f"Graded {path.name}: {results.score:g} / {results.max_score:g} points (seed {results.seed})."]
-    if (
-        results.tests
-        and not results.tests[0].internal_error
-        and results.tests[0].output.startswith("Your submission")
-    ):
-        lines.append(results.tests[0].output)
-    lines.extend(notes)
+    lines.extend(note for note in notes if note)
     files = list(dict.fromkeys(a for t in results.tests for a in t.artifacts))
     if files:
         lines.append("Plots written next to the results: " + ", ".join(files))
