@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Literal
 
 from grader.checks.training.checks import gain, score_baseline, score_kl, score_shaped
-from grader.checks.training.runs import Job, execute
+from grader.checks.training.runs import Job, RunRecord, execute
 from grader.checks.training.settings import RUNS, Thresholds, TrainingSettings, load_settings
 from grader.dataclass_cli import parse_into
 
@@ -308,7 +308,7 @@ def calibrate(config: CalibrateConfig) -> tuple[str, bool]:
         elapsed = time.monotonic() - started
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    records = {**previous["records"], **made}
+    records = {**previous["records"], **{key: record.to_dict() for key, record in made.items()}}
     command = _command(config.preset, config.seeds, variants, config.runs, config.settings)
     if config.records:
         saved = {
@@ -371,14 +371,17 @@ def _control(records: dict[str, dict], run: str, seed: int) -> dict:
 
 
 def _verdict(run: str, record: dict, control: dict, settings: TrainingSettings) -> bool | None:
+    """Whether the run passes its check (the saved JSON records scored as the grader scores them)."""
     th = settings.thresholds
     try:
+        this = RunRecord.from_dict(record)
         if run == "baseline":
-            return score_baseline(record, th).fraction >= 1
+            return score_baseline(this, th).fraction >= 1
+        against = RunRecord.from_dict(control)
         if run == "shaped":
-            return score_shaped(control, record, th).fraction >= 1
-        return score_kl(run, control, record, th, settings.runs.kl_coef(run)).fraction >= 1
-    except Exception:  # noqa: BLE001 - an unusable control run: no verdict
+            return score_shaped(against, this, th).fraction >= 1
+        return score_kl(run, against, this, th, settings.runs.kl_coef(run)).fraction >= 1
+    except Exception:  # noqa: BLE001 - an unusable (or missing) control run: no verdict
         return None
 
 

@@ -69,11 +69,12 @@ def history(sentiments, kl_forward, kl_backward=None, step=10, repetition=None, 
     ]
 
 
-def record(hist, ok=True, **extra):
-    return {"ok": ok, "history": hist, "error": None, "internal": False, **extra}
+def record(hist, ok=True, run="forward", **extra):
+    """A run's record as the checks read it (what a lane wrote, read back)."""
+    return training_runs.RunRecord.from_dict({"run": run, "ok": ok, "history": hist, **extra})
 
 
-BASELINE = record(history([0.55, 0.8, 0.99], [0.0, 1.0, 5.0], [0.0, 0.8, 3.0]))
+BASELINE = record(history([0.55, 0.8, 0.99], [0.0, 1.0, 5.0], [0.0, 0.8, 3.0]), run="baseline")
 
 
 # --- scoring on synthetic histories ------------------------------------------------------------------------------
@@ -180,7 +181,7 @@ def test_a_shaping_that_learns_nothing_fails_even_when_its_text_is_varied_and_na
 
 def test_the_identity_shaping_reproduces_its_control_and_fails():
     """`return list(scores)`: the shaped run is the forward run, step for step."""
-    same = record(CONTROL["history"])
+    same = record(CONTROL.history)
     outcome = C.score_shaped(CONTROL, same, TH)
     assert outcome.fraction == 0 and outcome.tags == ["training:shaping_changes_nothing"]
     assert "must be at least 0.02 lower FAILED" in outcome.feedback
@@ -316,7 +317,7 @@ def test_the_lanes_sandbox_gets_the_grades_isolation(tmp_path, monkeypatch):
         [Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, isolation="strict"
     )
     assert json.loads((tmp_path / "lane0" / "lane.json").read_text())["isolation"] == "strict"
-    assert records["baseline"]["internal"] and not records["baseline"]["ok"]
+    assert records["baseline"].internal and not records["baseline"].ok
 
 
 def test_each_grade_makes_its_own_runs():
@@ -499,8 +500,9 @@ def test_a_run_record_writes_what_it_has():
 
 def test_records_round_trip_as_json():
     """What a lane writes is plain JSON (nothing is unpickled); non-finite metrics survive the trip."""
-    data = record(history([0.5, 0.6], [0.0, float("nan")]))
-    assert math.isnan(json.loads(json.dumps(data))["history"][1]["kl_forward"])
+    data = record(history([0.5, 0.6], [0.0, float("nan")])).to_dict()
+    back = training_runs.RunRecord.from_dict(json.loads(json.dumps(data)))
+    assert math.isnan(back.history[1]["kl_forward"]) and json.dumps(back.to_dict()) == json.dumps(data)
 
 
 BROKEN_DURING_THE_RUN = """
@@ -572,9 +574,10 @@ def test_calibration_table_scores_the_shaping_variants_against_the_forward_run()
         "reference/baseline/seed0": BASELINE,
         "reference/forward/seed0": forward,
         "reference/shaped/seed0": shaped_run(),
-        "identity_shaping/shaped/seed0": record(forward["history"]),
+        "identity_shaping/shaped/seed0": record(forward.history),
         "gibberish_shaping/shaped/seed0": shaped_run(repetition=0.09, perplexity=35.0),
     }
+    records = {key: r.to_dict() for key, r in records.items()}  # the calibration keeps them as saved JSON
     text, ok = render(
         records,
         settings,
@@ -593,7 +596,9 @@ def test_calibration_table_scores_the_shaping_variants_against_the_forward_run()
         in text
     )
     assert "gibberish_shaping 7.447" in text and "gate" in text  # the KL gating choice is documented
-    records["identity_shaping/shaped/seed0"] = shaped_run()  # a "wrong" variant that passes: flagged
+    records["identity_shaping/shaped/seed0"] = (
+        shaped_run().to_dict()
+    )  # a "wrong" variant that passes: flagged
     text, ok = render(records, settings, [0], ["reference", "identity_shaping"], "cmd", 1.0, len(records))
     assert not ok and "(NOT AS REQUIRED)" in text
 
@@ -608,7 +613,7 @@ def test_calibration_with_saved_records_resumes_and_adds_up(tmp_path, monkeypatc
 
     def fake_execute(jobs, **_kwargs):
         made.extend(job.key for job in jobs)
-        return {job.key: record(CONTROL["history"], key=job.key) for job in jobs}
+        return {job.key: record(CONTROL.history, key=job.key) for job in jobs}
 
     monkeypatch.setattr(cal, "execute", fake_execute)
     saved = tmp_path / "records.json"

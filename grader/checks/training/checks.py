@@ -62,11 +62,12 @@ class TrainingInternalError(RuntimeError):
 class RunSet:
     """The graded runs of one submission at one seed, by run name (``grader.checks.training.settings.RUNS``)."""
 
-    records: dict[str, dict[str, Any]]
+    records: dict[str, RunRecord]
     settings: TrainingSettings | None
     seed: int
     wall_time_s: float = 0.0
     plots: dict[str, str] = field(default_factory=dict)  # artifact stem -> PNG written for it
+    baseline_note: str = ""  # where the baseline run came from, when it was not made by this grade alone
 
 
 # What the gate calls each function with (the pipeline's pre-flight uses a batch of the same shape).
@@ -102,7 +103,8 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
         return cached
 
     started = _now()
-    records: dict[str, dict[str, Any]] = {}
+    shared = _shared_baseline(context)  # a validated baseline made once for many grades, or None
+    records: dict[str, RunRecord] = {}
     jobs = []
     reasons: dict[str, str | None] = {}  # each function is tried once, whichever runs need it
     for name, spec in RUNS.items():
@@ -121,13 +123,17 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
             reason = reasons[failed] or ""
             if failed != spec.function:
                 reason = f"this run also trains with your {failed} ({spec.label}), and {reason}"
-            records[name] = RunRecord(name, error=reason, component=failed, gated=True).to_dict()
+            records[name] = RunRecord(name, error=reason, component=failed, gated=True)
+    baseline_note = ""
     if jobs:  # the control run is only worth its time when there is something to compare with it
-        jobs.insert(0, Job("baseline", "baseline", context.submission_path, context.seed))
+        baseline_job = Job("baseline", "baseline", context.submission_path, context.seed)
+        if shared is None:
+            jobs.insert(0, baseline_job)
         work = Path(context.work_dir or ".") / f"training-seed{context.seed}"
-        records.update(
-            execute(
-                jobs,
+
+        def run(these: list[Job]) -> dict[str, RunRecord]:
+            return execute(
+                these,
                 work_dir=work,
                 timeout_s=context.budget_s,
                 preset=context.training_preset,
@@ -136,21 +142,50 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
                 hidden_paths=context.hidden_paths,
                 isolation=context.isolation,
             )
-        )
+
+        records.update(run(jobs))
+        if shared is not None:
+            resolved = {r.preset for r in records.values() if r.preset}
+            if resolved and shared.preset not in resolved:  # `auto` resolved otherwise here: not this grade's run
+                work = work.with_name(work.name + "-baseline")
+                records.update(run([baseline_job]))
+                baseline_note = (
+                    f"The shared baseline run (--baseline-run) was made with the {shared.preset} preset, but this "
+                    f"grade's runs use {', '.join(sorted(resolved))}: the baseline was made again for this grade."
+                )
+            else:
+                records["baseline"] = shared
+                baseline_note = (
+                    "This baseline run was made once and shared by every grade at this seed and preset "
+                    "(--baseline-run); it calls none of your code, so it is the run this grade would have made."
+                )
     else:
         records["baseline"] = RunRecord(
             "baseline",
             error="not run: none of your functions could be trained with (see the other training checks), so "
             "there is nothing to compare it with",
             gated=True,
-        ).to_dict()
-    presets = {r["preset"] for r in records.values() if r.get("preset")}
+        )
+    presets = {r.preset for r in records.values() if r.preset}
     if len(presets) > 1:
         raise TrainingInternalError(f"the training processes disagreed on the preset: {sorted(presets)}")
     settings = load_settings(presets.pop()) if presets else None
-    result = RunSet(records, settings, context.seed, _now() - started)
+    result = RunSet(records, settings, context.seed, _now() - started, baseline_note=baseline_note)
     context.run_sets[key] = result
     return result
+
+
+def _shared_baseline(context: TrainingContext) -> RunRecord | None:
+    """The shared baseline run of ``context.baseline_run``, checked against this grade (seed, preset, settings,
+    libraries, run configuration): a file that does not match is the grader's error, never a different grade."""
+    if not context.baseline_run:
+        return None
+    from grader.checks.training.baseline import BaselineError, load_baseline
+
+    try:
+        return load_baseline(context.baseline_run, seed=context.seed, preset=context.training_preset)
+    except BaselineError as exc:
+        raise TrainingInternalError(str(exc)) from exc
 
 
 def _now() -> float:
@@ -162,7 +197,7 @@ def _now() -> float:
 def _artifacts(runs: RunSet, context: CheckContext, submission_name: str) -> list[str]:
     """The curves PNG next to the results (``<results stem>_training.png``), drawn once per grade."""
     stem = getattr(context, "artifact_stem", "")
-    if not stem or not any(r.get("history") for r in runs.records.values()):
+    if not stem or not any(r.history for r in runs.records.values()):
         return []
     if stem not in runs.plots:
         path = Path(f"{stem}_training.png")
@@ -198,22 +233,21 @@ def _sentiment_line(history: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def _usable(record: dict[str, Any] | None) -> bool:
-    history = (record or {}).get("history") or []
-    return bool(record and record.get("ok") and len(history) >= 2)
+def _usable(record: RunRecord | None) -> bool:
+    return record is not None and record.usable
 
 
-def _require_baseline(baseline: dict[str, Any] | None) -> list[dict[str, Any]]:
-    if not _usable(baseline):
-        error = (baseline or {}).get("error") or "no validation history"
+def _require_baseline(baseline: RunRecord | None) -> list[dict[str, Any]]:
+    if baseline is None or not baseline.usable:
+        error = (baseline.error if baseline else None) or "no validation history"
         raise TrainingInternalError(f"the baseline run (none of your code) failed: {error}")
-    return baseline["history"]  # type: ignore[index]
+    return baseline.history
 
 
-def _run_failed(record: dict[str, Any], label: str) -> CheckOutcome:
-    if record.get("internal"):
-        raise TrainingInternalError(f"the {label} run failed in the grader: {record.get('error')}")
-    error = record.get("error") or "it produced no validation history"
+def _run_failed(record: RunRecord, label: str) -> CheckOutcome:
+    if record.internal:
+        raise TrainingInternalError(f"the {label} run failed in the grader: {record.error}")
+    error = record.error or "it produced no validation history"
     return CheckOutcome(
         0.0,
         f"The run with {label} could not be scored: {error}\n"
@@ -222,10 +256,10 @@ def _run_failed(record: dict[str, Any], label: str) -> CheckOutcome:
     )
 
 
-def score_baseline(baseline: dict[str, Any], th: Thresholds) -> CheckOutcome:
+def score_baseline(baseline: RunRecord, th: Thresholds) -> CheckOutcome:
     """The control run learns (the pipeline and the model work); its drift is what the KL checks compare with."""
-    if baseline.get("gated"):
-        return CheckOutcome(0.0, f"The baseline run was {baseline['error']}.")
+    if baseline.gated:
+        return CheckOutcome(0.0, f"The baseline run was {baseline.error}.")
     history = _require_baseline(baseline)
     g = gain(history)
     first, last = history[0], history[-1]
@@ -251,8 +285,8 @@ def score_baseline(baseline: dict[str, Any], th: Thresholds) -> CheckOutcome:
 
 def score_kl(
     kind: str,
-    baseline: dict[str, Any],
-    student: dict[str, Any],
+    baseline: RunRecord | None,
+    student: RunRecord,
     th: Thresholds,
     kl_coef: float | None = None,
 ) -> CheckOutcome:
@@ -263,7 +297,7 @@ def score_kl(
     if not _usable(student):
         return _run_failed(student, f"your {function}")
     metric, name = KL_METRIC[kind], KL_NAME[kind]
-    history = student["history"]
+    history = student.history
     kl, base_kl = float(history[-1][metric]), float(base_history[-1][metric])
     ratio = kl / base_kl if base_kl > 0 else math.inf
     g = gain(history)
@@ -309,9 +343,9 @@ def score_kl(
     return CheckOutcome(0.0, "\n".join(lines), tags=tags)
 
 
-def _sample_line(record: dict[str, Any], label: str, limit: int = 110) -> str | None:
+def _sample_line(record: RunRecord, label: str, limit: int = 110) -> str | None:
     """One sample of the final validation, for people to read (None when the run kept none)."""
-    samples = (record.get("history") or [{}])[-1].get("samples") or []
+    samples = record.final.get("samples") or []
     if not samples:
         return None
     sample = samples[0]
@@ -327,10 +361,10 @@ def _same_history(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> b
 
 
 def score_shaped(
-    control: dict[str, Any] | None,
-    shaped: dict[str, Any],
+    control: RunRecord | None,
+    shaped: RunRecord,
     th: Thresholds,
-    baseline: dict[str, Any] | None = None,
+    baseline: RunRecord | None = None,
 ) -> CheckOutcome:
     """The shaped run (the submission's shaping and forward penalty) against its control, the forward run (the
     plain score and the same penalty, seed and coefficient): it learns (sentiment gain >= ``shaped_min_gain``),
@@ -340,12 +374,12 @@ def score_shaped(
     says when the forward penalty did not regularise the control (then the comparison is not the one exercise 2
     is about)."""
     if not _usable(shaped):
-        if shaped.get("component") == "kl_penalty_forward":
+        if shaped.component == "kl_penalty_forward":
             return _run_failed(shaped, "your shaped_reward and your kl_penalty_forward")
         return _run_failed(shaped, "your shaped_reward")
-    if not _usable(control):
-        error = (control or {}).get("error") or "it produced no validation history"
-        if (control or {}).get("internal"):
+    if control is None or not control.usable:
+        error = (control.error if control else None) or "it produced no validation history"
+        if control is not None and control.internal:
             raise TrainingInternalError(
                 f"the forward run, the shaped run's control, failed in the grader: {error}"
             )
@@ -356,7 +390,7 @@ def score_shaped(
             "Fix kl_penalty_forward first (see the forward KL checks); 0 for this check until then.",
             tags=["training:run_failed"],
         )
-    history, base = shaped["history"], control["history"]  # type: ignore[index]
+    history, base = shaped.history, control.history
     last, ref = history[-1], base[-1]
     g = gain(history)
     drop = float(ref["repetition"]) - float(last["repetition"])
@@ -368,7 +402,7 @@ def score_shaped(
     kl, ref_kl = float(last["kl_forward"]), float(ref["kl_forward"])
     kl_ratio = kl / ref_kl if ref_kl > 0 else (1.0 if kl <= 0 else math.inf)
     kl_ok = kl_ratio <= th.shaped_max_kl_ratio
-    kl_coef = (control.get("config") or {}).get("kl_coef")  # type: ignore[union-attr]
+    kl_coef = (control.config or {}).get("kl_coef")
     coef = f"kl_coef {kl_coef:g}, " if isinstance(kl_coef, (int, float)) else ""
     lines = [
         f"Your shaped_reward with your kl_penalty_forward ({coef}{last['step']} GRPO steps), compared with the same "
@@ -391,8 +425,8 @@ def score_shaped(
     if all(samples):
         lines += ["At the end, the first validation prompt:", *samples]  # type: ignore[list-item]
     tags = []
-    if _usable(baseline):
-        base_kl = float(baseline["history"][-1]["kl_forward"])  # type: ignore[index]
+    if baseline is not None and baseline.usable:
+        base_kl = float(baseline.final["kl_forward"])
         if base_kl > 0 and float(ref["kl_forward"]) / base_kl > th.kl_max_ratio:
             lines.append(
                 f"Note: with your kl_penalty_forward the plain-score run drifted to KL(pi || pi_ref) = "
@@ -476,24 +510,27 @@ def _name(context: CheckContext) -> str:
 def check_baseline(submission: Submission, context: CheckContext) -> CheckOutcome:
     runs = run_set(submission, context)
     baseline = runs.records["baseline"]
-    if baseline.get("gated"):
+    if baseline.gated:
         return _finish(
             score_baseline(baseline, Thresholds(0, 0, 0, 0, 0, 0, 0)), runs, context, _name(context)
         )
-    return _finish(score_baseline(baseline, _settings(runs).thresholds), runs, context, _name(context))
+    outcome = score_baseline(baseline, _settings(runs).thresholds)
+    if runs.baseline_note:
+        outcome.feedback += "\n" + runs.baseline_note
+    return _finish(outcome, runs, context, _name(context))
 
 
 def _check_kl(kind: str):
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
         runs = run_set(submission, context)
         student = runs.records[kind]
-        if student.get("gated"):
+        if student.gated:
             return _finish(_run_failed(student, f"your {KL_KINDS[kind]}"), runs, context, _name(context))
         settings = _settings(runs)
         outcome = score_kl(
-            kind, runs.records.get("baseline", {}), student, settings.thresholds, settings.runs.kl_coef(kind)
+            kind, runs.records.get("baseline"), student, settings.thresholds, settings.runs.kl_coef(kind)
         )
-        if outcome.fraction < 1 and _usable(student):
+        if outcome.fraction < 1 and student.usable:
             diagnosis = diagnose_kl(submission, KL_KINDS[kind])
             if diagnosis is not None:
                 outcome.misconception = diagnosis.id
@@ -507,7 +544,7 @@ def _check_kl(kind: str):
 def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
     runs = run_set(submission, context)
     shaped = runs.records["shaped"]
-    if shaped.get("gated"):
+    if shaped.gated:
         return _finish(_run_failed(shaped, "your shaped_reward"), runs, context, _name(context))
     outcome = score_shaped(
         runs.records.get("forward"), shaped, _settings(runs).thresholds, runs.records.get("baseline")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from grader.checks.training.runs import RunRecord
 from grader.checks.training.settings import RUNS, Thresholds
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -23,7 +24,7 @@ _STYLE = {
 
 
 def plot_runs(
-    records: dict[str, dict[str, Any]],
+    records: dict[str, RunRecord],
     path: str | os.PathLike,
     *,
     title: str = "",
@@ -48,16 +49,18 @@ def plot_runs(
         ("repetition", "repetition (share of words already used)"),
         ("ref_perplexity", "perplexity under the reference model"),
     )
-    baseline = records.get("baseline", {}).get("history") or []
-    control = records.get("forward", {}).get("history") or []  # what the shaped run is compared with
+    baseline = records["baseline"].history if "baseline" in records else []
+    control = (
+        records["forward"].history if "forward" in records else []
+    )  # what the shaped run is compared with
     for ax, (metric, ylabel) in zip(axes, panels, strict=False):
         for name, record in records.items():
-            history = record.get("history") or []
+            history = record.history
             points = [(h["step"], h.get(metric)) for h in history if _number(h.get(metric))]
             if not points:
                 continue
             label = (labels or (lambda n: RUNS[n].label if n in RUNS else n))(name)
-            if not record.get("ok"):
+            if not record.ok:
                 label += " (stopped)"
             ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label, **_STYLE.get(name, {}))
         if metric == "kl_forward" and thresholds is not None and control and _number(control[-1].get(metric)):

@@ -81,8 +81,8 @@ def split_jobs(jobs: Sequence[Job], lanes: int) -> list[list[Job]]:
 
 @dataclass
 class RunRecord:
-    """What became of one graded run: written by a lane (or by the grader, for a run it did not start) and read
-    back by the checks, as JSON (:meth:`to_dict`; the checks keep the dict form in ``RunSet.records``).
+    """What became of one graded run: written by a lane (or by the grader, for a run it did not start) as JSON
+    (:meth:`to_dict`), read back into this class (:meth:`from_dict`) by the grader, the checks and the calibration.
 
     ``ok``: the run finished; ``error``: why not, one line for the student; ``component``: the student function
     at fault; ``internal``: the grader failed, not the submission; ``history``: the validations
@@ -116,11 +116,31 @@ class RunRecord:
                 data[f.name] = value
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        """The record a lane wrote (unknown keys ignored, so records of older graders still read); raises
+        ValueError when ``data`` is not a record."""
+        if not isinstance(data, dict) or not isinstance(data.get("run"), str):
+            raise ValueError(f"not a run record: {str(data)[:80]}")
+        known = {f.name for f in fields(cls)}
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        if not isinstance(record.history, list) or not all(isinstance(h, dict) for h in record.history):
+            raise ValueError(f"run record {record.run!r}: its history is not a list of validations")
+        return record
 
-def _failed_record(job: Job, error: str, *, internal: bool) -> dict[str, Any]:
-    return RunRecord(
-        job.run, error=error, internal=internal, key=job.key, seed=job.seed, wall_time_s=0.0
-    ).to_dict()
+    @property
+    def usable(self) -> bool:
+        """Finished, with at least two validations (step 0 and a later one) to compare."""
+        return self.ok and len(self.history) >= 2
+
+    @property
+    def final(self) -> dict[str, Any]:
+        """The last validation (empty when there is none)."""
+        return self.history[-1] if self.history else {}
+
+
+def _failed_record(job: Job, error: str, *, internal: bool) -> RunRecord:
+    return RunRecord(job.run, error=error, internal=internal, key=job.key, seed=job.seed, wall_time_s=0.0)
 
 
 def _lane_env() -> dict[str, str]:
@@ -152,13 +172,10 @@ def execute(
     hidden_paths: Iterable[str] = (),
     settings_path: str | os.PathLike | None = None,
     isolation: str = "auto",
-) -> dict[str, dict[str, Any]]:
-    """Make every job's run in parallel lanes; return one record per job key, failed ones with the reason.
-
-    A record: ``key``, ``run``, ``seed``, ``preset``, ``ok``, ``error`` (one line, for the student),
-    ``component`` (the function at fault), ``internal`` (True: the grader failed, not the submission),
-    ``history`` (``exercise.train.RunResult.history``), ``config``, ``wall_time_s``. Returns when every lane has
-    ended; lanes still running at ``timeout_s`` are killed with their process trees.
+) -> dict[str, RunRecord]:
+    """Make every job's run in parallel lanes; return one :class:`RunRecord` per job key, failed ones with the
+    reason. Returns when every lane has ended; lanes still running at ``timeout_s`` are killed with their
+    process trees.
     """
     from grader.sandbox.proctree import become_subreaper, children_of_me, kill_tree, start_ticks
 
@@ -206,7 +223,7 @@ def execute(
     for proc, ticks, _jobs, _dir in procs:
         kill_tree(proc, ticks, preexisting)
 
-    records: dict[str, dict[str, Any]] = {}
+    records: dict[str, RunRecord] = {}
     for proc, _ticks, lane_jobs, lane_dir in procs:
         for job in lane_jobs:
             record = _read_record(lane_dir / "records" / f"{safe_key(job.key)}.json")
@@ -232,12 +249,11 @@ def safe_key(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
 
 
-def _read_record(path: Path) -> dict[str, Any] | None:
+def _read_record(path: Path) -> RunRecord | None:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):
         return None
-    return record if isinstance(record, dict) else None
 
 
 def _tail(path: Path, limit: int = _LOG_TAIL_BYTES) -> str:
