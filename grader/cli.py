@@ -109,6 +109,15 @@ class GradeConfig:
             "(namespaces or no grade: exit 2, for official grading), fallback (never namespaces, for debugging)",
         },
     )
+    baseline_run: Path | None = field(
+        default=None,
+        metadata={
+            "help": "use this shared baseline run (made once per seed and preset by python -m "
+            "grader.checks.training.baseline or the batch) instead of making the training checks' baseline "
+            "run; it must match this grade's seed, preset, training settings and libraries, else exit 2",
+            "metavar": "FILE",
+        },
+    )
     quiet: bool = field(default=False, metadata={"help": "print only the score line"})
     explain_all: bool = field(
         default=False, metadata={"help": "explain every failed check, not only the first"}
@@ -148,6 +157,14 @@ def _invalid_option(config: GradeConfig) -> str:
     """What is wrong with option values argparse accepted, or ""."""
     if not (0 < config.time_budget < math.inf):
         return f"--time-budget must be a positive number of seconds, not {config.time_budget:g}"
+    if config.baseline_run is not None and not config.no_training:
+        # Checked before grading: a baseline from another seed, preset or grader would change the grade.
+        from grader.checks.training.baseline import BaselineError, load_baseline
+
+        try:
+            load_baseline(config.baseline_run, seed=config.seed, preset=config.training_preset)
+        except BaselineError as exc:
+            return f"--baseline-run: {exc}"
     return ""
 
 
@@ -262,8 +279,15 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
     if located.path is None:
         return _not_gradeable(f"Nothing to grade: {located.error}", config, started)
     hidden = [config.results.absolute().parent] + ([config.junit.absolute().parent] if config.junit else [])
+    registry = None
+    if config.baseline_run is not None and not config.no_training:
+        from grader.checks.training.baseline import with_baseline
+
+        # The training checks receive the file in their TrainingContext (checked again there before use).
+        registry = with_baseline(str(config.baseline_run.resolve()))
     results = grade(
         located.path,
+        registry=registry,
         seed=config.seed,
         training=not config.no_training,
         rubric=config.rubric,

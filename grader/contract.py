@@ -120,7 +120,8 @@ class TrainingContext(CheckContext):
     first check that needs them); the runner gives every check of a grade the same dict, and a new grade a new
     one, so nothing outlives a grade. ``artifact_stem``: where files for
     people to look at may be written, as a path prefix (the CLI passes the results path without its suffix);
-    empty: write none.
+    empty: write none. ``baseline_run``: a shared baseline run file (``--baseline-run``, see
+    :mod:`grader.checks.training.baseline`) used instead of making the baseline run; empty: make it.
     """
 
     submission_path: str = ""
@@ -133,3 +134,4 @@ class TrainingContext(CheckContext):
     isolation: str = "auto"
     run_sets: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     artifact_stem: str = ""
+    baseline_run: str = ""
