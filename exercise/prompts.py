@@ -4,14 +4,14 @@ There are two disjoint sets, for the same reason supervised learning keeps a val
 
 * ``TRAIN_PROMPTS`` are what GRPO samples from during training. The policy is rewarded on their continuations,
   so a high reward on them can mean "learned to be positive" or merely "memorised what pays on these 64 strings".
-* ``VALIDATION_PROMPTS`` are never shown to the optimiser. Their sampled continuations measure whether the
+* ``VALIDATION_PROMPTS`` (64) are never shown to the optimiser. Their sampled continuations measure whether the
   change generalises to openings the policy was not optimised on, and they are what curves and the grader report.
 
 Both are plain English review openings, neutral in themselves (no "The best thing about..." that would give the
 sentiment away), so they work for real GPT-2 as they are. The tiny offline model (``exercise.tiny``) is
-pre-trained on a corpus whose sentences start with these openings and with others built from the same parts,
-so for it they are in-distribution too: each opening ends where an adjective, a verb phrase, a verb or a noun
-phrase naturally follows.
+pre-trained on a corpus whose sentences start with the training prompts, the first 24 validation prompts and
+openings built from the same parts (as the other 40 are), so for it they are in-distribution too: each opening
+ends where an adjective, a verb phrase, a verb or a noun phrase naturally follows.
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ TRAIN_PROMPTS: tuple[str, ...] = (
 )
 
 VALIDATION_PROMPTS: tuple[str, ...] = (
+    # The first 24, the original set: the tiny model's corpus quotes them (see CORPUS_VALIDATION_PROMPTS).
     "The performances in this film were",
     "I would say the movie was",
     "All in all, the film was",
@@ -113,4 +114,56 @@ VALIDATION_PROMPTS: tuple[str, ...] = (
     "The movie as a whole was",
     "The direction",
     "By the end of the film, I",
+    # 40 more, so that a validation's mean moves less with the dice (its standard error shrinks by 1.6x). They
+    # are built the way the tiny model's corpus builds sentence openings of its own (an aspect, a discourse
+    # marker, "I"), so they are in-distribution for it without being quoted, and plain English for GPT-2.
+    # ... that ask for an adjective
+    "The editing was",
+    "The score felt",
+    "Overall, the acting was",
+    "In the end, the story felt",
+    "Looking back, the pacing seemed",
+    "The dialogue in this film was",
+    "The camera work looked",
+    "Still, the script was",
+    "The costumes were",
+    "On the whole, the characters seemed",
+    "The opening scene looked",
+    "The lead actor seemed",
+    "Then again, the ending was",
+    "The movie was",
+    "Also, the music felt",
+    "All in all, the direction was",
+    # ... a verb phrase
+    "The editing",
+    "The score",
+    "Overall, the soundtrack",
+    "Still, the dialogue",
+    "In the end, the plot",
+    "The final scene",
+    "The pacing",
+    "The cinematography",
+    "Also, the acting",
+    "The plot",
+    "Then again, the story",
+    "The costumes",
+    # ... a verb
+    "Then again, I",
+    "Looking back, I",
+    "Still, I",
+    "All in all, I",
+    "Overall, I",
+    "In the end, I",
+    "Also, I",
+    "My brother and I",
+    # ... a noun phrase
+    "What I think about now is",
+    "The thing I noticed was",
+    "What stayed with me was",
+    "The scene I remember is",
 )
+
+#: How many of the validation prompts (the first ones) the tiny model's pre-training corpus starts sentences
+#: with literally. The corpus, and so the shipped model, was generated before the others were added; keeping
+#: this fixed keeps ``python -m exercise.tiny.build`` reproducing the shipped model's corpus.
+CORPUS_VALIDATION_PROMPTS = 24

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import random
 
-from exercise.prompts import TRAIN_PROMPTS, VALIDATION_PROMPTS
+from exercise.prompts import CORPUS_VALIDATION_PROMPTS, TRAIN_PROMPTS, VALIDATION_PROMPTS
 
 POS, NEG, NEU = "positive", "negative", "neutral"
 POLARITIES = (POS, NEG, NEU)
@@ -124,7 +124,9 @@ DISCOURSE_MARKERS = (
     "Looking back, ",
     "On the whole, ",
 )
-ALL_PROMPTS: tuple[str, ...] = TRAIN_PROMPTS + VALIDATION_PROMPTS
+# The literal prompts of the corpus: the validation prompts added after the shipped model was built are not
+# among them (exercise/prompts.py), so the same seed still generates the corpus that model was trained on.
+ALL_PROMPTS: tuple[str, ...] = TRAIN_PROMPTS + VALIDATION_PROMPTS[:CORPUS_VALIDATION_PROMPTS]
 
 # Prompts that ask for a noun phrase start like this (and end with "is"/"was").
 _NOUN_PHRASE_STARTS = (

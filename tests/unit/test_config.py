@@ -94,3 +94,15 @@ def test_auto_picks_by_cuda(monkeypatch, cuda, expected):
 def test_bad_values_are_pipeline_errors():
     with pytest.raises(PipelineError, match="--temperature must be positive"):
         resolve_config(TrainConfig(preset="tiny", temperature=0.0))
+
+
+def test_graded_runs_validate_on_the_fixed_subset_their_thresholds_were_calibrated_on():
+    from exercise.prompts import VALIDATION_PROMPTS
+    from grader.checks.training.settings import RUNS, load_settings, train_config
+
+    settings = load_settings("tiny")
+    assert settings.runs.validation_prompts == 24 < len(VALIDATION_PROMPTS)
+    for run in RUNS:
+        config = resolve_config(TrainConfig(**train_config(run, settings, 0, "out")))
+        assert config.validation_prompts == 24, run
+    assert parse_args([]).validation_prompts is None  # the exercise's own runs: all of them

@@ -6,6 +6,7 @@ contract: it loads with ``from_pretrained`` from a directory, is a GPT-2 archite
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -18,11 +19,13 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 import exercise
-from exercise.prompts import TRAIN_PROMPTS, VALIDATION_PROMPTS
+from exercise.prompts import CORPUS_VALIDATION_PROMPTS, TRAIN_PROMPTS, VALIDATION_PROMPTS
 from exercise.tiny import tiny_model_dir
 from exercise.tiny.corpus import NEG, NEU, POS, ReviewGrammar, generate_corpus, opening_kind
 
 MAX_BYTES = 10 * 1024 * 1024
+#: The generated corpus of the shipped model's build (build_log.json: 60,000 sentences, seed 0).
+SHIPPED_CORPUS_SHA256 = "1f10501f6ea5313fe9d5a667e45e63eafe547adb16520ab1d2c710675e9eccfd"
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +63,22 @@ def test_every_prompt_has_a_grammar_shape_and_a_continuation():
 def test_corpus_is_deterministic_for_a_seed():
     assert generate_corpus(300, seed=7) == generate_corpus(300, seed=7)
     assert generate_corpus(300, seed=7) != generate_corpus(300, seed=8)
+
+
+def test_corpus_is_the_one_the_shipped_model_was_built_from():
+    # Validation prompts added after the build must not change it: the corpus quotes only the first
+    # CORPUS_VALIDATION_PROMPTS of them (a grammar change that fails this needs a rebuilt model).
+    log = json.loads((tiny_model_dir() / "build_log.json").read_text())
+    corpus = "\n".join(generate_corpus(log["num_sentences"], seed=log["seed"]))
+    assert hashlib.sha256(corpus.encode()).hexdigest() == SHIPPED_CORPUS_SHA256
+    assert len(VALIDATION_PROMPTS) == 64 and CORPUS_VALIDATION_PROMPTS == 24
+    # Most of the others are openings the grammar builds itself, so they start sentences there all the same.
+    built = [
+        p
+        for p in VALIDATION_PROMPTS[CORPUS_VALIDATION_PROMPTS:]
+        if re.search(rf"(^|\. ){re.escape(p)} ", corpus, re.MULTILINE)
+    ]
+    assert len(built) >= 30, built
 
 
 def test_corpus_counts_sentences_and_starts_with_openings():

@@ -69,6 +69,7 @@ RUNS: dict[str, RunSpec] = {
 class RunSettings:
     max_steps: int
     eval_every: int
+    validation_prompts: int  # the first N of exercise.prompts.VALIDATION_PROMPTS
     forward_kl_coef: float
     backward_kl_coef: float
     run_budget_s: float
@@ -125,10 +126,12 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
         return cls(**raw)
 
     runs = section("runs", RunSettings)
-    if runs.max_steps < 1 or runs.eval_every < 1 or runs.run_budget_s <= 0:
+    if min(runs.max_steps, runs.eval_every, runs.validation_prompts) < 1 or runs.run_budget_s <= 0:
         raise SettingsError(
-            f"{path}: [{preset}.runs] max_steps, eval_every and run_budget_s must be positive"
+            f"{path}: [{preset}.runs] max_steps, eval_every, validation_prompts and run_budget_s must be positive"
         )
+    if runs.validation_prompts != int(runs.validation_prompts):
+        raise SettingsError(f"{path}: [{preset}.runs] validation_prompts must be a whole number")
     if min(runs.forward_kl_coef, runs.backward_kl_coef) <= 0:
         raise SettingsError(f"{path}: [{preset}.runs] the KL coefficients must be positive")
     thresholds = section("thresholds", Thresholds)
@@ -159,6 +162,7 @@ def train_config(run: str, settings: TrainingSettings, seed: int, output_dir: st
         "kl_coef": settings.runs.kl_coef(spec.kl_type) if spec.kl_type != "none" else 0.1,
         "max_steps": settings.runs.max_steps,
         "eval_every": settings.runs.eval_every,
+        "validation_prompts": int(settings.runs.validation_prompts),
         "seed": seed,
         "output_dir": output_dir,
         "save_model": False,
