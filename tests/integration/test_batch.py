@@ -29,6 +29,11 @@ FAKE_CHECKS = ["forward.zero", "forward.direction", "backward.direction", "backw
 FAKE_MAX = 11.5
 
 
+def _fake_config(submissions: Path, out: Path, **options) -> BatchConfig:
+    """A quiet batch for the stand-in grader, which makes no training runs: no shared baseline run to make."""
+    return BatchConfig(submissions, out, quiet=True, shared_baseline=False, **options)
+
+
 def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
@@ -177,7 +182,7 @@ def test_batch_gradebook_matches_each_results_json(class_folder: Path, tmp_path:
 
 def test_batch_pass_rates_and_misconceptions(class_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    rows, summary = run_batch(BatchConfig(class_folder, out, jobs=3, quiet=True), grader_cmd=FAKE_GRADER)
+    rows, summary = run_batch(_fake_config(class_folder, out, jobs=3), grader_cmd=FAKE_GRADER)
     rates = {c.name: (c.passed, c.graded) for c in summary.checks}
     # Every submission counts: one that could not be graded has not passed any check.
     assert rates["forward.zero"] == (3, 8)  # alice, bob, carol
@@ -207,7 +212,7 @@ def test_batch_timeout_kills_the_grade_and_continues(tmp_path: Path) -> None:
     _write(subs / "slow.py", "# fake: sleep=60\n")
     _write(subs / "quick.py", "# fake: pass=forward.zero\n")
     started = time.monotonic()
-    rows, _ = run_batch(BatchConfig(subs, tmp_path / "out", jobs=2, timeout=2, quiet=True), FAKE_GRADER)
+    rows, _ = run_batch(_fake_config(subs, tmp_path / "out", jobs=2, timeout=2), FAKE_GRADER)
     assert time.monotonic() - started < 30
     by_name = {r.name: r for r in rows}
     assert by_name["slow"].score == 0 and "longer than 2 s" in by_name["slow"].error
@@ -218,7 +223,7 @@ def test_daemons_of_a_killed_grade_do_not_outlive_the_batch(tmp_path: Path) -> N
     pid_file = tmp_path / "daemon.pid"
     subs = tmp_path / "subs"
     _write(subs / "evil.py", f"# fake: daemon={pid_file}\n# fake: sleep=60\n")
-    rows, _ = run_batch(BatchConfig(subs, tmp_path / "out", jobs=1, timeout=2, quiet=True), FAKE_GRADER)
+    rows, _ = run_batch(_fake_config(subs, tmp_path / "out", jobs=1, timeout=2), FAKE_GRADER)
     assert rows[0].score == 0 and "longer than 2 s" in rows[0].error
     daemon = int(pid_file.read_text())
     # Gone, or at most a zombie nobody has reaped yet: it can no longer run.
@@ -228,8 +233,8 @@ def test_daemons_of_a_killed_grade_do_not_outlive_the_batch(tmp_path: Path) -> N
 
 def test_batch_is_deterministic_whatever_the_finishing_order(tmp_path: Path, class_folder: Path) -> None:
     _write(class_folder / "aaron.py", "# fake: sleep=1.5\n# fake: pass=forward.zero\n")  # finishes last
-    one, _ = run_batch(BatchConfig(class_folder, tmp_path / "one", jobs=4, quiet=True), FAKE_GRADER)
-    two, _ = run_batch(BatchConfig(class_folder, tmp_path / "two", jobs=1, quiet=True), FAKE_GRADER)
+    one, _ = run_batch(_fake_config(class_folder, tmp_path / "one", jobs=4), FAKE_GRADER)
+    two, _ = run_batch(_fake_config(class_folder, tmp_path / "two", jobs=1), FAKE_GRADER)
     assert [r.name for r in one] == sorted(r.name for r in one)
     assert (tmp_path / "one" / "gradebook.csv").read_text() == (
         tmp_path / "two" / "gradebook.csv"
@@ -253,12 +258,16 @@ def test_cli_is_generated_from_the_config(tmp_path: Path, capsys: pytest.Capture
 def test_cli_end_to_end_with_exit_status(class_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     code = batch.main(
-        [str(class_folder), "--out", str(out), "--jobs", "2", "--quiet"], grader_cmd=FAKE_GRADER
+        [str(class_folder), "--out", str(out), "--jobs", "2", "--quiet", "--no-shared-baseline"],
+        grader_cmd=FAKE_GRADER,
     )
     assert code == 1  # some submissions could not be graded normally
     shutil.rmtree(class_folder)
     _write(class_folder / "alice.py", "# fake: pass=forward.zero\n")
-    code = batch.main([str(class_folder), "--out", str(out / "clean"), "--quiet"], grader_cmd=FAKE_GRADER)
+    code = batch.main(
+        [str(class_folder), "--out", str(out / "clean"), "--quiet", "--no-shared-baseline"],
+        grader_cmd=FAKE_GRADER,
+    )
     assert code == 0
 
 

@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-training", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-budget", type=float)  # as the real grader: the Gradescope runner passes it
+    # as the real grader: batch grading passes them when the grades make training runs
+    parser.add_argument("--baseline-run")
+    parser.add_argument("--training-preset")
+    parser.add_argument("--training-jobs", type=int)
     args = parser.parse_args(argv)
     results = Path(args.results)
     submission = Path(args.submission)

@@ -6,7 +6,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
 #: Output names a submission's folder must not take.
@@ -18,6 +18,10 @@ RESERVED = {
     "score_histogram.png",
     "misconceptions.png",
 }
+#: Batch files that are not a submission's: a submission's folder name never starts with "_" (see discover).
+SHARED_DIR = "_shared"
+#: Beside each submission's results.json: what was graded and how, so that --resume knows what is done.
+MARKER = "batch.json"
 LOG_LIMIT = 2_000_000  # bytes of grader output kept per submission
 EPS = 1e-9
 
@@ -38,7 +42,10 @@ class BatchConfig:
     )
     jobs: int = field(
         default=os.cpu_count() or 1,
-        metadata={"help": "How many submissions to grade at once (one grader process each)."},
+        metadata={
+            "help": "How many submissions to grade at once (one grader process each) with --executor local; "
+            "Ray schedules by --cpus-per-grade / --gpus-per-grade instead."
+        },
     )
     seed: int | None = field(
         default=None, metadata={"help": "Grading seed passed to every grade (--seed); default: the grader's."}
@@ -50,9 +57,60 @@ class BatchConfig:
             "its own time)."
         },
     )
+    training_preset: Literal["auto", "tiny", "gpt2"] = field(
+        default="auto",
+        metadata={"help": "The grader's --training-preset (auto: each grade picks gpt2 on CUDA, else tiny)."},
+    )
+    shared_baseline: bool = field(
+        default=True,
+        metadata={
+            "help": "Make the training checks' baseline run (it uses no submission code) once per batch and "
+            "give it to every grade (--baseline-run), instead of once per grade"
+        },
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Keep the submissions OUT already holds a valid result for (same file, same options; the "
+            "grader finished normally) and grade only the others."
+        },
+    )
+    executor: Literal["local", "ray"] = field(
+        default="local",
+        metadata={
+            "help": "Where grades run: local (a process pool on this machine) or ray (one Ray task per "
+            "submission, on an embedded Ray head or the cluster at --ray-address; pip install .[cluster])."
+        },
+    )
+    ray_address: str | None = field(
+        default=None,
+        metadata={
+            "help": "With --executor ray: the cluster to use (auto, HOST:PORT or ray://HOST:10001). Default: "
+            "start a Ray head on this machine for the batch (local only, no dashboard).",
+            "metavar": "ADDR",
+        },
+    )
+    cpus_per_grade: float = field(
+        default=1.0,
+        metadata={
+            "help": "With --executor ray: CPUs each grade reserves; its training runs use that many processes.",
+            "metavar": "N",
+        },
+    )
+    gpus_per_grade: float = field(
+        default=0.0,
+        metadata={
+            "help": "With --executor ray: GPUs each grade reserves (1 for the gpt2 preset).",
+            "metavar": "N",
+        },
+    )
     quiet: bool = field(
         default=False, metadata={"help": "No progress bar and no summary table on the terminal."}
     )
+
+    def grade_options(self) -> dict[str, Any]:
+        """The options a grade's result depends on (a result made with others is not done for --resume)."""
+        return {"no_training": self.no_training, "seed": self.seed, "training_preset": self.training_preset}
 
 
 @dataclass

@@ -1,14 +1,15 @@
-"""The batch: grade every submission (``--jobs`` at a time) and write everything; ``main`` is the command
+"""The batch: grade every submission (on this machine or on Ray) and write everything; ``main`` is the command
 line."""
 
 from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 from grader.dataclass_cli import parse_into
 from grader.grading.sanitise import clean_tree
@@ -18,17 +19,103 @@ from grader.sandbox.proctree import (
     children_of_me,
     kill_descendants,
 )
-from grader.tools.batch.config import DEFAULT_GRADER, BatchConfig, Entry, Graded
+from grader.tools.batch.config import DEFAULT_GRADER, SHARED_DIR, BatchConfig, Entry, Graded
 from grader.tools.batch.discover import discover
-from grader.tools.batch.grade import grade_one
+from grader.tools.batch.grade import already_done, grade_one
+from grader.tools.batch.progress import BatchEvents
 from grader.tools.batch.summary import Summary, expected_max_score, summarise
 from grader.tools.batch.writers import (
-    number_text,
     print_summary,
     write_charts,
     write_gradebook,
     write_summary_md,
 )
+
+# ---------------------------------------------------------------------------------------------------------------
+# The local executor
+# ---------------------------------------------------------------------------------------------------------------
+
+
+class LocalExecutor:
+    """``--jobs`` grader processes at a time on this machine (threads wait on them)."""
+
+    def __init__(self, config: BatchConfig, grader_cmd: Sequence[str] = DEFAULT_GRADER) -> None:
+        if config.jobs < 1:
+            raise ValueError("--jobs must be at least 1")
+        self.config, self.grader_cmd = config, grader_cmd
+        self.where = f"this machine, {config.jobs} at a time"
+
+    def __enter__(self) -> LocalExecutor:
+        # A grader killed on its timeout cannot clean up after its worker: whatever that double-forked is
+        # re-parented to us (a subreaper) and swept once the pool is done.
+        become_subreaper()
+        self.since, self.preexisting = boot_ticks_now(), children_of_me()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        kill_descendants(self.since, self.preexisting)
+
+    def make_baseline(self, seed: int, preset: str, timeout: float) -> dict[str, Any]:
+        from grader.checks.training.baseline import make_baseline
+
+        return make_baseline(seed, preset, timeout_s=timeout)
+
+    def grade(self, entries: Sequence[Entry], out: Path, baseline: Path | None, events: BatchEvents) -> None:
+        def work(entry: Entry) -> None:
+            events.started(entry.name)
+            try:
+                row = grade_one(entry, out, self.config, self.grader_cmd, baseline)
+            except Exception as exc:  # a bug here must cost one row, never the batch
+                row = Graded(entry.name, 0.0, None, [], error=f"batch error: {type(exc).__name__}: {exc}")
+            events.finished(row)
+
+        with ThreadPoolExecutor(max_workers=self.config.jobs, thread_name_prefix="grade") as pool:
+            for future in [pool.submit(work, entry) for entry in entries]:
+                future.result()
+
+
+def make_executor(config: BatchConfig, grader_cmd: Sequence[str] = DEFAULT_GRADER) -> Any:
+    if config.executor == "ray":
+        from grader.tools.batch.cluster import RayExecutor
+
+        return RayExecutor(config, grader_cmd)
+    return LocalExecutor(config, grader_cmd)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The shared baseline
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def shared_baseline(config: BatchConfig, executor: Any, events: BatchEvents) -> tuple[Path | None, str]:
+    """The baseline file every grade of this batch uses (made once by ``executor``, or kept from an earlier
+    run with ``--resume`` when it still matches), and a note for the summary; (None, why) when each grade
+    must make its own."""
+    from grader.checks.training.baseline import BaselineError, load_baseline, write_baseline
+
+    seed = config.seed if config.seed is not None else 0  # the grader's default seed
+    path = config.out / SHARED_DIR / f"baseline-seed{seed}-{config.training_preset}.json"
+    if config.resume and path.is_file():
+        try:
+            load_baseline(path, seed=seed, preset=config.training_preset)
+            return path, f"shared baseline run: kept {path.name} (--resume)"
+        except BaselineError:
+            pass  # made again below
+    events.phase("baseline run")
+    started = time.monotonic()
+    try:
+        content = executor.make_baseline(seed, config.training_preset, config.timeout)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong, every grade can still make its own
+        reason = exc if isinstance(exc, BaselineError) else f"{type(exc).__name__}: {exc}"
+        return None, f"shared baseline run failed ({reason}): each grade made its own"
+    finally:
+        events.phase("grading")
+    write_baseline(path, content)
+    return path, (
+        f"shared baseline run: made once in {time.monotonic() - started:.0f} s ({content['preset']} preset, "
+        f"seed {seed}) and used by every grade"
+    )
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # The batch
@@ -39,44 +126,62 @@ def run_batch(
     config: BatchConfig,
     grader_cmd: Sequence[str] = DEFAULT_GRADER,
     on_done: Callable[[Graded], None] | None = None,
+    events: BatchEvents | None = None,
 ) -> tuple[list[Graded], Summary]:
-    """Grade every submission in ``config.submissions`` and write all outputs to ``config.out``."""
+    """Grade every submission in ``config.submissions`` and write all outputs to ``config.out``: each
+    submission's files as its grade finishes, the gradebook, summaries and charts at the end."""
     if not config.submissions.is_dir():
         raise NotADirectoryError(f"{config.submissions} is not a folder")
-    if config.jobs < 1:
-        raise ValueError("--jobs must be at least 1")
+    events = events if events is not None else BatchEvents(on_done)
+    if on_done is not None and events.on_done is None:
+        events.on_done = on_done
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     entries = discover(config.submissions, out)
     started = time.monotonic()
-    # A grader killed on its timeout cannot clean up after its worker: whatever that double-forked is
-    # re-parented to us (a subreaper) and swept once the pool is done.
-    become_subreaper()
-    since, preexisting = boot_ticks_now(), children_of_me()
+    events.begin(len(entries))
     rows: dict[str, Graded] = {}
-    lock = threading.Lock()
+    todo = []
+    for entry in entries:
+        kept = already_done(entry, out, config) if config.resume else None
+        if kept is None:
+            todo.append(entry)
+        else:
+            rows[entry.name] = kept
+            events.finished(kept, kept=True)
+    notes: list[str] = []
 
-    def work(entry: Entry) -> Graded:
-        try:
-            return grade_one(entry, out, config, grader_cmd)
-        except Exception as exc:  # a bug here must cost one row, never the batch
-            return Graded(entry.name, 0.0, None, [], error=f"batch error: {type(exc).__name__}: {exc}")
+    class Collect(BatchEvents):
+        def started(self, name: str) -> None:
+            events.started(name)
 
-    with ThreadPoolExecutor(max_workers=config.jobs, thread_name_prefix="grade") as pool:
-        futures = [pool.submit(work, entry) for entry in entries]
-        for future in as_completed(futures):
-            row = future.result()
-            with lock:
-                rows[row.name] = row
-            if on_done is not None:
-                on_done(row)
-    kill_descendants(since, preexisting)
+        def finished(self, row: Graded, kept: bool = False) -> None:
+            rows[row.name] = row
+            events.finished(row, kept)
+
+    executor = make_executor(config, grader_cmd)
+    with executor:
+        notes.append(f"graded on {executor.where}")
+        baseline = None
+        if config.shared_baseline and not config.no_training and any(e.file is not None for e in todo):
+            baseline, note = shared_baseline(config, executor, events)
+            notes.append(note)
+        events.grading()
+        if todo:
+            if config.executor == "ray":
+                text = baseline.read_text(encoding="utf-8") if baseline is not None else None
+                executor.grade(todo, out, text, Collect())
+            else:
+                executor.grade(todo, out, baseline, Collect())
+    if config.resume:
+        notes.append(f"--resume: kept {len(entries) - len(todo)} finished grades, graded {len(todo)}")
     ordered = [rows[entry.name] for entry in entries]
     fallback = expected_max_score(ordered)
     for row in ordered:
         if row.max_score is None:
             row.max_score = fallback
     summary = summarise(ordered, seconds=time.monotonic() - started)
+    summary.notes = notes
     write_gradebook(out / "gradebook.csv", ordered)
     write_summary_md(out / "summary.md", summary, ordered)
     data = summary.to_json()
@@ -103,41 +208,53 @@ def main(argv: Sequence[str] | None = None, grader_cmd: Sequence[str] = DEFAULT_
         BatchConfig,
         argv,
         prog="python -m grader.tools.batch",
-        description="Grade a folder of submissions in parallel: gradebook.csv, results per submission, "
-        "pass rates per check, common misconceptions, charts.",
+        description="Grade a folder of submissions in parallel, on this machine or on a Ray cluster: "
+        "gradebook.csv, results per submission, pass rates per check, common misconceptions, charts.",
     )
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from grader.tools.batch.progress import ProgressBar
+
+    problem = _invalid(config)
+    if problem:
+        print(f"batch: {problem}", file=sys.stderr)
+        return 2
+    if config.executor == "ray":
+        from grader.tools.batch.cluster import ClusterError, import_ray
+
+        try:
+            import_ray()
+        except ClusterError as exc:
+            print(f"batch: {exc}", file=sys.stderr)
+            return 2
     console = Console(stderr=True, quiet=config.quiet)
-    if not config.submissions.is_dir():
-        print(f"batch: {config.submissions} is not a folder", file=sys.stderr)
-        return 2
-    if config.jobs < 1:
-        print("batch: --jobs must be at least 1", file=sys.stderr)
-        return 2
-    total = len(discover(config.submissions, config.out))
-    progress = Progress(
-        TextColumn("[bold]grading"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-        console=console,
-        disable=config.quiet,
-    )
-    with progress:
-        task = progress.add_task("", total=total)
+    try:
+        with ProgressBar(console, config.quiet) as progress:
+            rows, summary = run_batch(config, grader_cmd, events=progress)
+    except Exception as exc:
+        from grader.tools.batch.cluster import ClusterError
 
-        def done(row: Graded) -> None:
-            shown = f"{row.name}: {number_text(row.score)}" + (" (problem)" if row.error else "")
-            progress.update(task, advance=1, description=shown)
-
-        rows, summary = run_batch(config, grader_cmd, on_done=done)
+        if not isinstance(exc, ClusterError):
+            raise
+        print(f"batch: {exc}", file=sys.stderr)
+        return 2
     if not config.quiet:
         print_summary(summary, rows, Console())
         Console().print(f"wrote {config.out / 'gradebook.csv'}, summary.md/json and charts in {config.out}")
     return 1 if summary.errors else 0
+
+
+def _invalid(config: BatchConfig) -> str:
+    """What is wrong with option values argparse accepted, or ""."""
+    if not config.submissions.is_dir():
+        return f"{config.submissions} is not a folder"
+    if config.jobs < 1:
+        return "--jobs must be at least 1"
+    if config.cpus_per_grade <= 0 or config.gpus_per_grade < 0:
+        return "--cpus-per-grade must be positive and --gpus-per-grade at least 0"
+    if config.ray_address and config.executor != "ray":
+        return "--ray-address needs --executor ray"
+    return ""
 
 
 if __name__ == "__main__":

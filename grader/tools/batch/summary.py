@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from grader.grading.results import TAG_WITHHELD
@@ -86,6 +86,7 @@ class Summary:
     checks: list[CheckStats]
     misconceptions: list[tuple[str, int, list[str]]]  # id, submissions, checks where seen
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # how the batch ran (executor, shared baseline, resume)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -59,6 +59,7 @@ def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> No
         + (f" of {number_text(summary.max_score)}" if summary.max_score is not None else ""),
         f"- full marks: {summary.full_marks}",
         f"- time: {summary.seconds:.1f} s",
+        *(f"- {note}" for note in summary.notes),
         "",
         "## Pass rate per check",
         "",
@@ -194,6 +195,8 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         for row in problems:
             table.add_row(text(row.name), text(row.error))
         console.print(table)
+    for note in summary.notes:
+        console.print(text(note))
     total = f" of {number_text(summary.max_score)}" if summary.max_score is not None else ""
     console.print(
         f"{summary.submissions} submissions in {summary.seconds:.1f} s: mean {summary.mean_score:.2f}{total}, "
