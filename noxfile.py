@@ -66,7 +66,7 @@ if INSTRUCTOR:
     @nox.session
     def tests(session: nox.Session) -> None:
         """Run the project's test suite (fast tests; add `-- -m slow` for the long training ones)."""
-        install(session)
+        install(session, "dev,cluster")  # Ray: the batch's Ray executor is tested on a real local cluster
         session.run("pytest", *session.posargs)
 
     @nox.session
@@ -78,7 +78,7 @@ if INSTRUCTOR:
     @nox.session
     def bench(session: nox.Session) -> None:
         """Run the performance benchmarks (pytest-benchmark) and print their table."""
-        install(session)
+        install(session, "dev,cluster")  # the batch benchmark compares the local and Ray executors
         session.run(
             "pytest", "benchmarks", "--benchmark-enable", "-m", "", "-p", "no:cacheprovider", *session.posargs
         )
@@ -91,8 +91,14 @@ if INSTRUCTOR:
 
     @nox.session
     def batch(session: nox.Session) -> None:
-        """Grade a folder of submissions into a gradebook with charts (`-- SUBMISSIONS_DIR --out OUT`)."""
-        install(session)
+        """Grade a folder of submissions into a gradebook with charts (`-- SUBMISSIONS_DIR --out OUT
+        [--executor ray]`)."""
+        # Ray only when asked for: the local executor needs nothing more.
+        args = session.posargs
+        ray = "--executor=ray" in args or any(
+            a == "--executor" and b == "ray" for a, b in zip(args, args[1:], strict=False)
+        )
+        install(session, "dev,cluster" if ray else "dev")
         # Exit 1: some submissions could not be graded normally (their rows say why); the batch still finished.
         session.run("python", "-m", "grader.tools.batch", *session.posargs, success_codes=[0, 1])
 
