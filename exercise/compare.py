@@ -2,7 +2,8 @@
 
 Each run's ``curves.png`` scales its own axes, so a KL of 0.2 and one of 8 can look alike. This figure puts every
 run on the same axes, read from the ``summary.json`` each run writes: validation sentiment, distinct-2,
-repetition, both KL directions (one shared scale), and the perplexity of the samples under the reference model.
+repetition, both KL directions (one shared scale), the perplexity of the samples under the reference model and,
+for runs of the tiny model, the share of out-of-vocabulary words (``exercise.tiny.vocabulary``).
 ``--table`` also prints the final validation of each run as a Markdown table, ``--samples N`` a few of its samples.
 """
 
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import KL_AXIS_TITLE, KL_BACKWARD_LABEL, KL_FORWARD_LABEL, log_axis
+from .report import KL_AXIS_TITLE, KL_BACKWARD_LABEL, KL_FORWARD_LABEL, OOV_LABEL, log_axis
 
 
 class CompareError(Exception):
@@ -69,6 +70,13 @@ PANELS = [
     ("kl_backward", f"{KL_BACKWARD_LABEL}\n{KL_AXIS_TITLE}", None, True),
     ("ref_perplexity", "perplexity of the samples under the reference", None, True),
 ]
+#: Drawn (and tabled) only when a run has it: runs of the tiny model (exercise.tiny.vocabulary).
+OOV_PANEL = ("oov_share", OOV_LABEL, (-0.02, 1.02), False)
+
+
+def _panels(runs: Sequence[Run]) -> list[tuple]:
+    has_oov = any(run.series(OOV_PANEL[0])[0] for run in runs)
+    return [*PANELS, OOV_PANEL] if has_oov else list(PANELS)
 
 
 def comparison_figure(runs: Sequence[Run], title: str = ""):
@@ -78,18 +86,23 @@ def comparison_figure(runs: Sequence[Run], title: str = ""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, grid = plt.subplots(2, 3, figsize=(14, 7.5), constrained_layout=True)
+    panels = _panels(runs)
+    columns = math.ceil(len(panels) / 2)
+    fig, grid = plt.subplots(2, columns, figsize=(14 * columns / 3, 7.5), constrained_layout=True)
     axes = grid.ravel()
-    kl_axes = [axes[i] for i, panel in enumerate(PANELS) if panel[0].startswith("kl_")]
+    for spare in axes[len(panels) :]:
+        spare.remove()
+    axes = axes[: len(panels)]
+    kl_axes = [axes[i] for i, panel in enumerate(panels) if panel[0].startswith("kl_")]
     kl_axes[1].sharey(kl_axes[0])
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, run in enumerate(runs):
         colour = colours[index % len(colours)]
-        for ax, (key, _, _, _) in zip(axes, PANELS, strict=True):
+        for ax, (key, _, _, _) in zip(axes, panels, strict=True):
             steps, values = run.series(key)
             if steps:
                 ax.plot(steps, values, marker=".", color=colour, label=run.label)
-    for ax, (key, panel_title, limits, log) in zip(axes, PANELS, strict=True):
+    for ax, (key, panel_title, limits, log) in zip(axes, panels, strict=True):
         ax.set(title=panel_title, xlabel="step")
         if limits:
             ax.set_ylim(*limits)
@@ -124,16 +137,18 @@ TABLE_KEYS = [
     ("kl_backward", "KL(ref‖pi)", "{:.2f}"),
     ("ref_perplexity", "ref. perplexity", "{:.1f}"),
 ]
+OOV_COLUMN = ("oov_share", "out-of-vocab. words", "{:.2f}")  # when a run has it (the tiny model)
 
 
 def markdown_table(runs: Sequence[Run]) -> str:
     """The final validation of each run, one row per run."""
-    header = ["run", "step", *(label for _, label, _ in TABLE_KEYS)]
+    keys = [*TABLE_KEYS, OOV_COLUMN] if any(OOV_COLUMN[0] in run.final for run in runs) else TABLE_KEYS
+    header = ["run", "step", *(label for _, label, _ in keys)]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for run in runs:
         final = run.final
         cells = [run.label, str(final["step"])]
-        for key, _, fmt in TABLE_KEYS:
+        for key, _, fmt in keys:
             value = final.get(key)
             ok = isinstance(value, (int, float)) and math.isfinite(value)
             cells.append(fmt.format(value) if ok else "-")

@@ -24,6 +24,7 @@ METRICS = [
     ("kl_backward", "KL(ref||pi) /token", "{:.4f}", -1),
     ("ref_perplexity", "ref. perplexity", "{:.1f}", -1),
     ("completion_length", "length (tokens)", "{:.1f}", 0),
+    ("oov_share", "out-of-vocab. words", "{:.3f}", -1),
     ("hackable_mean", "hackable reward", "{:.3f}", 0),
 ]
 
@@ -124,6 +125,7 @@ def write_outputs(output_dir: Path, summary: dict, history: list[dict]) -> dict[
 KL_FORWARD_LABEL = "KL(pi || ref)"
 KL_BACKWARD_LABEL = "KL(ref || pi)"
 KL_AXIS_TITLE = "KL per token, exact over the vocabulary,\non prefixes sampled from pi (nats)"
+OOV_LABEL = "out-of-vocabulary words (not in the\ntiny model's corpus: made-up words)"
 
 
 def plot_curves(
@@ -166,7 +168,10 @@ def curves_figure(history: list[dict], title: str = "", train_log: list[dict] | 
     axes[1].legend()
     axes[2].plot(steps, [r["distinct_2"] for r in history], marker="o", label="distinct-2")
     axes[2].plot(steps, [r["repetition"] for r in history], marker=".", linestyle="--", label="repetition")
-    axes[2].set(title="diversity", xlabel="step", ylim=(-0.02, 1.02))
+    if any("oov_share" in r for r in history):  # the tiny model: words its corpus never had
+        oov = [r.get("oov_share", math.nan) for r in history]
+        axes[2].plot(steps, oov, marker="x", linestyle=":", label=OOV_LABEL)
+    axes[2].set(title="the samples' words", xlabel="step", ylim=(-0.02, 1.02))
     axes[2].legend()
     perplexity = [r.get("ref_perplexity", math.nan) for r in history]
     axes[3].plot(steps, perplexity, marker="o")

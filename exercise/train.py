@@ -116,6 +116,7 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
     from .report import LogLineCallback, print_validation
     from .reward_pipeline import SentimentReward
     from .sentiment import build_scorer
+    from .tiny.vocabulary import load_corpus_words
     from .validation import ValidationCallback, Validator
 
     if config.wandb and importlib.util.find_spec("wandb") is None:
@@ -173,6 +174,7 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
         temperature=config.temperature,
         seed=config.seed,
         reward_scorer=scorer if config.hackable_reward else None,
+        vocabulary=load_corpus_words(name),  # the tiny model's corpus words; None for GPT-2
     )
 
     def on_validation(record: dict) -> None:

@@ -22,6 +22,9 @@ Measured:
 * ``ref_perplexity``: exp of the mean negative log-likelihood of the sampled tokens under the reference model
   (temperature 1): how unnatural the samples look to the model we started from.
 * ``completion_length``: mean sampled tokens per completion (EOS included).
+* ``oov_share`` (models that ship the words of their pre-training corpus: the tiny one): the share of the
+  completions' words that never occur in that corpus, i.e. made-up words glued from sub-word pieces
+  (:mod:`exercise.tiny.vocabulary` defines it). Rises when the policy drifts into sub-word soup.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from transformers import TrainerCallback
 
 from .logprobs import completion_logits, eval_mode, model_device, pad_batch, reference_model
 from .sentiment import words
+from .tiny.vocabulary import oov_share
 
 
 def distinct_n(texts: Sequence[str], n: int) -> float:
@@ -74,10 +78,12 @@ class Validator:
         batch_size: int = 64,
         samples_to_keep: int = 16,
         reward_scorer: Callable[[Sequence[str]], list[float]] | None = None,
+        vocabulary: frozenset[str] | None = None,
     ):
         self.tokenizer = tokenizer
         self.scorer = scorer
         self.reward_scorer = reward_scorer
+        self.vocabulary = vocabulary  # the pre-training corpus's words, for oov_share (None: not measured)
         self.prompts = list(prompts)
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
@@ -171,6 +177,8 @@ class Validator:
             **self.divergences(policy, frozen_reference, prompt_ids, completion_ids),
             "completion_length": sum(map(len, completion_ids)) / len(completion_ids),
         }
+        if self.vocabulary is not None:
+            record["oov_share"] = oov_share(texts, self.vocabulary)
         if self.reward_scorer is not None:
             record["hackable_mean"] = sum(self.reward_scorer(texts)) / len(texts)
         record["samples"] = [

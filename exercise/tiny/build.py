@@ -8,7 +8,8 @@ with a plain PyTorch loop, and save everything with ``save_pretrained``. The res
 ``AutoModelForCausalLM.from_pretrained(dir)`` and ``AutoTokenizer.from_pretrained(dir)``, the very code path the
 exercise uses for real GPT-2, so the CPU preset tests the real pipeline rather than a special case.
 
-It also writes ``build_log.json`` (losses, timings, measured sentiment) and ``MODEL_CARD.md``.
+It also writes ``build_log.json`` (losses, timings, measured sentiment), ``MODEL_CARD.md`` and
+``corpus_words.txt`` (the corpus's words: :mod:`exercise.tiny.vocabulary`).
 Training length is a wall-clock budget (a predictable build time on any laptop), optionally capped by a step
 count: on a machine fast enough to reach the cap first, the build is reproducible; on a slower or busy one it
 stops early on the clock with a somewhat weaker model. The shipped weights are the reference (see MODEL_CARD.md).
@@ -31,6 +32,7 @@ from transformers import GenerationConfig, GPT2Config, GPT2LMHeadModel, GPT2Toke
 
 from exercise.prompts import VALIDATION_PROMPTS
 from exercise.tiny.corpus import generate_corpus
+from exercise.tiny.vocabulary import write_corpus_words
 
 EOS = "<|endoftext|>"  # GPT-2's single special token: separates documents; doubles as bos and pad
 
@@ -366,6 +368,9 @@ def main(argv: list[str] | None = None) -> None:
     model.save_pretrained(args.out, safe_serialization=True)
     tokenizer.save_pretrained(args.out)
     tokenizer.backend_tokenizer.model.save(str(args.out))  # vocab.json + merges.txt, as GPT-2 ships them too
+    write_corpus_words(
+        args.out, texts
+    )  # what "out of vocabulary" means for this model (exercise.tiny.vocabulary)
 
     max_new_tokens = 24
     continuations = sample_continuations(

@@ -106,3 +106,31 @@ def test_unusable_runs_are_one_line_errors(tmp_path, capsys, content, message):
 def test_labels_must_match_runs(two_runs, tmp_path, capsys):
     assert main([str(two_runs[0]), "--labels", "a", "b", "--out", str(tmp_path / "x.png")]) == 2
     assert "one per run" in capsys.readouterr().err
+
+
+def test_oov_share_gets_a_panel_and_a_column_when_a_run_has_it(two_runs, tmp_path):
+    import matplotlib.pyplot as plt
+
+    from exercise.report import OOV_LABEL, curves_figure
+
+    summary = json.loads((two_runs[1] / "summary.json").read_text())
+    for record, share in zip(summary["history"], (0.01, 0.42), strict=True):
+        record["oov_share"] = share
+    (two_runs[1] / "summary.json").write_text(json.dumps(summary))
+    runs = [load_run(path) for path in two_runs]
+    fig = comparison_figure(runs)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(fig.axes) == 7 and titles[6] == OOV_LABEL  # the spare cell of the 2 x 4 grid is gone
+    assert [line.get_label() for line in fig.axes[6].lines] == ["vanilla"]  # only the run that has it
+    assert fig.axes[3].get_ylim() == fig.axes[4].get_ylim()  # the KL panels still share their scale
+    plt.close(fig)
+    table = markdown_table(runs).splitlines()
+    assert table[0].endswith("| out-of-vocab. words |")
+    assert table[2].endswith("| - |") and table[3].endswith("| 0.42 |")
+    # without it (GPT-2 runs): the six panels and columns as before
+    assert len(comparison_figure(runs[:1]).axes) == 6
+    assert "out-of-vocab" not in markdown_table(runs[:1])
+    # the run's own curves.png draws it with distinct-2 and repetition
+    curves = curves_figure([{**record, "positive_ratio": 0.5} for record in summary["history"]])
+    assert OOV_LABEL in [line.get_label() for line in curves.axes[2].lines]
+    plt.close("all")

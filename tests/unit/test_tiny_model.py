@@ -22,6 +22,7 @@ import exercise
 from exercise.prompts import CORPUS_VALIDATION_PROMPTS, TRAIN_PROMPTS, VALIDATION_PROMPTS
 from exercise.tiny import tiny_model_dir
 from exercise.tiny.corpus import NEG, NEU, POS, ReviewGrammar, generate_corpus, opening_kind
+from exercise.tiny.vocabulary import corpus_words, load_corpus_words, oov_share
 
 MAX_BYTES = 10 * 1024 * 1024
 #: The generated corpus of the shipped model's build (build_log.json: 60,000 sentences, seed 0).
@@ -71,6 +72,8 @@ def test_corpus_is_the_one_the_shipped_model_was_built_from():
     log = json.loads((tiny_model_dir() / "build_log.json").read_text())
     corpus = "\n".join(generate_corpus(log["num_sentences"], seed=log["seed"]))
     assert hashlib.sha256(corpus.encode()).hexdigest() == SHIPPED_CORPUS_SHA256
+    # ... and the words it ships with, which define "out of vocabulary" for it, are that corpus's
+    assert load_corpus_words(tiny_model_dir()) == frozenset(corpus_words([corpus]))
     assert len(VALIDATION_PROMPTS) == 64 and CORPUS_VALIDATION_PROMPTS == 24
     # Most of the others are openings the grammar builds itself, so they start sentences there all the same.
     built = [
@@ -144,6 +147,8 @@ def test_shipped_model_writes_words(tiny):
     texts += tokenizer.batch_decode(sampled[:, n:], skip_special_tokens=True)
     for text in texts:
         assert _mostly_words(text), text
+    # before any RL it writes the words of its corpus: out-of-vocabulary words are a sign of drift, not its baseline
+    assert oov_share(texts, load_corpus_words(tiny_model_dir())) < 0.05
     # the tokenizer round-trips plain text, like GPT-2's byte-level BPE
     assert tokenizer.decode(tokenizer(prompt)["input_ids"]) == prompt
 
@@ -176,6 +181,7 @@ def test_build_runs_end_to_end(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(out)
     assert model.config.model_type == "gpt2" and tokenizer.eos_token_id == 0
     assert "python -m exercise.tiny.build" in (out / "MODEL_CARD.md").read_text()
+    assert load_corpus_words(out) == frozenset(corpus_words(generate_corpus(500, seed=0)))
 
 
 def test_shipped_model_starts_mid_scale_on_vader(tiny):
@@ -184,7 +190,7 @@ def test_shipped_model_starts_mid_scale_on_vader(tiny):
     analyzer = SentimentIntensityAnalyzer()
     torch.manual_seed(0)
     scores = []
-    for prompt in VALIDATION_PROMPTS:
+    for prompt in VALIDATION_PROMPTS[:CORPUS_VALIDATION_PROMPTS]:  # the prompts the build log measured on
         inputs = tokenizer([prompt] * 4, return_tensors="pt")
         with torch.no_grad():
             out = model.generate(**inputs, do_sample=True, top_k=0, max_new_tokens=24)

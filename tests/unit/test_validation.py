@@ -131,3 +131,32 @@ def test_callback_disabled_off_the_main_process():
     callback = ValidationCallback(None, lambda: (None, None), 1, on_result=calls.append, enabled=False)
     callback.on_train_begin(None, SimpleNamespace(global_step=0, max_steps=2), None)
     assert calls == []
+
+
+def test_oov_share_counts_words_the_corpus_never_had():
+    from exercise.tiny.vocabulary import oov_share
+
+    vocabulary = frozenset({"the", "film", "was", "great"})
+    assert oov_share(["The film was great.", "great great"], vocabulary) == 0.0
+    # "greatad" and "andad" are sub-word soup: 2 of the 6 words, pooled over the completions
+    assert oov_share(["the film was greatad", "andad great"], vocabulary) == pytest.approx(2 / 6)
+    assert oov_share(["", "..."], vocabulary) == 0.0  # no words at all
+
+
+def test_validation_measures_oov_only_with_a_vocabulary(models):
+    policy, reference, tokenizer = models
+    assert "oov_share" not in make_validator(tokenizer).evaluate(policy, reference, step=0)
+    validator = Validator(
+        tokenizer,
+        VaderScorer(),
+        PROMPTS,
+        max_new_tokens=12,
+        temperature=1.0,
+        seed=0,
+        vocabulary=frozenset({"the"}),
+    )
+    record = validator.evaluate(policy, reference, step=0)
+    texts = [sample["completion"] for sample in record["samples"]]
+    from exercise.tiny.vocabulary import oov_share
+
+    assert record["oov_share"] == pytest.approx(oov_share(texts, frozenset({"the"})))
