@@ -343,3 +343,127 @@ def test_a_withheld_check_is_not_passed_and_is_counted_apart(tmp_path: Path) -> 
     assert {c["name"]: c["withheld"] for c in summary.to_json()["checks"]} == {"direction": 0, "contract": 1}
     batch.write_summary_md(tmp_path / "summary.md", summary, rows)
     assert "| contract | 3 | 1/3 | 33% | 1 | 1.00 |" in (tmp_path / "summary.md").read_text()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared baseline, --resume, progress events (stand-in grader)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: What a made baseline file holds, as far as the batch is concerned (the grader checks the rest).
+FAKE_BASELINE = {"format": "stand-in", "preset": "tiny", "record": {"run": "baseline"}}
+
+
+def test_the_shared_baseline_is_made_once_and_given_to_every_grade(
+    class_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = []
+
+    def make_baseline(self, seed: int, preset: str, timeout: float) -> dict:
+        made.append((seed, preset))
+        return FAKE_BASELINE
+
+    monkeypatch.setattr(batch.run.LocalExecutor, "make_baseline", make_baseline)
+    out = tmp_path / "out"
+    rows, summary = run_batch(BatchConfig(class_folder, out, jobs=2, seed=3, quiet=True), FAKE_GRADER)
+    assert made == [(3, "auto")]  # once for the batch, at its seed
+    shared = out / "_shared" / "baseline-seed3-auto.json"
+    assert json.loads(shared.read_text()) == FAKE_BASELINE
+    for name in ("alice", "bob", "carol"):
+        argv = json.loads((out / name / "results.json").read_text())["argv"]
+        assert argv[argv.index("--baseline-run") + 1] == str(shared.resolve()), name
+    assert any("shared baseline run: made once" in note for note in summary.notes)
+    assert "shared baseline run: made once" in (out / "summary.md").read_text()
+    assert [r.name for r in rows][:3] == ["alice", "bob", "carol"]  # _shared is not a submission
+
+
+def test_without_a_shared_baseline_each_grade_makes_its_own(
+    class_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from grader.checks.training.baseline import BaselineError
+
+    def broken(self, seed: int, preset: str, timeout: float) -> dict:
+        raise BaselineError("the baseline run failed: no validation history")
+
+    monkeypatch.setattr(batch.run.LocalExecutor, "make_baseline", broken)
+    out = tmp_path / "out"
+    _, summary = run_batch(BatchConfig(class_folder, out, jobs=2, quiet=True), FAKE_GRADER)
+    assert "--baseline-run" not in json.loads((out / "alice" / "results.json").read_text())["argv"]
+    assert any(
+        "failed (the baseline run failed" in n and "each grade made its own" in n for n in summary.notes
+    )
+    # --no-training grades need no baseline at all
+    monkeypatch.setattr(batch.run.LocalExecutor, "make_baseline", None)
+    run_batch(BatchConfig(class_folder, tmp_path / "plain", no_training=True, quiet=True), FAKE_GRADER)
+    assert not (tmp_path / "plain" / "_shared").exists()
+
+
+def _stamps(out: Path) -> dict[str, int]:
+    return {p.parent.name: p.stat().st_mtime_ns for p in out.glob("*/results.json")}
+
+
+def test_resume_regrades_nothing_that_is_done(class_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first, _ = run_batch(_fake_config(class_folder, out, jobs=3, no_training=True), FAKE_GRADER)
+    before = _stamps(out)
+    book = (out / "gradebook.csv").read_text()
+    time.sleep(0.05)  # any rewrite would show in the files' times
+
+    again, summary = run_batch(
+        _fake_config(class_folder, out, jobs=3, no_training=True, resume=True), FAKE_GRADER
+    )
+    after = _stamps(out)
+    done = {"alice", "bob", "carol"}  # graded normally; the others have no valid result (or nothing to grade)
+    assert {name: after[name] for name in done} == {name: before[name] for name in done}
+    assert all(after[name] > before[name] for name in ("gina", "hank"))  # grader errors are graded again
+    assert (out / "gradebook.csv").read_text() == book
+    assert [(r.name, r.score, r.error) for r in again] == [(r.name, r.score, r.error) for r in first]
+    assert "--resume: kept 3 finished grades, graded 5" in summary.notes
+
+    # A changed file, a new submission, other options: graded again; the rest still kept.
+    _write(class_folder / "bob.py", "# fake: pass=forward.zero,forward.direction\n")
+    _write(class_folder / "zed.py", "# fake: pass=forward.zero\n")
+    time.sleep(0.05)
+    rows, _ = run_batch(_fake_config(class_folder, out, jobs=3, no_training=True, resume=True), FAKE_GRADER)
+    latest = _stamps(out)
+    assert latest["alice"] == before["alice"] and latest["carol"] == before["carol"]
+    assert latest["bob"] > before["bob"] and {r.name: r.score for r in rows}["bob"] == 5.0
+    assert {r.name: r.score for r in rows}["zed"] == 2.0
+    run_batch(_fake_config(class_folder, out, jobs=3, no_training=True, seed=5, resume=True), FAKE_GRADER)
+    assert all(_stamps(out)[name] > latest[name] for name in ("alice", "bob", "carol"))  # another seed
+
+
+def test_progress_events_count_done_failed_and_running(class_folder: Path, tmp_path: Path) -> None:
+    class Record(batch.BatchEvents):
+        def __init__(self) -> None:
+            super().__init__()
+            self.most_running = 0
+            self.phases: list[str] = []
+
+        def changed(self, last: str) -> None:
+            with self.lock:
+                self.most_running = max(self.most_running, len(self.running))
+
+        def phase(self, text: str) -> None:
+            self.phases.append(text)
+
+    events = Record()
+    _write(class_folder / "slow.py", "# fake: sleep=1\n# fake: pass=forward.zero\n")
+    rows, _ = run_batch(
+        _fake_config(class_folder, tmp_path / "out", jobs=2, no_training=True), FAKE_GRADER, events=events
+    )
+    assert events.total == len(rows) == events.done == 9
+    assert events.failed == sum(1 for r in rows if r.error) == 5
+    assert events.most_running == 2  # --jobs 2: never more at once, and the slow grade overlapped another
+    assert not events.running
+
+
+def test_executor_ray_without_ray_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    _write(tmp_path / "subs" / "a.py", "")
+    code = batch.main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--executor", "ray"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install .[cluster]" in err
+    assert batch.main([str(tmp_path / "subs"), "--out", str(tmp_path / "o"), "--ray-address", "auto"]) == 2

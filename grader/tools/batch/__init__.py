@@ -1,13 +1,24 @@
 """Grade a whole class: a gradebook, per-check pass rates, common misconceptions, charts.
 
     python -m grader.tools.batch SUBMISSIONS_DIR --out OUT [--no-training] [--jobs N] [--seed N] [--timeout S]
+        [--resume] [--executor local|ray] [--ray-address ADDR] [--cpus-per-grade N] [--gpus-per-grade N]
 
 ``SUBMISSIONS_DIR`` holds one entry per student, graded in sorted order of name: a folder (graded file found by
 :mod:`grader.grading.locate`: ``rewards.py``, ``exercise/rewards.py``, or the only ``.py`` file) or a ``.py`` file
 (``alice.py`` is student ``alice``). Each submission is graded by its own ``python -m grader`` process, exactly
-as a single grade (same command, same isolation), so its score equals its single-grade score; ``--jobs`` of them
-run at once. Nothing a submission does stops the batch: a missing or ambiguous file, a syntax error, a grader
-crash or timeout each give a row with score 0 and the reason.
+as a single grade (same command, same isolation), so its score equals its single-grade score. Where they run:
+
+* ``--executor local`` (default): ``--jobs`` grader processes at a time on this machine;
+* ``--executor ray``: one Ray task per submission, reserving ``--cpus-per-grade`` / ``--gpus-per-grade``, on a
+  Ray head started for the batch or the cluster at ``--ray-address`` (:mod:`grader.tools.batch.cluster`).
+
+Nothing a submission does stops the batch: a missing or ambiguous file, a syntax error, a grader crash or
+timeout, a Ray task lost twice each give a row with score 0 and the reason. Each submission's files are written
+as its grade finishes; ``--resume`` keeps those that hold a valid result for the same file and options.
+
+The training checks' baseline run uses no submission code: the batch makes it once (``_shared/`` in ``OUT``)
+and grades every submission with ``--baseline-run`` (:mod:`grader.checks.training.baseline`), unless
+``--no-shared-baseline``.
 
 Output in ``OUT``:
 
@@ -27,11 +38,15 @@ normally (their rows say why), 2 on a usage error.
 from grader.tools.batch.config import DEFAULT_GRADER, BatchConfig, Entry, Graded
 from grader.tools.batch.discover import discover
 from grader.tools.batch.grade import grade_one
-from grader.tools.batch.run import main, run_batch
+from grader.tools.batch.progress import BatchEvents, ProgressBar
+from grader.tools.batch.run import LocalExecutor, main, run_batch
 from grader.tools.batch.summary import CheckStats, Summary, summarise
 from grader.tools.batch.writers import print_summary, write_charts, write_gradebook, write_summary_md
 
 __all__ = [
+    "BatchEvents",
+    "LocalExecutor",
+    "ProgressBar",
     "DEFAULT_GRADER",
     "BatchConfig",
     "CheckStats",
