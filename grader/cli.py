@@ -118,6 +118,22 @@ class GradeConfig:
             "metavar": "FILE",
         },
     )
+    model_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "the training runs' policy model instead of the preset's: a directory written by "
+            "save_pretrained (the runs are offline), e.g. GPT-2 for --training-preset gpt2",
+            "metavar": "DIR",
+        },
+    )
+    sentiment_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "the training runs' sentiment model instead of the preset's: a 5-star classifier's directory "
+            "written by save_pretrained, or vader",
+            "metavar": "DIR",
+        },
+    )
     quiet: bool = field(default=False, metadata={"help": "print only the score line"})
     explain_all: bool = field(
         default=False, metadata={"help": "explain every failed check, not only the first"}
@@ -157,6 +173,18 @@ def _invalid_option(config: GradeConfig) -> str:
     """What is wrong with option values argparse accepted, or ""."""
     if not (0 < config.time_budget < math.inf):
         return f"--time-budget must be a positive number of seconds, not {config.time_budget:g}"
+    for option, value in (("--model_name", config.model_name), ("--sentiment_model", config.sentiment_model)):
+        if value is not None and not config.no_training:
+            from grader.checks.training.settings import model_option_problem
+
+            problem = model_option_problem(option, value)
+            if problem:
+                return problem
+            if config.baseline_run is not None:
+                return (
+                    f"{option} and --baseline-run: a shared baseline is made with the preset's models, so it is "
+                    f"no control for runs with other ones; drop --baseline-run (this grade then makes its own)"
+                )
     if config.baseline_run is not None and not config.no_training:
         # Checked before grading: a baseline from another seed, preset or grader would change the grade.
         from grader.checks.training.baseline import BaselineError, load_baseline
@@ -285,6 +313,16 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
 
         # The training checks receive the file in their TrainingContext (checked again there before use).
         registry = with_baseline(str(config.baseline_run.resolve()))
+    if (config.model_name or config.sentiment_model) and not config.no_training:
+        from grader.checks import REGISTRY
+        from grader.checks.training.settings import model_option_value, with_models
+
+        # The training checks receive the models in their TrainingContext (the runner builds the contexts).
+        registry = with_models(
+            registry or REGISTRY,
+            model_name=model_option_value(config.model_name) if config.model_name else "",
+            sentiment_model=model_option_value(config.sentiment_model) if config.sentiment_model else "",
+        )
     results = grade(
         located.path,
         registry=registry,

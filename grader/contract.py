@@ -122,6 +122,8 @@ class TrainingContext(CheckContext):
     people to look at may be written, as a path prefix (the CLI passes the results path without its suffix);
     empty: write none. ``baseline_run``: a shared baseline run file (``--baseline-run``, see
     :mod:`grader.checks.training.baseline`) used instead of making the baseline run; empty: make it.
+    ``model_name`` / ``sentiment_model``: the training runs' policy and sentiment model (``--model_name`` /
+    ``--sentiment_model``: local directories, absolute, or ``vader``); empty: the preset's.
     """
 
     submission_path: str = ""
@@ -135,3 +137,5 @@ class TrainingContext(CheckContext):
     run_sets: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     artifact_stem: str = ""
     baseline_run: str = ""
+    model_name: str = ""
+    sentiment_model: str = ""

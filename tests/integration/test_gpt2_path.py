@@ -3,7 +3,9 @@ the base model (adapters disabled) as the reference. Both models load from local
 ``from_pretrained``, as GPT-2 and ``nlptown/bert-base-multilingual-uncased-sentiment`` do from the Hub cache.
 
 On CPU with small stand-ins of the same architectures (every CI run); with full-size random stand-ins on a GPU
-(``-m gpu``, skipped without CUDA).
+(``-m gpu``, skipped without CUDA). The grader takes the same local directories (``--model_name`` /
+``--sentiment_model``) through to its training runs: checked here from the command line to the lanes' run
+configuration.
 """
 
 from __future__ import annotations
@@ -76,12 +78,9 @@ def test_gpt2_preset_with_small_standins_on_cpu(tmp_path, tiny_gpt2_dir):
     assert 0.2 < result.history[0]["sentiment_mean"] < 0.8
 
 
-@pytest.mark.gpu
-def test_gpt2_preset_with_full_size_standins_on_gpu(tmp_path):
-    """GPT-2 small's architecture (124M) and a BERT-base-sized 5-label classifier, random weights, 2 steps."""
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
+def _full_size_standins(tmp_path):
+    """GPT-2 small's architecture (124M) and a BERT-base-sized 5-label classifier, random weights, saved like the
+    real ones; returns their directories."""
     from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2LMHeadModel
 
     from tests.support.tiny_models import train_bpe_tokenizer
@@ -111,8 +110,176 @@ def test_gpt2_preset_with_full_size_standins_on_gpu(tmp_path):
         )
     ).save_pretrained(sentiment_dir)
     bert_tokenizer.save_pretrained(sentiment_dir)
+    return model_dir, sentiment_dir
+
+
+def _needs_cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+
+
+@pytest.mark.gpu
+def test_gpt2_preset_with_full_size_standins_on_gpu(tmp_path):
+    """GPT-2 small's architecture (124M) and a BERT-base-sized 5-label classifier, random weights, 2 steps."""
+    _needs_cuda()
+    model_dir, sentiment_dir = _full_size_standins(tmp_path)
     result = _run(
         tmp_path, model_dir, sentiment_dir, prompts_per_step=2, num_generations=8, max_completion_length=24
     )
     _check(result)
     assert result.timing["seconds_per_step"] < 60
+
+
+# -- the grader's --model_name / --sentiment_model ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "option, make, expected",
+    [
+        ("--model_name", lambda tmp: tmp / "nowhere", "no such directory"),
+        ("--model_name", lambda tmp: tmp, "has no config.json"),
+        ("--sentiment_model", lambda tmp: tmp / "file.bin", "a file, not a model directory"),
+    ],
+)
+def test_grader_rejects_a_model_it_cannot_load_in_one_line(tmp_path, option, make, expected):
+    from tests.support.cli import run_grader
+
+    (tmp_path / "file.bin").write_bytes(b"x")
+    results = tmp_path / "out" / "results.json"
+    code, data, output = run_grader(
+        "--submission", "reference/rewards.py", "--results", results, option, make(tmp_path)
+    )
+    assert code == 2
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"python -m grader: error: {option} "), output
+    assert expected in lines[0] and "save_pretrained" in lines[0]  # what is wrong, and what to pass
+    assert "Traceback" not in output and data is not None and data["score"] == 0
+
+
+def test_grader_refuses_other_models_with_a_shared_baseline(tmp_path, tiny_gpt2_dir):
+    from tests.support.cli import run_grader
+
+    results = tmp_path / "results.json"
+    code, _, output = run_grader(
+        "--submission",
+        "reference/rewards.py",
+        "--results",
+        results,
+        "--model_name",
+        tiny_gpt2_dir,
+        "--baseline-run",
+        tmp_path / "baseline.json",
+    )
+    assert code == 2 and "--model_name and --baseline-run" in output and "Traceback" not in output
+
+
+def test_model_options_reach_the_training_context_and_the_lanes(tmp_path, monkeypatch, tiny_gpt2_dir):
+    """The chain up to the lanes, without a run: the CLI's values -> each training check's TrainingContext ->
+    run_set -> execute (the lanes' config); the lane's run config is the last link (the slow test below)."""
+    from grader.checks.training import checks
+    from grader.checks.training.settings import model_option_value, with_models
+    from grader.contract import CheckContext, TrainingContext
+    from tests.support.fake_submission import FakeSubmission, reference_module
+
+    seen = []
+    registry = with_models(
+        {
+            "training.forward_kl": lambda sub, ctx: seen.append(ctx),
+            "kl_forward.value": lambda s, c: seen.append(c),
+        },
+        model_name=model_option_value(str(tiny_gpt2_dir)),
+        sentiment_model="vader",
+    )
+    shared = {}
+    registry["training.forward_kl"](None, TrainingContext(run_sets=shared, submission_path="x"))
+    registry["kl_forward.value"](None, CheckContext())
+    assert seen[0].model_name == str(tiny_gpt2_dir.resolve()) and seen[0].sentiment_model == "vader"
+    assert seen[0].run_sets is shared  # still the grade's one dict of runs
+    assert type(seen[1]) is CheckContext  # the property checks are untouched
+
+    calls = []
+    monkeypatch.setattr(checks, "execute", lambda jobs, **kwargs: calls.append(kwargs) or {})
+    submission = tmp_path / "rewards.py"
+    submission.write_text("# the functions come from the fake submission\n")
+    context = TrainingContext(submission_path=str(submission), work_dir=str(tmp_path), **_models(seen[0]))
+    checks.run_set(FakeSubmission(reference_module()), context)
+    assert calls and calls[0]["model_name"] == seen[0].model_name and calls[0]["sentiment_model"] == "vader"
+    # a grade with other models is other runs: never served from the runs made with the preset's
+    checks.run_set(FakeSubmission(reference_module()), context)
+    assert len(calls) == 1
+    checks.run_set(
+        FakeSubmission(reference_module()),
+        TrainingContext(submission_path=str(submission), run_sets=context.run_sets, work_dir=str(tmp_path)),
+    )
+    assert len(calls) == 2 and calls[1]["model_name"] == ""
+
+
+def _models(context):
+    return {"model_name": context.model_name, "sentiment_model": context.sentiment_model}
+
+
+@pytest.mark.slow
+def test_lane_makes_a_gpt2_preset_run_with_the_given_local_models(tmp_path, tiny_gpt2_dir):
+    """Slow: a real lane process (torch, TRL) makes one 1-step baseline run of the gpt2 preset with the small
+    stand-ins given as --model_name / --sentiment_model would give them (20-60 s on 2 shared cores)."""
+    from grader.checks.training.runs import Job, execute
+    from grader.checks.training.settings import SETTINGS_PATH
+
+    settings = SETTINGS_PATH.read_text()
+    start = settings.index("[gpt2.runs]")
+    end = settings.index("[gpt2.thresholds]")
+    short = "[gpt2.runs]\nmax_steps = 1\neval_every = 1\nvalidation_prompts = 2\nforward_kl_coef = 0.3\n"
+    short += "backward_kl_coef = 0.3\nrun_budget_s = 120\n\n"
+    (tmp_path / "settings.toml").write_text(settings[:start] + short + settings[end:])
+    sentiment_dir = make_tiny_five_star(tmp_path / "five-star")
+    submission = tmp_path / "rewards.py"
+    submission.write_text("")  # the baseline calls none of its functions
+    records = execute(
+        [Job("baseline", "baseline", str(submission), 0)],
+        work_dir=tmp_path / "work",
+        timeout_s=240,
+        preset="gpt2",
+        settings_path=tmp_path / "settings.toml",
+        model_name=str(tiny_gpt2_dir),
+        sentiment_model=str(sentiment_dir),
+    )
+    record = records["baseline"]
+    assert record.ok, record.error
+    assert record.preset == "gpt2" and [entry["step"] for entry in record.history] == [0, 1]
+    assert record.config["model_name"] == str(tiny_gpt2_dir)
+    assert record.config["sentiment_model"] == str(sentiment_dir)
+
+
+@pytest.mark.gpu
+def test_grader_gpt2_preset_with_full_size_standins_on_gpu(tmp_path):
+    """``python -m grader --training-preset gpt2 --model_name DIR --sentiment_model DIR`` with full-size random
+    stand-ins: every run finishes (random models need not pass the checks), and the whole grade, four runs at
+    once plus the property checks, within one run's budget ([gpt2.runs] run_budget_s in thresholds.toml)."""
+    _needs_cuda()
+    from grader.checks.training.settings import load_settings
+    from tests.support.cli import run_grader
+
+    model_dir, sentiment_dir = _full_size_standins(tmp_path)
+    results = tmp_path / "results.json"
+    code, data, output = run_grader(
+        "--submission",
+        "reference/rewards.py",
+        "--results",
+        results,
+        "--training-preset",
+        "gpt2",
+        "--model_name",
+        model_dir,
+        "--sentiment_model",
+        sentiment_dir,
+        "--time-budget",
+        "900",
+        timeout=1000,
+    )
+    assert code in (0, 1), output[-3000:]
+    training = [t for t in data["tests"] if t["name"].startswith("training")]
+    assert len(training) == 4, output[-3000:]
+    for test in training:
+        assert not test.get("internal_error") and "time budget" not in test["output"], test["output"]
+    assert data["execution_time"] < load_settings("gpt2").runs.run_budget_s

@@ -106,3 +106,17 @@ def test_graded_runs_validate_on_the_fixed_subset_their_thresholds_were_calibrat
         config = resolve_config(TrainConfig(**train_config(run, settings, 0, "out")))
         assert config.validation_prompts == 24, run
     assert parse_args([]).validation_prompts is None  # the exercise's own runs: all of them
+
+
+def test_graded_runs_take_the_grades_models_and_record_them_only_when_given():
+    from grader.checks.training.settings import load_settings, train_config
+
+    settings = load_settings("gpt2")
+    plain = train_config("forward", settings, 0, "out")
+    assert (
+        "model_name" not in plain and "sentiment_model" not in plain
+    )  # the preset's, as a shared baseline's
+    given = train_config("forward", settings, 0, "out", model_name="/models/gpt2", sentiment_model="vader")
+    assert given == {**plain, "model_name": "/models/gpt2", "sentiment_model": "vader"}
+    config = resolve_config(TrainConfig(**given))
+    assert (config.preset, config.model_name, config.sentiment_model) == ("gpt2", "/models/gpt2", "vader")

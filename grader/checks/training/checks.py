@@ -92,12 +92,19 @@ def _gate(submission: Submission, function: str) -> str | None:
 
 def run_set(submission: Submission, context: CheckContext) -> RunSet:
     """The four graded runs of this submission and seed: made on first use, then taken from the grade's
-    ``context.run_sets`` (keyed by submission digest, seed, preset and settings digest), which every training
+    ``context.run_sets`` (keyed by submission digest, seed, preset, settings digest and models), which every training
     check of one grade shares."""
     if not isinstance(context, TrainingContext) or not context.submission_path:
         raise TrainingInternalError("a training check needs a TrainingContext with the submission's path")
     settings_digest = file_digest(SETTINGS_PATH)
-    key = (file_digest(context.submission_path), context.seed, context.training_preset, settings_digest)
+    key = (
+        file_digest(context.submission_path),
+        context.seed,
+        context.training_preset,
+        settings_digest,
+        context.model_name,
+        context.sentiment_model,
+    )
     cached = context.run_sets.get(key)
     if cached is not None:
         return cached
@@ -141,6 +148,8 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
                 call_timeout_s=context.call_timeout_s,
                 hidden_paths=context.hidden_paths,
                 isolation=context.isolation,
+                model_name=context.model_name,
+                sentiment_model=context.sentiment_model,
             )
 
         records.update(run(jobs))

@@ -22,9 +22,10 @@ from grader.contract import STUDENT_FUNCTIONS
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def gpt2_models_available() -> bool:
-    """GPT-2 and the ``gpt2`` preset's sentiment model are on disk (Hugging Face cache or local directories)."""
-    from exercise.presets import GPT2
+def gpt2_models_available(model_name: str = "", sentiment_model: str = "") -> bool:
+    """GPT-2 and the ``gpt2`` preset's sentiment model (or the grade's ``--model_name`` / ``--sentiment_model``)
+    are on disk (Hugging Face cache or local directories)."""
+    from exercise.presets import GPT2, VADER
 
     def local(name: str) -> bool:
         if Path(name).expanduser().is_dir():
@@ -36,16 +37,19 @@ def gpt2_models_available() -> bool:
         except Exception:  # noqa: BLE001 - no cache, no hub library: not available
             return False
 
-    return local(GPT2.model_name) and local(GPT2.sentiment_model)
+    sentiment = sentiment_model or GPT2.sentiment_model
+    return local(model_name or GPT2.model_name) and (sentiment == VADER or local(sentiment))
 
 
-def resolve_preset(requested: str) -> str:
-    """``auto``: ``gpt2`` on CUDA when its models are available locally, else ``tiny``."""
+def resolve_preset(requested: str, model_name: str = "", sentiment_model: str = "") -> str:
+    """``auto``: ``gpt2`` on CUDA when its models (the preset's or the given ones) are available locally, else
+    ``tiny``."""
     if requested != "auto":
         return requested
     import torch
 
-    return "gpt2" if torch.cuda.is_available() and gpt2_models_available() else "tiny"
+    available = gpt2_models_available(model_name, sentiment_model)
+    return "gpt2" if torch.cuda.is_available() and available else "tiny"
 
 
 class _Proxy:
@@ -83,7 +87,11 @@ def _lane(config: dict[str, Any]) -> None:
     hf_logging.set_verbosity_error()
     out_dir = Path(config["out_dir"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    preset = resolve_preset(config["preset"])
+    models = {
+        "model_name": config.get("model_name") or "",
+        "sentiment_model": config.get("sentiment_model") or "",
+    }
+    preset = resolve_preset(config["preset"], **models)
     settings = load_settings(preset, config.get("settings_path"))
     sandbox_config = SandboxConfig(
         call_timeout_s=float(config["call_timeout_s"]),
@@ -110,7 +118,7 @@ def _lane(config: dict[str, Any]) -> None:
             )
             for job in sub_jobs:
                 output_dir = str(Path(config["runs_dir"]) / safe_key(job.key))
-                fields = train_config(job.run, settings, job.seed, output_dir)
+                fields = train_config(job.run, settings, job.seed, output_dir, **models)
                 record = RunRecord(job.run, key=job.key, seed=job.seed, preset=preset, config=fields)
                 if not imported.ok and RUNS[job.run].function is not None:
                     record.error = f"the submission could not be imported: {imported.message}"

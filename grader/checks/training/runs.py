@@ -172,10 +172,13 @@ def execute(
     hidden_paths: Iterable[str] = (),
     settings_path: str | os.PathLike | None = None,
     isolation: str = "auto",
+    model_name: str = "",
+    sentiment_model: str = "",
 ) -> dict[str, RunRecord]:
     """Make every job's run in parallel lanes; return one :class:`RunRecord` per job key, failed ones with the
     reason. Returns when every lane has ended; lanes still running at ``timeout_s`` are killed with their
-    process trees.
+    process trees. ``model_name`` / ``sentiment_model``: every run's models instead of the preset's (absolute
+    directories: the lanes run elsewhere; empty: the preset's).
     """
     from grader.sandbox.proctree import become_subreaper, children_of_me, kill_tree, start_ticks
 
@@ -199,6 +202,9 @@ def execute(
             "hidden_paths": [str(p) for p in hidden_paths],
             "isolation": isolation,  # the grade's --isolation: a lane's sandbox is as strict as the grader's
             "settings_path": str(settings_path) if settings_path else None,
+            # --model_name / --sentiment_model of the grade (empty: the preset's models)
+            "model_name": model_name,
+            "sentiment_model": sentiment_model,
         }
         (lane_dir / "lane.json").write_text(json.dumps(config), encoding="utf-8")
         with open(lane_dir / "log.txt", "wb") as log:

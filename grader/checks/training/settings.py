@@ -152,10 +152,22 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
     )
 
 
-def train_config(run: str, settings: TrainingSettings, seed: int, output_dir: str) -> dict[str, Any]:
-    """The :class:`exercise.config.TrainConfig` fields of one graded run (plain data: it is also recorded)."""
+def train_config(
+    run: str,
+    settings: TrainingSettings,
+    seed: int,
+    output_dir: str,
+    *,
+    model_name: str = "",
+    sentiment_model: str = "",
+) -> dict[str, Any]:
+    """The :class:`exercise.config.TrainConfig` fields of one graded run (plain data: it is also recorded).
+    ``model_name`` / ``sentiment_model`` (the grade's ``--model_name`` / ``--sentiment_model``) replace the
+    preset's models; left empty, the fields are not set at all, so the record says the preset's were used."""
     spec = RUNS[run]
+    models = {"model_name": model_name, "sentiment_model": sentiment_model}
     return {
+        **{name: value for name, value in models.items() if value},
         "preset": settings.preset,
         "reward_shaping": spec.reward_shaping,
         "kl_type": spec.kl_type,
@@ -172,3 +184,77 @@ def train_config(run: str, settings: TrainingSettings, seed: int, output_dir: st
 
 def file_digest(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The grade's own models (--model_name / --sentiment_model)
+# ---------------------------------------------------------------------------------------------------------------
+
+#: What the sentiment option takes besides a model directory (exercise.sentiment.build_scorer).
+VADER = "vader"
+
+
+def model_option_problem(option: str, value: str) -> str:
+    """Why the training runs could not load ``value`` given as ``option`` (``--model_name`` or
+    ``--sentiment_model``), as one line that says what to pass instead; "" when they can.
+
+    The runs are offline (their processes set HF_HUB_OFFLINE), so a model is a local directory written by
+    ``save_pretrained`` (or a Hub name already in the local Hugging Face cache)."""
+    if option == "--sentiment_model" and value.lower() == VADER:
+        return ""
+    what = (
+        "a 5-star sentiment classifier"
+        if option == "--sentiment_model"
+        else "a causal language model (GPT-2)"
+    )
+    fix = f"pass the directory that save_pretrained wrote for {what} (config.json, weights, tokenizer files)"
+    if option == "--sentiment_model":
+        fix += ", or vader"
+    path = Path(value).expanduser()
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return ""
+        return f"{option} {value}: the directory has no config.json, so it holds no saved model; {fix}"
+    if path.exists():
+        return f"{option} {value}: a file, not a model directory; {fix}"
+    if not value.startswith((".", "/", "~")) and _in_hub_cache(value):
+        return ""
+    return (
+        f"{option} {value}: no such directory, and no model of that name in the local Hugging Face cache (the "
+        f"training runs are offline); {fix}"
+    )
+
+
+def _in_hub_cache(name: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # noqa: BLE001 - a name the hub library rejects, or no hub library: not cached
+        return False
+
+
+def model_option_value(value: str) -> str:
+    """What the runs get for a model option that :func:`model_option_problem` accepted: a directory as an absolute
+    path (the training processes run in their own working directories), a name or ``vader`` as it is."""
+    path = Path(value).expanduser()
+    return str(path.resolve()) if path.is_dir() else value
+
+
+def with_models(registry: Any, *, model_name: str = "", sentiment_model: str = "") -> dict[str, Any]:
+    """``registry`` (check id -> check) whose training checks make their runs with these models (in their
+    :class:`~grader.contract.TrainingContext`); the other checks unchanged. The runner builds the contexts, so
+    the grade's models reach them through their checks."""
+    from dataclasses import replace
+
+    from grader.contract import TrainingContext
+
+    def wrap(check: Any) -> Any:
+        def with_grade_models(submission: Any, context: Any) -> Any:
+            if isinstance(context, TrainingContext):  # replace keeps the grade's shared run_sets dict
+                context = replace(context, model_name=model_name, sentiment_model=sentiment_model)
+            return check(submission, context)
+
+        return with_grade_models
+
+    return {check_id: wrap(check) for check_id, check in registry.items()}
