@@ -92,8 +92,8 @@ def _gate(submission: Submission, function: str) -> str | None:
 
 def run_set(submission: Submission, context: CheckContext) -> RunSet:
     """The four graded runs of this submission and seed: made on first use, then taken from the grade's
-    ``context.run_sets`` (keyed by submission digest, seed, preset, settings digest and models), which every training
-    check of one grade shares."""
+    ``context.run_sets`` (keyed by submission digest, seed, preset, settings digest and models), which every
+    training check of one grade shares."""
     if not isinstance(context, TrainingContext) or not context.submission_path:
         raise TrainingInternalError("a training check needs a TrainingContext with the submission's path")
     settings_digest = file_digest(SETTINGS_PATH)
