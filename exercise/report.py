@@ -212,6 +212,7 @@ def _plot_train_log(rewards_ax, spread_ax, train_log: list[dict]) -> None:
     rewards_ax.set(title="training batches: mean per completion", xlabel="step")
     for key, label, style in (
         ("reward_std", "reward", "-"),
+        ("reward/group_std", "reward within a prompt's group\n(what --scale_rewards group divides by)", "--"),
         ("reward/kl_penalty_std", "KL penalty", ":"),
     ):
         x, y = series(key)
@@ -235,6 +236,7 @@ class LogLineCallback(TrainerCallback):
         ("sentiment/raw_mean", "score"),
         ("reward/kl_penalty_mean", "penalty"),
         ("reward/kl_penalty_std", "penalty-sd"),
+        ("reward/group_std", "group-sd"),
         ("kl", "trl-kl"),
         ("entropy", "entropy"),
         ("completions/mean_length", "length"),

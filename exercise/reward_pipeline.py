@@ -230,7 +230,26 @@ class SentimentReward:
                 "reward/kl_penalty_std",
                 math.sqrt(sum((p - mean_penalty) ** 2 for p in breakdown.penalties) / n),
             )
+            # What `--scale_rewards group` divides each advantage by: the spread of the rewards among the
+            # completions of one prompt (TRL's own reward_std is the whole batch's).
+            group_std = mean_group_std(prompts, breakdown.rewards)
+            if group_std is not None:
+                log_metric("reward/group_std", group_std)
         return breakdown.rewards
+
+
+def mean_group_std(prompts: Sequence[str], rewards: Sequence[float]) -> float | None:
+    """The standard deviation of the rewards within each prompt's group of completions (Bessel-corrected, as TRL
+    computes it for its advantages), averaged over the groups; None when no prompt has two completions."""
+    groups: dict[str, list[float]] = {}
+    for prompt, reward in zip(prompts, rewards, strict=True):
+        groups.setdefault(str(prompt), []).append(float(reward))
+    stds = []
+    for values in groups.values():
+        if len(values) > 1:
+            mean = sum(values) / len(values)
+            stds.append(math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)))
+    return sum(stds) / len(stds) if stds else None
 
 
 def preflight(functions: RewardFunctions, *, reward_shaping: str, kl_type: str, kl_coef: float) -> None:

@@ -160,3 +160,13 @@ def test_validation_measures_oov_only_with_a_vocabulary(models):
     from exercise.tiny.vocabulary import oov_share
 
     assert record["oov_share"] == pytest.approx(oov_share(texts, frozenset({"the"})))
+
+
+def test_mean_group_std_is_the_spread_group_scaling_divides_by():
+    # (the training-side spread, logged next to the validation metrics as reward/group_std)
+    from exercise.reward_pipeline import mean_group_std
+
+    prompts = ["a", "b", "a", "b", "c"]  # groups by prompt, in any order; "c" has one completion: no spread
+    rewards = [1.0, 0.5, 3.0, 0.5, 9.0]
+    assert mean_group_std(prompts, rewards) == pytest.approx((2**0.5 + 0.0) / 2)  # Bessel-corrected, like TRL
+    assert mean_group_std(["a", "b"], [1.0, 2.0]) is None
