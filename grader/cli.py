@@ -307,25 +307,15 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
     if located.path is None:
         return _not_gradeable(f"Nothing to grade: {located.error}", config, started)
     hidden = [config.results.absolute().parent] + ([config.junit.absolute().parent] if config.junit else [])
-    registry = None
-    if config.baseline_run is not None and not config.no_training:
-        from grader.checks.training.baseline import with_baseline
+    from grader.checks.training.settings import model_option_value
 
-        # The training checks receive the file in their TrainingContext (checked again there before use).
-        registry = with_baseline(str(config.baseline_run.resolve()))
-    if (config.model_name or config.sentiment_model) and not config.no_training:
-        from grader.checks import REGISTRY
-        from grader.checks.training.settings import model_option_value, with_models
+    def model(
+        option: str | None,
+    ) -> str:  # a local directory reaches the training processes as an absolute path
+        return model_option_value(option) if option and not config.no_training else ""
 
-        # The training checks receive the models in their TrainingContext (the runner builds the contexts).
-        registry = with_models(
-            registry or REGISTRY,
-            model_name=model_option_value(config.model_name) if config.model_name else "",
-            sentiment_model=model_option_value(config.sentiment_model) if config.sentiment_model else "",
-        )
     results = grade(
         located.path,
-        registry=registry,
         seed=config.seed,
         training=not config.no_training,
         rubric=config.rubric,
@@ -339,6 +329,10 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
         artifact_stem=config.results.absolute().with_suffix(""),
         time_budget_s=config.time_budget,
         feedback_level=config.feedback_level,
+        # a shared baseline is checked again by the training checks before use
+        baseline_run=config.baseline_run if not config.no_training else None,
+        model_name=model(config.model_name),
+        sentiment_model=model(config.sentiment_model),
     )
     if located.note:
         results.output = f"{located.note}\n{results.output}"

@@ -60,6 +60,9 @@ def grade(
     artifact_stem: str | Path | None = None,
     time_budget_s: float | None = None,
     feedback_level: str | None = None,
+    baseline_run: str | Path | None = None,
+    model_name: str = "",
+    sentiment_model: str = "",
 ) -> GradingResults:
     """Grade the submission file; see the module docstring.
 
@@ -73,6 +76,9 @@ def grade(
     ``time_budget_s``: seconds the whole grade may take (None: no limit; see the module docstring).
     ``feedback_level``: how much a failed check explains (hint, explain, solution; None: the rubric's level), at
     most what this copy's misconception catalogue contains (:mod:`grader.grading.feedback`).
+    ``baseline_run``: a shared baseline run file (:mod:`grader.checks.training.baseline`) the training checks use
+    instead of making their control run. ``model_name`` / ``sentiment_model``: the training runs' models
+    (local directories or Hub names; empty: the preset's).
     """
     started = time.monotonic()
     budget = TimeBudget(time_budget_s, start=started)
@@ -173,6 +179,9 @@ def grade(
                             isolation=config.isolation,
                             run_sets=run_sets,
                             artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
+                            baseline_run=str(Path(baseline_run).absolute()) if baseline_run else "",
+                            model_name=model_name,
+                            sentiment_model=sentiment_model,
                         )
                     result = run_check(
                         entry, registry.get(entry.check_id), budgeted, check_context, feedback_level=level

@@ -178,25 +178,31 @@ def test_model_options_reach_the_training_context_and_the_lanes(tmp_path, monkey
     """The chain up to the lanes, without a run: the CLI's values -> each training check's TrainingContext ->
     run_set -> execute (the lanes' config); the lane's run config is the last link (the slow test below)."""
     from grader.checks.training import checks
-    from grader.checks.training.settings import model_option_value, with_models
-    from grader.contract import CheckContext, TrainingContext
+    from grader.checks.training.settings import model_option_value
+    from grader.contract import CheckOutcome, TrainingContext
+    from grader.grading.runner import grade
     from tests.support.fake_submission import FakeSubmission, reference_module
 
     seen = []
-    registry = with_models(
-        {
-            "training.forward_kl": lambda sub, ctx: seen.append(ctx),
-            "kl_forward.value": lambda s, c: seen.append(c),
-        },
+
+    def check(submission, context):
+        seen.append(context)
+        return CheckOutcome(1.0)
+
+    ids = ["training.forward_kl", "kl_forward.value"]
+    empty = tmp_path / "empty.py"
+    empty.write_text("")
+    grade(
+        empty,
+        registry=dict.fromkeys(ids, check),
+        only=ids,
         model_name=model_option_value(str(tiny_gpt2_dir)),
         sentiment_model="vader",
     )
-    shared = {}
-    registry["training.forward_kl"](None, TrainingContext(run_sets=shared, submission_path="x"))
-    registry["kl_forward.value"](None, CheckContext())
+    # the rubric's order: the property check first
+    assert not isinstance(seen[0], TrainingContext)  # the property checks are untouched
+    seen = seen[1:]
     assert seen[0].model_name == str(tiny_gpt2_dir.resolve()) and seen[0].sentiment_model == "vader"
-    assert seen[0].run_sets is shared  # still the grade's one dict of runs
-    assert type(seen[1]) is CheckContext  # the property checks are untouched
 
     calls = []
     monkeypatch.setattr(checks, "execute", lambda jobs, **kwargs: calls.append(kwargs) or {})

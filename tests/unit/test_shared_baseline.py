@@ -168,20 +168,23 @@ def test_run_set_refuses_a_mismatched_baseline_without_running_anything(tmp_path
         run_set(NoCalls(), context)
 
 
-def test_with_baseline_hands_the_file_to_training_contexts_only() -> None:
-    from grader.contract import CheckContext
+def test_the_grade_hands_the_file_to_training_contexts_only(tmp_path) -> None:
+    """grade(baseline_run=...) -> each training check's TrainingContext (one shared dict of runs per grade); the
+    property checks' contexts do not carry it."""
+    from grader.contract import CheckOutcome
+    from grader.grading.runner import grade
 
     seen = []
 
     def check(submission, context):
         seen.append(context)
-        return "verdict"
+        return CheckOutcome(1.0)
 
-    wrapped = shared.with_baseline("/shared/baseline.json", {"a": check})
-    runs: dict = {}
-    assert wrapped["a"](None, TrainingContext(run_sets=runs)) == "verdict"
-    assert seen[-1].baseline_run == "/shared/baseline.json"
-    assert seen[-1].run_sets is runs  # the grade's training checks still share their runs
-    plain = CheckContext(seed=4)
-    wrapped["a"](None, plain)
-    assert seen[-1] is plain  # a property check's context is left alone
+    submission = tmp_path / "rewards.py"
+    submission.write_text("")
+    ids = ["kl_forward.value", "training.forward_kl", "training.backward_kl"]
+    grade(submission, registry=dict.fromkeys(ids, check), only=ids, baseline_run=tmp_path / "baseline.json")
+    plain, *training = seen
+    assert not isinstance(plain, TrainingContext)
+    assert [c.baseline_run for c in training] == [str((tmp_path / "baseline.json").absolute())] * 2
+    assert training[0].run_sets is training[1].run_sets  # the grade's training checks still share their runs

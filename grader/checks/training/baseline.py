@@ -23,7 +23,7 @@ import math
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
@@ -37,7 +37,6 @@ from grader.checks.training.settings import (
     load_settings,
     train_config,
 )
-from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 
 FORMAT = "rl-sentiment baseline run"
 VERSION = 1
@@ -191,25 +190,6 @@ def _versions(versions: Any) -> str:
 
 
 _MAKE = "python -m grader.checks.training.baseline"
-
-
-def with_baseline(path: str, registry: Mapping[str, CheckFunction] | None = None) -> dict[str, CheckFunction]:
-    """``registry`` (default: every check) whose training checks receive the shared baseline file ``path`` in
-    their :class:`~grader.contract.TrainingContext` (``baseline_run``)."""
-    if registry is None:
-        from grader.checks import REGISTRY as registry  # noqa: N811 - lazily: the checks import torch-free modules
-
-    def wrap(check: CheckFunction) -> CheckFunction:
-        def with_shared_baseline(submission: Submission, context: CheckContext) -> CheckOutcome:
-            if isinstance(context, TrainingContext):
-                context = replace(
-                    context, baseline_run=path
-                )  # run_sets is shared: replace keeps the same dict
-            return check(submission, context)
-
-        return with_shared_baseline
-
-    return {check_id: wrap(check) for check_id, check in registry.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -239,22 +239,3 @@ def model_option_value(value: str) -> str:
     path (the training processes run in their own working directories), a name or ``vader`` as it is."""
     path = Path(value).expanduser()
     return str(path.resolve()) if path.is_dir() else value
-
-
-def with_models(registry: Any, *, model_name: str = "", sentiment_model: str = "") -> dict[str, Any]:
-    """``registry`` (check id -> check) whose training checks make their runs with these models (in their
-    :class:`~grader.contract.TrainingContext`); the other checks unchanged. The runner builds the contexts, so
-    the grade's models reach them through their checks."""
-    from dataclasses import replace
-
-    from grader.contract import TrainingContext
-
-    def wrap(check: Any) -> Any:
-        def with_grade_models(submission: Any, context: Any) -> Any:
-            if isinstance(context, TrainingContext):  # replace keeps the grade's shared run_sets dict
-                context = replace(context, model_name=model_name, sentiment_model=sentiment_model)
-            return check(submission, context)
-
-        return with_grade_models
-
-    return {check_id: wrap(check) for check_id, check in registry.items()}
