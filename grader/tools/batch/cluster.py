@@ -175,6 +175,7 @@ class RayExecutor:
             else:
                 # An embedded head for this batch: this machine's CPUs, reachable from here only, no dashboard.
                 ray.init(
+                    address="local",  # a new head even where a `ray start` cluster runs (else Ray joins it)
                     num_cpus=available_cpus(),
                     include_dashboard=False,
                     _node_ip_address="127.0.0.1",

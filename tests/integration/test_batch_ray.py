@@ -1,0 +1,177 @@
+"""The batch's Ray executor (grader/tools/batch/cluster.py) on a real Ray: a local cluster started with
+``ray start --head`` (2 CPUs, 127.0.0.1) and the embedded head the batch starts itself.
+
+The grades are the real ``python -m grader`` with ``--no-training`` (a few seconds each): what is tested is where
+and how they run, not the training checks. Without Ray these tests skip, except in CI (``GRADER_REQUIRE_RAY=1``),
+where they fail. Every test here is slow: starting Ray alone takes 5-25 s on 2 shared cores.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from grader.tools.batch import BatchConfig, run_batch
+from tests.support.ray_cluster import local_cluster, require_ray
+from tests.support.wrong_sources import R_LOG_R_BACKWARD, SUM_NOT_MEAN_FORWARD
+
+require_ray()
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = (REPO / "reference" / "rewards.py").read_text(encoding="utf-8")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (REPO / "reference").is_dir(), reason="needs the reference solution"),
+]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def six(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six submissions that earn different scores (one of each kind of outcome the gradebook shows)."""
+    subs = tmp_path_factory.mktemp("six")
+    _write(subs / "ada" / "rewards.py", REFERENCE)
+    _write(subs / "ben.py", (REPO / "exercise" / "rewards.py").read_text(encoding="utf-8"))  # the stub
+    _write(subs / "cy" / "exercise" / "rewards.py", REFERENCE + SUM_NOT_MEAN_FORWARD)
+    _write(subs / "dee.py", REFERENCE + R_LOG_R_BACKWARD)
+    _write(subs / "eve.py", "def kl_penalty_forward(:\n")
+    _write(subs / "fay.py", "import sys\nsys.exit(0)\n")
+    return subs
+
+
+@pytest.fixture(scope="module")
+def local_book(six: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same batch with --executor local: what Ray must reproduce."""
+    out = tmp_path_factory.mktemp("local")
+    rows, _ = run_batch(BatchConfig(six, out, no_training=True, jobs=2, quiet=True))
+    assert len(rows) == 6 and not any(r.error for r in rows)
+    assert len({r.score for r in rows}) >= 4  # the comparison below can tell submissions apart
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster() -> str:
+    with local_cluster(cpus=2) as address:
+        yield address
+
+
+def _same_grades(one: Path, two: Path) -> None:
+    assert (one / "gradebook.csv").read_text() == (two / "gradebook.csv").read_text()
+    for results in sorted(one.glob("*/results.json")):
+        mine = json.loads(results.read_text())
+        theirs = json.loads((two / results.parent.name / "results.json").read_text())
+        assert [(t["name"], t["score"], t["output"]) for t in mine["tests"]] == [
+            (t["name"], t["score"], t["output"]) for t in theirs["tests"]
+        ], results.parent.name
+
+
+def test_a_ray_cluster_grades_like_the_local_pool_and_resume_regrades_nothing(
+    six: Path, local_book: Path, cluster: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "ray"
+    config = BatchConfig(six, out, no_training=True, executor="ray", ray_address=cluster, quiet=True)
+    rows, summary = run_batch(config)
+    assert [r.name for r in rows] == ["ada", "ben", "cy", "dee", "eve", "fay"]
+    _same_grades(local_book, out)
+    assert f"graded on the Ray cluster at {cluster}" in summary.notes
+
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*")}
+    time.sleep(0.05)
+    again, summary = run_batch(BatchConfig(six, out, no_training=True, executor="ray", ray_address=cluster,
+                                           resume=True, quiet=True))  # fmt: skip
+    assert "--resume: kept 6 finished grades, graded 0" in summary.notes
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/*")} == stamps  # not one file rewritten
+    assert [(r.name, r.score) for r in again] == [(r.name, r.score) for r in rows]
+
+
+def test_the_embedded_head_grades_like_the_local_pool(six: Path, local_book: Path, tmp_path: Path) -> None:
+    out = tmp_path / "embedded"
+    rows, summary = run_batch(BatchConfig(six, out, no_training=True, executor="ray", quiet=True))
+    _same_grades(local_book, out)
+    assert any(note.startswith("graded on a Ray head started on this machine") for note in summary.notes)
+
+
+def _graders_of(filename: str) -> list[tuple[int, int]]:
+    """(pid, parent pid) of the grader processes grading a submission file named ``filename`` on a worker."""
+    found = []
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        command = proc.info["cmdline"] or []
+        if "--submission" in command:
+            path = command[command.index("--submission") + 1 :][:1]
+            if path and path[0].endswith(f"/submission/{filename}"):
+                found.append((proc.info["pid"], proc.info["ppid"]))
+    return found
+
+
+def _kill_worker_grading(filename: str, spare: set[int], timeout: float = 180.0) -> tuple[int, int]:
+    """SIGKILL the Ray worker process running ``filename``'s grade (not one in ``spare``); (worker, grader)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid, worker in _graders_of(filename):
+            try:
+                is_ray_worker = worker not in spare and psutil.Process(worker).cmdline()[0].startswith(
+                    "ray::"
+                )
+            except (psutil.Error, IndexError):
+                continue
+            if is_ray_worker:
+                os.kill(worker, signal.SIGKILL)
+                return worker, pid
+        time.sleep(0.05)
+    raise AssertionError(f"no Ray worker was grading {filename} within {timeout:g} s")
+
+
+def _gone(pid: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_killed_workers_are_retried_and_a_submission_lost_twice_gets_its_row(
+    cluster: str, tmp_path: Path
+) -> None:
+    subs = tmp_path / "subs"
+    slow = REFERENCE + "\nimport time as _time\n\n_time.sleep(4)  # a wide window to kill the worker in\n"
+    _write(subs / "a_twice.py", slow)
+    _write(subs / "b_once.py", slow)
+    _write(subs / "c_fine.py", REFERENCE)
+    out = tmp_path / "out"
+    config = BatchConfig(subs, out, no_training=True, executor="ray", ray_address=cluster, quiet=True)
+    finished: dict = {}
+    batch = threading.Thread(target=lambda: finished.update(rows=run_batch(config)[0]), daemon=True)
+    batch.start()
+
+    first, grader = _kill_worker_grading("a_twice.py", spare=set())
+    assert _gone(grader), "the grader of a killed worker must die with it"
+    _kill_worker_grading("b_once.py", spare=set())
+    _kill_worker_grading("a_twice.py", spare={first})  # its retry: the second and last attempt
+    batch.join(timeout=300)
+    assert not batch.is_alive(), "the batch did not finish"
+
+    rows = {row.name: row for row in finished["rows"]}
+    assert sorted(rows) == ["a_twice", "b_once", "c_fine"]  # every row
+    assert rows["b_once"].error == "" and rows["b_once"].score == rows["c_fine"].score > 0  # retried, graded
+    assert rows["a_twice"].score == 0 and "its Ray task was lost 2 times" in rows["a_twice"].error
+    assert "lost 2 times" in (out / "a_twice" / "grader.log").read_text()
+    book = (out / "gradebook.csv").read_text()
+    assert "a_twice" in book and "lost 2 times" in book
+    shutil.rmtree(out)
