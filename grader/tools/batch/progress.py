@@ -98,8 +98,9 @@ class ProgressBar(BatchEvents):
     def grading(self) -> None:
         # The time left is estimated from the grades made from here on, not from rows kept by --resume.
         with self.lock:
+            fields = {"failed": self.failed, "running": len(self.running), "phase": "grading"}
             done = self.done
-        self.progress.reset(self.task, total=self.total, completed=done, phase="grading")
+        self.progress.reset(self.task, total=self.total, completed=done, **fields)  # reset replaces the fields
 
     def changed(self, last: str) -> None:
         with self.lock:
