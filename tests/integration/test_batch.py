@@ -467,3 +467,47 @@ def test_executor_ray_without_ray_says_how_to_install_it(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pip install .[cluster]" in err
     assert batch.main([str(tmp_path / "subs"), "--out", str(tmp_path / "o"), "--ray-address", "auto"]) == 2
+
+
+@pytest.mark.slow
+@real_grader
+def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks(tmp_path: Path) -> None:
+    """Slow: the one test that makes real training runs with a shared baseline (the baseline once, then the
+    reference's three runs: about a full grade, 40-60 s of both cores). How a baseline is checked is tested on
+    synthetic runs in tests/unit/test_shared_baseline.py."""
+    from grader.checks.training.baseline import load_baseline
+
+    subs = tmp_path / "subs"
+    shutil.copy(REPO / "reference" / "rewards.py", _write(subs / "ref" / "rewards.py", ""))
+    out = tmp_path / "out"
+    # A generous time budget: on a busy machine the three runs can take minutes, and this is no test of time.
+    rows, summary = run_batch(BatchConfig(subs, out, jobs=1, time_budget=1800, quiet=True))
+    assert rows[0].error == "" and rows[0].score == rows[0].max_score == 100
+    shared = out / "_shared" / "baseline-seed0-auto.json"
+    baseline = load_baseline(shared, seed=0, preset="auto")  # a valid shared baseline for this grader
+    assert any(note.startswith("shared baseline run: made once") for note in summary.notes)
+    results = json.loads((out / "ref" / "results.json").read_text())
+    check = next(
+        t for t in results["tests"] if t.get("extra_data", {}).get("check_id") == "training.baseline"
+    )
+    assert "made once and shared by every grade" in check["output"]
+    # The grade scored the shared run: its numbers are the file's.
+    assert f"KL(pi || pi_ref) = {baseline.final['kl_forward']:.3f}" in check["output"]
+
+
+def test_grader_options_pass_only_what_differs_from_the_graders_defaults(tmp_path: Path) -> None:
+    from grader.tools.batch.grade import grader_options
+
+    plain = BatchConfig(tmp_path, tmp_path / "out")
+    assert grader_options(plain) == []
+    assert grader_options(plain, baseline="/b.json", training_jobs=2) == [
+        "--training-jobs",
+        "2",
+        "--baseline-run",
+        "/b.json",
+    ]
+    custom = BatchConfig(tmp_path, tmp_path / "out", seed=4, time_budget=900, training_preset="tiny")
+    assert grader_options(custom) == ["--seed", "4", "--time-budget", "900", "--training-preset", "tiny"]
+    # --no-training grades make no training runs: no baseline, preset or lanes to pass
+    quick = BatchConfig(tmp_path, tmp_path / "out", no_training=True, training_preset="tiny")
+    assert grader_options(quick, baseline="/b.json", training_jobs=2) == ["--no-training"]

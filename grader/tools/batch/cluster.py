@@ -16,7 +16,6 @@ Ray is an optional dependency (``pip install .[cluster]``), imported only here a
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -132,13 +131,7 @@ def remote_grade(
         ]
         exit_code, error, seconds = run_grader(command, folder, timeout)
         files = {n: (folder / n).read_bytes() for n in RESULT_FILES if (folder / n).is_file()}
-    return {
-        "exit_code": exit_code,
-        "error": error,
-        "seconds": seconds,
-        "files": files,
-        "node": socket.gethostname(),
-    }
+    return {"exit_code": exit_code, "error": error, "seconds": seconds, "files": files}
 
 
 def remote_baseline(seed: int, preset: str, timeout: float) -> dict[str, Any]:

@@ -104,6 +104,14 @@ class BatchConfig:
             "metavar": "N",
         },
     )
+    time_budget: float | None = field(
+        default=None,
+        metadata={
+            "help": "The grader's --time-budget for each grade, in seconds (default: the grader's). Raise it on a "
+            "busy machine or for the gpt2 preset.",
+            "metavar": "SECONDS",
+        },
+    )
     quiet: bool = field(
         default=False, metadata={"help": "No progress bar and no summary table on the terminal."}
     )

@@ -44,6 +44,8 @@ def grader_options(
         options.append("--no-training")
     if config.seed is not None:
         options += ["--seed", str(config.seed)]
+    if config.time_budget is not None:
+        options += ["--time-budget", f"{config.time_budget:g}"]
     if not config.no_training:
         if config.training_preset != "auto":
             options += ["--training-preset", config.training_preset]

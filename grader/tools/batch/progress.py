@@ -100,7 +100,9 @@ class ProgressBar(BatchEvents):
         with self.lock:
             fields = {"failed": self.failed, "running": len(self.running), "phase": "grading"}
             done = self.done
-        self.progress.reset(self.task, total=self.total, completed=done, **fields)  # reset replaces the fields
+        self.progress.reset(
+            self.task, total=self.total, completed=done, **fields
+        )  # reset replaces the fields
 
     def changed(self, last: str) -> None:
         with self.lock:
