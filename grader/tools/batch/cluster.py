@@ -178,8 +178,9 @@ class RayExecutor:
                 self.where = f"a Ray head started on this machine ({available_cpus()} CPUs)"
         except Exception as exc:  # noqa: BLE001 - connection errors come in many types
             target = config.ray_address or "an embedded head"
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
             raise ClusterError(
-                f"could not start or reach Ray ({target}): {type(exc).__name__}: {exc}"
+                f"could not start or reach Ray ({target}): {type(exc).__name__}: {first}"
             ) from None
         resources = ray.cluster_resources()
         if (
