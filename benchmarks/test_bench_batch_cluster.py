@@ -6,6 +6,7 @@ A full grade with training is four GRPO runs (about 40-60 s of both cores on a 2
 cores: on a small machine run it with a smaller count, e.g. ``BENCH_BATCH_COUNT=4 nox -s bench -- -k cluster``.
 The shared baseline saves one run of four per grade and costs one run per batch (on one core, before any grade
 starts): the saving grows with the count towards the baseline's share of a grade's training.
+``BENCH_BATCH_TRAINING=0`` grades without training (seconds per grade): then only the executors are compared.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from grader.tools.batch import BatchConfig, run_batch
 
 REPO = Path(__file__).resolve().parents[1]
 COUNT = int(os.environ.get("BENCH_BATCH_COUNT", "24"))
+TRAINING = os.environ.get("BENCH_BATCH_TRAINING", "1") != "0"
 #: wall seconds and child CPU seconds (the local pool's graders; Ray's run in Ray's workers) per configuration
 MEASURED: dict[str, tuple[float, float]] = {}
 CONFIGS = {
@@ -46,9 +48,8 @@ def report(request: pytest.FixtureRequest):
     if not MEASURED:
         return
     base = MEASURED.get("local, own baseline")
-    lines = [
-        f"batch of {COUNT} full grades (training on), ratios to the local pool with each grade's own baseline:"
-    ]
+    what = "full grades (training on)" if TRAINING else "grades without training"
+    lines = [f"batch of {COUNT} {what}, ratios to the local pool with each grade's own baseline:"]
     for name, (wall, cpu) in MEASURED.items():
         ratio = f"{wall / base[0]:.2f}x" if base else "n/a"
         cpu_text = f", child CPU {cpu:.0f} s" if cpu > 0 else ""
@@ -66,14 +67,17 @@ def _child_cpu() -> float:
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_batch_with_training(benchmark, name: str, submissions: Path, tmp_path: Path) -> None:
     executor, shared = CONFIGS[name]
+    if shared and not TRAINING:
+        pytest.skip("without training there is no baseline run to share")
     if executor == "ray":
         pytest.importorskip("ray", reason="pip install .[cluster]")
     config = BatchConfig(
         submissions, tmp_path / "out", executor=executor, shared_baseline=shared, jobs=os.cpu_count() or 1,
-        cpus_per_grade=1.0, quiet=True,
+        cpus_per_grade=1.0, no_training=not TRAINING, quiet=True,
     )  # fmt: skip
     cpu = _child_cpu()
     rows, summary = benchmark.pedantic(run_batch, args=(config,), rounds=1, iterations=1)
     MEASURED[name] = (benchmark.stats.stats.mean, _child_cpu() - cpu if executor == "local" else 0.0)
     benchmark.extra_info.update(count=COUNT, executor=executor, shared_baseline=shared)
     assert summary.errors == 0 and summary.full_marks == COUNT, [r.error for r in rows if r.error]
+    assert all(r.max_score == (100 if TRAINING else 80) for r in rows)
