@@ -4,11 +4,12 @@ Fast tests: the scoring on synthetic validation histories, the settings file, th
 hook for the curves PNG, and a stub (every function raises NotImplementedError) scoring 0 on every training check
 within seconds (the gate stops it before any run starts).
 
-Slow tests (``-m slow``): each grades with the real runs, four GRPO runs of about 15 s on one core per grade
-(two processes in parallel), so about half a minute each: the reference passes; a zero KL penalty and a
-sign-flipped one fail the forward and backward checks; r log r as the backward penalty fails the backward check;
-the score returned unchanged as the shaping reproduces the forward run and fails the shaped check; the same seed
-gives the same scores.
+Slow tests (``-m slow``) grade with the real runs: the seed-0 baseline is made once for the module and shared by
+the grades (as a batch shares it, ``--baseline-run``), so each grade makes three GRPO runs of about 15 s on one
+core (two processes in parallel): the reference passes; a zero KL penalty and a sign-flipped one fail the forward
+and backward checks; r log r as the backward penalty fails the backward check; the score returned unchanged as
+the shaping reproduces the forward run and fails the shaped check; the reference graded again, making its own
+baseline, gets the same scores and feedback (same seed, same runs; sharing the baseline changes nothing).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -396,8 +398,14 @@ def _variant(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _grade_training(path: Path, tmp_path: Path, seed: int = 0):
-    results = grade(path, only=TRAINING_IDS, seed=seed, artifact_stem=tmp_path / f"{path.stem}-results")
+def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Path | None = None):
+    results = grade(
+        path,
+        only=TRAINING_IDS,
+        seed=seed,
+        artifact_stem=tmp_path / f"{path.stem}-results",
+        baseline_run=baseline_run,
+    )
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
     return {t.check_id: t for t in results.tests}, results
 
@@ -407,24 +415,41 @@ needs_reference = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="module")
+def shared_baseline(tmp_path_factory) -> Path:
+    """The seed-0 baseline run, made once for this module's grades (as a batch shares it: --baseline-run), so
+    each grade below makes three runs instead of four. test_same_seed_same_training_scores makes its own."""
+    from grader.checks.training.baseline import make_baseline, write_baseline
+
+    return write_baseline(tmp_path_factory.mktemp("baseline") / "baseline.json", make_baseline(0, "tiny"))
+
+
+@pytest.fixture(scope="module")
+def reference_graded(shared_baseline, tmp_path_factory):
+    """The reference's training checks at seed 0 with the shared baseline (three real GRPO runs)."""
+    tmp_path = tmp_path_factory.mktemp("reference")
+    return (*_grade_training(REFERENCE, tmp_path, baseline_run=shared_baseline), tmp_path)
+
+
 @pytest.mark.slow
 @needs_reference
-def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(tmp_path):
-    """Slow: four real GRPO runs (about 30 s on two cores)."""
-    by_id, results = _grade_training(REFERENCE, tmp_path)
+def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(reference_graded):
+    """Slow: the shared baseline and three real GRPO runs (about 30 s on two cores)."""
+    by_id, results, tmp_path = reference_graded
     assert all(t.score == t.max_score for t in by_id.values()), [t.output for t in by_id.values()]
     assert results.score == 20
     png = tmp_path / "rewards-results_training.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png.absolute()) in results.output
     assert "the unregularised baseline's" in by_id["training.forward_kl"].output
+    assert "made once and shared by every grade" in by_id["training.baseline"].output
 
 
 @pytest.mark.slow
 @needs_reference
 @pytest.mark.parametrize("variant", ["zero_kl", "sign_flipped"])
-def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, variant):
-    """Slow: four real GRPO runs per variant."""
-    by_id, _ = _grade_training(_variant(tmp_path, variant), tmp_path)
+def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, variant, shared_baseline):
+    """Slow: three real GRPO runs per variant."""
+    by_id, _ = _grade_training(_variant(tmp_path, variant), tmp_path, baseline_run=shared_baseline)
     for check_id in ("training.forward_kl", "training.backward_kl"):
         assert by_id[check_id].score == 0, by_id[check_id].output
     # The shaped run trains the reference's shaping with this broken forward penalty (exercise 2's run), so its
@@ -439,9 +464,9 @@ def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, var
 
 @pytest.mark.slow
 @needs_reference
-def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path):
-    """Slow: four real GRPO runs."""
-    by_id, _ = _grade_training(_variant(tmp_path, "r_log_r_backward"), tmp_path)
+def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path, shared_baseline):
+    """Slow: three real GRPO runs."""
+    by_id, _ = _grade_training(_variant(tmp_path, "r_log_r_backward"), tmp_path, baseline_run=shared_baseline)
     backward = by_id["training.backward_kl"]
     assert backward.score == 0 and "AWAY" in backward.output, backward.output
     assert backward.misconception == "value_estimator_r_log_r"
@@ -450,10 +475,10 @@ def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path):
 
 @pytest.mark.slow
 @needs_reference
-def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp_path):
-    """Slow: four real GRPO runs. Through the sandbox and the JSON crossing, the identity shaping's rewards are the
-    plain score's to the bit, so the shaped run is the forward run step for step."""
-    by_id, _ = _grade_training(_variant(tmp_path, "identity_shaping"), tmp_path)
+def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp_path, shared_baseline):
+    """Slow: three real GRPO runs. Through the sandbox and the JSON crossing, the identity shaping's rewards are
+    the plain score's to the bit, so the shaped run is the forward run step for step."""
+    by_id, _ = _grade_training(_variant(tmp_path, "identity_shaping"), tmp_path, baseline_run=shared_baseline)
     shaped = by_id["training.shaped"]
     assert shaped.score == 0 and "plain-score run step for step" in shaped.output, shaped.output
     assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
@@ -461,12 +486,19 @@ def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp
 
 @pytest.mark.slow
 @needs_reference
-def test_same_seed_same_training_scores(tmp_path):
-    """Slow: the reference graded twice (eight real GRPO runs)."""
-    first, _ = _grade_training(REFERENCE, tmp_path)
+def test_same_seed_same_training_scores(tmp_path, reference_graded):
+    """Slow: the reference graded again (four real GRPO runs), this time making its own baseline: the same
+    scores and feedback as the grade with the shared baseline, so sharing it changes nothing but the time."""
+    first, *_ = reference_graded
     second, _ = _grade_training(REFERENCE, tmp_path)
-    assert {k: (t.score, t.output) for k, t in first.items()} == {
-        k: (t.score, t.output) for k, t in second.items()
+    note = re.compile(r"\nThis baseline run was made once and shared[^\n]*")
+    curves = re.compile(r"Curves of all training runs: \S+")
+
+    def comparable(output: str) -> str:
+        return curves.sub("Curves: PNG", note.sub("", output))
+
+    assert {k: (t.score, comparable(t.output)) for k, t in first.items()} == {
+        k: (t.score, comparable(t.output)) for k, t in second.items()
     }
 
 
