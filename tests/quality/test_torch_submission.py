@@ -83,6 +83,7 @@ def _write(tmp_path: Path, source: str, name: str = "rewards.py") -> Path:
     return path
 
 
+@pytest.mark.slow  # about 10 s on 2 cores: every property check with torch imported in the worker
 def test_a_torch_solution_earns_full_marks_through_the_sandbox(tmp_path: Path) -> None:
     """Every property check of the real rubric, graded as `nox -s grade -- --no-training` would."""
     started = time.monotonic()

@@ -187,6 +187,7 @@ ONE_PER_CHECK = list(
 )
 
 
+@pytest.mark.slow  # about 11 s on 2 cores: a failing mutant through every check (measured with --durations)
 def test_a_copy_stripped_to_hint_shows_hint_whatever_is_asked(stripped_to_hint: Path) -> None:
     """A failing mutant of every check, graded with a handout's catalogue and "solution" asked for: hint texts
     only, and no solution form anywhere in the feedback (the checks' own messages included)."""
