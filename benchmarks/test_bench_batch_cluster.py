@@ -54,9 +54,12 @@ def report(request: pytest.FixtureRequest):
         ratio = f"{wall / base[0]:.2f}x" if base else "n/a"
         cpu_text = f", child CPU {cpu:.0f} s" if cpu > 0 else ""
         lines.append(f"  {name:24s} {wall:7.1f} s wall ({ratio}){cpu_text}")
+    # A module fixture's output is captured like a test's: shown past the capture, on the terminal.
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        (reporter.write_line if reporter else print)(line)
+    with capture.global_and_fixture_disabled():
+        for line in lines:
+            (reporter.write_line if reporter else print)(line)
 
 
 def _child_cpu() -> float:
@@ -65,7 +68,7 @@ def _child_cpu() -> float:
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
-def test_batch_with_training(benchmark, name: str, submissions: Path, tmp_path: Path) -> None:
+def test_batch_of_submissions(benchmark, name: str, submissions: Path, tmp_path: Path) -> None:
     executor, shared = CONFIGS[name]
     if shared and not TRAINING:
         pytest.skip("without training there is no baseline run to share")
