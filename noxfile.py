@@ -67,7 +67,11 @@ if INSTRUCTOR:
     def tests(session: nox.Session) -> None:
         """Run the project's test suite (fast tests; add `-- -m slow` for the long training ones)."""
         install(session, "dev,cluster")  # Ray: the batch's Ray executor is tested on a real local cluster
-        session.run("pytest", *session.posargs)
+        # The fast tier in parallel, one pytest-xdist worker per CPU, a test module per worker (its fixtures are
+        # made once). The slow tier one test at a time: its training runs already keep every core busy, and its
+        # time-budget tests measure wall time. `-- -n 0` runs anything serially.
+        parallel = [] if "slow" in session.posargs else ["-n", "logical", "--dist", "loadfile"]
+        session.run("pytest", *parallel, *session.posargs)
 
     @nox.session
     def reference(session: nox.Session) -> None:
