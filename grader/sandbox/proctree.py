@@ -197,6 +197,17 @@ def become_subreaper() -> bool:
     return _subreaper_state
 
 
+def die_with_parent() -> None:
+    """For ``preexec_fn``: the kernel kills this child (SIGKILL) when the thread that started it dies (Linux;
+    elsewhere nothing). A grader killed outright (a lost batch worker, ``kill -9``) cannot sweep its tree, so
+    what it started must not wait for it."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 #: Clean sweeps in a row (10 ms apart) before a tree counts as gone. One clean /proc snapshot is not enough on a
 #: loaded machine: a fork-hopper's next generation can be born between reading its parent and reading its pid.
 _QUIET_SWEEPS = 3

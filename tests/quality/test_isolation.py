@@ -532,3 +532,43 @@ def test_threads_of_the_grader_are_not_needed_to_stop_a_worker(tmp_path: Path, m
             assert sub.start().ok
     time.sleep(0.2)
     assert threading.active_count() <= before
+
+
+GRADER_THAT_STARTS_A_LANE = """
+import sys
+from grader.checks.training.runs import Job, execute
+
+work, submission = sys.argv[1], sys.argv[2]
+execute([Job("baseline", "baseline", submission, 0)], work_dir=work, timeout_s=600, preset="tiny", lanes=1)
+"""
+
+
+def test_a_grader_killed_outright_takes_its_training_lanes_with_it(tmp_path: Path) -> None:
+    """A grader killed with SIGKILL (a lost batch worker) cannot sweep its tree: the kernel kills its training
+    lanes (parent-death signal), instead of leaving them to run out their own budget."""
+    work = tmp_path / f"lanes{uuid.uuid4().hex}"
+    lane = f"{work.name}/lane0/lane.json"  # in the lane's command line, not in the grader's
+    submission = tmp_path / "rewards.py"
+    submission.write_text(GOOD)
+    grader = subprocess.Popen(
+        [sys.executable, "-c", GRADER_THAT_STARTS_A_LANE, str(work), str(submission)],
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _processes_with(lane) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the lane is at work (importing torch, loading the model)
+        assert _processes_with(lane), "the lane never started, or ended on its own"
+        grader.kill()
+        grader.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _processes_with(lane) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_with(lane) == []
+    finally:
+        for pid in _processes_with(lane):
+            os.kill(pid, signal.SIGKILL)
+        if grader.poll() is None:
+            grader.kill()

@@ -180,7 +180,13 @@ def execute(
     process trees. ``model_name`` / ``sentiment_model``: every run's models instead of the preset's (absolute
     directories: the lanes run elsewhere; empty: the preset's).
     """
-    from grader.sandbox.proctree import become_subreaper, children_of_me, kill_tree, start_ticks
+    from grader.sandbox.proctree import (
+        become_subreaper,
+        children_of_me,
+        die_with_parent,
+        kill_tree,
+        start_ticks,
+    )
 
     if not jobs:
         return {}
@@ -216,6 +222,7 @@ def execute(
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,  # a grader killed outright takes its lanes with it
             )
         procs.append((proc, start_ticks(proc.pid), lane_jobs, lane_dir))
 
