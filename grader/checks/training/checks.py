@@ -155,7 +155,8 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
         records.update(run(jobs))
         if shared is not None:
             resolved = {r.preset for r in records.values() if r.preset}
-            if resolved and shared.preset not in resolved:  # `auto` resolved otherwise here: not this grade's run
+            # `auto` may resolve otherwise in this grade's lanes: then the shared run is not this grade's
+            if resolved and shared.preset not in resolved:
                 work = work.with_name(work.name + "-baseline")
                 records.update(run([baseline_job]))
                 baseline_note = (
