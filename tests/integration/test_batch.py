@@ -511,3 +511,49 @@ def test_grader_options_pass_only_what_differs_from_the_graders_defaults(tmp_pat
     # --no-training grades make no training runs: no baseline, preset or lanes to pass
     quick = BatchConfig(tmp_path, tmp_path / "out", no_training=True, training_preset="tiny")
     assert grader_options(quick, baseline="/b.json", training_jobs=2) == ["--no-training"]
+
+
+BATCH_WITH_A_SLOW_GRADER = """
+import sys
+from pathlib import Path
+from grader.tools.batch import BatchConfig, run_batch
+
+subs, out, marker = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+grader = [sys.executable, "-c", "import time; time.sleep(120)", marker]  # the marker is in its command line
+run_batch(BatchConfig(subs, out, no_training=True, jobs=1, quiet=True), grader_cmd=grader)
+"""
+
+
+def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> None:
+    """kill -9 on the batch (a lost CI job) leaves no grader running: each is started with a parent-death
+    signal (its training lanes die with it in turn)."""
+    import os
+    import signal
+    import uuid
+
+    from tests.support.sandbox import _processes_with
+
+    marker = f"slowgrader{uuid.uuid4().hex}"
+    subs = tmp_path / "subs"
+    _write(subs / "a.py", "")
+    batch_proc = subprocess.Popen(
+        [sys.executable, "-c", BATCH_WITH_A_SLOW_GRADER, str(subs), str(tmp_path / "out"), marker],
+        cwd=REPO,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not _processes_with("time.sleep(120)") or not [
+            p for p in _processes_with(marker) if p != batch_proc.pid
+        ]:
+            assert time.monotonic() < deadline, "the grader never started"
+            time.sleep(0.05)
+        batch_proc.kill()
+        batch_proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_with(marker) == []
+    finally:
+        for pid in _processes_with(marker):
+            os.kill(pid, signal.SIGKILL)

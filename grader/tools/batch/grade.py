@@ -22,6 +22,7 @@ from typing import Any
 
 from grader.grading.results import validate_results
 from grader.sandbox.proctree import (
+    die_with_parent,
     kill_tree,
 )
 from grader.tools.batch.config import DEFAULT_GRADER, LOG_LIMIT, MARKER, BatchConfig, Entry, Graded
@@ -165,7 +166,8 @@ def grade_one(
         str((folder / "results.json").resolve()),
         *grader_options(config, str(baseline.resolve()) if baseline else None),
     ]
-    exit_code, error, seconds = run_grader(command, folder, config.timeout)
+    # A batch killed outright (kill -9, a lost CI job) takes its graders with it (their lanes follow them).
+    exit_code, error, seconds = run_grader(command, folder, config.timeout, preexec=die_with_parent)
     row = read_row(entry, folder, exit_code, error, seconds)
     mark_done(entry, folder, config, row)
     return row
