@@ -531,7 +531,7 @@ def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> No
     import signal
     import uuid
 
-    from tests.support.sandbox import _processes_with
+    from tests.support.sandbox import _processes_with, wait_until
 
     marker = f"slowgrader{uuid.uuid4().hex}"
     subs = tmp_path / "subs"
@@ -542,18 +542,11 @@ def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> No
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not _processes_with("time.sleep(120)") or not [
-            p for p in _processes_with(marker) if p != batch_proc.pid
-        ]:
-            assert time.monotonic() < deadline, "the grader never started"
-            time.sleep(0.05)
+        started = wait_until(lambda: [p for p in _processes_with(marker) if p != batch_proc.pid], 60)
+        assert started, "the grader never started"
         batch_proc.kill()
         batch_proc.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while _processes_with(marker) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _processes_with(marker) == []
+        assert wait_until(lambda: not _processes_with(marker), 10), _processes_with(marker)
     finally:
         for pid in _processes_with(marker):
             os.kill(pid, signal.SIGKILL)

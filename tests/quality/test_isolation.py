@@ -31,7 +31,7 @@ import pytest
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from grader.sandbox import submission as sandbox_module
-from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi, _processes_with
+from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi, _processes_with, wait_until
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox's isolation is Linux's"
@@ -556,17 +556,12 @@ def test_a_grader_killed_outright_takes_its_training_lanes_with_it(tmp_path: Pat
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while not _processes_with(lane) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        assert wait_until(lambda: _processes_with(lane), 60), "the lane never started"
         time.sleep(1.0)  # the lane is at work (importing torch, loading the model)
-        assert _processes_with(lane), "the lane never started, or ended on its own"
+        assert _processes_with(lane), "the lane ended on its own"
         grader.kill()
         grader.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        while _processes_with(lane) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _processes_with(lane) == []
+        assert wait_until(lambda: not _processes_with(lane), 10), _processes_with(lane)
     finally:
         for pid in _processes_with(lane):
             os.kill(pid, signal.SIGKILL)

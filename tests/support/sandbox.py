@@ -117,6 +117,14 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
+def wait_until(condition, timeout_s: float) -> bool:
+    """Poll ``condition`` every 50 ms until it holds or ``timeout_s`` passes; return its last value."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return bool(condition())
+
+
 def _sandbox_info() -> dict:
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"probe-{uuid.uuid4().hex}.py"
     path.write_text(GOOD)
