@@ -10,7 +10,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from transformers import TrainerCallback
 
 # (key, label, format, which way is "good" for the colour of the change: +1 up, -1 down, 0 neither)
 METRICS = [
@@ -226,27 +225,3 @@ def _plot_train_log(rewards_ax, spread_ax, train_log: list[dict]) -> None:
             ax.legend()
         else:
             ax.text(0.5, 0.5, "no training log", ha="center", va="center", transform=ax.transAxes)
-
-
-class LogLineCallback(TrainerCallback):
-    """Prints one compact line per logging step (instead of the Trainer's raw dicts)."""
-
-    KEYS = [
-        ("reward", "reward"),
-        ("sentiment/raw_mean", "score"),
-        ("reward/kl_penalty_mean", "penalty"),
-        ("reward/kl_penalty_std", "penalty-sd"),
-        ("reward/group_std", "group-sd"),
-        ("kl", "trl-kl"),
-        ("entropy", "entropy"),
-        ("completions/mean_length", "length"),
-    ]
-
-    def __init__(self, console: Console, max_steps: int, *, quiet: bool):
-        self.console, self.max_steps, self.quiet = console, max_steps, quiet
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.quiet or not logs or "reward" not in logs:
-            return
-        parts = [f"{label} {logs[key]:.3f}" for key, label in self.KEYS if isinstance(logs.get(key), float)]
-        self.console.print(f"[dim]step {state.global_step:>4}/{self.max_steps}[/]  " + "  ".join(parts))

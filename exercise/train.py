@@ -112,12 +112,13 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, ProgressCallback, set_seed
 
+    from .callbacks import LogLineCallback, ValidationCallback
     from .prompts import VALIDATION_PROMPTS
-    from .report import LogLineCallback, print_validation
+    from .report import print_validation
     from .reward_pipeline import SentimentReward
     from .sentiment import build_scorer
     from .tiny.vocabulary import load_corpus_words
-    from .validation import ValidationCallback, Validator
+    from .validation import Validator
 
     if config.wandb and importlib.util.find_spec("wandb") is None:
         raise PipelineError("--wandb needs the wandb package: pip install wandb (then `wandb login` once)")

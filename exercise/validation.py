@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
-from transformers import TrainerCallback
 
 from .logprobs import completion_logits, eval_mode, model_device, pad_batch, reference_model
 from .sentiment import words
@@ -187,40 +186,3 @@ class Validator:
         ]
         record["seconds"] = time.perf_counter() - started
         return record
-
-
-class ValidationCallback(TrainerCallback):
-    """Runs the :class:`Validator` at step 0, every ``eval_every`` steps and after the last step (main process only)."""
-
-    def __init__(
-        self,
-        validator: Validator,
-        get_models: Callable[[], tuple[torch.nn.Module, torch.nn.Module | None]],
-        eval_every: int,
-        *,
-        on_result: Callable[[dict], None],
-        enabled: bool = True,
-    ):
-        self.validator = validator
-        self.get_models = get_models
-        self.eval_every = eval_every
-        self.on_result = on_result
-        self.enabled = enabled
-        self.last_step: int | None = None
-        self.seconds = 0.0
-
-    def _run(self, step: int) -> None:
-        if not self.enabled or step == self.last_step:
-            return
-        policy, frozen_reference = self.get_models()
-        record = self.validator.evaluate(policy, frozen_reference, step)
-        self.seconds += record["seconds"]
-        self.last_step = step
-        self.on_result(record)
-
-    def on_train_begin(self, args, state, control, **kwargs):
-        self._run(state.global_step)
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step % self.eval_every == 0 or state.global_step >= state.max_steps:
-            self._run(state.global_step)

@@ -175,16 +175,16 @@ def _invalid_option(config: GradeConfig) -> str:
         return f"--time-budget must be a positive number of seconds, not {config.time_budget:g}"
     for option, value in (("--model_name", config.model_name), ("--sentiment_model", config.sentiment_model)):
         if value is not None and not config.no_training:
+            if config.baseline_run is not None:  # before loading the model: this needs no seconds to say
+                return (
+                    f"{option} and --baseline-run: a shared baseline is made with the preset's models, so it is "
+                    f"no control for runs with other ones; drop --baseline-run (this grade then makes its own)"
+                )
             from grader.checks.training.settings import model_option_problem
 
             problem = model_option_problem(option, value)
             if problem:
                 return problem
-            if config.baseline_run is not None:
-                return (
-                    f"{option} and --baseline-run: a shared baseline is made with the preset's models, so it is "
-                    f"no control for runs with other ones; drop --baseline-run (this grade then makes its own)"
-                )
     if config.baseline_run is not None and not config.no_training:
         # Checked before grading: a baseline from another seed, preset or grader would change the grade.
         from grader.checks.training.baseline import BaselineError, load_baseline

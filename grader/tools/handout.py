@@ -195,19 +195,33 @@ def _strip_docstring(body: list[ast.stmt]) -> list[ast.stmt]:
     return body
 
 
-def _function_bodies(source: str) -> dict[str, str]:
-    """name -> a normalised dump of each function's body (docstring dropped), for every function in ``source``."""
+def _parse(source: str) -> ast.Module | None:
     try:
-        tree = ast.parse(source)
+        return ast.parse(source)
     except SyntaxError:
-        return {}
-    bodies = {}
-    for node in ast.walk(tree):
+        return None
+
+
+def _shape(body: list[ast.stmt]) -> tuple[str, ...]:
+    """The statement kinds of a function body: equal bodies have equal shapes, and comparing shapes first spares
+    dumping the body of every function of every shipped file."""
+    return tuple(type(stmt).__name__ for stmt in body)
+
+
+def _functions(tree: ast.AST | None) -> list[tuple[str, list[ast.stmt]]]:
+    """(name, body without its docstring) of every function in ``tree`` with a body left."""
+    found = []
+    for node in ast.walk(tree) if tree is not None else ():
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             body = _strip_docstring(node.body)
             if body:
-                bodies[node.name] = "\n".join(ast.dump(stmt, annotate_fields=False) for stmt in body)
-    return bodies
+                found.append((node.name, body))
+    return found
+
+
+def _dump(body: list[ast.stmt]) -> str:
+    """A normalised dump of a function body: equal for equal code, whatever its formatting and comments."""
+    return "\n".join(ast.dump(stmt, annotate_fields=False) for stmt in body)
 
 
 def _docstring_lines(tree: ast.AST) -> set[int]:
@@ -232,14 +246,15 @@ def _function_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
-def _code_lines(source: str, min_chars: int = 0, functions_only: bool = False) -> set[str]:
-    """Normalised (whitespace-free) code lines of ``source``: no comments, no docstrings, no blank lines;
-    with ``functions_only``, only lines inside function bodies."""
-    try:
-        tree = ast.parse(source)
+def _code_lines(
+    source: str, tree: ast.AST | None, min_chars: int = 0, functions_only: bool = False
+) -> set[str]:
+    """Normalised (whitespace-free) code lines of ``source`` (parsed: ``tree``, None if it does not parse): no
+    comments, no docstrings, no blank lines; with ``functions_only``, only lines inside function bodies."""
+    if tree is not None:
         skip = _docstring_lines(tree)
         keep = _function_lines(tree) if functions_only else None
-    except SyntaxError:
+    else:
         skip, keep = set(), None
     lines = set()
     for number, line in enumerate(source.splitlines(), start=1):
@@ -258,33 +273,41 @@ class SolutionFingerprint:
 
     bodies: dict[str, str]
     lines: set[str]
+    #: The statement kinds of ``bodies``: only functions of these shapes are compared (None: every function).
+    shapes: set[tuple[str, ...]] | None = None
 
     @classmethod
     def from_files(cls, reference: Path, stub: Path | None) -> SolutionFingerprint:
         ref_source = reference.read_text(encoding="utf-8")
         stub_source = stub.read_text(encoding="utf-8") if stub is not None and stub.is_file() else ""
-        stub_bodies = set(_function_bodies(stub_source).values())
-        bodies = {
-            name: body for name, body in _function_bodies(ref_source).items() if body not in stub_bodies
-        }
+        ref_tree, stub_tree = _parse(ref_source), _parse(stub_source)
+        stub_bodies = {_dump(body) for _, body in _functions(stub_tree)}
+        bodies, shapes = {}, set()
+        for name, body in _functions(ref_tree):
+            if _dump(body) not in stub_bodies:
+                bodies[name] = _dump(body)
+                shapes.add(_shape(body))
         # Lines of function bodies, at least 24 characters long, that the stub does not share: what remains is
         # the implementation (module-level constants such as a word regex are not the solution).
         lines = {
             line
-            for line in _code_lines(ref_source, min_chars=24, functions_only=True) - _code_lines(stub_source)
+            for line in _code_lines(ref_source, ref_tree, min_chars=24, functions_only=True)
+            - _code_lines(stub_source, stub_tree)
             if not line.startswith(("def", "from", "import", "@"))
         }
-        return cls(bodies, lines)
+        return cls(bodies, lines, shapes)
 
     def leaks(self, source: str) -> list[str]:
         """Why ``source`` contains (part of) the solution, or [] when it does not."""
         found = []
-        bodies = _function_bodies(source)
+        tree = _parse(source)
         reverse = {body: name for name, body in self.bodies.items()}
-        for name, body in bodies.items():
-            if body in reverse:
-                found.append(f"function {name}() has the body of the reference's {reverse[body]}()")
-        shared = sorted(self.lines & _code_lines(source, min_chars=24))
+        for name, body in _functions(tree):
+            if self.shapes is not None and _shape(body) not in self.shapes:
+                continue  # not the shape of any reference body: cannot be equal to one
+            if _dump(body) in reverse:
+                found.append(f"function {name}() has the body of the reference's {reverse[_dump(body)]}()")
+        shared = sorted(self.lines & _code_lines(source, tree, min_chars=24))
         found.extend(f"reference line: {line}" for line in shared[:5])
         return found
 

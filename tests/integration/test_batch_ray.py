@@ -23,14 +23,19 @@ from grader.tools.batch import BatchConfig, run_batch
 from tests.support.ray_cluster import local_cluster, require_ray
 from tests.support.wrong_sources import R_LOG_R_BACKWARD, SUM_NOT_MEAN_FORWARD
 
-require_ray()
-
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = (REPO / "reference" / "rewards.py").read_text(encoding="utf-8")
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not (REPO / "reference").is_dir(), reason="needs the reference solution"),
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ray() -> None:
+    """Ray or a skip (a failure in CI), when these tests run: not at collection, where importing Ray would cost
+    every pytest-xdist worker of the fast tier a second."""
+    require_ray()
 
 
 def _write(path: Path, text: str) -> Path:

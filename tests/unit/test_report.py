@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
 from exercise.report import curves_figure, plot_curves
 
 HISTORY = [
@@ -40,6 +38,13 @@ TRAIN_LOG = [
 ]
 
 
+def _close(fig) -> None:
+    """Release a pyplot figure (curves_figure makes one)."""
+    import matplotlib.pyplot as plt  # here, not at the top: every pytest-xdist worker imports this module
+
+    plt.close(fig)
+
+
 def test_perplexity_and_training_panels():
     fig = curves_figure(HISTORY, "run", TRAIN_LOG)
     axes = fig.axes
@@ -51,12 +56,12 @@ def test_perplexity_and_training_panels():
     spread_labels = [line.get_label() for line in axes[5].lines]
     assert spread_labels == ["reward", "KL penalty"]
     assert list(axes[5].lines[1].get_ydata()) == [0.05, 0.04]
-    plt.close(fig)
+    _close(fig)
 
 
 def test_without_a_training_log_the_panels_say_so(tmp_path):
     fig = curves_figure(HISTORY)
     assert not fig.axes[4].lines and "no training log" in fig.axes[4].texts[0].get_text()
-    plt.close(fig)
+    _close(fig)
     plot_curves(HISTORY, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from exercise.sentiment import VaderScorer
-from exercise.validation import ValidationCallback, Validator, distinct_n, repetition_rate
+from exercise.validation import Validator, distinct_n, repetition_rate
 
 PROMPTS = ["The acting in this movie was", "Overall, the movie was", "Honestly, I"]
 
@@ -109,6 +109,8 @@ def test_deterministic_for_a_seed_and_leaves_global_rng_alone(models):
 
 
 def test_callback_runs_at_start_every_n_steps_and_at_the_end():
+    from exercise.callbacks import ValidationCallback  # imports the Trainer: seconds
+
     steps = []
 
     class FakeValidator:
@@ -127,6 +129,8 @@ def test_callback_runs_at_start_every_n_steps_and_at_the_end():
 
 
 def test_callback_disabled_off_the_main_process():
+    from exercise.callbacks import ValidationCallback
+
     calls = []
     callback = ValidationCallback(None, lambda: (None, None), 1, on_result=calls.append, enabled=False)
     callback.on_train_begin(None, SimpleNamespace(global_step=0, max_steps=2), None)
