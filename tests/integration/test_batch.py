@@ -531,7 +531,7 @@ def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> No
     import signal
     import uuid
 
-    from tests.support.sandbox import _processes_with, wait_until
+    from tests.support.sandbox import processes_with, wait_until
 
     marker = f"slowgrader{uuid.uuid4().hex}"
     subs = tmp_path / "subs"
@@ -542,11 +542,11 @@ def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> No
         start_new_session=True,
     )
     try:
-        started = wait_until(lambda: [p for p in _processes_with(marker) if p != batch_proc.pid], 60)
+        started = wait_until(lambda: [p for p in processes_with(marker) if p != batch_proc.pid], 60)
         assert started, "the grader never started"
         batch_proc.kill()
         batch_proc.wait(timeout=10)
-        assert wait_until(lambda: not _processes_with(marker), 10), _processes_with(marker)
+        assert wait_until(lambda: not processes_with(marker), 10), processes_with(marker)
     finally:
-        for pid in _processes_with(marker):
+        for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)

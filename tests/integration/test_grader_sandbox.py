@@ -21,21 +21,17 @@ from grader.contract import CheckContext, CheckOutcome, Submission
 from grader.grading.rubric import parse_rubric
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission
-from tests.support.sandbox import (  # noqa: F401 - shared with the isolation and torch tests
-    EXPECTED,
+from tests.support.sandbox import (
     FAST,
     GOOD,
-    LP,
-    LR,
     REGISTRY,
     RUBRIC,
-    _by_id,
-    _grade,
-    _landlock_abi,
-    _namespaces,
-    _processes_with,
-    _sandbox_info,
-    _write,
+    grade_source,
+    landlock_abi,
+    namespaces_work,
+    processes_with,
+    scores_by_id,
+    write_submission,
 )
 
 linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
@@ -45,7 +41,7 @@ linux_only = pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /
 
 
 def test_a_correct_submission_gets_every_point(tmp_path: Path) -> None:
-    results = _grade(tmp_path, GOOD)
+    results = grade_source(tmp_path, GOOD)
     assert results.full_marks, results.to_json()
     assert "Sandbox:" in results.output
 
@@ -79,7 +75,7 @@ def test_a_correct_submission_gets_every_point(tmp_path: Path) -> None:
     ],
 )
 def test_import_failures_score_zero_with_the_reason(tmp_path: Path, prefix: str, reason: str) -> None:
-    results = _grade(tmp_path, prefix + GOOD)
+    results = grade_source(tmp_path, prefix + GOOD)
     assert results.score == 0 and not results.internal_error
     for test in results.tests:
         assert reason in test.output, test.output
@@ -92,12 +88,12 @@ def test_import_failures_score_zero_with_the_reason(tmp_path: Path, prefix: str,
 
 
 def test_syntax_error_names_the_line(tmp_path: Path) -> None:
-    results = _grade(tmp_path, "x = 1\ndef broken(:\n    pass\n")
+    results = grade_source(tmp_path, "x = 1\ndef broken(:\n    pass\n")
     assert "line 2" in results.tests[0].output
 
 
 def test_reading_the_reference_by_path_is_denied(tmp_path: Path) -> None:
-    if _landlock_abi() < 1 and not _namespaces():
+    if landlock_abi() < 1 and not namespaces_work():
         pytest.skip(
             "neither namespaces nor Landlock: the worker cannot be denied read access to the repository"
         )
@@ -114,17 +110,17 @@ def test_reading_the_reference_by_path_is_denied(tmp_path: Path) -> None:
     kl_penalty_backward = namespace["kl_penalty_backward"]
     shaped_reward = namespace["shaped_reward"]
     """
-    results = _grade(tmp_path, source)
+    results = grade_source(tmp_path, source)
     assert results.score == 0
     assert "KeyError: 'kl_penalty_forward'" in results.tests[0].output
 
 
 def test_signalling_the_grader_is_denied(tmp_path: Path) -> None:
-    if _landlock_abi() < 6:
+    if landlock_abi() < 6:
         pytest.skip(
             "needs Landlock ABI 6 (signal scoping); without it the submission could kill this test run"
         )
-    results = _grade(tmp_path, "import os, signal\nos.kill(os.getppid(), signal.SIGTERM)\n" + GOOD)
+    results = grade_source(tmp_path, "import os, signal\nos.kill(os.getppid(), signal.SIGTERM)\n" + GOOD)
     assert results.score == 0 and "PermissionError" in results.tests[0].output
 
 
@@ -169,8 +165,8 @@ def _replace_forward(body: str) -> str:
 )
 def test_a_hostile_call_loses_only_its_check(tmp_path: Path, body: str, reason: str) -> None:
     started = time.monotonic()
-    results = _grade(tmp_path, _replace_forward(body))
-    scores = _by_id(results)
+    results = grade_source(tmp_path, _replace_forward(body))
+    scores = scores_by_id(results)
     assert scores["kl_forward.contract"][0] == 0 and reason in scores["kl_forward.contract"][1], scores
     # the worker is restarted for the next check: the other functions are graded normally
     assert scores["kl_backward.contract"][0] == 2 and scores["shaping.contract"][0] == 1, scores
@@ -180,7 +176,7 @@ def test_a_hostile_call_loses_only_its_check(tmp_path: Path, body: str, reason: 
 
 
 def test_an_output_flood_is_truncated_in_the_report(tmp_path: Path) -> None:
-    results = _grade(
+    results = grade_source(
         tmp_path, "import sys\nfor _ in range(10**6):\n    sys.stderr.write('noise ' * 100)\n" + GOOD
     )
     # the import itself failed once the output limit was reached: honest zero, bounded report
@@ -203,11 +199,11 @@ def test_forked_sleepers_are_all_killed(tmp_path: Path) -> None:
                 os.execv("/bin/sh", ["/bin/sh", "-c", "sleep 1000", {marker!r}])
             os._exit(0)
     """
-    results = _grade(tmp_path, textwrap.dedent(source) + GOOD)
+    results = grade_source(tmp_path, textwrap.dedent(source) + GOOD)
     assert results.full_marks, (
         results.to_json()
     )  # the functions are right: forking is not punished, only contained
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
 
 
 @linux_only
@@ -232,8 +228,8 @@ def test_a_daemon_cannot_rewrite_results_later(tmp_path: Path, landlock: bool) -
         landlock=landlock,
         hidden_paths=(str(tmp_path),),
     )
-    assert _grade(tmp_path, source, config).full_marks  # the import ran (and forked)
-    assert _processes_with(marker) == []  # the double-forked, setsid daemon is dead once grade() returns
+    assert grade_source(tmp_path, source, config).full_marks  # the import ran (and forked)
+    assert processes_with(marker) == []  # the double-forked, setsid daemon is dead once grade() returns
     time.sleep(2.5)
     assert target.read_text() == "honest"
 
@@ -253,9 +249,9 @@ def test_a_process_bomb_is_contained(tmp_path: Path) -> None:
         while True:
             pass
     """
-    results = _grade(tmp_path, GOOD + textwrap.dedent(source))
-    assert _by_id(results)["kl_forward.contract"][0] == 0
-    assert _processes_with(marker) == []
+    results = grade_source(tmp_path, GOOD + textwrap.dedent(source))
+    assert scores_by_id(results)["kl_forward.contract"][0] == 0
+    assert processes_with(marker) == []
 
 
 # --- forged replies on the grader's channel -------------------------------------------------------------------
@@ -296,7 +292,7 @@ def test_forged_protocol_replies_are_rejected(tmp_path: Path, payload: str) -> N
                 pass
     threading.Thread(target=forge, daemon=True).start()
     """
-    results = _grade(tmp_path, textwrap.dedent(source) + STUB)
+    results = grade_source(tmp_path, textwrap.dedent(source) + STUB)
     assert results.score == 0 and not results.internal_error
     # Each check saw the stub's error or a rejected forgery. A well-formed forged reply with the right id is
     # indistinguishable from a return value (the submission shares the worker's process), so it is judged as one:
@@ -437,7 +433,7 @@ def test_only_contract_functions_can_be_called(trapped: SandboxedSubmission) -> 
 
 
 def test_missing_functions_are_reported(tmp_path: Path) -> None:
-    path = _write(
+    path = write_submission(
         tmp_path, "def kl_penalty_forward(a, b, kl_coef=0.1):\n    return [0.0]\nshaped_reward = 3\n"
     )
     with SandboxedSubmission(path, FAST) as sub:
@@ -448,7 +444,7 @@ def test_missing_functions_are_reported(tmp_path: Path) -> None:
 
 
 def test_check_budget_stops_a_check_and_the_next_one_starts_fresh(tmp_path: Path) -> None:
-    path = _write(tmp_path, "import time\n" + _replace_forward("time.sleep(0.3)\nreturn [0.0]\n"))
+    path = write_submission(tmp_path, "import time\n" + _replace_forward("time.sleep(0.3)\nreturn [0.0]\n"))
     with SandboxedSubmission(path, SandboxConfig(call_timeout_s=5.0)) as sub:
         assert sub.start().ok
         sub.begin_check(1.0)
@@ -470,7 +466,7 @@ def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
     return np.asarray(_fw(log_probs_policy, log_probs_ref, kl_coef))
 """
     )
-    assert _grade(tmp_path, source).full_marks
+    assert grade_source(tmp_path, source).full_marks
 
 
 @pytest.mark.slow
@@ -485,7 +481,9 @@ def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
     return torch.tensor(_bw(log_probs_policy, log_probs_ref, kl_coef), dtype=torch.float64, requires_grad=True)
 """
     )
-    results = _grade(tmp_path, source, SandboxConfig(call_timeout_s=10, import_timeout_s=30), limit_s=60)
+    results = grade_source(
+        tmp_path, source, SandboxConfig(call_timeout_s=10, import_timeout_s=30), limit_s=60
+    )
     assert results.full_marks, results.to_json()
 
 
@@ -505,15 +503,15 @@ def shaped_reward(scores, completions, prompts=None):
     return [float(s) for s in scores]
 """
     )
-    results = _grade(tmp_path, source)
+    results = grade_source(tmp_path, source)
     assert results.full_marks, results.to_json()
 
 
 def test_same_submission_graded_twice_gives_identical_results(tmp_path: Path) -> None:
     source = _replace_forward("import os\nos._exit(3)\n")
     first, second = (
-        _grade(tmp_path, source).to_gradescope_dict(),
-        _grade(tmp_path, source).to_gradescope_dict(),
+        grade_source(tmp_path, source).to_gradescope_dict(),
+        grade_source(tmp_path, source).to_gradescope_dict(),
     )
     first.pop("execution_time")
     second.pop("execution_time")
@@ -525,7 +523,7 @@ def test_unregistered_checks_and_crashing_checks_are_internal_errors(tmp_path: P
         raise ZeroDivisionError("bug in a check")
 
     registry = {"kl_forward.contract": crashing, "shaping.contract": REGISTRY["shaping.contract"]}
-    results = grade(_write(tmp_path, GOOD), rubric=RUBRIC, registry=registry, sandbox_config=FAST)
+    results = grade(write_submission(tmp_path, GOOD), rubric=RUBRIC, registry=registry, sandbox_config=FAST)
     scores = {t.check_id: t for t in results.tests}
     assert (
         scores["kl_forward.contract"].internal_error
@@ -556,7 +554,7 @@ def test_training_checks_get_a_training_context_and_are_skipped_without_training
         }
     )
     registry = {"shaping.contract": REGISTRY["shaping.contract"], "training.fake": training_check}
-    path = _write(tmp_path, GOOD)
+    path = write_submission(tmp_path, GOOD)
     without = grade(path, rubric=rubric, registry=registry, sandbox_config=FAST, training=False)
     assert [t.check_id for t in without.tests] == ["shaping.contract"] and without.full_marks
     assert "Training checks skipped (--no-training): 1 checks, 3 points" in without.output and not seen
@@ -568,6 +566,6 @@ def test_training_checks_get_a_training_context_and_are_skipped_without_training
 
 
 def test_an_oversized_submission_scores_zero_without_running(tmp_path: Path) -> None:
-    results = _grade(tmp_path, GOOD + "#" * 3_000_000)
+    results = grade_source(tmp_path, GOOD + "#" * 3_000_000)
     assert results.score == 0 and not results.internal_error
     assert "larger than" in results.tests[0].output

@@ -25,7 +25,7 @@ from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmissio
 from grader.grading.rubric import parse_rubric
 from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig
-from tests.support.sandbox import _processes_with
+from tests.support.sandbox import processes_with
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = SandboxConfig(call_timeout_s=1.0, import_timeout_s=5.0, check_budget_s=30.0, memory_bytes=1 << 30)
@@ -236,7 +236,7 @@ def test_the_budget_stops_a_slow_submission_and_reports_what_is_unfinished(tmp_p
     assert all(t.output.startswith("not run: the grading time budget of 3 s ran out") for t in rest)
     assert "The grading time budget of 3 s ran out: 9 checks (9 points) were not finished" in results.output
     assert not results.internal_error and results.score == 0
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
@@ -275,7 +275,7 @@ def test_the_watchdog_kills_training_processes_a_check_waits_for(tmp_path: Path)
     assert shaping.score == 1
     assert fake.score == 0 and TAG_UNFINISHED in fake.tags and after.score == 0 and TAG_NOT_RUN in after.tags
     assert len(seen) == 1 and 0 < seen[0] <= 3
-    assert _processes_with(marker) == []
+    assert processes_with(marker) == []
 
 
 # --- the CLI with the real checks ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import pytest
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from grader.sandbox import submission as sandbox_module
-from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, _landlock_abi, _processes_with, wait_until
+from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, landlock_abi, processes_with, wait_until
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox's isolation is Linux's"
@@ -141,7 +141,7 @@ def test_a_fork_hopper_leaves_nothing_alive(tmp_path: Path, mode: SandboxConfig)
         size = os.fstat(log).st_size
         time.sleep(1.0)
         assert os.fstat(log).st_size == size, "a hop is still alive and beating"
-        assert _processes_with(marker) == []
+        assert processes_with(marker) == []
     finally:
         os.close(log)
 
@@ -311,7 +311,7 @@ def test_dev_holds_only_harmless_devices(tmp_path: Path, ns: SandboxConfig) -> N
 
 
 def test_host_devices_are_out_of_reach_without_namespaces(tmp_path: Path) -> None:
-    if _landlock_abi() < 1:
+    if landlock_abi() < 1:
         pytest.skip("without namespaces, only Landlock keeps the host's /dev out of reach")
     candidates = [d for d in ("/dev/kmsg", "/dev/loop0", "/dev/console", "/dev/tty1") if os.path.exists(d)]
     body = "\n".join(
@@ -328,7 +328,7 @@ def test_host_devices_are_out_of_reach_without_namespaces(tmp_path: Path) -> Non
 
 
 def test_etc_shadow_and_the_repository_are_unreadable(tmp_path: Path, mode: SandboxConfig) -> None:
-    if mode.isolation == "fallback" and _landlock_abi() < 1:
+    if mode.isolation == "fallback" and landlock_abi() < 1:
         pytest.skip("without namespaces, only Landlock keeps /etc/shadow out of reach")
     secret = tmp_path / "hidden" / "secret.txt"
     secret.parent.mkdir()
@@ -556,14 +556,14 @@ def test_a_grader_killed_outright_takes_its_training_lanes_with_it(tmp_path: Pat
         start_new_session=True,
     )
     try:
-        assert wait_until(lambda: _processes_with(lane), 60), "the lane never started"
+        assert wait_until(lambda: processes_with(lane), 60), "the lane never started"
         time.sleep(1.0)  # the lane is at work (importing torch, loading the model)
-        assert _processes_with(lane), "the lane ended on its own"
+        assert processes_with(lane), "the lane ended on its own"
         grader.kill()
         grader.wait(timeout=10)
-        assert wait_until(lambda: not _processes_with(lane), 10), _processes_with(lane)
+        assert wait_until(lambda: not processes_with(lane), 10), processes_with(lane)
     finally:
-        for pid in _processes_with(lane):
+        for pid in processes_with(lane):
             os.kill(pid, signal.SIGKILL)
         if grader.poll() is None:
             grader.kill()

@@ -84,27 +84,29 @@ REGISTRY = {
 }
 
 
-def _write(tmp_path: Path, source: str) -> Path:
+def write_submission(tmp_path: Path, source: str) -> Path:
     path = tmp_path / "submission_dir" / "rewards.py"
     path.parent.mkdir(exist_ok=True)
     path.write_text(textwrap.dedent(source))
     return path
 
 
-def _grade(
+def grade_source(
     tmp_path: Path, source: str, config: SandboxConfig = FAST, limit_s: float = 15.0
 ) -> GradingResults:
     started = time.monotonic()
-    results = grade(_write(tmp_path, source), rubric=RUBRIC, registry=REGISTRY, sandbox_config=config)
+    results = grade(
+        write_submission(tmp_path, source), rubric=RUBRIC, registry=REGISTRY, sandbox_config=config
+    )
     assert time.monotonic() - started < limit_s, "grading was not bounded in time"
     return results
 
 
-def _by_id(results: GradingResults) -> dict[str, tuple[float, str]]:
+def scores_by_id(results: GradingResults) -> dict[str, tuple[float, str]]:
     return {t.check_id: (t.score, t.output) for t in results.tests}
 
 
-def _processes_with(marker: str) -> list[int]:
+def processes_with(marker: str) -> list[int]:
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
@@ -125,7 +127,7 @@ def wait_until(condition, timeout_s: float) -> bool:
     return bool(condition())
 
 
-def _sandbox_info() -> dict:
+def sandbox_info() -> dict:
     path = Path(os.environ.get("TMPDIR", "/tmp")) / f"probe-{uuid.uuid4().hex}.py"
     path.write_text(GOOD)
     try:
@@ -136,9 +138,9 @@ def _sandbox_info() -> dict:
         path.unlink()
 
 
-def _landlock_abi() -> int:
-    return _sandbox_info()["landlock_abi"]
+def landlock_abi() -> int:
+    return sandbox_info()["landlock_abi"]
 
 
-def _namespaces() -> bool:
-    return _sandbox_info()["isolation"] == "namespaces"
+def namespaces_work() -> bool:
+    return sandbox_info()["isolation"] == "namespaces"
