@@ -284,8 +284,9 @@ class SolutionFingerprint:
         stub_bodies = {_dump(body) for _, body in _functions(stub_tree)}
         bodies, shapes = {}, set()
         for name, body in _functions(ref_tree):
-            if _dump(body) not in stub_bodies:
-                bodies[name] = _dump(body)
+            dump = _dump(body)
+            if dump not in stub_bodies:
+                bodies[name] = dump
                 shapes.add(_shape(body))
         # Lines of function bodies, at least 24 characters long, that the stub does not share: what remains is
         # the implementation (module-level constants such as a word regex are not the solution).
@@ -305,8 +306,9 @@ class SolutionFingerprint:
         for name, body in _functions(tree):
             if self.shapes is not None and _shape(body) not in self.shapes:
                 continue  # not the shape of any reference body: cannot be equal to one
-            if _dump(body) in reverse:
-                found.append(f"function {name}() has the body of the reference's {reverse[_dump(body)]}()")
+            match = reverse.get(_dump(body))
+            if match is not None:
+                found.append(f"function {name}() has the body of the reference's {match}()")
         shared = sorted(self.lines & _code_lines(source, tree, min_chars=24))
         found.extend(f"reference line: {line}" for line in shared[:5])
         return found
