@@ -469,6 +469,31 @@ def test_executor_ray_without_ray_says_how_to_install_it(
     assert batch.main([str(tmp_path / "subs"), "--out", str(tmp_path / "o"), "--ray-address", "auto"]) == 2
 
 
+def test_an_unreachable_ray_address_is_one_line_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.ray_cluster import free_port, require_ray
+
+    require_ray()
+    _write(tmp_path / "subs" / "a.py", "")
+    for address in (f"127.0.0.1:{free_port()}", f"ray://127.0.0.1:{free_port()}"):  # nothing listens there
+        argv = [
+            str(tmp_path / "subs"),
+            "--out",
+            str(tmp_path / "out"),
+            "--executor",
+            "ray",
+            "--ray-address",
+            address,
+        ]
+        code = batch.main(argv)
+        assert code == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"could not reach Ray at {address}: nothing answers" in err, err
+        assert "ray status" in err
+    assert not (tmp_path / "out" / "a").exists()  # nothing was graded
+
+
 @pytest.mark.slow
 @real_grader
 def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ Ray is an optional dependency (``pip install .[cluster]``), imported only here a
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -65,6 +66,24 @@ def import_ray() -> Any:
             "(or pip install ray), or use --executor local"
         ) from None
     return ray
+
+
+def unreachable(address: str, timeout_s: float = 5.0) -> str:
+    """Why nothing answers at a cluster address ``host:port`` or ``ray://host:port``, or "" (something does, or
+    the address is not of that form: ``auto``). Ray itself retries a dead address for about 20 s and then
+    reports it in many lines; this says it in one, at once."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return ""
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return ""
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        return (
+            f"nothing answers at {host}:{port} ({why}): is the cluster running (`ray status` on its head "
+            f"node), and is this its address (`ray start --head` prints it)?"
+        )
 
 
 def available_cpus() -> int:
@@ -161,6 +180,9 @@ class RayExecutor:
     def __enter__(self) -> RayExecutor:
         ray, config = self.ray, self.config
         common = {"log_to_driver": False, "configure_logging": False, "ignore_reinit_error": True}
+        problem = unreachable(config.ray_address) if config.ray_address else ""
+        if problem:
+            raise ClusterError(f"could not reach Ray at {config.ray_address}: {problem}")
         try:
             if config.ray_address:
                 ray.init(address=config.ray_address, **common)
