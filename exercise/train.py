@@ -31,9 +31,7 @@ from rich.console import Console
 from .config import TrainConfig, parse_args
 from .errors import PipelineError
 from .functions import RewardFunctions, load_reward_functions
-from .logprobs import positions_from_attention_mask
 from .presets import model_unavailable, resolve_config
-from .reward_pipeline import preflight
 
 
 @dataclass
@@ -73,7 +71,10 @@ def run(
 ) -> RunResult:
     """Train with GRPO as ``config`` says. ``functions`` defaults to ``exercise/rewards.py`` (or the reference
     with ``use_solution``). Errors the user can act on are returned in ``RunResult.error``, not raised."""
+    # torch, transformers and TRL are imported where they are used, so that `--help` answers at once.
     import torch
+
+    from .reward_pipeline import preflight
 
     started = time.perf_counter()
     # The launchers (torchrun, accelerate launch) set RANK; only rank 0 prints and writes files.
@@ -113,6 +114,7 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, ProgressCallback, set_seed
 
     from .callbacks import LogLineCallback, ValidationCallback
+    from .logprobs import positions_from_attention_mask
     from .prompts import VALIDATION_PROMPTS
     from .report import print_validation
     from .reward_pipeline import SentimentReward
@@ -224,6 +226,7 @@ def build_trainer(config: TrainConfig, reward, tokenizer, policy):
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
+    from .logprobs import positions_from_attention_mask
     from .prompts import TRAIN_PROMPTS
 
     on_cuda = torch.cuda.is_available()
