@@ -70,8 +70,8 @@ def import_ray() -> Any:
 
 def unreachable(address: str, timeout_s: float = 5.0) -> str:
     """Why nothing answers at a cluster address ``host:port`` or ``ray://host:port``, or "" (something does, or
-    the address is not of that form: ``auto``). Ray itself retries a dead address for about 20 s and then
-    reports it in many lines; this says it in one, at once."""
+    the address is not of that form: ``auto``). Ray itself keeps retrying a dead address (330 s on a 2-core
+    test machine) before it reports it in many lines; this says it in one, at once."""
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not host or not port.isdigit():
         return ""
