@@ -552,11 +552,9 @@ run_batch(BatchConfig(subs, out, no_training=True, jobs=1, quiet=True), grader_c
 def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> None:
     """kill -9 on the batch (a lost CI job) leaves no grader running: each is started with a parent-death
     signal (its training lanes die with it in turn)."""
-    import os
-    import signal
     import uuid
 
-    from tests.support.sandbox import processes_with, wait_until
+    from tests.support.sandbox import kill_and_expect_gone, processes_with, wait_until
 
     marker = f"slowgrader{uuid.uuid4().hex}"
     subs = tmp_path / "subs"
@@ -566,12 +564,6 @@ def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> No
         cwd=REPO,
         start_new_session=True,
     )
-    try:
-        started = wait_until(lambda: [p for p in processes_with(marker) if p != batch_proc.pid], 60)
-        assert started, "the grader never started"
-        batch_proc.kill()
-        batch_proc.wait(timeout=10)
-        assert wait_until(lambda: not processes_with(marker), 10), processes_with(marker)
-    finally:
-        for pid in processes_with(marker):
-            os.kill(pid, signal.SIGKILL)
+    started = wait_until(lambda: [p for p in processes_with(marker) if p != batch_proc.pid], 60)
+    kill_and_expect_gone(batch_proc, marker)  # also when the grader never started: nothing is left running
+    assert started, "the grader never started"

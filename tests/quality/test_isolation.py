@@ -31,7 +31,15 @@ import pytest
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from grader.sandbox import submission as sandbox_module
-from tests.support.sandbox import GOOD, REGISTRY, RUBRIC, landlock_abi, processes_with, wait_until
+from tests.support.sandbox import (
+    GOOD,
+    REGISTRY,
+    RUBRIC,
+    kill_and_expect_gone,
+    landlock_abi,
+    processes_with,
+    wait_until,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the sandbox's isolation is Linux's"
@@ -559,11 +567,7 @@ def test_a_grader_killed_outright_takes_its_training_lanes_with_it(tmp_path: Pat
         assert wait_until(lambda: processes_with(lane), 60), "the lane never started"
         time.sleep(1.0)  # the lane is at work (importing torch, loading the model)
         assert processes_with(lane), "the lane ended on its own"
-        grader.kill()
-        grader.wait(timeout=10)
-        assert wait_until(lambda: not processes_with(lane), 10), processes_with(lane)
+        kill_and_expect_gone(grader, lane)
     finally:
-        for pid in processes_with(lane):
-            os.kill(pid, signal.SIGKILL)
         if grader.poll() is None:
             grader.kill()

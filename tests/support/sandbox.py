@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import textwrap
 import time
 import uuid
@@ -125,6 +126,18 @@ def wait_until(condition, timeout_s: float) -> bool:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
     return bool(condition())
+
+
+def kill_and_expect_gone(parent, marker: str) -> None:
+    """Kill ``parent`` (a Popen) outright and assert that every process with ``marker`` in its command line
+    goes with it within 10 s; whatever is left is killed afterwards, so a failing test leaves nothing running."""
+    try:
+        parent.kill()
+        parent.wait(timeout=10)
+        assert wait_until(lambda: not processes_with(marker), 10), processes_with(marker)
+    finally:
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
 
 
 def sandbox_info() -> dict:
