@@ -305,6 +305,16 @@ def run_property(
     return None
 
 
+def run_cases(cases: Sequence[T], prop: Callable[[T], None]) -> Failure[T] | None:
+    """Run ``prop`` on each of the fixed ``cases`` in order; the first failure, or None if the property held."""
+    for case in cases:
+        try:
+            _guarded(prop, case)
+        except (Falsified, CallFailed) as exc:
+            return Failure(case, exc, explicit_only=True)
+    return None
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Feedback
 # ---------------------------------------------------------------------------------------------------------------

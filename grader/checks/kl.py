@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from grader.checks import misconceptions
+from grader.checks import misconceptions, recorded
 from grader.checks import strategies as S
 from grader.checks.harness import (
     CallFailed,
@@ -29,6 +29,7 @@ from grader.checks.harness import (
     fmt_args,
     passed,
     reproduces,
+    run_cases,
     run_property,
 )
 from grader.checks.misconceptions import Diagnosis
@@ -145,48 +146,36 @@ def _policy_gradient(pi: Sequence[float], penalty: Sequence[float]) -> list[floa
     return [-p * (x - mean) for p, x in zip(pi, penalty, strict=True)]
 
 
-#: Tolerance of the value checks, relative to the size of the row's inputs (not of the result: log pi - log pi_ref
-#: of two log-probs near -800 is small, but float32 rounds each of them by about 5e-5). float32 arithmetic (torch's
-#: and numpy's default) rounds each log-prob by 6e-8 of its size and a pairwise sum of 200 terms adds a few times
-#: that, so 1e-5 leaves about 20x to spare; dropping, adding or mis-weighting even one token of a row moves its mean
-#: by orders of magnitude more.
+#: Tolerance of the value checks, relative to the size of the row's inputs (not of the result: the log-ratio of two
+#: log-probs near -800 is small, but float32 rounds each of them by about 5e-5). float32 arithmetic (torch's and
+#: numpy's default) rounds each log-prob by 6e-8 of its size and a pairwise sum of 200 terms adds a few times that,
+#: so 1e-5 leaves about 20x to spare; dropping, adding or mis-weighting even one token of a row moves its mean by
+#: orders of magnitude more.
 VALUE_RTOL = 1e-5
 
+#: The backward penalty may clip the log-ratio log(pi_ref/pi) from below at any value <= -10 (the common
+#: ``clip(-10, 10)`` idiom; the contract allows it): that moves a token's value by at most e^-10.
+LOWER_CLIP_ALLOWANCE = math.exp(-10.0)
 
-def _rounding_scale(function: str, lp: float, lr: float) -> float:
-    """How large a per-token term's rounding error can be, in units of the arithmetic's relative precision: the
-    log-probs are rounded relative to their own size, and the backward term 1 - r amplifies an error in
-    log(pi_ref/pi) by r (d(1 - r) = -r d log r) before rounding 1 - r itself."""
+
+def rounding_scale(function: str, lp: float, lr: float) -> float:
+    """How large a per-token value's rounding error can be, in units of the arithmetic's relative precision: the
+    log-probs are rounded relative to their own size, and the backward penalty, which works with the ratio
+    pi_ref/pi, can amplify an error in its logarithm by the ratio itself."""
     if function == FORWARD:
         return abs(lp) + abs(lr)
     r = math.exp(min(lr - lp, 700.0))
     return r * (abs(lp) + abs(lr) + 2.0) + 1.0
 
 
-def contract_value(
-    function: str, row_pi: Sequence[float], row_ref: Sequence[float], kl_coef: float
-) -> tuple[float, float] | None:
-    """The penalty the contract fixes for one row, and the tolerance it is compared with; None where the contract
-    leaves it free (backward, a ratio pi_ref/pi above MAX_EXACT_RATIO in the row: the ratio may be clipped)."""
-    n = len(row_pi)
-    if n == 0:
-        return 0.0, 1e-12
-    pairs = list(zip(row_pi, row_ref, strict=True))
-    if function == FORWARD:
-        terms = [lp - lr for lp, lr in pairs]
-    elif any(lr - lp > math.log(S.MAX_EXACT_RATIO) for lp, lr in pairs):
-        return None
-    else:
-        terms = [1.0 - math.exp(lr - lp) for lp, lr in pairs]
-    want = kl_coef * math.fsum(terms) / n
-    scale = math.fsum(_rounding_scale(function, lp, lr) for lp, lr in pairs) / n
-    return want, 1e-12 + VALUE_RTOL * kl_coef * scale
-
-
 def _expectation_rounding(function: str, case: S.DistributionCase) -> float:
-    """The tolerance an exact expectation under pi needs for float32 penalties (see VALUE_RTOL)."""
+    """The tolerance an exact expectation under pi needs for float32 penalties (see VALUE_RTOL), and for the
+    backward penalty a lower clip of the log-ratio."""
     pairs = zip(case.pi, case.log_pi, case.log_ref, strict=True)
-    return VALUE_RTOL * case.kl_coef * math.fsum(p * _rounding_scale(function, lp, lr) for p, lp, lr in pairs)
+    rounding = (
+        VALUE_RTOL * case.kl_coef * math.fsum(p * rounding_scale(function, lp, lr) for p, lp, lr in pairs)
+    )
+    return rounding + (LOWER_CLIP_ALLOWANCE * case.kl_coef if function == BACKWARD else 0.0)
 
 
 def _rows_of(case: Any) -> list[list[float]]:
@@ -440,55 +429,115 @@ def direction(function: str) -> CheckFunction:
     return check
 
 
-def value(function: str) -> CheckFunction:
+def row_verdict(
+    i: int,
+    got: float,
+    row_pi: Sequence[float],
+    row_ref: Sequence[float],
+    fixed: tuple[float, float] | None,
+    formula: str,
+    every: Sequence[float],
+) -> None:
+    """Raise :class:`Falsified` unless row ``i``'s penalty ``got`` is finite and, where the contract fixes the row's
+    value (``fixed`` = (value, tolerance); None: free), within the tolerance of it."""
+    if fixed is None:
+        if not math.isfinite(got):
+            raise Falsified(f"row {i}: the penalty is not finite", got=list(every))
+        return
+    want, tol = fixed
+    if math.isfinite(got) and abs(got - want) <= tol:
+        return
+    raise Falsified(
+        f"row {i} ({len(row_pi)} token{'s' if len(row_pi) > 1 else ''}) got the penalty "
+        f"{fmt(got)}; the contract fixes it at {formula} = {fmt(want)}",
+        expected=f"row {i}: {fmt(want, 8)} (within {fmt(tol, 2)})",
+        got=f"row {i}: {fmt(got, 8)}",
+        details=[
+            f"row {i}: log_probs_policy = {fmt(row_pi)}",
+            f"{' ' * len(str(i))}       log_probs_ref    = {fmt(row_ref)}",
+            f"every penalty you returned: {fmt(list(every), max_items=12)}",
+        ],
+    )
+
+
+def value_formula(function: str) -> tuple[str, str]:
+    """What the value checks say they test (their ``tested`` text's core) and how they name the fixed value."""
+    # Only the "solution" feedback level names the term (grader.grading.feedback): the wording comes from there.
+    term = feedback.phrase("value_term", function)
     where = "" if function == FORWARD else ", in every row whose ratios pi_ref/pi are all <= 10"
+    return (
+        f"each completion's penalty must be kl_coef * the mean over its tokens of {term}{where}",
+        f"kl_coef * mean over its tokens of ({term})",
+    )
+
+
+def clip_property(sub: Submission, case: S.ClipCase) -> None:
+    """Backward: where pi_ref/pi > 10 the contract lets the ratio be clipped (at any ratio >= 10), never flipped:
+    the penalty must not rise as the ratio rises, nor exceed its value at ratio 10."""
+    got = call(sub, BACKWARD, *case.batch.args)
+    _require_length(got, case.batch.policy)
+    mine = [got[i] for i in case.rows]
+    _require_finite(mine)
+    at_ten = mine[0]
+    slack = 1e-9 + 1e-6 * abs(at_ten) + LOWER_CLIP_ALLOWANCE * case.batch.kl_coef
+    for k in range(1, len(mine)):
+        previous = mine[k - 1]
+        if mine[k] > at_ten + slack or mine[k] > previous + slack:
+            ratio, before = case.log_ratios[k], case.log_ratios[k - 1]
+            raise Falsified(
+                f"at log(pi_ref/pi) = {fmt(ratio, 4)} the penalty is {fmt(mine[k])}, higher than "
+                f"{fmt(previous)} at log(pi_ref/pi) = {fmt(before, 4)}"
+                + ("" if k == 1 else f" (and {fmt(at_ten)} at ratio 10)")
+                + ": above ratio 10 you may clip the ratio, but a larger ratio must never cost more (the KL's "
+                "gradient asks for the opposite)",
+                expected=f"penalties non-increasing in the ratio, each <= {fmt(at_ten)}",
+                got=f"penalties at log-ratios {fmt(list(case.log_ratios), 4)}: {fmt(mine)}",
+                misconception="clip_flips_sign",
+            )
+
+
+def value(function: str) -> CheckFunction:
+    """The public value check: the fixed batches of :func:`grader.checks.strategies.fixed_value_batches` (a third
+    training-shaped, float32-exact), compared with the values the instructor's grader recorded
+    (:mod:`grader.checks.recorded`); for the backward penalty also the clip above ratio 10. The same property on
+    random batches is a hidden check (:mod:`grader.checks.key.checks`)."""
 
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
-        # Only the "solution" feedback level names the term (grader.grading.feedback): the wording comes from there.
-        term = feedback.phrase("value_term", function)
+        rule, formula = value_formula(function)
         tested = (
-            f"the value of {function} on ragged batches like training's (1 to 8 completions of 1 to "
-            f"{S.MAX_VALUE_ROW} tokens, log-probs anywhere from 0 down to {S.LOGPROB_MIN:g}, sometimes with a "
-            f"small-vocabulary case's tokens mixed in): each completion's penalty must be kl_coef * the mean over "
-            f"its tokens of {term}{where}."
+            f"the value of {function} on {len(recorded.value_batches(function))} fixed batches like training's "
+            f"(1 to 64 completions of 1 to {S.MAX_VALUE_ROW} tokens, log-probs anywhere from 0 down to "
+            f"{S.LOGPROB_MIN:g}, some float32 like training's, some with a small-vocabulary case's tokens mixed "
+            f"in): {rule}."
         )
-        formula = f"kl_coef * mean over its tokens of ({term})"
+        if function == BACKWARD:
+            tested += (
+                " Above ratio 10 the ratio may be clipped: the penalty never rises with the ratio, nor above its "
+                "value at ratio 10."
+            )
+        # A RecordingError is raised through: the runner reports it as the grader's fault, worth nothing either way.
+        cases = recorded.value_cases(function)
 
-        def prop(sub: Submission, batch: S.LogProbBatch) -> None:
-            got = call(sub, function, *batch.args)
-            _require_length(got, batch.policy)
-            for i, (row_pi, row_ref) in enumerate(zip(batch.policy, batch.ref, strict=True)):
-                fixed = contract_value(function, row_pi, row_ref, batch.kl_coef)
-                if fixed is None:
-                    if not math.isfinite(got[i]):
-                        raise Falsified(f"row {i}: the penalty is not finite", got=list(got))
-                    continue
-                want, tol = fixed
-                if math.isfinite(got[i]) and abs(got[i] - want) <= tol:
-                    continue
-                raise Falsified(
-                    f"row {i} ({len(row_pi)} token{'s' if len(row_pi) > 1 else ''}) got the penalty "
-                    f"{fmt(got[i])}; the contract fixes it at "
-                    f"{formula} = {fmt(want)}",
-                    expected=f"row {i}: {fmt(want, 8)} (within {fmt(tol, 2)})",
-                    got=f"row {i}: {fmt(got[i], 8)}",
-                    details=[
-                        f"row {i}: log_probs_policy = {fmt(row_pi)}",
-                        f"{' ' * len(str(i))}       log_probs_ref    = {fmt(row_ref)}",
-                        f"every penalty you returned: {fmt(list(got), max_items=12)}",
-                    ],
-                )
+        def prop(sub: Submission, case: recorded.ValueCase | S.ClipCase) -> None:
+            if isinstance(case, S.ClipCase):
+                clip_property(sub, case)
+                return
+            got = call(sub, function, *case.batch.args)
+            _require_length(got, case.batch.policy)
+            for i, (row_pi, row_ref) in enumerate(zip(case.batch.policy, case.batch.ref, strict=True)):
+                row_verdict(i, got[i], row_pi, row_ref, case.expected[i], formula, got)
 
-        failure = run_property(
-            context,
-            S.value_batches(bounded=function == BACKWARD),
-            partial(prop, submission),
-            max_examples=_examples("value", context),
-            examples=S.VALUE_EXAMPLES,
-        )
-        return _KLCheck(function, tested).outcome(submission, failure, prop, _batch_text)
+        all_cases: list[Any] = list(cases)
+        if function == BACKWARD:
+            all_cases += [S.clip_case(-900.0 - 25.0 * k, (0.1, 1.0, 3.0)[k], seed=k) for k in range(3)]
+        failure = run_cases(all_cases, partial(prop, submission))
+        return _KLCheck(function, tested).outcome(submission, failure, prop, _case_text)
 
     return check
+
+
+def _case_text(case: Any) -> str:
+    return _batch_text(case.batch)
 
 
 def expected_value(function: str) -> CheckFunction:

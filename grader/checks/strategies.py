@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import struct
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
@@ -301,12 +302,131 @@ def value_batches(draw: st.DrawFn, *, bounded: bool = False, max_rows: int = 8) 
     """Ragged batches for the value checks: 1 to ``max_rows`` non-empty rows of up to MAX_VALUE_ROW tokens,
     log-probs over the contract's whole range, often with a small-vocabulary distribution case's tokens (as in
     the direction check) spliced in at random places. With ``bounded``, every ratio pi_ref/pi <= 10."""
+    if draw(st.integers(0, 3)) == 0:  # a training-shaped batch, one in four
+        return draw(training_batches(bounded=bounded))
     rows = draw(st.lists(_rows(bounded=bounded), min_size=1, max_size=max_rows))
     case = draw(st.none() | distributions())
     if case is not None:
         tokens = list(zip(case.log_pi, case.log_ref, strict=True))
         rows = _spliced(rows, tokens, random.Random(draw(st.integers(0, 2**32 - 1))))
     return _batch_from_rows(rows, draw(kl_coefs(0.001, 10.0)))
+
+
+#: Training's batches: the pipeline hands over float32 log-probs (rounded to float32, then widened), 8 to 64
+#: completions of up to 48 tokens. The value checks draw batches like these too, so neither the number format nor
+#: the batch's shape tells a check from training.
+TRAINING_ROWS = (8, 64)
+TRAINING_MAX_LEN = 48
+
+
+def to_float32(x: float) -> float:
+    """``x`` rounded to the nearest float32 (what a float32 tensor's ``tolist()`` gives back)."""
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+def training_like_rows(seed: int, *, bounded: bool) -> list[list[tuple[float, float]]]:
+    """A training-shaped batch from one seed: 8 to 64 rows of 1 to 48 tokens, log-probs of a language model's
+    sampled tokens (mostly -0.01 to -20), pi_ref near pi, every value float32-exact. With ``bounded`` every
+    ratio pi_ref/pi is below MAX_EXACT_RATIO."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(TRAINING_ROWS[0] + int(rng.random() * (TRAINING_ROWS[1] - TRAINING_ROWS[0] + 1))):
+        scale = 10.0 ** (-1.0 + 1.7 * rng.random())
+        spread = 10.0 ** (-3.0 + 2.5 * rng.random())
+        row = []
+        for _ in range(1 + int(rng.random() * TRAINING_MAX_LEN)):
+            lp = to_float32(_clamp(math.log(1.0 - rng.random()) * scale))
+            lr = _clamp(lp + spread * (2.0 * rng.random() - 1.0))
+            if bounded and lr - lp > _EXACT_LOG_RATIO:
+                lr = lp + _EXACT_LOG_RATIO * 0.999
+            lr = to_float32(lr)
+            if bounded and lr - lp > _EXACT_LOG_RATIO:
+                lr = lp
+            row.append((lp, lr))
+        rows.append(row)
+    return rows
+
+
+@st.composite
+def training_batches(draw: st.DrawFn, *, bounded: bool = False) -> LogProbBatch:
+    """Training-shaped batches (see :func:`training_like_rows`), at a typical kl_coef."""
+    rows = training_like_rows(draw(st.integers(0, 2**32 - 1)), bounded=bounded)
+    return _batch_from_rows(rows, draw(st.sampled_from((0.01, 0.05, 0.1, 0.2, 0.3, 1.0))))
+
+
+def fixed_value_batches(function_bounded: bool, count: int = 24, seed: int = 20261204) -> list[LogProbBatch]:
+    """The public value checks' batches: ``count`` fixed batches from one seed (plain ``random.Random``, the same on
+    every Python), a third of them training-shaped, the rest ragged like :func:`value_batches` with, in every
+    other one, a small-vocabulary case's tokens spliced in. Their expected values are recorded, not computed
+    (``grader/checks/recorded.json``)."""
+    rng = random.Random(seed)
+    batches = []
+    for i in range(count):
+        coef = (0.001, 0.01, 0.1, 0.3, 1.0, 10.0)[i % 6] * (1.0 + rng.random())
+        if i % 3 == 0:
+            rows = training_like_rows(int(rng.random() * 2**32), bounded=function_bounded)
+        else:
+            rows = [
+                generated_row(
+                    1 + int(rng.random() * (MAX_VALUE_ROW if rng.random() < 0.3 else 24)),
+                    ROW_KINDS[int(rng.random() * len(ROW_KINDS))],
+                    int(rng.random() * 2**32),
+                    bounded=function_bounded,
+                )
+                for _ in range(1 + int(rng.random() * 8))
+            ]
+            if i % 2 == 0:
+                vocab = 2 + int(rng.random() * 7)
+                case = DistributionCase(
+                    tuple(4.0 * rng.random() - 2.0 for _ in range(vocab)),
+                    tuple(2.0 * rng.random() - 1.0 for _ in range(vocab)),
+                    coef,
+                )
+                tokens = list(zip(case.log_pi, case.log_ref, strict=True))
+                if function_bounded:
+                    tokens = [_bounded_pair(t) for t in tokens]
+                rows = _spliced(rows, tokens, random.Random(int(rng.random() * 2**32)))
+        batches.append(_batch_from_rows(rows, coef))
+    return batches
+
+
+#: Ratios pi_ref/pi above the contract's exact range at which the backward penalty's clipping is checked: there it
+#: may be clipped (at any ratio >= 10) but must never rise with the ratio, nor above its value at ratio 10.
+ABOVE_EXACT_LOG_RATIOS = (math.log(10.5), math.log(20.0), 5.0, 10.0, 30.0, 100.0, 300.0, 699.0, 900.0)
+
+
+@dataclass(frozen=True)
+class ClipCase:
+    """One-token rows at log(pi_ref/pi) = log 10 (``rows[0]``) and at increasing log-ratios above it
+    (``rows[1:]``), hidden among unrelated rows; every row's log pi is ``log_pi``."""
+
+    batch: LogProbBatch
+    rows: tuple[int, ...]
+    log_ratios: tuple[float, ...]
+
+
+def clip_case(log_pi: float, kl_coef: float, seed: int, decoys: int = 3) -> ClipCase:
+    """A :class:`ClipCase` with log pi = ``log_pi`` (<= -900, so that every ratio fits under log pi_ref <= 0)."""
+    ratios = (math.log(MAX_EXACT_RATIO), *ABOVE_EXACT_LOG_RATIOS)
+    items: list[tuple[int, list[tuple[float, float]]]] = [
+        (k, [(log_pi, min(0.0, log_pi + lr))]) for k, lr in enumerate(ratios)
+    ]
+    items += [(-1, row) for row in decoy_rows(decoys, seed)]
+    random.Random(seed).shuffle(items)
+    rows = [0] * len(ratios)
+    for i, (k, _) in enumerate(items):
+        if k >= 0:
+            rows[k] = i
+    return ClipCase(_batch_from_rows([row for _, row in items], kl_coef), tuple(rows), ratios)
+
+
+@st.composite
+def clip_cases(draw: st.DrawFn) -> ClipCase:
+    """Clip cases at a random log pi in [-1000, -900] and coefficient."""
+    log_pi = draw(st.floats(LOGPROB_MIN, -900.0, allow_nan=False))
+    return clip_case(
+        log_pi, draw(kl_coefs(0.01, 5.0)), draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 6))
+    )
 
 
 @dataclass(frozen=True)

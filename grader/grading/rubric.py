@@ -39,8 +39,9 @@ _ENTRY_KEYS = {
     "budget_s",
     "tags",
     "requires",
+    "hidden",
 }
-_DEFAULT_KEYS = {"visibility", "budget_s"}
+_DEFAULT_KEYS = {"visibility", "budget_s", "hidden_visibility"}
 MAX_BUDGET_S = 3600.0
 
 
@@ -60,6 +61,8 @@ class RubricEntry:
     tags: tuple[str, ...] = ()
     #: the gate: ids of the checks that must pass for this check's points to count
     requires: tuple[str, ...] = ()
+    #: in the instructor's grader only, never in a student handout (see rubric.toml)
+    hidden: bool = False
 
     @property
     def function_tag(self) -> str:
@@ -81,6 +84,15 @@ class Rubric:
     def selected(self, training: bool) -> tuple[RubricEntry, ...]:
         """The entries to grade: all of them, or those that need no training run."""
         return tuple(e for e in self.entries if training or not e.requires_training)
+
+    def without_absent_hidden(self, registered: Collection[str]) -> tuple[Rubric, tuple[RubricEntry, ...]]:
+        """This rubric less its hidden checks that this copy of the grader does not have (a student handout has no
+        answer key), and those checks. Gates on an absent check stay open, as on any check not graded."""
+        absent = tuple(e for e in self.entries if e.hidden and e.check_id not in registered)
+        if not absent:
+            return self, ()
+        kept = tuple(e for e in self.entries if e not in absent)
+        return Rubric(kept, self.path, self.feedback_level), absent
 
     def __getitem__(self, check_id: str) -> RubricEntry:
         for entry in self.entries:
@@ -155,7 +167,16 @@ def parse_rubric(
         ):
             problems.append(f"{where}: 'points' must be a number >= 0, not {points!r}")
             points = 0
-        visibility = merged.get("visibility", "visible")
+        hidden = raw.get("hidden", False)
+        if not isinstance(hidden, bool):
+            problems.append(f"{where}: 'hidden' must be true or false, not {hidden!r}")
+            hidden = False
+        visibility = raw.get(
+            "visibility",
+            defaults.get("hidden_visibility", "after_due_date")
+            if hidden
+            else defaults.get("visibility", "visible"),
+        )
         if visibility not in VISIBILITIES:
             problems.append(
                 f"{where}: 'visibility' must be one of {', '.join(VISIBILITIES)}, not {visibility!r}"
@@ -201,6 +222,7 @@ def parse_rubric(
                     float(budget),
                     tuple(tags),
                     tuple(requires),
+                    hidden,
                 )
             )
     problems.extend(_gate_problems(entries, set(checks)))

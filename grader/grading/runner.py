@@ -85,10 +85,12 @@ def grade(
     path = Path(submission)
     try:
         rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
+        registry = default_registry() if registry is None else registry
+        # A student handout has no answer key: its hidden checks are not graded here, and the report says so.
+        rubric, absent_hidden = rubric.without_absent_hidden(registry)
         entries = rubric.selected(training)
         if only:
             entries = tuple(e for e in entries if e.check_id in set(only))
-        registry = default_registry() if registry is None else registry
         level = effective_level(feedback_level or rubric.feedback_level)
     except Exception as exc:  # noqa: BLE001 - a broken rubric or check module is the grader's fault
         return _everything_failed((), f"{type(exc).__name__}: {exc}", started, seed, internal=True)
@@ -110,6 +112,8 @@ def grade(
     notes: list[str] = []
     if level != (feedback_level or rubric.feedback_level):
         notes.append(_level_capped(feedback_level or rubric.feedback_level, level))
+    if absent_hidden:
+        notes.append(hidden_note(absent_hidden))
     skipped = [e for e in rubric.entries if e.requires_training and not training]
     if skipped:
         points = math.fsum(e.points for e in skipped)
@@ -283,6 +287,16 @@ def apply_gates(
             "check they require failed (each says which). Fix the defining checks first."
         )
     return gated
+
+
+def hidden_note(absent: Sequence[RubricEntry]) -> str:
+    """What the report says of the hidden checks a student's copy of the grader does not have."""
+    points = math.fsum(e.points for e in absent)
+    return (
+        f"Hidden checks: {len(absent)} more check{'s' if len(absent) != 1 else ''}, worth {points:g} points, "
+        "are graded when you submit (the same properties on inputs nobody sees in advance); this score does not "
+        "include them."
+    )
 
 
 def run_check(

@@ -13,7 +13,7 @@ import pytest
 from grader.checks import REGISTRY
 from grader.checks.misconceptions import get
 from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
-from tests.support.check_ids import PROPERTY_IDS, TRAINING_IDS
+from tests.support.check_ids import HIDDEN_IDS, PROPERTY_IDS, TRAINING_IDS
 from tests.support.fake_submission import ROOT, FakeSubmission, exercise_module, reference_module
 
 CONTEXT = CheckContext(seed=0, max_examples=100)
@@ -31,7 +31,7 @@ def grade(submission, ids=None, context=CONTEXT):
 
 
 def test_registry_has_exactly_the_agreed_ids():
-    assert set(REGISTRY) == PROPERTY_IDS | TRAINING_IDS
+    assert set(REGISTRY) == PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS
 
 
 @pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)

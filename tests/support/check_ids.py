@@ -28,4 +28,6 @@ PROPERTY_IDS = {
     "kl_forward.expected_value",
     *(f"shaping.{p}" for p in SHAPING_PROPERTIES),
 }
+#: The hidden checks (rubric: hidden = true), in the instructor's grader only: the answer key registers them.
+HIDDEN_IDS = {"kl_forward.value_random", "kl_backward.value_random"}
 TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}

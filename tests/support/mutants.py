@@ -1,4 +1,4 @@
-"""The mutant table: every catalogued wrong implementation (grader/checks/misconceptions/wrong.py), the checks that
+"""The mutant table: every catalogued wrong implementation (grader/checks/key/wrong.py, the answer key), the checks that
 must catch it, and the reference with that one function replaced. Used by the mutant tests and the feedback-level
 tests."""
 
@@ -43,6 +43,7 @@ EXPECTED: dict[tuple[str, str, int], tuple[str, ...]] = {
     ("sequence_ratio", BACKWARD, 0): ("kl_backward.mean_over_tokens",),
     ("clip_too_tight", BACKWARD, 0): ("kl_backward.direction",),
     ("clip_too_tight", BACKWARD, 1): ("kl_backward.direction",),
+    ("clip_flips_sign", BACKWARD, 0): ("kl_backward.value", "kl_backward.value_random"),
     ("overflow", BACKWARD, 0): ("kl_backward.finite_extreme",),
     ("empty_row", FORWARD, 0): ("kl_forward.contract",),
     ("empty_row", BACKWARD, 0): ("kl_backward.contract",),

@@ -8,6 +8,7 @@ import pytest
 
 from grader.checks import misconceptions as M
 from grader.checks.harness import fmt
+from grader.checks.key import clipping
 from grader.contract import BACKWARD, FORWARD, KL_FUNCTIONS
 from tests.support.fake_submission import FakeSubmission, reference_module
 
@@ -64,7 +65,7 @@ def test_reference_and_legitimate_clipping_get_no_diagnosis(function):
     ],
 )
 def test_clip_sweep(low, high, expected):
-    sub = FakeSubmission({BACKWARD: M.clipped_backward(low, high)})
+    sub = FakeSubmission({BACKWARD: clipping.clipped_backward(low, high)})
     diagnosis = M.diagnose_kl(sub, BACKWARD)
     if expected is None:
         assert diagnosis is None

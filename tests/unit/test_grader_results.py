@@ -12,7 +12,7 @@ import pytest
 
 from grader.grading.results import GradingResults, TestResult, internal_error_results
 from grader.grading.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, parse_rubric
-from tests.support.check_ids import PROPERTY_IDS, TRAINING_IDS
+from tests.support.check_ids import HIDDEN_IDS, PROPERTY_IDS, TRAINING_IDS
 
 
 def _results() -> GradingResults:
@@ -126,9 +126,12 @@ def test_internal_error_results() -> None:
 
 
 def test_shipped_rubric_is_valid_and_worth_100() -> None:
-    rubric = load_rubric(known_ids=PROPERTY_IDS | TRAINING_IDS)
-    assert {e.check_id for e in rubric.entries} == PROPERTY_IDS | TRAINING_IDS
+    rubric = load_rubric(known_ids=PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS)
+    assert {e.check_id for e in rubric.entries} == PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS
     assert rubric.total_points == 100
+    # the hidden checks are marked so, and Gradescope shows their results after the due date by default
+    assert {e.check_id for e in rubric.entries if e.hidden} == HIDDEN_IDS
+    assert {e.visibility for e in rubric.entries if e.hidden} == {"after_due_date"}
     # the property checks (what --no-training grades) are 80, the training checks 20
     assert math.fsum(e.points for e in rubric.selected(training=False)) == 80
     assert {e.check_id for e in rubric.entries if e.requires_training} == TRAINING_IDS

@@ -11,11 +11,11 @@ import pytest
 from grader.grading.results import GradingResults, TestResult
 from grader.grading.rubric import RubricError, load_rubric, parse_rubric
 from grader.grading.runner import TAG_WITHHELD, apply_gates
-from tests.support.check_ids import KL_PROPERTIES, PROPERTY_IDS, SHAPING_PROPERTIES, TRAINING_IDS
+from tests.support.check_ids import HIDDEN_IDS, KL_PROPERTIES, PROPERTY_IDS, SHAPING_PROPERTIES, TRAINING_IDS
 
 DEFINING = {
-    "kl_forward": ("kl_forward.direction", "kl_forward.value"),
-    "kl_backward": ("kl_backward.direction", "kl_backward.value"),
+    "kl_forward": ("kl_forward.direction", "kl_forward.value", "kl_forward.value_random"),
+    "kl_backward": ("kl_backward.direction", "kl_backward.value", "kl_backward.value_random"),
     "shaping": ("shaping.repetition",),
 }
 
@@ -24,14 +24,14 @@ DEFINING = {
 
 
 def test_every_secondary_check_requires_its_functions_defining_checks():
-    rubric = load_rubric(known_ids=PROPERTY_IDS | TRAINING_IDS)
+    rubric = load_rubric(known_ids=PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS)
     by_id = {e.check_id: e for e in rubric.entries}
     for group, properties in (
         ("kl_forward", (*KL_PROPERTIES, "expected_value")),
         ("kl_backward", KL_PROPERTIES),
         ("shaping", SHAPING_PROPERTIES),
     ):
-        for prop in properties:
+        for prop in (*properties, *(["value_random"] if group.startswith("kl_") else [])):
             entry = by_id[f"{group}.{prop}"]
             if entry.check_id in DEFINING[group]:
                 assert entry.requires == (), entry.check_id

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from grader.checks.misconceptions import wrong as W
+from grader.checks import answer_key, recorded
 from grader.checks.misconceptions.catalogue import CATALOGUE, Misconception
 from grader.contract import BACKWARD, Submission
 
@@ -22,11 +22,6 @@ from grader.contract import BACKWARD, Submission
 PROBE_POLICY = [[-0.5], [-2.0, -0.3], [-1.2, -4.0, -0.7], [-2.5, -1.0]]
 PROBE_REF = [[-1.5], [-0.4, -2.6], [-1.2, -3.1, -0.9], [-1.0, -2.9]]
 PROBE_COEF = 0.3
-
-#: Ratio sweep for the backward penalty's clipping (single-token rows, ratios from 0.05 to 9.9).
-SWEEP_RATIOS = (0.05, 0.1, 0.2, 0.5, 0.8, 1.0, 1.2, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 9.9)
-SWEEP_LOG_PI = -3.0
-SWEEP_COEF = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,61 +55,23 @@ def _expected(impl: Callable[..., Any], *args: Any) -> list[float] | None:
 
 def match_outputs(function: str, probe_output: Sequence[float]) -> Diagnosis | None:
     """The first catalogued misconception whose wrong implementation reproduces ``probe_output`` (the output of
-    ``function`` on the probe batch)."""
+    ``function`` on the probe batch), compared with its recorded output (:mod:`grader.checks.recorded`). The
+    implementation comes along where this grader has the answer key (None in a handout)."""
+    outputs = recorded.probe_outputs()
     for m in CATALOGUE.values():
         if not m.detected_by_probes:
             continue
-        for impl in m.implementations.get(function, ()):
-            want = _expected(impl, PROBE_POLICY, PROBE_REF, PROBE_COEF)
-            if want is not None and all_close(probe_output, want):
-                return Diagnosis(m, implementation=impl)
+        impls = m.implementations.get(function, ())
+        for i, want in enumerate(outputs.get(m.id, {}).get(function, ())):
+            if all_close(probe_output, want):
+                return Diagnosis(m, implementation=impls[i] if i < len(impls) else None)
     return None
-
-
-def sweep_args() -> tuple[list[list[float]], list[list[float]], float]:
-    return (
-        [[SWEEP_LOG_PI] for _ in SWEEP_RATIOS],
-        [[SWEEP_LOG_PI + math.log(r)] for r in SWEEP_RATIOS],
-        SWEEP_COEF,
-    )
-
-
-def clipped_backward(low: float, high: float) -> W.KLImpl:
-    """The backward penalty with its ratio clipped to [low, high]."""
-    return W.per_token(lambda lp, lr: 1.0 - min(max(math.exp(min(lr - lp, 700.0)), low), high))
-
-
-def match_clipping(sweep_output: Sequence[float]) -> Diagnosis | None:
-    """Recognise, from the sweep, the backward penalty with its ratio clipped to a range narrower than [0, 10]."""
-    if len(sweep_output) != len(SWEEP_RATIOS) or not all(math.isfinite(v) for v in sweep_output):
-        return None
-    implied = [
-        1.0 - v / SWEEP_COEF for v in sweep_output
-    ]  # the ratio the submission used, if its term is the contract's
-    lo, hi = min(implied), max(implied)
-    if not all(
-        abs(got - min(max(r, lo), hi)) <= 1e-4 * max(1.0, r)
-        for got, r in zip(implied, SWEEP_RATIOS, strict=True)
-    ):
-        return None
-    clipped_above = hi < SWEEP_RATIOS[-1] * (1 - 1e-3)
-    clipped_below = lo > SWEEP_RATIOS[0] * (1 + 1e-3)
-    if not (clipped_above or clipped_below):
-        return None
-    parts = []
-    if clipped_below:
-        parts.append(f"from below at {lo:.3g}")
-    if clipped_above:
-        parts.append(f"from above at {hi:.3g}")
-    return Diagnosis(
-        CATALOGUE["clip_too_tight"], "your ratio is clipped " + " and ".join(parts), clipped_backward(lo, hi)
-    )
 
 
 def diagnose_kl(submission: Submission, function: str) -> Diagnosis | None:
     """Run ``function`` of the submission on fixed probes and name what it does wrong, if it is catalogued:
     non-determinism (the same probe twice gives different outputs), a wrong implementation reproduced exactly,
-    or (backward) a ratio clipped too tightly. Costs two to three calls; a failed call means no diagnosis."""
+    or (backward, instructor's grader only) a ratio clipped too tightly. Costs two to three calls; a failed call means no diagnosis."""
     first = submission.call(function, PROBE_POLICY, PROBE_REF, PROBE_COEF)
     if not first.ok or first.value is None:
         return None
@@ -128,11 +85,8 @@ def diagnose_kl(submission: Submission, function: str) -> Diagnosis | None:
     if len(first.value) == tokens:
         per_token = CATALOGUE["per_token_output"]
         return Diagnosis(per_token, implementation=per_token.implementations[function][0])
-    if function == BACKWARD:
-        policy, ref, coef = sweep_args()
-        sweep = submission.call(function, policy, ref, coef)
-        if sweep.ok and sweep.value is not None:
-            return match_clipping(sweep.value)
+    if function == BACKWARD and answer_key.available():
+        return answer_key.clipping_diagnosis(submission)
     return None
 
 

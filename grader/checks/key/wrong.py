@@ -11,6 +11,8 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from grader.contract import BACKWARD, FORWARD, SHAPING
+
 Rows = Sequence[Sequence[float]]
 KLImpl = Callable[..., Any]
 
@@ -111,6 +113,19 @@ def unclipped_backward(log_probs_policy: Rows, log_probs_ref: Rows, kl_coef: flo
         with np.errstate(over="ignore", invalid="ignore"):
             ratio = np.exp(np.asarray(row_ref, dtype=float) - np.asarray(row_pi, dtype=float))
             out.append(float(kl_coef * np.mean(1.0 - ratio)))
+    return out
+
+
+def flips_above_ten(log_probs_policy: Rows, log_probs_ref: Rows, kl_coef: float = 0.1) -> list[float]:
+    """The backward penalty, exact up to ratio 10, with a large *penalty* above it (where the KL's gradient asks
+    for a bonus): right wherever the contract fixes the value, wrong where it only allows a clip."""
+    out = []
+    for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
+        terms = [
+            50.0 if lr - lp > math.log(10.0) else backward_term(lp, lr)
+            for lp, lr in zip(row_pi, row_ref, strict=True)
+        ]
+        out.append(kl_coef * math.fsum(terms) / len(terms) if terms else 0.0)
     return out
 
 
@@ -233,3 +248,94 @@ def shaping_positive_words(
         s + 0.1 * sum(w.strip(".,!").lower() in positive for w in c.split())
         for s, c in zip(scores, completions, strict=True)
     ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The table: misconception id -> student function -> its wrong implementations (the first is the canonical mutant
+# the tests use). The ids, their order and texts are the public catalogue's (grader.checks.misconceptions).
+# ---------------------------------------------------------------------------------------------------------------
+
+IMPLEMENTATIONS: dict[str, dict[str, tuple[KLImpl, ...]]] = {}
+
+
+def _impl(
+    misconception_id: str, implementations: dict[str, tuple[KLImpl, ...]], *, probes: bool = True
+) -> None:
+    del probes  # the public catalogue says which misconceptions the probes reveal
+    IMPLEMENTATIONS[misconception_id] = implementations
+
+
+def _both(make: Callable[[Callable[[float, float], float]], KLImpl]) -> dict[str, tuple[KLImpl, ...]]:
+    """The same mistake made in both KL penalties, each on its own right per-token term."""
+    return {FORWARD: (make(forward_term),), BACKWARD: (make(backward_term),)}
+
+
+_impl("swapped_direction", {FORWARD: (per_token(backward_term),), BACKWARD: (per_token(forward_term),)})
+_impl("sum_not_mean", _both(lambda term: per_token(term, reduce="sum")))
+_impl("value_estimator_r_log_r", {FORWARD: (per_token(r_log_r),), BACKWARD: (per_token(r_log_r),)})
+_impl(
+    "value_estimator_r_log_r_minus_r_plus_1",
+    {FORWARD: (per_token(r_log_r_minus_r_plus_1),), BACKWARD: (per_token(r_log_r_minus_r_plus_1),)},
+)
+_impl("value_estimator_k3", {FORWARD: (per_token(k3),), BACKWARD: (per_token(k3),)})
+_impl("inverted_ratio", {BACKWARD: (per_token(lambda lp, lr: 1.0 - math.exp(min(lp - lr, math.log(20.0)))),)})
+_impl("wrong_sign", _both(lambda term: per_token(lambda lp, lr: -term(lp, lr))))
+_impl("coef_ignored", _both(lambda term: per_token(term, coef="ignored")))
+_impl("coef_squared", _both(lambda term: per_token(term, coef="squared")))
+_impl("biased_k2", {FORWARD: (per_token(k2),), BACKWARD: (per_token(k2),)})
+_impl(
+    "biased_abs",
+    {
+        FORWARD: (per_token(lambda lp, lr: abs(lp - lr)),),
+        BACKWARD: (per_token(lambda lp, lr: abs(lp - lr)),),
+    },
+)
+_impl(
+    "probabilities_not_logs",
+    {
+        FORWARD: (per_token(log_ratio_of_inputs), per_token(prob_difference)),
+        BACKWARD: (per_token(ratio_of_inputs),),
+    },
+)
+_impl(
+    "batch_dependent",
+    {
+        function: tuple(batch_dependent(term, how) for how in ("padded", "tokens", "centred"))
+        for function, term in ((FORWARD, forward_term), (BACKWARD, backward_term))
+    },
+)
+_impl("sequence_ratio", {BACKWARD: (sequence_ratio,)})
+_impl(
+    "clip_too_tight",
+    {
+        BACKWARD: (
+            per_token(lambda lp, lr: 1.0 - clipped_ratio(lp, lr, 5.0)),
+            per_token(lambda lp, lr: 1.0 - min(max(math.exp(min(lr - lp, 700.0)), 0.8), 1.2)),
+        )
+    },
+    probes=False,  # recognised by a dedicated ratio sweep in diagnose_kl
+)
+_impl("clip_flips_sign", {BACKWARD: (flips_above_ten,)}, probes=False)
+_impl("overflow", {BACKWARD: (unclipped_backward,)}, probes=False)
+_impl("empty_row", _both(empty_row_crash), probes=False)
+_impl("per_token_output", _both(per_token_values), probes=False)
+_impl(
+    "mutates_inputs",
+    {
+        FORWARD: (mutating(forward_term),),
+        BACKWARD: (mutating(backward_term),),
+        SHAPING: (shaping_mutating,),
+    },
+    probes=False,
+)
+_impl(
+    "nondeterministic",
+    {FORWARD: (nondeterministic(forward_term),), SHAPING: (shaping_random,)},
+    probes=False,
+)
+_impl("shaping_not_monotone", {SHAPING: (shaping_decreasing,)}, probes=False)
+_impl("shaping_ignores_score", {SHAPING: (shaping_threshold,)}, probes=False)
+_impl("shaping_requires_prompts", {SHAPING: (shaping_needs_prompts,)}, probes=False)
+_impl("shaping_empty_completion", {SHAPING: (shaping_divides_by_words,)}, probes=False)
+_impl("shaping_non_finite", {SHAPING: (shaping_log,)}, probes=False)
+_impl("shaping_rewards_repetition", {SHAPING: (shaping_positive_words,)}, probes=False)

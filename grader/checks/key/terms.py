@@ -1,0 +1,45 @@
+"""The contract's per-token terms, and the value the contract fixes for each completion (with its tolerance).
+
+forward (KL(pi || pi_ref)): log pi - log pi_ref (k1). backward (KL(pi_ref || pi)): 1 - r with r = pi_ref / pi,
+free above r = MAX_EXACT_RATIO (a clip at or above 10 is allowed) and allowed to clip the log-ratio from below at
+or below -10 (which moves the term by at most e^-10). docs/design.md derives both.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from grader.checks.kl import LOWER_CLIP_ALLOWANCE, VALUE_RTOL, rounding_scale
+from grader.checks.strategies import MAX_EXACT_RATIO
+from grader.contract import FORWARD
+
+
+def forward_term(lp: float, lr: float) -> float:
+    return lp - lr
+
+
+def backward_term(lp: float, lr: float) -> float:
+    return 1.0 - math.exp(lr - lp)
+
+
+def contract_value(
+    function: str, row_pi: Sequence[float], row_ref: Sequence[float], kl_coef: float
+) -> tuple[float, float] | None:
+    """The penalty the contract fixes for one row, and the tolerance it is compared with; None where the contract
+    leaves it free (backward, a ratio pi_ref/pi above MAX_EXACT_RATIO in the row: the ratio may be clipped)."""
+    n = len(row_pi)
+    if n == 0:
+        return 0.0, 1e-12
+    pairs = list(zip(row_pi, row_ref, strict=True))
+    if function == FORWARD:
+        terms = [forward_term(lp, lr) for lp, lr in pairs]
+        allowance = 0.0
+    elif any(lr - lp > math.log(MAX_EXACT_RATIO) for lp, lr in pairs):
+        return None
+    else:
+        terms = [backward_term(lp, lr) for lp, lr in pairs]
+        allowance = LOWER_CLIP_ALLOWANCE * abs(kl_coef)
+    want = kl_coef * math.fsum(terms) / n
+    scale = math.fsum(rounding_scale(function, lp, lr) for lp, lr in pairs) / n
+    return want, 1e-12 + VALUE_RTOL * abs(kl_coef) * scale + allowance
