@@ -23,7 +23,9 @@ and grades every submission with ``--baseline-run`` (:mod:`grader.checks.trainin
 Output in ``OUT``:
 
 * ``gradebook.csv``: ``submission, score, max_score``, one column per check (points earned, rubric order),
-  then ``error`` (why a submission could not be graded normally; empty otherwise);
+  then ``error`` (why a submission could not be graded normally; empty otherwise). A text cell that a
+  spreadsheet would read as a formula (starting with =, +, -, @, a tab or a carriage return) starts with a single
+  quote;
 * ``<submission>/results.json`` (the grader's report, Gradescope format) and ``<submission>/grader.log``;
 * ``summary.md`` and ``summary.json``: per-check pass rates and misconception counts. A check passes with its
   full points, as in the gradebook; a check that passed on its own but whose points the rubric's gates withheld

@@ -20,23 +20,33 @@ def number_text(value: float | None) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, CSV injection): a submission's name or an error
+#: message that starts with one of these would run as a formula when the gradebook is opened.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def formula_safe(text: str) -> str:
+    """``text`` that a spreadsheet shows as text: a leading single quote where it would start a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
-    """``gradebook.csv``; returns its header."""
+    """``gradebook.csv``; returns its header. Text cells (names, errors) are :func:`formula_safe`; the numbers
+    are written as numbers."""
     columns = check_columns(rows)
     fallback_max = expected_max_score(rows)
     header = ["submission", "score", "max_score", *columns, "error"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(clean_tree(header))  # check names and errors come from results.json files
+        writer.writerow([formula_safe(h) for h in clean_tree(header)])  # check names come from results.json
         for row in rows:
             points = {t["name"]: float(t.get("score", 0.0)) for t in row.tests}
             max_score = row.max_score if row.max_score is not None else fallback_max
+            label, error = (formula_safe(clean_text(text)) for text in (row.name, row.error))
             writer.writerow(
-                clean_tree(
-                    [row.name, number_text(row.score), number_text(max_score)]
-                    + [number_text(points.get(name, 0.0)) for name in columns]
-                    + [row.error]
-                )
+                [label, number_text(row.score), number_text(max_score)]
+                + [number_text(points.get(name, 0.0)) for name in columns]
+                + [error]
             )
     return header
 
