@@ -14,7 +14,16 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
 from grader.checks.misconceptions import Diagnosis, Misconception
-from grader.contract import EXERCISE, CallOutcome, CheckContext, CheckOutcome, Submission
+from grader.contract import (
+    BACKWARD,
+    EXERCISE,
+    FORWARD,
+    SHAPING,
+    CallOutcome,
+    CheckContext,
+    CheckOutcome,
+    Submission,
+)
 
 T = TypeVar("T")
 
@@ -34,10 +43,12 @@ _FATAL = frozenset({"timeout", "crashed", "missing"})
 class CallFailed(Exception):
     """A call of the submission did not return valid output."""
 
-    def __init__(self, function: str, outcome: CallOutcome) -> None:
+    def __init__(self, function: str, outcome: CallOutcome, submission: Submission | None = None) -> None:
         super().__init__(f"{function}: {outcome.status}: {outcome.message}")
         self.function = function
         self.outcome = outcome
+        #: who was called (to tell a failure on this input from a failure on every input); None: unknown
+        self.submission = submission
 
     @property
     def fatal(self) -> bool:
@@ -72,15 +83,56 @@ def call(submission: Submission, function: str, *args: Any, **kwargs: Any) -> li
     """Call the submission; return its values or raise :class:`CallFailed`."""
     outcome = submission.call(function, *args, **kwargs)
     if not outcome.ok or outcome.value is None:
-        raise CallFailed(function, outcome)
+        raise CallFailed(function, outcome, submission)
     return list(outcome.value)
+
+
+#: Ordinary inputs of each student function: nothing empty, extreme or unusual, what any working implementation
+#: handles. A function that fails on all of them as it failed on a check's input fails on every input.
+_LOGPROB_INPUTS = (
+    ([[-1.2, -0.4, -2.0]], [[-0.9, -0.6, -1.7]], 0.1),
+    ([[-0.5, -1.5], [-0.8]], [[-0.7, -1.1], [-1.0]], 0.2),
+)
+ORDINARY_INPUTS: dict[str, tuple[tuple[Any, ...], ...]] = {
+    FORWARD: _LOGPROB_INPUTS,
+    BACKWARD: _LOGPROB_INPUTS,
+    SHAPING: (
+        ([0.8], ["The acting was strong and the story kept me interested until the end."], None),
+        (
+            [0.3, 0.6],
+            ["A warm, funny film.", "I liked the music but not the plot."],
+            ["Prompt one", "Prompt two"],
+        ),
+    ),
+}
+
+
+def fails_everywhere(err: CallFailed) -> str | None:
+    """If the call behind ``err`` raised (or returned something unusable) and the same function fails the same
+    way on every ordinary input too, a sentence saying so: the shrunk input is then not the problem (hypothesis
+    shrinks towards empty inputs, which would otherwise be blamed). None otherwise."""
+    ordinary = ORDINARY_INPUTS.get(err.function, ())
+    if err.submission is None or not ordinary or err.outcome.status not in ("error", "invalid"):
+        return None
+    outcomes = [err.submission.call(err.function, *args) for args in ordinary]
+    if any(o.status != err.outcome.status for o in outcomes):
+        return None
+    message = (outcomes[0].message or "").strip().splitlines()
+    what = message[0] if message else ""
+    did = f"raised {what}" if err.outcome.status == "error" else f"returned {what or 'something unusable'}"
+    example = f"{err.function}({', '.join(fmt(a) for a in ordinary[0])})"
+    return (
+        f"Fails on every input: {err.function} {did} on ordinary inputs too, such as {example}: the input above "
+        "is only the smallest one the search reached. Fix this error first: run the function yourself on a small "
+        "example."
+    )
 
 
 def call_outcome(submission: Submission, function: str, *args: Any, **kwargs: Any) -> CallOutcome:
     """Like :func:`call` but returns the whole outcome (for ``inputs_mutated``)."""
     outcome = submission.call(function, *args, **kwargs)
     if not outcome.ok or outcome.value is None:
-        raise CallFailed(function, outcome)
+        raise CallFailed(function, outcome, submission)
     return outcome
 
 
@@ -340,10 +392,13 @@ def failed(
     at every level, so ``problem``, ``details`` and ``extra`` must not state the solution."""
     err = failure.error
     lines = [f"Tested: {tested}"]  # one line per paragraph: terminals and Gradescope wrap it themselves
+    everywhere = None
     if isinstance(err, CallFailed):
         lines.append(err.describe())
         if err.not_implemented:
             return CheckOutcome(fraction=0.0, feedback="\n".join(lines), tags=[*tags, "not-implemented"])
+        if not failure.flaky and not err.fatal:
+            everywhere = fails_everywhere(err)
         lines.append(
             "Smallest input found that triggers it:"
             if err.outcome.status in ("error", "invalid")
@@ -369,7 +424,10 @@ def failed(
         )
     lines.extend(extra)
     misconception_id = None
-    if diagnosis is not None:
+    if everywhere is not None:  # its own diagnosis: no misconception explains a function that never works
+        lines.append(everywhere)
+        tags = [*tags, "fails-everywhere"]
+    elif diagnosis is not None:
         misconception_id = diagnosis.id
         lines.append(diagnosis.render(function))
     return CheckOutcome(

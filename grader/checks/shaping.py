@@ -63,7 +63,7 @@ EXAMPLE_SHARE = {
     "prompts_none": 0.25,
     "empty_completions": 0.25,
     "monotone_in_score": 0.5,
-    "repetition": 0.25,
+    "repetition": 0.5,
 }
 
 
@@ -289,7 +289,7 @@ def monotone_in_score(submission: Submission, context: CheckContext) -> CheckOut
                 misconception="shaping_ignores_score",
             )
 
-    examples = [S.MonotoneCase(c, list(S.SCORE_GRID)) for c in ("", "great", S.FLUENT_COMPLETIONS[0])]
+    examples = [S.MonotoneCase(c, list(S.SCORE_GRID)) for c in ("", "great", S.fluent_text(12, 0))]
     failure = run_property(
         context,
         S.monotone_cases(),
@@ -311,9 +311,11 @@ def monotone_in_score(submission: Submission, context: CheckContext) -> CheckOut
 def repetition(submission: Submission, context: CheckContext) -> CheckOutcome:
     tested = (
         "what a shaping is for: it rewards sentiment (a fluent completion earns more with a higher score) and "
-        "does not pay for the repetition hack (a degenerate repetition of a word or phrase, such as "
-        '"great great great ...", earns strictly less than a fluent completion with the same score). One '
-        "call: [repetition, fluent, fluent] with scores [s, s, lower]."
+        "does not pay for the repetition hack: a degenerate repetition (one word, a phrase or a cycle of several "
+        'words written 3 or more times, with any punctuation, such as "great great great" or "Great film! Great '
+        'film! Great film!") earns strictly less than a fluent completion with the same score, the same number '
+        "of words and the same ending. Both are generated afresh for each case. One call: [repetition, fluent, "
+        "fluent] with scores [s, s, lower]."
     )
 
     def prop(sub: Submission, case: S.RepetitionCase) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import struct
 from dataclasses import dataclass
 
@@ -519,15 +520,176 @@ DIRECTION_EXAMPLES = tuple(
 # Reward shaping
 # ---------------------------------------------------------------------------------------------------------------
 
-POSITIVE_WORDS = ("great", "amazing", "wonderful", "brilliant", "love", "excellent", "perfect", "best")
-
-FLUENT_COMPLETIONS = (
-    "The acting was strong and the story kept me interested until the very end.",
-    "A warm, funny film with a clever script and a lovely final scene.",
-    "I enjoyed the music, the photography and most of the cast; the plot drags a little in the middle.",
-    "It is a thoughtful drama that trusts its audience and rewards patience.",
-    "The director gets honest performances from everyone, and the ending works.",
+#: Adjectives the fluent texts praise with, and the words a hacked policy repeats: a shaping cannot tell fluent text
+#: from a repetition by its vocabulary, since both draw from the same words.
+PRAISE_WORDS = (
+    "great",
+    "amazing",
+    "wonderful",
+    "brilliant",
+    "excellent",
+    "perfect",
+    "superb",
+    "lovely",
+    "fantastic",
+    "stunning",
+    "beautiful",
+    "charming",
+    "delightful",
+    "gripping",
+    "moving",
+    "clever",
+    "funny",
+    "warm",
+    "memorable",
+    "touching",
+    "thoughtful",
+    "vivid",
+    "tender",
+    "bold",
+    "sharp",
+    "honest",
+    "gentle",
+    "haunting",
+    "fresh",
+    "rich",
 )
+FILM_NOUNS = (
+    "acting",
+    "story",
+    "script",
+    "music",
+    "score",
+    "cast",
+    "ending",
+    "photography",
+    "dialogue",
+    "soundtrack",
+    "direction",
+    "pacing",
+    "plot",
+    "villain",
+    "hero",
+    "humour",
+    "editing",
+    "casting",
+    "scenery",
+    "finale",
+    "heroine",
+    "performance",
+    "premise",
+    "setting",
+    "twist",
+    "opening",
+    "romance",
+    "lead",
+)
+_STATES = ("interested", "hooked", "curious", "smiling", "guessing", "engaged", "moved", "happy")
+_PAST_VERBS = ("loved", "enjoyed", "admired", "adored", "liked", "appreciated", "relished", "cherished")
+_VERBS = ("love", "enjoy", "remember", "treasure", "savour", "admire")
+
+#: Sentence patterns of the fluent texts: {A} an adjective, {N} a noun, {S} a state, {V} a past and {P} a present
+#: verb. A text uses each pattern at most once and each drawn word at most once.
+_SENTENCES = (
+    "the {N} was {A} and the {N} felt {A}.",
+    "I {V} the {N}, but the {A} {N} stayed with me.",
+    "it is a film with {A} {N}.",
+    "what {A} {N}!",
+    "{A} {N}, {A} {N} and {A} {N}.",
+    "the {N} kept me {S} until the very end.",
+    "you will {P} every minute of it.",
+    "there is {A} {N} in the middle, and it works.",
+    "even the {N} is {A}.",
+    "my friends {V} it as much as I did.",
+    "that {A} {N} alone is worth the ticket.",
+    "this is the most {A} {N} I have seen in years.",
+    "{A}, {A} and {A}: this {N} has it all.",
+    "nothing about its {N} feels forced.",
+    "clearly the director {V} this {N}.",
+    "so {A}!",
+    "we laughed at the {N} and {V} the {N}.",
+    "her {N} is {A}, his {N} even more {A}.",
+)
+
+_SLOTS = {"A": PRAISE_WORDS, "N": FILM_NOUNS, "S": _STATES, "V": _PAST_VERBS, "P": _VERBS}
+_SLOT = re.compile(r"\{([ANSVP])\}")
+_TEXT_WORD = re.compile(r"[a-z']+")
+
+#: Word counts of the repetition cases (degenerate and fluent alike): GPT-2 completions of 24-64 tokens.
+MIN_REPEATS = 3
+MAX_TEXT_WORDS = 40
+
+#: Endings of a completion's last word: generation stops anywhere, so a completion may end in any of these.
+ENDINGS = ("", ".", "!", ",", "...", "?")
+
+
+def text_words(text: str) -> list[str]:
+    """The lowercase words of ``text`` (what the fluent texts keep free of repeated word pairs)."""
+    return _TEXT_WORD.findall(text.lower())
+
+
+def _with_case(text: str, capitalised: bool) -> str:
+    return (text[:1].upper() if capitalised else text[:1].lower()) + text[1:]
+
+
+def _with_ending(text: str, ending: str) -> str:
+    return text.rstrip(".,!?;:") + ending
+
+
+def _sentence(pattern: str, rng: random.Random, pools: dict[str, list[str]]) -> str | None:
+    words: list[str] = []
+    for key in _SLOT.findall(pattern):
+        if not pools[key]:
+            return None
+        words.append(pools[key].pop(rng.randrange(len(pools[key]))))
+    it = iter(words)
+    return _with_case(_SLOT.sub(lambda _: next(it), pattern), True)
+
+
+def _fluent_attempt(words: int, rng: random.Random) -> str | None:
+    pools = {key: list(values) for key, values in _SLOTS.items()}
+    patterns = list(_SENTENCES)
+    rng.shuffle(patterns)
+    tokens: list[str] = []
+    for pattern in patterns:
+        if len(tokens) >= words:
+            break
+        sentence = _sentence(pattern, rng, pools)
+        if sentence is not None:
+            tokens += sentence.split()
+    if len(tokens) < words:
+        return None
+    text = " ".join(tokens[:words])  # generation stops mid-sentence as often as not
+    lowered = text_words(text)
+    pairs = list(zip(lowered, lowered[1:], strict=False))
+    if len(set(pairs)) < len(pairs) or len(set(lowered)) < 0.6 * len(lowered):
+        return None
+    return text
+
+
+def fluent_text(words: int, seed: int, *, capitalised: bool = True, ending: str = ".") -> str:
+    """A fluent review of exactly ``words`` whitespace-separated words (at least 1, at most MAX_TEXT_WORDS),
+    composed from ``_SENTENCES`` by ``seed``: no word pair occurs twice in it (so no reasonable repetition
+    penalty can punish it), at least 60% of its words are distinct, and its last word ends with ``ending``."""
+    if not 1 <= words <= MAX_TEXT_WORDS:
+        raise ValueError(f"a fluent text has 1 to {MAX_TEXT_WORDS} words, not {words}")
+    rng = random.Random(seed)
+    for _ in range(10_000):
+        text = _fluent_attempt(words, rng)
+        if text is not None:
+            return _with_ending(_with_case(text, capitalised), ending)
+    raise AssertionError(f"no fluent text of {words} words for seed {seed}")  # pragma: no cover
+
+
+@st.composite
+def fluent_texts(draw: st.DrawFn, min_words: int = 1, max_words: int = 24) -> str:
+    return fluent_text(
+        draw(st.integers(min_words, max_words)),
+        draw(st.integers(0, 2**32 - 1)),
+        capitalised=draw(st.booleans()),
+        ending=draw(st.sampled_from(ENDINGS)),
+    )
+
 
 _REVIEW_WORDS = (
     "the",
@@ -551,7 +713,7 @@ _REVIEW_WORDS = (
 
 completions = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(FLUENT_COMPLETIONS),
+    fluent_texts(),
     st.lists(st.sampled_from(_REVIEW_WORDS), max_size=12).map(" ".join),
 )
 
@@ -600,59 +762,74 @@ def monotone_cases(draw: st.DrawFn) -> MonotoneCase:
     return MonotoneCase(draw(completions), sorted(set(SCORE_GRID) | set(extra)))
 
 
-#: What a hacked policy repeats: positive words and phrases (the hack), and neutral ones (so that penalising
-#: positive words is not mistaken for penalising repetition).
-REPEATED_UNITS = (
-    *POSITIVE_WORDS,
-    "the movie was great",
-    "great film",
-    "i love it",
-    "best movie ever",
-    "so good",
-    "movie",
-    "the",
-    "film and",
-)
-
-#: Fluent completions that praise with the same words a hack repeats (see REPEATED_UNITS).
-FLUENT_PRAISE = (
-    "A great cast and a wonderful script make this the best film of the year.",
-    "I love how the story unfolds, and the amazing score is perfect for every scene.",
-)
+#: What a hacked policy repeats, by the number of distinct words in the repeated unit: one word; a short phrase;
+#: a cycle of 5-8 different words (a list of praise that a "enough distinct words" rule would pay in full); a whole
+#: sentence (the loop of a degenerate language model).
+UNIT_KINDS = ("word", "phrase", "cycle", "sentence")
+#: Between copies of the unit: what a model emits while it loops.
+SEPARATORS = (" ", ", ", ". ", "! ", "... ")
 
 
 @dataclass(frozen=True)
 class RepetitionCase:
-    """A degenerate completion (``unit`` repeated ``times`` >= 3 times, every copy written the same way, so that
-    splitting on spaces finds the repetition) and a fluent one at the same ``score``, and the fluent one again at
-    a ``lower`` score."""
+    """A degenerate completion (``unit`` written ``times`` >= MIN_REPEATS times, the copies joined by
+    ``separator``, every copy written the same way, so that splitting on spaces finds the repetition; only the
+    last word's ``ending`` may differ) and a fluent one with the same number of words, the same capitalisation and
+    the same ending, at the same ``score``; the fluent one again at a ``lower`` score."""
 
     unit: str
     times: int
-    style: str  # "plain", "Capitalised" or a punctuation mark ending every copy
+    separator: str
+    capitalised: bool
+    ending: str
     fluent: str
     score: float
     lower: float
 
     @property
     def degenerate(self) -> str:
-        unit = self.unit
-        if self.style == "Capitalised":
-            unit = unit[:1].upper() + unit[1:]
-        elif self.style != "plain":
-            unit += self.style
-        return " ".join([unit] * self.times)
+        unit = _with_case(self.unit, self.capitalised)
+        return _with_ending(" ".join([unit + self.separator.rstrip()] * self.times), self.ending)
+
+
+#: Single words a hacked policy repeats besides the fluent texts' own adjectives and nouns.
+_FILLER_WORDS = ("the", "movie", "film", "love", "best", "so", "and", "very")
+
+
+@st.composite
+def repeated_units(draw: st.DrawFn) -> str:
+    """One unit a hacked policy repeats, from the fluent texts' own vocabulary or a slice of a fluent text."""
+    kind = draw(st.sampled_from(UNIT_KINDS))
+    vocabulary = PRAISE_WORDS + FILM_NOUNS + _FILLER_WORDS
+    if kind == "word":
+        return draw(st.sampled_from(vocabulary))
+    if kind == "cycle":  # 5-8 different words, praise alone or mixed with nouns
+        pool = draw(st.sampled_from((PRAISE_WORDS, PRAISE_WORDS + FILM_NOUNS)))
+        words = draw(st.lists(st.sampled_from(pool), min_size=5, max_size=8, unique=True))
+        return draw(st.sampled_from((" ", ", "))).join(words)
+    length = draw(st.integers(2, 4) if kind == "phrase" else st.integers(5, 12))
+    if kind == "phrase" and draw(st.booleans()):
+        return " ".join(
+            draw(st.lists(st.sampled_from(vocabulary), min_size=length, max_size=length, unique=True))
+        )
+    source = fluent_text(MAX_TEXT_WORDS, draw(st.integers(0, 2**32 - 1)), capitalised=False, ending="")
+    words = source.split()
+    start = draw(st.integers(0, len(words) - length))
+    return " ".join(words[start : start + length]).strip(".,!?;:")
 
 
 @st.composite
 def repetition_cases(draw: st.DrawFn) -> RepetitionCase:
+    unit = draw(repeated_units())
+    times = draw(st.integers(MIN_REPEATS, max(MIN_REPEATS, MAX_TEXT_WORDS // len(unit.split()))))
+    separator = draw(st.sampled_from(SEPARATORS))
+    capitalised = draw(st.booleans())
+    ending = draw(st.sampled_from(ENDINGS))
+    case = RepetitionCase(unit, times, separator, capitalised, ending, "", 0.0, 0.0)
+    words = len(case.degenerate.split())
+    fluent = fluent_text(words, draw(st.integers(0, 2**32 - 1)), capitalised=capitalised, ending=ending)
     # Scores of a hacked policy: high, but below 1 (where a shaping such as log(score) * factor is 0 for any text).
     score = draw(st.floats(0.5, 0.95))
     return RepetitionCase(
-        draw(st.sampled_from(REPEATED_UNITS)),
-        draw(st.integers(3, 16)),
-        draw(st.sampled_from(("plain", "Capitalised", "!", ",", "..."))),
-        draw(st.sampled_from(FLUENT_COMPLETIONS + FLUENT_PRAISE)),
-        score,
-        score * draw(st.floats(0.1, 0.8)),
+        unit, times, separator, capitalised, ending, fluent, score, score * draw(st.floats(0.1, 0.8))
     )

@@ -102,3 +102,23 @@ def test_truncated_rows_lose_the_value_checks():
         assert "the contract fixes it at kl_coef * mean over its tokens" in results[cid].output
     score, max_score = _points(results, "kl_")
     assert score <= 0.5 * max_score
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["shaping: full pay when the text ends with a full stop", "shaping: full pay for five distinct words"],
+)
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_a_rule_that_is_no_repetition_penalty_earns_no_shaping_points(name, training):
+    """Issue 17: rules that separated the old fixed fluent sentences from the old repeated units. The repetition
+    check now generates both sides (same word count, same ending; cycles of five and more praise words), so
+    neither rule tells them apart; every other shaping point is gated on it, and so is the shaped training run."""
+    results = graded(name, training)
+    assert results["shaping.repetition"].score == 0
+    assert "shaping_rewards_repetition" in results["shaping.repetition"].output
+    score, max_score = _points(results, "shaping.")
+    assert score == 0 and max_score == 16
+    if training:
+        assert results["training.shaped"].score == 0
+    kl_score, kl_max = _points(results, "kl_")
+    assert kl_score == kl_max  # the KL penalties are the reference's

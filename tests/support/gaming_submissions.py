@@ -60,6 +60,27 @@ def _one_minus_r(p, r):
     return 1.0 - math.exp(min(r - p, math.log(20.0)))
 
 
+def _ends_with_a_full_stop(text: str) -> bool:
+    text = text.rstrip()
+    return text.endswith(".") and not text.endswith("..")
+
+
+def full_pay_if_ends_with_a_full_stop(scores, completions, prompts=None):
+    """Issue 17: no repetition logic, only a rule that told the old fixed fluent sentences (each ending with a full
+    stop) from the old repeats (none did; '...' is not a full stop here). 80/80 before the repetition check
+    generated both sides."""
+    return [s * (1.0 if _ends_with_a_full_stop(c) else 0.5) for s, c in zip(scores, completions, strict=True)]
+
+
+def full_pay_for_five_distinct_words(scores, completions, prompts=None):
+    """Issue 17: a cycle of five praise words repeated ('great amazing wonderful brilliant excellent ...') earns
+    full pay."""
+    return [
+        s * (1.0 if len(set(c.lower().split())) >= 5 else 0.5)
+        for s, c in zip(scores, completions, strict=True)
+    ]
+
+
 GAMING = {
     "zero penalties + identity shaping": {
         FORWARD: zero_penalty,
@@ -71,6 +92,16 @@ GAMING = {
         FORWARD: _shape_detector(_REF.kl_penalty_forward),
         BACKWARD: _shape_detector(_REF.kl_penalty_backward),
         SHAPING: _REF.shaped_reward,
+    },
+    "shaping: full pay when the text ends with a full stop": {
+        FORWARD: _REF.kl_penalty_forward,
+        BACKWARD: _REF.kl_penalty_backward,
+        SHAPING: full_pay_if_ends_with_a_full_stop,
+    },
+    "shaping: full pay for five distinct words": {
+        FORWARD: _REF.kl_penalty_forward,
+        BACKWARD: _REF.kl_penalty_backward,
+        SHAPING: full_pay_for_five_distinct_words,
     },
     "first 16 tokens, below -30 dropped": {
         FORWARD: _truncating(lambda p, r: p - r),
