@@ -647,19 +647,23 @@ def _sentence(pattern: str, rng: random.Random, pools: dict[str, list[str]]) -> 
 
 
 def _fluent_attempt(words: int, rng: random.Random) -> str | None:
+    """Whole sentences that add up to ``words`` exactly, or (half the time, and where they cannot) sentences cut
+    after ``words`` words: generation stops mid-sentence as often as not."""
     pools = {key: list(values) for key, values in _SLOTS.items()}
     patterns = list(_SENTENCES)
     rng.shuffle(patterns)
+    whole = rng.random() >= 0.5
     tokens: list[str] = []
     for pattern in patterns:
         if len(tokens) >= words:
             break
         sentence = _sentence(pattern, rng, pools)
-        if sentence is not None:
-            tokens += sentence.split()
+        if sentence is None or (whole and len(tokens) + len(sentence.split()) > words):
+            continue
+        tokens += sentence.split()
     if len(tokens) < words:
         return None
-    text = " ".join(tokens[:words])  # generation stops mid-sentence as often as not
+    text = " ".join(tokens[:words])
     lowered = text_words(text)
     pairs = list(zip(lowered, lowered[1:], strict=False))
     if len(set(pairs)) < len(pairs) or len(set(lowered)) < 0.6 * len(lowered):
