@@ -88,7 +88,8 @@ class SandboxConfig:
     call_timeout_s: float = 10.0
     check_budget_s: float = 60.0
     import_timeout_s: float = 20.0
-    #: resident memory of the worker's whole process tree (polled; the tree is killed above it)
+    #: memory of the worker's whole process tree: the cgroup's limit (every page it touches: shared memory,
+    #: memfds and /tmp included) where there is one, and the polled resident-memory watch in any case
     memory_bytes: int = 2 << 30
     #: RLIMIT_AS per process: only against absurd reservations. Far above what libraries map (the CUDA build
     #: of torch: 3.1 GB virtual after import, measured), so it never rejects correct code; None: no limit
@@ -99,14 +100,19 @@ class SandboxConfig:
     #: tasks (processes + threads) of the sandbox, via RLIMIT_NPROC: exact in the namespaces mode; without
     #: namespaces it counts all of this user's tasks (allowed: this many more than at start), and not for root
     max_processes: int | None = 256
+    #: CPUs the sandbox's processes may use together (a cgroup CPU quota, where there is a cgroup); None: no quota
+    cpus: float | None = 1.0
+    #: RLIMIT_NOFILE of the worker (soft and hard): a few hundred is plenty for any library
+    open_files: int = 256
     max_reply_bytes: int = 1 << 20  # a longer reply line is the submission's failure, not parsed
     output_excerpt_bytes: int = 4_000  # how much of the captured stdout/stderr the report shows
     landlock: bool = True
     #: Landlock's signal and abstract-socket scoping (ABI >= 6); tests turn it off to exercise what guards
     #: kernels without it
     landlock_scoping: bool = True
-    #: "auto": namespaces when they work here, else the fallback; "strict": namespaces or refuse to grade
-    #: (SandboxError); "fallback": never namespaces (Landlock, limits and the tree sweep only)
+    #: "auto": namespaces and a cgroup when they work here, else what is left (said in the report); "strict":
+    #: namespaces and a cgroup, or refuse to grade (SandboxError); "fallback": never namespaces (Landlock,
+    #: limits, the cgroup where there is one, else the tree sweep)
     isolation: Isolation = "auto"
     hidden_paths: tuple[str, ...] = ()  # never readable by the worker, besides the repository root
 

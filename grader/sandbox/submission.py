@@ -54,6 +54,7 @@ Besides the confinement:
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
@@ -69,6 +70,7 @@ from typing import Any
 
 from grader.contract import STUDENT_FUNCTIONS, CallOutcome
 from grader.grading.locate import MAX_SUBMISSION_BYTES
+from grader.sandbox.cgroup import Cgroup, CgroupLimits, cgroup_host
 from grader.sandbox.policy import (
     ISOLATION_CHOICES,
     NS_DIR,
@@ -97,9 +99,17 @@ from grader.sandbox.proctree import (
 from grader.sandbox.protocol import decode_reply, encode_request
 
 WORKER_PATH = Path(__file__).with_name("worker.py")
+_CLONE_NEWIPC = 0x08000000
 # ---------------------------------------------------------------------------------------------------------
 # The sandbox
 # ---------------------------------------------------------------------------------------------------------
+
+
+def _ipc_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/ipc")
+    except OSError:
+        return None
 
 
 class SandboxError(Exception):
@@ -150,6 +160,9 @@ class SandboxedSubmission:
         self.import_outcome: CallOutcome | None = None
         self._launcher: NamespaceLauncher | None = None
         self._fallback_reason = ""
+        self._cgroup: Cgroup | None = None
+        self._cgroup_reason = ""
+        self._oom_base = 0
         self._ids: tuple[int, int] | None = None
         self._files: dict[str, str] = {}
         self._binds: list[str] = []
@@ -180,6 +193,15 @@ class SandboxedSubmission:
         if len(source) > MAX_SUBMISSION_BYTES:
             raise SubmissionFileError(f"the submission is larger than {MAX_SUBMISSION_BYTES} bytes")
         launcher = self._choose_isolation()
+        self._cgroup = self._choose_cgroup()
+        try:
+            self._prepare(source, launcher)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _prepare(self, source: bytes, launcher: NamespaceLauncher | None) -> None:
         self._tmp = Path(tempfile.mkdtemp(prefix="grader-sandbox-"))
         for sub in ("sub", "work", "work/tmp", "logs"):
             (self._tmp / sub).mkdir(exist_ok=True)
@@ -204,7 +226,6 @@ class SandboxedSubmission:
         else:
             self._read_paths = readable_paths(self._hidden()) + [str(self._tmp / "sub")]
         become_subreaper()
-        return self
 
     def _choose_isolation(self) -> NamespaceLauncher | None:
         """The namespaces launcher, or None for the fallback (the reason kept); refuses in strict mode."""
@@ -226,12 +247,37 @@ class SandboxedSubmission:
         self._fallback_reason = f"no namespaces: {found}"
         return None
 
+    def _choose_cgroup(self) -> Cgroup | None:
+        """This sandbox's cgroup, or None (the reason kept: the report says which limits hold without it);
+        refuses in strict mode."""
+        cfg = self.config
+        host = cgroup_host()
+        if not isinstance(host, str):
+            try:
+                return Cgroup.create(host, CgroupLimits(cfg.memory_bytes, cfg.max_processes, cfg.cpus))
+            except OSError as exc:
+                host = f"{host.describe()}: cannot create a group ({exc.strerror or exc})"
+        if cfg.isolation == "strict":
+            raise SandboxError(
+                "isolation 'strict' needs a cgroup for the submission (memory counting shared memory, a task "
+                f"limit, a CPU quota, a kill nothing escapes), and there is none here: {host}. Grade as root on "
+                "a host with the cgroup v1 memory, pids and freezer controllers, or from a delegated cgroup v2 "
+                "subtree with memory and pids enabled (e.g. systemd-run --user --scope -p Delegate=yes), or "
+                "choose --isolation auto to accept the memory watch and process sweep instead."
+            )
+        self._cgroup_reason = host
+        return None
+
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        """Kill the worker's whole process tree and delete the temporary directory."""
+        """Kill the worker's whole process tree, remove its cgroup and delete the temporary directory."""
         self._stop()
+        if self._cgroup is not None:
+            self._cgroup.kill()
+            self._cgroup.remove()
+            self._cgroup = None
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
@@ -345,6 +391,10 @@ class SandboxedSubmission:
             "landlock_scoping": cfg.landlock_scoping,
             # without a PID namespace, a seccomp filter guards the grader where Landlock's scoping cannot
             "signal_filter": not namespaces,
+            # SysV segments belong to no process: allowed only where a memory cgroup counts them and the worker's
+            # own IPC namespace frees them with it (the worker compares its namespace with this one)
+            "sysv_shm_counted": self._cgroup is not None,
+            "host_ipc_ns": _ipc_namespace(),
             "read_paths": self._read_paths,
             "write_paths": [str(work), "/dev/null"],
             "max_reply_bytes": cfg.max_reply_bytes,
@@ -352,6 +402,7 @@ class SandboxedSubmission:
                 "address_space_bytes": cfg.address_space_bytes,
                 "cpu_seconds": cfg.cpu_seconds,
                 "file_bytes": cfg.file_bytes,
+                "open_files": cfg.open_files,
                 # in the namespaces mode the count is the sandbox's own (a user namespace, or an unused uid)
                 "max_processes": cfg.max_processes if namespaces else nproc_limit(cfg.max_processes),
             },
@@ -395,11 +446,13 @@ class SandboxedSubmission:
                     pass_fds=(request_r, reply_w),
                     close_fds=True,
                     start_new_session=True,
+                    preexec_fn=self._preexec(namespaces),
                 )
         finally:
             os.close(request_r)
             os.close(reply_w)
         self._started_ticks = start_ticks(self._proc.pid)
+        self._oom_base = self._cgroup.oom_kills() if self._cgroup is not None else 0
         self._watch = MemoryWatch(self._tree_roots(self._proc, namespaces), cfg.memory_bytes).start()
         self._request_fd, self._reply_fd = request_w, reply_r
         os.set_blocking(request_w, False)
@@ -453,6 +506,26 @@ class SandboxedSubmission:
             return CallOutcome("error", None, f"importing {self.display_name} failed: {message[:4000]}")
         raise AssertionError("unreachable")
 
+    def _preexec(self, namespaces: bool):
+        """What the worker's process does between fork and exec: enter the sandbox's cgroup (so that everything
+        it starts is born inside it) and, without namespaces but as root, take a new IPC namespace (its SysV
+        segments then die with it; bwrap makes one in the namespaces mode)."""
+        cgroup = self._cgroup
+        unshare = None
+        if not namespaces and os.geteuid() == 0 and sys.platform.startswith("linux"):
+            try:
+                unshare = ctypes.CDLL(None, use_errno=True).unshare
+            except (OSError, AttributeError):
+                unshare = None
+
+        def preexec() -> None:
+            if cgroup is not None:
+                cgroup.enter()
+            if unshare is not None:
+                unshare(_CLONE_NEWIPC)  # best effort: the worker checks which namespace it is in
+
+        return preexec
+
     def _tree_roots(self, proc: subprocess.Popen, namespaces: bool):
         """What the memory watch measures: the worker (in the namespaces mode, bwrap: the namespace is below
         it) and, without namespaces, the orphans it left that were re-parented to us."""
@@ -473,33 +546,89 @@ class SandboxedSubmission:
         layers = [str(x)[:120] for x in reply["layers"][:8]]
         abi = reply.get("landlock_abi")
         self.landlock_abi = abi if type(abi) is int and 0 <= abi < 100 else 0
+        namespaces = self._launcher is not None
+        tasks = cfg.max_processes is not None and (namespaces or os.geteuid() != 0)
+        held = self.limits_in_force()
+        # the resident-memory watch runs in any case (with a cgroup too: it names what it measured)
         limits = (
             f"limits: {gib(cfg.memory_bytes)} resident memory, {cfg.cpu_seconds} s CPU, "
-            f"{gib(cfg.file_bytes)} per file"
+            f"{gib(cfg.file_bytes)} per file, {cfg.open_files} open files"
         )
-        if cfg.max_processes is not None and (self._launcher is not None or os.geteuid() != 0):
+        if tasks:
             limits += f", {cfg.max_processes} tasks"
-        if self._launcher is not None:
+        all_layers = []
+        if namespaces:
             user = "unused uid" if self._launcher.drop_uid else "user"
-            namespaces = (
+            all_layers.append(
                 f"namespaces ({self._launcher.version}: pid, net, ipc, uts, mount, {user}; read-only root, "
                 f"/tmp {gib(cfg.tmpfs_bytes)})"
             )
-            kind, all_layers = "namespaces", [namespaces, *layers, limits]
-        else:
-            kind = "landlock" if self.landlock_abi else "none"
-            all_layers = [*layers, limits, "process-tree sweep"]
+        all_layers += layers
+        if self._cgroup is not None:
+            all_layers.append(
+                f"{self._cgroup.host.describe()} ({gib(cfg.memory_bytes)} memory incl. shared memory and /tmp, "
+                f"{held['tasks']}, {held['cpu']})"
+            )
+        all_layers.append(limits)
+        if self._cgroup is None and not namespaces:
+            all_layers.append("process-tree sweep")
+        kind = "namespaces" if namespaces else "landlock" if self.landlock_abi else "none"
         self.isolation = " + ".join(all_layers)
-        if self._fallback_reason:
-            self.isolation += f" [{self._fallback_reason}]"
+        reasons = [
+            r
+            for r in (self._fallback_reason, self._cgroup_reason and f"no cgroup: {self._cgroup_reason}")
+            if r
+        ]
+        if reasons:
+            self.isolation += f" [{'; '.join(reasons)}]"
         self.sandbox_info = {
             "isolation": kind,
             "layers": all_layers,
             "landlock_abi": self.landlock_abi,
             "memory_limit_bytes": cfg.memory_bytes,
+            "cgroup": None
+            if self._cgroup is None
+            else {
+                "version": self._cgroup.host.version,
+                "memory_bytes": cfg.memory_bytes,
+                "max_tasks": cfg.max_processes,
+                "cpus": cfg.cpus if self._cgroup.cpu_limited else None,
+            },
+            "limits_in_force": held,
         }
         if self._fallback_reason:
             self.sandbox_info["fallback_reason"] = self._fallback_reason
+        if self._cgroup_reason:
+            self.sandbox_info["cgroup_reason"] = self._cgroup_reason
+
+    def limits_in_force(self) -> dict[str, str]:
+        """Which limit holds for each resource, in words (results.json's ``sandbox.limits_in_force``)."""
+        cfg, group = self.config, self._cgroup
+        namespaces = self._launcher is not None
+        if group is not None:
+            memory = (
+                f"{gib(cfg.memory_bytes)}, every page counted (cgroup: shared memory, memfds, /tmp included)"
+            )
+        else:
+            memory = (
+                f"{gib(cfg.memory_bytes)} resident, mapped pages only (polled; unmapped memfds not counted)"
+            )
+        if group is not None and cfg.max_processes is not None:
+            tasks = f"{cfg.max_processes} tasks (cgroup)"
+        elif cfg.max_processes is not None and (namespaces or os.geteuid() != 0):
+            tasks = f"{cfg.max_processes} tasks (RLIMIT_NPROC)"
+        else:
+            tasks = "no task limit"
+        cpu = (
+            f"{cfg.cpus:g} CPU (cgroup quota)" if group is not None and group.cpu_limited else "no CPU quota"
+        )
+        if group is not None:
+            kill = "by cgroup (frozen, then killed)" if group.host.version == 1 else "by cgroup (cgroup.kill)"
+        elif namespaces:
+            kill = "with the PID namespace"
+        else:
+            kill = "process-tree sweep"
+        return {"memory": memory, "tasks": tasks, "cpu": cpu, "kill": kill}
 
     def _stop(self) -> None:
         if self._watch is not None:
@@ -512,6 +641,8 @@ class SandboxedSubmission:
                     pass
         self._request_fd = self._reply_fd = -1
         if self._proc is not None:
+            if self._cgroup is not None:  # frozen, then killed: nothing in the group can fork away meanwhile
+                self._cgroup.kill()
             kill_tree(self._proc, self._started_ticks, self._preexisting)
             self._proc = None
 
@@ -563,7 +694,12 @@ class SandboxedSubmission:
             except subprocess.TimeoutExpired:
                 returncode = None
         watch = self._watch
-        if watch is not None and watch.exceeded is not None:
+        if self._cgroup is not None and self._cgroup.oom_kills() > self._oom_base:
+            how = (
+                f"it used more than {gib(self.config.memory_bytes)} of memory (the sandbox's limit, which counts "
+                "shared memory, memfds and files in /tmp too) and was stopped"
+            )
+        elif watch is not None and watch.exceeded is not None:
             how = (
                 f"it used more than {gib(watch.limit_bytes)} of memory (the sandbox's limit; measured "
                 f"{gib(watch.exceeded)} resident) and was stopped"

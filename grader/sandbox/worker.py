@@ -35,6 +35,7 @@ import resource
 import signal
 import sys
 import traceback
+import types
 
 SUBMISSION_MODULE = "_graded_submission_"
 #: Return values longer than this are rejected (the contract returns one number per completion; a reply line
@@ -46,7 +47,16 @@ _FILE_LIMIT = [0]  # RLIMIT_FSIZE as configured, for messages
 
 # Bound before the submission is imported, so that it cannot swap them out from under the protocol.
 _dumps = json.dumps
-_loads = json.loads
+_decode = (
+    json.JSONDecoder().decode
+)  # its scanner is built now: rebinding json's module globals later changes nothing
+_utf8 = bytes.decode
+
+
+def _loads(data):
+    return _decode(_utf8(data, "utf-8") if _type(data) is bytes else data)
+
+
 _write = os.write
 _isinstance = isinstance
 _type = type
@@ -76,6 +86,13 @@ def _apply_limits(limits: dict) -> None:
     cap(resource.RLIMIT_AS, limits.get("address_space_bytes"))
     cap(resource.RLIMIT_CPU, limits.get("cpu_seconds"))
     cap(resource.RLIMIT_FSIZE, limits.get("file_bytes"))
+    # A few hundred descriptors, soft and hard (else the submission raises the soft one again): without a memory
+    # cgroup, each one could hold a memfd of file_bytes that no process maps.
+    files = limits.get("open_files")
+    if files is not None:
+        _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        files = files if hard == resource.RLIM_INFINITY else min(files, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
     _FILE_LIMIT[0] = limits.get("file_bytes") or 0
     if limits.get("max_processes") is not None and os.geteuid() != 0:  # root ignores RLIMIT_NPROC
         cap(resource.RLIMIT_NPROC, limits["max_processes"])
@@ -313,6 +330,56 @@ def _signal_filter(libc) -> str | None:
     return "seccomp (signals only to itself, no ptrace)"
 
 
+#: SysV shared memory calls (shmget, shmat, shmctl) per architecture, as seccomp sees them.
+_SHM_SYSCALLS = {"x86_64": (29, 30, 31), "aarch64": (194, 196, 195)}
+
+
+def _install_filter(libc, prog: list) -> bool:
+    """Install a classic BPF seccomp program given as (code, jt, jf, k) tuples; False where it cannot."""
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_uint16),
+            ("jt", ctypes.c_uint8),
+            ("jf", ctypes.c_uint8),
+            ("k", ctypes.c_uint32),
+        ]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    filters = (SockFilter * len(prog))(*(SockFilter(*c) for c in prog))
+    program = SockFprog(len(prog), filters)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        return False
+    return libc.prctl(22, 2, ctypes.byref(program), 0, 0) == 0  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+
+
+def _sysv_shm_filter(libc) -> str | None:
+    """Refuse SysV shared memory (EPERM), for when no memory cgroup would count its segments or no IPC namespace
+    would free them: a detached segment belongs to no process, so the resident-memory watch never sees it and it
+    outlives the grade. (Python, numpy and torch do not use SysV shared memory.) None where it cannot be
+    installed."""
+    machine = os.uname().machine.replace("arm64", "aarch64")
+    numbers = _SHM_SYSCALLS.get(machine)
+    if libc is None or numbers is None:
+        return None
+    arch = _SIGNAL_SYSCALLS[machine]["arch"]
+    x32 = _SIGNAL_SYSCALLS[machine]["x32_bit"]
+    allow, deny = 0x7FFF0000, 0x00050000 | errno.EPERM
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    denied = list(numbers) + ([n | x32 for n in numbers] if x32 else [])
+    # [0] load arch, [1] other ABIs (i386 ipc() on x86_64 ...) denied, [2] load nr, one test per number, allow,
+    # deny
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, arch), (ret, 0, 0, deny), (ld, 0, 0, 0)]
+    for i, n in enumerate(denied):
+        prog.append((jeq, len(denied) - i, 0, n))  # jump to the deny at the end
+    prog += [(ret, 0, 0, allow), (ret, 0, 0, deny)]
+    if not _install_filter(libc, prog):
+        return None
+    return "no SysV shared memory (seccomp)"
+
+
 class _Blocker(importlib.abc.MetaPathFinder):
     """Refuses the reference solution and the grader, whatever sys.path or installed finders would find."""
 
@@ -520,6 +587,13 @@ def main() -> None:
         layers.append("no Landlock (turned off)")
     if config.get("signal_filter") and not scoped:
         layers.append(_signal_filter(libc) or "no signal filter (seccomp unavailable here)")
+    try:
+        ipc_namespace = os.readlink("/proc/self/ns/ipc")
+    except OSError:
+        ipc_namespace = None
+    own_ipc = ipc_namespace is not None and ipc_namespace != config.get("host_ipc_ns")
+    if not (config.get("sysv_shm_counted") and own_ipc):
+        layers.append(_sysv_shm_filter(libc) or "SysV shared memory not refused (seccomp unavailable here)")
     max_reply = config.get("max_reply_bytes") or (1 << 20)
 
     def send(obj: dict) -> None:
@@ -615,5 +689,28 @@ def main() -> None:
         send(reply)
 
 
+def _private_namespace() -> dict:
+    """A copy of this module's namespace (and of the builtins) whose functions look their globals up in the copy.
+
+    Taken before the submission is imported and used for everything the worker does afterwards: the submission
+    shares this interpreter, and could otherwise rebind ``sys.modules["__main__"]._mutated`` (or ``json.loads``,
+    ``builtins.all`` ...) to hide that it changes its arguments, or to forge what is sent. What it would change
+    now is the module it can reach, not the copy the protocol runs on. (In-process, nothing stops code that walks
+    the interpreter's frames or pokes memory through ctypes; the grader treats every reply as untrusted data.)
+    """
+    import builtins
+
+    namespace = dict(globals())
+    namespace["__builtins__"] = dict(vars(builtins))
+    for name, obj in list(namespace.items()):
+        if _type(obj) is types.FunctionType and obj.__module__ == __name__:
+            clone = types.FunctionType(
+                obj.__code__, namespace, obj.__name__, obj.__defaults__, obj.__closure__
+            )
+            clone.__kwdefaults__ = obj.__kwdefaults__
+            namespace[name] = clone
+    return namespace
+
+
 if __name__ == "__main__":
-    main()
+    _private_namespace()["main"]()

@@ -6,6 +6,10 @@
 * ``fallback``: Landlock, limits, the subreaper tree sweep and the seccomp signal guard, as where bubblewrap
   cannot run. Properties that only namespaces give (no network at all, a private /dev, disk and task quotas
   for root) are tested in the namespaces mode only; the rest in both.
+* a **cgroup** per sandbox (issue 18) in either mode, where one can be made (root on cgroup v1, a delegated v2
+  subtree): memory that counts shared memory, tasks, a CPU quota, a kill by cgroup. With
+  ``GRADER_REQUIRE_CGROUPS=1`` (set by ``.ci/run``) its tests fail instead of skipping; the modes without one
+  are tested by turning it off.
 
 Most probes run code in the worker and send what they observed back as the message of an exception (the one
 channel a submission legitimately has), parsed from the call's outcome.
@@ -31,6 +35,7 @@ import pytest
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from grader.sandbox import submission as sandbox_module
+from grader.sandbox.cgroup import cgroup_host
 from tests.support.sandbox import (
     GOOD,
     REGISTRY,
@@ -38,6 +43,7 @@ from tests.support.sandbox import (
     kill_and_expect_gone,
     landlock_abi,
     processes_with,
+    trap_and_kill,
     wait_until,
 )
 
@@ -58,11 +64,55 @@ def _require_namespaces() -> None:
         pytest.skip(found)
 
 
+def _require_cgroups() -> None:
+    found = cgroup_host()
+    if isinstance(found, str):
+        if os.environ.get("GRADER_REQUIRE_CGROUPS") == "1":
+            pytest.fail(f"GRADER_REQUIRE_CGROUPS=1 but {found}")
+        pytest.skip(found)
+
+
+def _without_cgroups(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox_module, "cgroup_host", lambda: "cgroups turned off by the test")
+
+
 @pytest.fixture(params=MODES)
 def mode(request: pytest.FixtureRequest) -> SandboxConfig:
     if request.param.isolation == "strict":
         _require_namespaces()
     return request.param
+
+
+@pytest.fixture(params=MODES)
+def cgroup_mode(request: pytest.FixtureRequest) -> SandboxConfig:
+    """Each mode with its cgroup (required)."""
+    if request.param.isolation == "strict":
+        _require_namespaces()
+    _require_cgroups()
+    return request.param
+
+
+#: Every isolation mode: namespaces or not, times a cgroup or not (strict needs the cgroup: "auto" there).
+EVERY_MODE = [
+    pytest.param(("namespaces", True), id="namespaces+cgroup"),
+    pytest.param(("namespaces", False), id="namespaces"),
+    pytest.param(("fallback", True), id="fallback+cgroup"),
+    pytest.param(("fallback", False), id="fallback"),
+]
+
+
+@pytest.fixture(params=EVERY_MODE)
+def every_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> SandboxConfig:
+    isolation, cgroups = request.param
+    if isolation == "namespaces":
+        _require_namespaces()
+    if cgroups:
+        _require_cgroups()
+    else:
+        _without_cgroups(monkeypatch)
+    if isolation == "fallback":
+        return FALLBACK
+    return replace(NS, isolation="strict" if cgroups else "auto")
 
 
 @pytest.fixture
@@ -131,19 +181,23 @@ if os.fork() == 0:
 """
 
 
-def test_a_fork_hopper_leaves_nothing_alive(tmp_path: Path, mode: SandboxConfig) -> None:
-    """Its heartbeat (a line on its inherited stderr, which we keep open) stops once the sandbox is closed."""
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_fork_hopper_leaves_nothing_alive(tmp_path: Path, every_mode: SandboxConfig, attempt: int) -> None:
+    """Its heartbeat (a line on its inherited stderr, which we keep open) stops once the sandbox is closed. In
+    every isolation mode, three times each (CI runs this beside the rest of the suite: it must hold under load).
+    Whatever is left is trapped and killed, so a red run leaves no hopper behind."""
     marker = f"hopper{uuid.uuid4().hex}"
     path = _submission(tmp_path, FORK_HOPPER + GOOD, name=f"{marker}.py")  # the name is in its command line
-    with SandboxedSubmission(path, mode) as sub:
-        assert sub.start().ok
-        log = os.open(sub._tmp / "logs" / "stderr.txt", os.O_RDONLY)
-        deadline = time.monotonic() + 10
-        while os.fstat(log).st_size < 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert os.fstat(log).st_size >= 20, "the hopper never ran"
-        closing = time.monotonic()
+    log = -1
     try:
+        with SandboxedSubmission(path, every_mode) as sub:
+            assert sub.start().ok
+            log = os.open(sub._tmp / "logs" / "stderr.txt", os.O_RDONLY)
+            deadline = time.monotonic() + 10
+            while os.fstat(log).st_size < 20 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert os.fstat(log).st_size >= 20, "the hopper never ran"
+            closing = time.monotonic()
         assert time.monotonic() - closing < 10
         time.sleep(0.3)
         size = os.fstat(log).st_size
@@ -151,7 +205,9 @@ def test_a_fork_hopper_leaves_nothing_alive(tmp_path: Path, mode: SandboxConfig)
         assert os.fstat(log).st_size == size, "a hop is still alive and beating"
         assert processes_with(marker) == []
     finally:
-        os.close(log)
+        if log >= 0:
+            os.close(log)
+        assert trap_and_kill(marker) == [], "hops were left alive (now killed)"
 
 
 def test_the_worker_cannot_stop_the_grader(tmp_path: Path) -> None:
@@ -428,15 +484,29 @@ def test_new_user_namespaces_and_chroot_give_nothing(tmp_path: Path, ns: Sandbox
 # --- the mode in force --------------------------------------------------------------------------------------
 
 
-def test_the_report_and_results_name_the_isolation(tmp_path: Path, mode: SandboxConfig) -> None:
-    results = grade(_submission(tmp_path, GOOD), rubric=RUBRIC, registry=REGISTRY, sandbox_config=mode)
+def test_the_report_and_results_name_the_isolation(tmp_path: Path, every_mode: SandboxConfig) -> None:
+    """The Sandbox line and results.json say which limits hold: the cgroup's, or what is left without one."""
+    results = grade(_submission(tmp_path, GOOD), rubric=RUBRIC, registry=REGISTRY, sandbox_config=every_mode)
     info = results.to_gradescope_dict()["sandbox"]
     line = [x for x in results.output.splitlines() if x.startswith("Sandbox:")][0]
-    if mode.isolation == "strict":
+    held = info["limits_in_force"]
+    if every_mode.isolation != "fallback":
         assert info["isolation"] == "namespaces" and line.startswith("Sandbox: namespaces (")
     else:
         assert info["isolation"] in ("landlock", "none") and "isolation=fallback" in line
-        assert info["fallback_reason"] and "process-tree sweep" in info["layers"]
+        assert info["fallback_reason"]
+    if info["cgroup"] is not None:
+        assert info["cgroup"]["memory_bytes"] == every_mode.memory_bytes and "cgroup v" in line
+        assert "every page counted" in held["memory"] and held["kill"].startswith("by cgroup")
+        assert held["cpu"] == "1 CPU (cgroup quota)" or "cpu" not in cgroup_host().parents
+        assert "process-tree sweep" not in info["layers"]
+    else:
+        assert "no cgroup: cgroups turned off by the test" in line and info["cgroup_reason"]
+        assert "mapped pages only" in held["memory"] and held["cpu"] == "no CPU quota"
+        assert held["kill"] == (
+            "process-tree sweep" if every_mode.isolation == "fallback" else "with the PID namespace"
+        )
+        assert ("process-tree sweep" in info["layers"]) == (every_mode.isolation == "fallback")
 
 
 def test_without_namespaces_auto_falls_back_and_strict_refuses(
@@ -454,6 +524,22 @@ def test_without_namespaces_auto_falls_back_and_strict_refuses(
     strict = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=SandboxConfig(isolation="strict"))
     assert strict.internal_error and strict.score == 0
     assert "isolation 'strict'" in strict.output and "Permission denied" in strict.output
+
+
+def test_strict_refuses_without_a_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strict grading needs the kernel's limits (shared memory counted, a kill nothing escapes), not only the
+    namespaces: without a cgroup it refuses with the reason and what to do; auto grades, and says so."""
+    _require_namespaces()
+    monkeypatch.setattr(
+        sandbox_module, "cgroup_host", lambda: "cgroup v1: /sys/fs/cgroup/memory not writable"
+    )
+    path = _submission(tmp_path, GOOD)
+    strict = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=NS)
+    assert strict.internal_error and strict.score == 0
+    assert "isolation 'strict' needs a cgroup" in strict.output and "not writable" in strict.output
+    assert "--isolation auto" in strict.output
+    auto = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=replace(NS, isolation="auto"))
+    assert auto.full_marks and "no cgroup: cgroup v1: /sys/fs/cgroup/memory not writable" in auto.output
 
 
 def test_the_cli_refuses_in_strict_mode_and_still_writes_results(
@@ -522,6 +608,137 @@ def test_memory_watch_kills_a_tree_that_forks_its_memory(tmp_path: Path, mode: S
         out = sub.call("shaped_reward", [0.5], ["x"])
     assert out.status == "crashed" and "used more than 512 MiB of memory" in out.message, out
     assert time.monotonic() - started < 20
+
+
+# --- the cgroup: memory no process maps, tasks, CPU --------------------------------------------------------
+
+MEMFD_HOG = """
+import os
+def shaped_reward(scores, completions, prompts=None):
+    held = []
+    for _ in range(320):  # 2.5 GiB in memfds of 8 MiB (each under the per-file limit), none of them mapped
+        fd = os.memfd_create("hog")
+        os.write(fd, b"x" * (8 << 20))
+        held.append(fd)
+    return [float(s) for s in scores]
+"""
+SYSV_HOG = """
+import ctypes
+def shaped_reward(scores, completions, prompts=None):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    for _ in range(320):  # 2.5 GiB in SysV segments of 8 MiB, each written and detached: no process maps them
+        sid = libc.shmget(0, 8 << 20, 0o1600)  # IPC_PRIVATE, IPC_CREAT | 0600
+        if sid < 0:
+            raise OSError(ctypes.get_errno(), "shmget")
+        address = libc.shmat(sid, None, 0)
+        ctypes.memset(address, 1, 8 << 20)
+        libc.shmdt(ctypes.c_void_p(address))
+    return [float(s) for s in scores]
+"""
+
+
+def _host_shmem() -> int:
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) << 10 for line in f if line.startswith("Shmem:"))
+
+
+@pytest.mark.parametrize("hog", [MEMFD_HOG, SYSV_HOG], ids=["memfd", "sysv"])
+def test_memory_no_process_maps_is_counted_and_freed(
+    tmp_path: Path, cgroup_mode: SandboxConfig, hog: str
+) -> None:
+    """2.5 GiB held in memfds or detached SysV segments (no process maps them, the resident watch sees nothing):
+    the cgroup counts them, the worker is stopped with the memory message, the group is removed, and the host's
+    shared memory is back to its level once the grade is over (a SysV segment dies with the IPC namespace)."""
+    config = replace(cgroup_mode, memory_bytes=512 << 20, call_timeout_s=20.0)
+    before = _host_shmem()
+    with SandboxedSubmission(_submission(tmp_path, GOOD + textwrap.dedent(hog)), config) as sub:
+        assert sub.start().ok
+        group = sub._cgroup
+        assert group is not None and sub.sandbox_info["cgroup"]["memory_bytes"] == 512 << 20
+        sub.begin_check(30)
+        out = sub.call("shaped_reward", [0.5], ["x"])
+        assert out.status == "crashed" and "used more than 512 MiB of memory" in out.message, out
+        assert "shared memory" in out.message
+        sub.begin_check(30)  # the next check gets a fresh worker, in the same group
+        assert sub.call("kl_penalty_forward", [[-1.0]], [[-1.0]]).ok
+    assert not any(os.path.exists(d) for d in group.dirs.values()), "the cgroup outlived the grade"
+    # (the kernel frees a dead IPC namespace's segments from a work queue: a moment later)
+    assert wait_until(lambda: _host_shmem() < before + (64 << 20), 15), (before, _host_shmem())
+
+
+def test_tasks_are_capped_by_the_cgroup_also_for_root(tmp_path: Path, cgroup_mode: SandboxConfig) -> None:
+    """Without namespaces, RLIMIT_NPROC does not apply to root; the pids controller counts every task."""
+    config = replace(cgroup_mode, max_processes=64)
+    seen = _probe(
+        tmp_path,
+        """
+        import time
+        started = 0
+        try:
+            for _ in range(300):
+                if os.fork() == 0:
+                    time.sleep(30)
+                    os._exit(0)
+                started += 1
+        except OSError as exc:
+            seen["error"] = errno.errorcode.get(exc.errno)
+        seen["started"] = started
+        """,
+        config,
+    )
+    assert seen.get("error") == "EAGAIN" and seen["started"] < 64, seen
+
+
+def test_the_cpu_quota_holds_whatever_the_submission_forks(
+    tmp_path: Path, cgroup_mode: SandboxConfig
+) -> None:
+    """Four spinning children under a quota of half a CPU: the group's CPU time stays near half its wall time
+    (without the quota it is the machine's core count; the quota is the feature, asserted with a margin)."""
+    if "cpu" not in cgroup_host().parents and cgroup_host().version == 1:
+        pytest.skip("no cpu controller here")
+    config = replace(cgroup_mode, cpus=0.5)
+    spinners = """
+    import os, time
+    def shaped_reward(scores, completions, prompts=None):
+        for _ in range(4):
+            if os.fork() == 0:
+                while True:
+                    pass
+        time.sleep(3)
+        return [float(s) for s in scores]
+    """
+    with SandboxedSubmission(_submission(tmp_path, GOOD + textwrap.dedent(spinners)), config) as sub:
+        assert sub.start().ok and sub.sandbox_info["limits_in_force"]["cpu"] == "0.5 CPU (cgroup quota)"
+        sub.begin_check(30)
+        used, began = sub._cgroup.cpu_seconds(), time.monotonic()
+        assert sub.call("shaped_reward", [0.5], ["x"]).ok
+        used, wall = sub._cgroup.cpu_seconds() - used, time.monotonic() - began
+    assert used < 0.8 * wall, (used, wall)
+
+
+def test_without_a_cgroup_sysv_memory_is_refused_and_descriptors_capped(
+    tmp_path: Path, mode: SandboxConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where nothing would count a detached segment (no memory cgroup), SysV shared memory is refused; memfds
+    are bounded by the descriptor limit (a few hundred, soft and hard) times the per-file limit."""
+    _without_cgroups(monkeypatch)
+    body = "\n".join(
+        [
+            "import resource",
+            "libc = ctypes.CDLL(None, use_errno=True)",
+            "seen['shmget'] = libc.shmget(0, 1 << 20, 0o1600) >= 0 or errno.errorcode.get(ctypes.get_errno())",
+            "seen['nofile'] = resource.getrlimit(resource.RLIMIT_NOFILE)",
+            "try:",
+            "    resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))",
+            "    seen['raise'] = 'ok'",
+            "except (OSError, ValueError) as exc:",  # Python refuses a hard limit above the current one itself
+            "    seen['raise'] = type(exc).__name__",
+        ]
+    )
+    seen = _probe(tmp_path, body, replace(mode, isolation="auto") if mode.isolation == "strict" else mode)
+    assert seen["shmget"] == "EPERM", seen
+    assert seen["nofile"] == [mode.open_files, mode.open_files] and seen["raise"] != "ok", seen
 
 
 def test_probe_result_is_cached_and_names_its_bwrap() -> None:

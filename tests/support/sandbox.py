@@ -130,14 +130,79 @@ def wait_until(condition, timeout_s: float) -> bool:
 
 def kill_and_expect_gone(parent, marker: str) -> None:
     """Kill ``parent`` (a Popen) outright and assert that every process with ``marker`` in its command line
-    goes with it within 10 s; whatever is left is killed afterwards, so a failing test leaves nothing running."""
+    goes with it within 10 s; whatever is left is trapped and killed afterwards, so a failing test leaves nothing
+    running."""
     try:
         parent.kill()
         parent.wait(timeout=10)
         assert wait_until(lambda: not processes_with(marker), 10), processes_with(marker)
     finally:
-        for pid in processes_with(marker):
-            os.kill(pid, signal.SIGKILL)
+        trap_and_kill(marker)
+
+
+def _trap_group() -> str | None:
+    """A fresh pids cgroup with ``pids.max`` 1 (nothing moved into it can fork), or None where none can be made."""
+    from grader.sandbox.cgroup import cgroup_host
+
+    host = cgroup_host()
+    if isinstance(host, str):
+        return None
+    parent = host.parents.get("pids") or host.parents.get("")
+    path = os.path.join(parent, f"grader-test-trap-{uuid.uuid4().hex[:8]}")
+    try:
+        os.mkdir(path)
+        with open(os.path.join(path, "pids.max"), "w") as f:
+            f.write("1")
+    except OSError:
+        return None
+    return path
+
+
+def trap_and_kill(marker: str, timeout_s: float = 10.0) -> list[int]:
+    """Kill every process with ``marker`` in its command line, fork-hoppers included: each one found is first
+    moved into a trap (a pids cgroup that allows no fork; migration is not refused by pids.max), then SIGKILLed,
+    until none is left. Where no cgroup can be made, SIGSTOP then SIGKILL. Returns the pids that were found (a
+    test that expects none asserts on that)."""
+    found: list[int] = []
+    trap = _trap_group() if processes_with(marker) else None
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            pids = processes_with(marker)
+            if not pids:
+                break
+            found += [p for p in pids if p not in found]
+            for pid in pids:
+                try:
+                    if trap is not None:
+                        with open(os.path.join(trap, "cgroup.procs"), "w") as f:
+                            f.write(str(pid))
+                    else:
+                        os.kill(pid, signal.SIGSTOP)
+                except OSError:
+                    pass
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.01)
+    finally:
+        if trap is not None:
+            wait_until(lambda: _empty(trap), 5)
+            try:
+                os.rmdir(trap)
+            except OSError:
+                pass
+    return found
+
+
+def _empty(group: str) -> bool:
+    try:
+        with open(os.path.join(group, "cgroup.procs")) as f:
+            return not f.read().split()
+    except OSError:
+        return True
 
 
 def sandbox_info() -> dict:
