@@ -338,7 +338,7 @@ def repetition(submission: Submission, context: CheckContext) -> CheckOutcome:
                 f"the repetition earns {fmt(degenerate)}, "
                 + ("more than" if degenerate > fluent else "as much as")
                 + f" the fluent completion's {fmt(fluent)} at the same score: a policy trained on this reward "
-                "gains nothing by staying fluent, so it can hack it by repeating a positive word",
+                "gains nothing by staying fluent, so it can hack it by repeating itself",
                 expected=f"reward({fmt(case.degenerate[:24])}...) < reward(fluent)",
                 got=got,
                 misconception="shaping_rewards_repetition",
