@@ -104,6 +104,37 @@ def test_truncated_rows_lose_the_value_checks():
     assert score <= 0.5 * max_score
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_a_penalty_above_ratio_ten_loses_the_backward_points(training):
+    """Exact where every ratio is <= 10, +50 per token above it (a sign change, not a clip): the value checks'
+    clip property catches it, and the gate takes every other backward point and the backward training run."""
+    results = graded("penalty above ratio 10", training)
+    for cid in ("kl_backward.value", "kl_backward.value_random"):
+        assert results[cid].score == 0, cid
+        assert "[clip_flips_sign]" in results[cid].output, results[cid].output
+    backward = {cid: t for cid, t in results.items() if cid.startswith(("kl_backward.", "training.backward"))}
+    score, max_score = _points(backward)
+    assert score <= 0.35 * max_score
+    forward_score, forward_max = _points(results, "kl_forward.")
+    assert forward_score == forward_max
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_zero_penalties_on_training_shaped_batches_earn_at_most_half(training):
+    """Right unless the batch looks like training's (>= 8 rows, >= 64 tokens, float32-exact), then zeros: the
+    value checks' batches include training-shaped float32 ones, public and hidden."""
+    results = graded("zero penalties in training", training)
+    for cid in (
+        "kl_forward.value",
+        "kl_backward.value",
+        "kl_forward.value_random",
+        "kl_backward.value_random",
+    ):
+        assert results[cid].score == 0, cid
+    score, max_score = _points(results, "kl_")
+    assert score <= 0.5 * max_score
+
+
 @pytest.mark.parametrize(
     "name",
     ["shaping: full pay when the text ends with a full stop", "shaping: full pay for five distinct words"],
@@ -122,3 +153,31 @@ def test_a_rule_that_is_no_repetition_penalty_earns_no_shaping_points(name, trai
         assert results["training.shaped"].score == 0
     kl_score, kl_max = _points(results, "kl_")
     assert kl_score == kl_max  # the KL penalties are the reference's
+
+
+# --- Through the real sandbox (issue 17, item 4) ---------------------------------------------------------------
+
+#: The checks that look for mutated inputs (each fails for code that changes its arguments in place).
+MUTATION_CHECKS = ("kl_forward.contract", "kl_backward.contract", "shaping.no_mutation")
+
+
+@pytest.mark.parametrize("rebinding", [False, True], ids=["mutates", "mutates and rebinds the worker"])
+def test_rebinding_the_workers_helpers_does_not_hide_mutated_inputs(tmp_path, rebinding):
+    """The worker binds its helpers before the submission is imported: rebinding ``__main__._mutated`` (and
+    ``builtins.all``) changes nothing, the mutation checks fail either way (73/80 with --no-training)."""
+    from pathlib import Path
+
+    from grader.grading.runner import grade
+    from tests.support.gaming_submissions import MUTATES_AND_REBINDS_THE_WORKER
+
+    source = (Path(__file__).parents[2] / "reference" / "rewards.py").read_text()
+    if rebinding:
+        source += MUTATES_AND_REBINDS_THE_WORKER
+    else:  # the same mutation without the rebinding, as the control
+        source += MUTATES_AND_REBINDS_THE_WORKER.split("_worker = ")[0]
+    path = tmp_path / "rewards.py"
+    path.write_text(source)
+    results = grade(path, training=False, only=MUTATION_CHECKS, max_examples=20)
+    scores = {t.check_id: t.score for t in results.tests}
+    assert set(scores) == set(MUTATION_CHECKS)
+    assert all(score == 0 for score in scores.values()), {t.check_id: t.output for t in results.tests}
