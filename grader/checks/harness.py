@@ -119,12 +119,14 @@ def fails_everywhere(err: CallFailed) -> str | None:
         return None
     message = (outcomes[0].message or "").strip().splitlines()
     what = message[0] if message else ""
-    did = f"raised {what}" if err.outcome.status == "error" else f"returned {what or 'something unusable'}"
+    if err.outcome.status == "error":
+        did = f"raised {what} on ordinary inputs too"
+    else:
+        did = "returned something unusable on ordinary inputs too" + (f" ({what})" if what else "")
     example = f"{err.function}({', '.join(fmt(a) for a in ordinary[0])})"
     return (
-        f"Fails on every input: {err.function} {did} on ordinary inputs too, such as {example}: the input above "
-        "is only the smallest one the search reached. Fix this error first: run the function yourself on a small "
-        "example."
+        f"Fails on every input: {err.function} {did}, such as {example}; the input above is only the smallest one "
+        "the search reached. Fix this first: run the function yourself on a small example."
     )
 
 
