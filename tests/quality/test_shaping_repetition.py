@@ -7,6 +7,7 @@ the same number of words, the same capitalisation and the same ending."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import zlib
@@ -33,7 +34,9 @@ def _words(text):
     return _WORD.findall(text.lower())
 
 
-def _cases(n: int = 400) -> list[S.RepetitionCase]:
+@functools.cache
+def cases(n: int = 400) -> list[S.RepetitionCase]:
+    """``n`` cases as the check draws them (made once, when a test first asks: not at import)."""
     drawn: list[S.RepetitionCase] = []
 
     @settings(max_examples=n, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -45,15 +48,12 @@ def _cases(n: int = 400) -> list[S.RepetitionCase]:
     return drawn
 
 
-CASES = _cases()
-
-
 def _ending(text: str) -> str:
     return text[len(text.rstrip(".,!?;:")) :]
 
 
 def test_each_case_pairs_a_repetition_with_fluent_text_of_the_same_length_case_and_ending():
-    for case in CASES:
+    for case in cases():
         degenerate, fluent = case.degenerate, case.fluent
         assert len(degenerate.split()) == len(fluent.split()) <= S.MAX_TEXT_WORDS, case
         assert _ending(degenerate) == _ending(fluent) == case.ending, case
@@ -66,7 +66,7 @@ def test_each_case_pairs_a_repetition_with_fluent_text_of_the_same_length_case_a
 def test_fluent_texts_repeat_no_word_pair_and_few_words():
     """No reasonable repetition penalty punishes them: no word pair twice (so no repeated n-gram at all beyond
     single words), and at least 60% of their words distinct."""
-    for case in CASES:
+    for case in cases():
         words = _words(case.fluent)
         pairs = list(zip(words, words[1:], strict=False))
         assert len(set(pairs)) == len(pairs), case.fluent
@@ -76,15 +76,16 @@ def test_fluent_texts_repeat_no_word_pair_and_few_words():
 def test_the_cases_cover_what_a_rule_could_key_on():
     """Endings, capitalisation, separators, short and long texts, and repeated units with five or more different
     words (a 'five distinct words' rule pays them in full); no fixed list: the fluent texts hardly ever recur."""
-    assert {c.ending for c in CASES} == set(S.ENDINGS)
-    assert {c.separator for c in CASES} == set(S.SEPARATORS)
-    assert {c.capitalised for c in CASES} == {True, False}
-    distinct_in_unit = Counter(min(len(set(_words(c.unit))), 5) for c in CASES)
-    assert distinct_in_unit[1] > 0.1 * len(CASES) and distinct_in_unit[5] > 0.25 * len(CASES)
-    lengths = [len(c.fluent.split()) for c in CASES]
+    drawn = cases()
+    assert {c.ending for c in drawn} == set(S.ENDINGS)
+    assert {c.separator for c in drawn} == set(S.SEPARATORS)
+    assert {c.capitalised for c in drawn} == {True, False}
+    distinct_in_unit = Counter(min(len(set(_words(c.unit))), 5) for c in drawn)
+    assert distinct_in_unit[1] > 0.1 * len(drawn) and distinct_in_unit[5] > 0.25 * len(drawn)
+    lengths = [len(c.fluent.split()) for c in drawn]
     assert min(lengths) == 3 and max(lengths) >= 30
-    assert len({c.fluent for c in CASES}) > 0.4 * len(CASES)  # hypothesis also mutates cases it has drawn
-    praise = [sum(w in S.PRAISE_WORDS for w in _words(c.fluent)) for c in CASES]
+    assert len({c.fluent for c in drawn}) > 0.4 * len(drawn)  # hypothesis also mutates cases it has drawn
+    praise = [sum(w in S.PRAISE_WORDS for w in _words(c.fluent)) for c in drawn]
     assert max(praise) >= 5  # fluent text praises as much as a hack does
 
 
