@@ -105,8 +105,18 @@ class GradeConfig:
         default="auto",
         metadata={
             "help": "how the submission is confined: auto (Linux namespaces through bubblewrap where they work, "
-            "else Landlock, limits and a process-tree sweep, as the report's Sandbox line says), strict "
-            "(namespaces or no grade: exit 2, for official grading), fallback (never namespaces, for debugging)",
+            "else Landlock, limits and a process-tree sweep; a cgroup for memory, tasks and CPU where one can be "
+            "made; the report's Sandbox line says which), strict (namespaces and a cgroup or no grade: exit 2, for "
+            "official grading), fallback (never namespaces, for debugging)",
+        },
+    )
+    cpus: float = field(
+        default=1.0,
+        metadata={
+            "help": "CPUs the submission's processes may use together (a cgroup CPU quota, where the grader can "
+            "make a cgroup: the report's Sandbox line says), so a submission that forks spinners slows only its "
+            "own grade; batch grading passes its --cpus-per-grade",
+            "metavar": "N",
         },
     )
     baseline_run: Path | None = field(
@@ -173,6 +183,8 @@ def _invalid_option(config: GradeConfig) -> str:
     """What is wrong with option values argparse accepted, or ""."""
     if not (0 < config.time_budget < math.inf):
         return f"--time-budget must be a positive number of seconds, not {config.time_budget:g}"
+    if not (0.01 <= config.cpus < math.inf):
+        return f"--cpus must be a number of CPUs of at least 0.01 (e.g. 1 or 0.5), not {config.cpus:g}"
     for option, value in (("--model_name", config.model_name), ("--sentiment_model", config.sentiment_model)):
         if value is not None and not config.no_training:
             if config.baseline_run is not None:  # before loading the model: this needs no seconds to say
@@ -319,7 +331,9 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
         seed=config.seed,
         training=not config.no_training,
         rubric=config.rubric,
-        sandbox_config=SandboxConfig(call_timeout_s=config.call_timeout, isolation=config.isolation),
+        sandbox_config=SandboxConfig(
+            call_timeout_s=config.call_timeout, isolation=config.isolation, cpus=config.cpus
+        ),
         hidden_paths=hidden,
         max_examples=config.max_examples,
         only=[s.strip() for s in config.only.split(",")] if config.only else (),

@@ -9,6 +9,14 @@ nothing). Two pieces, used by :func:`grader.grading.runner.grade`:
   training runs' time) are capped by what is left; :meth:`TimeBudget.watchdog` kills the submission's worker
   and any training processes the moment it runs out (a blocked call returns at once), and the runner scores
   every unfinished check 0 with the reason and writes the results as usual.
+* fair time: the budget is not spent by someone else's load. A grade's submission runs under its own CPU quota
+  (:mod:`grader.sandbox.cgroup`, ``--cpus``), and the budget does not count the time the grade's thread
+  spent *waiting for a CPU* while it could run (the kernel's run-queue delay of that thread, from
+  ``/proc/self/task/<tid>/schedstat``): a neighbour hogging the machine stretches the wall-clock deadline by
+  what it took, up to the budget once more (a grade ends by twice its budget at the latest). Time the grade
+  spends computing, sleeping or waiting for its submission is charged as before, so a slow submission still
+  runs out of its own budget; and a submission's own spinning children cannot stretch it, since they run
+  under the submission's CPU quota, not on the grader's thread.
 * :class:`BudgetedSubmission`: the runner's view of the sandbox. A function whose call ran into the per-call
   timeout fails its later calls at once ("timed out earlier: ..."), so an endless loop costs one timeout per
   function; no call starts once the budget is spent. Slow calls that finish within the per-call timeout are
@@ -35,16 +43,61 @@ TAG_NOT_RUN = "budget:not_run"
 TAG_UNFINISHED = "budget:unfinished"
 
 
-class TimeBudget:
-    """A wall-clock budget for a whole grade, started at ``start`` (``time.monotonic()``); ``seconds=None`` is
-    no limit."""
+def _schedstat_path(tid: int) -> str:
+    return f"/proc/self/task/{tid}/schedstat"
 
-    def __init__(self, seconds: float | None, start: float | None = None) -> None:
+
+class RunQueueWait:
+    """Seconds one thread (default: the calling one) has spent runnable but waiting for a CPU, since it started.
+
+    Read from ``/proc/self/task/<tid>/schedstat`` (its second field, in ns: the scheduler's run-queue delay).
+    Where the file is missing (not Linux, a kernel without schedstats) it reads 0: the budget is plain wall time.
+    """
+
+    def __init__(self, tid: int | None = None) -> None:
+        self.path = _schedstat_path(threading.get_native_id() if tid is None else tid)
+
+    def __call__(self) -> float:
+        try:
+            with open(self.path, "rb") as f:
+                return int(f.read().split()[1]) / 1e9
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+
+class TimeBudget:
+    """A budget for a whole grade, started at ``start`` (``time.monotonic()``); ``seconds=None`` is no limit.
+
+    Wall-clock time, minus what ``waited`` (default: :class:`RunQueueWait` of the thread that creates the budget,
+    the grade's own) reports the grade waited for a CPU since the start, at most ``seconds`` (see the module
+    docstring, "fair time"). ``waited=False``: plain wall-clock time.
+    """
+
+    def __init__(
+        self,
+        seconds: float | None,
+        start: float | None = None,
+        waited: Callable[[], float] | bool | None = None,
+    ) -> None:
         if seconds is not None and not (seconds > 0 and math.isfinite(seconds)):
             raise ValueError(f"the time budget must be a positive number of seconds, not {seconds!r}")
         self.seconds = seconds
         self.start = time.monotonic() if start is None else start
-        self.deadline = math.inf if seconds is None else self.start + seconds
+        self._waited: Callable[[], float] | None = (
+            None if waited is False else RunQueueWait() if waited in (None, True) else waited  # type: ignore[assignment]
+        )
+        self._waited_at_start = self._waited() if self._waited is not None else 0.0
+
+    def forgiven(self) -> float:
+        """Seconds not charged: the grade's wait for a CPU that someone else held (at most the budget)."""
+        if self._waited is None or self.seconds is None:
+            return 0.0
+        return min(self.seconds, max(0.0, self._waited() - self._waited_at_start))
+
+    @property
+    def deadline(self) -> float:
+        """The deadline now (``time.monotonic()``), moved later by what :meth:`forgiven` gives back."""
+        return math.inf if self.seconds is None else self.start + self.seconds + self.forgiven()
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -87,13 +140,21 @@ class TimeBudget:
         if math.isinf(self.deadline):
             yield
             return
-        timer = threading.Timer(max(0.0, self.remaining()), on_expiry)
-        timer.daemon = True
+        done = threading.Event()
+
+        def watch() -> None:
+            # the deadline moves (fair time): wait for it, look again, fire once it has really passed
+            while not done.wait(max(0.0, self.remaining())):
+                if self.remaining() <= 0:
+                    on_expiry()
+                    return
+
+        timer = threading.Thread(target=watch, name="grade-time-budget", daemon=True)
         timer.start()
         try:
             yield
         finally:
-            timer.cancel()
+            done.set()
 
 
 class BudgetedSubmission:

@@ -40,10 +40,11 @@ class BatchConfig:
     no_training: bool = field(
         default=False, metadata={"help": "Skip the training checks (passes --no-training to the grader)."}
     )
-    jobs: int = field(
-        default=os.cpu_count() or 1,
+    jobs: int | None = field(
+        default=None,
         metadata={
-            "help": "How many submissions to grade at once (one grader process each) with --executor local; "
+            "help": "How many submissions to grade at once (one grader process each) with --executor local "
+            "(default: this machine's CPUs divided by --cpus-per-grade, so that every grade gets its CPU quota); "
             "Ray schedules by --cpus-per-grade / --gpus-per-grade instead."
         },
     )
@@ -93,7 +94,9 @@ class BatchConfig:
     cpus_per_grade: float = field(
         default=1.0,
         metadata={
-            "help": "With --executor ray: CPUs each grade reserves; its training runs use that many processes.",
+            "help": "CPUs each grade gets: its submission's CPU quota (the grader's --cpus), the default --jobs "
+            "of --executor local (CPUs / this), and with --executor ray what each grade reserves (its training "
+            "runs then use that many processes).",
             "metavar": "N",
         },
     )
@@ -115,6 +118,12 @@ class BatchConfig:
     quiet: bool = field(
         default=False, metadata={"help": "No progress bar and no summary table on the terminal."}
     )
+
+    def local_jobs(self) -> int:
+        """Grades at once with --executor local: --jobs, else as many as the CPUs hold at --cpus-per-grade each."""
+        if self.jobs is not None:
+            return self.jobs
+        return max(1, int((os.cpu_count() or 1) / self.cpus_per_grade + 1e-9))
 
     def grade_options(self) -> dict[str, Any]:
         """The options a grade's result depends on (a result made with others is not done for --resume)."""

@@ -47,6 +47,8 @@ def grader_options(
         options += ["--seed", str(config.seed)]
     if config.time_budget is not None:
         options += ["--time-budget", f"{config.time_budget:g}"]
+    if config.cpus_per_grade != 1.0:  # the grade's CPU quota agrees with what the batch schedules
+        options += ["--cpus", f"{config.cpus_per_grade:g}"]
     if not config.no_training:
         if config.training_preset != "auto":
             options += ["--training-preset", config.training_preset]

@@ -40,10 +40,10 @@ class LocalExecutor:
     """``--jobs`` grader processes at a time on this machine (threads wait on them)."""
 
     def __init__(self, config: BatchConfig, grader_cmd: Sequence[str] = DEFAULT_GRADER) -> None:
-        if config.jobs < 1:
+        if config.local_jobs() < 1:
             raise ValueError("--jobs must be at least 1")
         self.config, self.grader_cmd = config, grader_cmd
-        self.where = f"this machine, {config.jobs} at a time"
+        self.where = f"this machine, {config.local_jobs()} at a time"
 
     def __enter__(self) -> LocalExecutor:
         # A grader killed on its timeout cannot clean up after its worker: whatever that double-forked is
@@ -69,7 +69,7 @@ class LocalExecutor:
                 row = Graded(entry.name, 0.0, None, [], error=f"batch error: {type(exc).__name__}: {exc}")
             events.finished(row)
 
-        with ThreadPoolExecutor(max_workers=self.config.jobs, thread_name_prefix="grade") as pool:
+        with ThreadPoolExecutor(max_workers=self.config.local_jobs(), thread_name_prefix="grade") as pool:
             for future in [pool.submit(work, entry) for entry in entries]:
                 future.result()
 
@@ -248,7 +248,7 @@ def _invalid(config: BatchConfig) -> str:
     """What is wrong with option values argparse accepted, or ""."""
     if not config.submissions.is_dir():
         return f"{config.submissions} is not a folder"
-    if config.jobs < 1:
+    if config.jobs is not None and config.jobs < 1:
         return "--jobs must be at least 1"
     if config.cpus_per_grade <= 0 or config.gpus_per_grade < 0:
         return "--cpus-per-grade must be positive and --gpus-per-grade at least 0"

@@ -1,0 +1,73 @@
+"""Fair time (issue 18): a grade's time budget is not spent by someone else's load. The budget does not count the
+time the grade's thread waited for a CPU while it could run (the scheduler's run-queue delay), up to the budget
+once more; everything else (computing, sleeping, waiting for the submission) is charged as before."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from grader.grading.budget import RunQueueWait, TimeBudget
+
+
+class FakeWait:
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def test_the_deadline_moves_by_the_wait_up_to_the_budget() -> None:
+    waited = FakeWait()
+    budget = TimeBudget(10.0, start=100.0, waited=waited)
+    assert budget.deadline == 110.0
+    waited.seconds = 4.0
+    assert budget.forgiven() == 4.0 and budget.deadline == 114.0
+    waited.seconds = 50.0  # never more than the budget again: a grade ends by twice its budget
+    assert budget.deadline == 120.0
+    assert TimeBudget(10.0, start=100.0, waited=False).deadline == 110.0
+    assert TimeBudget(None, waited=waited).deadline == float("inf")
+
+
+def test_the_watchdog_waits_for_a_deadline_that_moved() -> None:
+    waited = FakeWait()
+    budget = TimeBudget(0.3, waited=waited)
+    fired: list[float] = []
+    waited.seconds = 0.2  # someone else held the CPU for 0.2 s: the deadline is at 0.5 s now
+    with budget.watchdog(lambda: fired.append(time.monotonic() - budget.start)):
+        time.sleep(1.0)
+    assert len(fired) == 1 and fired[0] >= 0.45, fired
+
+
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/self/task/{threading.get_native_id()}/schedstat"), reason="no schedstat"
+)
+def test_the_run_queue_wait_counts_what_a_neighbour_took() -> None:
+    """This thread and two spinning processes on one CPU: about two thirds of the wall time is waiting, which
+    the budget gives back; alone on its CPU it is next to nothing (asserted with wide margins)."""
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity here")
+    cpu = min(os.sched_getaffinity(0))
+    before = os.sched_getaffinity(0)
+    spin = "import os, sys\nos.sched_setaffinity(0, {int(sys.argv[1])})\nwhile True:\n    pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", spin, str(cpu)]) for _ in range(2)]
+    try:
+        os.sched_setaffinity(0, {cpu})
+        time.sleep(0.3)  # the hogs are spinning on that CPU
+        wait = RunQueueWait()
+        start, began = wait(), time.monotonic()
+        while time.monotonic() - began < 1.0:
+            pass
+        waited = wait() - start
+    finally:
+        os.sched_setaffinity(0, before)
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert waited > 0.3, waited
