@@ -5,8 +5,8 @@ the tokens that were actually sampled. Getting these right is most of the work (
 
 * Use the token ids TRL sampled (``completion_ids``, EOS included), never re-tokenised text: re-tokenising
   "wasn't" can give different tokens than the ones the policy chose.
-* Score at the sampling temperature (logits / T), otherwise E[log pi - log pi_ref] is not the KL of the policy
-  that produced the samples.
+* Score at the sampling temperature (logits / T), otherwise the log-probs are not those of the policy that
+  produced the samples, and no estimate built from them is its KL.
 * Float32, dropout off (eval mode), no gradient: the penalty is a reward, a constant for the optimiser.
 * One batched forward per model, then a gather. Prompts are left-padded and completions right-padded, so every
   completion starts at the same column; position ids follow the attention mask (as in ``generate``), so padding

@@ -224,8 +224,8 @@ class SentimentReward:
             log_metric("sentiment/raw_mean", sum(breakdown.scores) / n)
             mean_penalty = sum(breakdown.penalties) / n
             log_metric("reward/kl_penalty_mean", mean_penalty)
-            # The spread is what GRPO acts on (it compares completions with each other). The backward penalty's
-            # mean is about 0 by construction (E_pi[1 - r] = 0), so only its spread shows it at work.
+            # The spread is what GRPO acts on (it compares completions with each other). A penalty's mean can be
+            # near 0 by construction and still steer the run: its spread shows it at work.
             log_metric(
                 "reward/kl_penalty_std",
                 math.sqrt(sum((p - mean_penalty) ** 2 for p in breakdown.penalties) / n),

@@ -55,7 +55,7 @@ def kl_penalty_forward(
     Hints:
       * Write KL(pi || pi_ref) as an expectation under pi. What single-sample quantity has that expectation?
       * Check its gradient with the formula above: for a softmax policy, grad E_pi[f] = E_pi[f grad log pi]
-        + E_pi[grad f]. What does the second term contribute when f = log pi - log pi_ref? (E_pi[grad log pi] = 0.)
+        + E_pi[grad f]. What does the second term contribute for your f? (Hint: E_pi[grad log pi] = 0.)
       * The estimator k3 = r - 1 - log r (r = pi_ref / pi) is unbiased and never negative, and TRL uses it
         inside its loss. Is it also right as a reward? Compare its policy gradient near pi == pi_ref.
 

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from .logprobs import completion_logits, eval_mode, model_device, pad_batch, reference_model
 from .sentiment import words
@@ -143,8 +144,9 @@ class Validator:
                 ref_logits = completion_logits(reference, batch, 1.0)
             log_ref = (ref_logits / self.temperature).log_softmax(-1)
             mask = batch.completion_mask
-            kl_fwd = (log_pi.exp() * (log_pi - log_ref)).sum(-1)  # KL(pi || pi_ref) per position
-            kl_bwd = (log_ref.exp() * (log_ref - log_pi)).sum(-1)  # KL(pi_ref || pi) per position
+            # Exact KLs over the vocabulary at each position: kl_div(input, target) = KL(target || input).
+            kl_fwd = F.kl_div(log_ref, log_pi, reduction="none", log_target=True).sum(-1)  # KL(pi || pi_ref)
+            kl_bwd = F.kl_div(log_pi, log_ref, reduction="none", log_target=True).sum(-1)  # KL(pi_ref || pi)
             nll = -ref_logits.log_softmax(-1).gather(-1, batch.completion_ids.unsqueeze(-1)).squeeze(-1)
             totals["kl_forward"] += kl_fwd[mask].sum().item()
             totals["kl_backward"] += kl_bwd[mask].sum().item()

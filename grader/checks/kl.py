@@ -238,7 +238,12 @@ class _KLCheck:
         probe = misconceptions.diagnose_kl(submission, self.function)
         if probe is not None and probe.id == "nondeterministic":
             return probe
-        if probe is not None and reproduces(self.function, probe.implementation, prop, failure.case):
+        # Without the answer key (a handout) the match on the probes alone names it; with the key, the wrong
+        # implementation must also fail this property on the same input (so it explains this failure).
+        if probe is not None and (
+            probe.implementation is None
+            or reproduces(self.function, probe.implementation, prop, failure.case)
+        ):
             return probe
         specific = err.misconception if isinstance(err, Falsified) else None
         if specific is None and classify is not None and isinstance(err, CallFailed):

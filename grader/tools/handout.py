@@ -47,6 +47,7 @@ from grader.contract import STUDENT_FUNCTIONS
 from grader.dataclass_cli import parse_into
 from grader.grading import feedback
 from grader.tools.bundle import git_files, walk, write_zip
+from grader.tools.solution_forms import solution_forms
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "STUDENT_README.md"
@@ -87,7 +88,12 @@ FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Sto
 #: reference solution and known-wrong variants, and describes why they fail) and the tables it writes.
 #: Entries ending in "/" are folders: the instructor tools (batch, Gradescope, this builder) and the alias that
 #: keeps ``python -m grader.gradescope`` working for deployed bundles.
-INSTRUCTOR_ONLY = ("grader/tools/", "grader/gradescope.py", "grader/checks/training/calibration/*.md")
+INSTRUCTOR_ONLY = (
+    "grader/tools/",
+    "grader/gradescope.py",
+    "grader/checks/training/calibration/*.md",
+    "grader/checks/key/",  # the answer key: the right per-token terms, the wrong ones, the hidden checks
+)
 RUBRIC_FILE = "grader/grading/rubric.toml"
 CATALOGUE_FILE = "grader/checks/misconceptions/misconceptions.toml"
 
@@ -342,6 +348,7 @@ def verify_handout(
     else:
         problems.extend(_stub_problems(stub.read_text(encoding="utf-8")))
 
+    problems.extend(solution_form_problems(folder, feedback_level))
     if fingerprint is not None:
         for path in sorted(folder.rglob("*")):
             if not path.is_file() or path.suffix not in SCANNED_SUFFIXES:
@@ -354,6 +361,26 @@ def verify_handout(
                 problems.append(f"{path.relative_to(folder).as_posix()}: contains the solution ({leak})")
     if problems:
         raise HandoutError("the handout failed verification:\n  - " + "\n  - ".join(problems))
+
+
+def solution_form_problems(folder: Path, feedback_level: str | None) -> list[str]:
+    """Where a file of the handout computes or states a KL penalty's per-token term (:mod:`grader.tools.solution_forms`).
+    The misconception catalogue is exempt when the handout is built above the ``hint`` level: the instructor chose
+    to hand out the derivations (explain) or the fixes (solution), which name the terms."""
+    problems = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if not path.is_file() or path.suffix not in SCANNED_SUFFIXES:
+            continue
+        if rel == CATALOGUE_FILE and feedback_level not in (None, "hint"):
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        for line, what in solution_forms(text, python=path.suffix == ".py"):
+            problems.append(f"{rel}:{line}: states or computes a KL penalty's per-token term ({what!r})")
+    return problems
 
 
 def _stub_problems(source: str) -> list[str]:

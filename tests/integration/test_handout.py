@@ -14,7 +14,15 @@ import pytest
 
 from grader.grading import feedback
 from grader.grading.rubric import load_rubric
-from grader.tools.handout import HandoutConfig, HandoutError, SolutionFingerprint, build_handout, main
+from grader.tools.handout import (
+    HandoutConfig,
+    HandoutError,
+    SolutionFingerprint,
+    build_handout,
+    main,
+    solution_form_problems,
+)
+from grader.tools.solution_forms import solution_forms
 from tests.support.solution_forms import SOLUTION_FORMS, leaks
 from tests.support.wrong_sources import R_LOG_R_BACKWARD, SUM_NOT_MEAN_FORWARD
 
@@ -99,6 +107,57 @@ def test_solution_code_hidden_elsewhere_is_found(tmp_path: Path) -> None:
     (repo / "grader" / "helpers_for_checks.py").write_text("import math\n\n" + reference.split('"""', 2)[2])
     with pytest.raises(HandoutError, match="contains the solution"):
         build_handout(HandoutConfig(out=tmp_path / "out", repo=repo))
+
+
+def test_the_handout_has_no_answer_key_and_no_solution_form(handout) -> None:
+    """Issue 17: nothing a student receives computes or states the penalties' per-token terms; the answer key
+    (the terms, the wrong implementations one mistake away from them, the hidden checks) stays out."""
+    assert not (handout.folder / "grader" / "checks" / "key").exists()
+    assert not any(rel.startswith("grader/checks/key/") for rel in handout.files)
+    assert solution_form_problems(handout.folder, "hint") == []
+    # ... while the scan does find them in the instructor's repository, where they are
+    for rel in ("grader/checks/key/terms.py", "reference/rewards.py"):
+        assert solution_forms((REPO / rel).read_text(), python=True), rel
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "def f(a, b):\n    return [1.0 - np.exp(y - x) for x, y in zip(a, b)]\n",
+        "def f(q, p):\n    return -np.expm1(q - p)\n",
+        "def f(policy_logps, ref_logps):\n    return (policy_logps - ref_logps).mean()\n",
+        "def f(lp, lr):\n    return 1 - torch.exp(torch.clamp(lr - lp, max=3.0))\n",
+        "# the backward penalty is kl_coef * mean(1 - r)\n",
+        '"""Forward: average lp - lr over the tokens."""\n',
+    ],
+    ids=["1-np.exp", "expm1", "renamed-log-ratio", "1-torch.exp", "comment", "docstring"],
+)
+def test_a_solution_form_anywhere_in_the_handout_is_refused(tmp_path: Path, planted: str) -> None:
+    repo = _fake_repo(tmp_path)
+    (repo / "grader" / "helpers_for_checks.py").write_text("import numpy as np\nimport torch\n\n" + planted)
+    with pytest.raises(HandoutError, match="per-token term"):
+        build_handout(HandoutConfig(out=tmp_path / "out", repo=repo))
+
+
+@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
+def test_the_handout_grades_the_reference_with_every_public_point(handout, tmp_path: Path) -> None:
+    """Without the answer key the handout's grader still gives the reference every public point, from recorded
+    numbers, and says how many points the hidden checks are worth."""
+    results = tmp_path / "results.json"
+    submission = tmp_path / "rewards.py"
+    shutil.copy(REPO / "reference" / "rewards.py", submission)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HYPOTHESIS"))}
+    env.update(PYTHONPATH=str(handout.folder), NO_COLOR="1", COLUMNS="200")
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "--submission", str(submission), "--results", str(results),
+         "--no-training"],
+        cwd=handout.folder, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    data = json.loads(results.read_text())
+    assert data["score"] == sum(t["max_score"] for t in data["tests"]) == 74  # 80 less the 6 hidden points
+    assert not any(t["extra_data"]["check_id"].endswith("value_random") for t in data["tests"])
+    assert "Hidden checks: 2 more checks, worth 6 points" in " ".join(data["output"].split())
 
 
 def test_without_git_the_allow_list_keeps_caches_out(tmp_path: Path) -> None:

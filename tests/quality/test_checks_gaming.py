@@ -104,6 +104,37 @@ def test_truncated_rows_lose_the_value_checks():
     assert score <= 0.5 * max_score
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_a_penalty_above_ratio_ten_loses_the_backward_points(training):
+    """Exact where every ratio is <= 10, +50 per token above it (a sign change, not a clip): the value checks'
+    clip property catches it, and the gate takes every other backward point and the backward training run."""
+    results = graded("penalty above ratio 10", training)
+    for cid in ("kl_backward.value", "kl_backward.value_random"):
+        assert results[cid].score == 0, cid
+        assert "[clip_flips_sign]" in results[cid].output, results[cid].output
+    backward = {cid: t for cid, t in results.items() if cid.startswith(("kl_backward.", "training.backward"))}
+    score, max_score = _points(backward)
+    assert score <= 0.35 * max_score
+    forward_score, forward_max = _points(results, "kl_forward.")
+    assert forward_score == forward_max
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_zero_penalties_on_training_shaped_batches_earn_at_most_half(training):
+    """Right unless the batch looks like training's (>= 8 rows, >= 64 tokens, float32-exact), then zeros: the
+    value checks' batches include training-shaped float32 ones, public and hidden."""
+    results = graded("zero penalties in training", training)
+    for cid in (
+        "kl_forward.value",
+        "kl_backward.value",
+        "kl_forward.value_random",
+        "kl_backward.value_random",
+    ):
+        assert results[cid].score == 0, cid
+    score, max_score = _points(results, "kl_")
+    assert score <= 0.5 * max_score
+
+
 @pytest.mark.parametrize(
     "name",
     ["shaping: full pay when the text ends with a full stop", "shaping: full pay for five distinct words"],

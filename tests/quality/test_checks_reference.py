@@ -115,6 +115,12 @@ def _np_one_minus_r(lp, lr):
     return 1.0 - np.exp(np.minimum(lr - lp, np.log(10.0)))
 
 
+def _np_one_minus_r_clipped_both_ways(lp, lr):
+    """The common idiom: the log-ratio clipped to [-10, 10] (issue 17: it lost 22 points to a too-tight tolerance
+    near r = 0, where the lower clip moves the term by at most e^-10)."""
+    return 1.0 - np.exp(np.clip(lr - lp, -10, 10))
+
+
 def _torch_penalties(dtype_name="float64"):
     torch = pytest.importorskip("torch")
     dtype = getattr(torch, dtype_name)
@@ -157,6 +163,9 @@ ALTERNATIVES = {
         FORWARD: _numpy_penalty(_np_k1, np.float32),
         BACKWARD: _numpy_penalty(_np_one_minus_r, np.float32),
     },
+    "numpy arrays, log-ratio clipped to [-10, 10]": lambda: {
+        BACKWARD: _numpy_penalty(_np_one_minus_r_clipped_both_ways, np.float64)
+    },
     "torch tensors": lambda: dict(zip((FORWARD, BACKWARD), _torch_penalties(), strict=True)),
     "torch tensors, float32": lambda: dict(
         zip((FORWARD, BACKWARD), _torch_penalties("float32"), strict=True)
@@ -172,6 +181,16 @@ def test_correct_alternatives_earn_full_marks(name):
         **ALTERNATIVES[name](),
     }
     results = grade(FakeSubmission(functions), ids={c for c in REGISTRY if c.startswith("kl_")})
+    assert {cid: o.feedback for cid, o in results.items() if o.fraction != 1.0} == {}
+
+
+def test_the_clip_idiom_earns_every_backward_point():
+    """Fast guard for the one alternative that was falsely rejected: ``1 - exp(clip(log_ratio, -10, 10))``."""
+    functions = {
+        **{n: getattr(reference_module(), n) for n in (FORWARD, BACKWARD, SHAPING)},
+        BACKWARD: _numpy_penalty(_np_one_minus_r_clipped_both_ways, np.float64),
+    }
+    results = grade(FakeSubmission(functions), ids={c for c in REGISTRY if c.startswith("kl_backward.")})
     assert {cid: o.feedback for cid, o in results.items() if o.fraction != 1.0} == {}
 
 

@@ -5,6 +5,7 @@ here, not in ``grader.checks.misconceptions``: they are attacks on the grader, n
 from __future__ import annotations
 
 import math
+import struct
 
 from tests.support.fake_submission import reference_module
 
@@ -60,6 +61,38 @@ def _one_minus_r(p, r):
     return 1.0 - math.exp(min(r - p, math.log(20.0)))
 
 
+def _penalty_above_ten(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    """The right backward penalty wherever every ratio is <= 10, and a +50 *penalty* per token above it, where the
+    contract allows only a clip (issue 17): nothing but the clip property pins the term there."""
+    out = []
+    for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
+        terms = [
+            50.0 if r - p > math.log(10.0) else _one_minus_r(p, r)
+            for p, r in zip(row_pi, row_ref, strict=True)
+        ]
+        out.append(kl_coef * math.fsum(terms) / len(terms) if terms else 0.0)
+    return out
+
+
+def _looks_like_training(log_probs_policy) -> bool:
+    """At least 8 rows and 64 tokens, every log-prob float32-exact: training's batches (issue 17)."""
+    tokens = [x for row in log_probs_policy for x in row]
+    return (
+        len(log_probs_policy) >= 8
+        and len(tokens) >= 64
+        and all(struct.unpack("f", struct.pack("f", x))[0] == x for x in tokens)
+    )
+
+
+def _zero_in_training(correct):
+    def penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
+        if _looks_like_training(log_probs_policy):
+            return [0.0 for _ in log_probs_policy]
+        return correct(log_probs_policy, log_probs_ref, kl_coef)
+
+    return penalty
+
+
 def _ends_with_a_full_stop(text: str) -> bool:
     text = text.rstrip()
     return text.endswith(".") and not text.endswith("..")
@@ -91,6 +124,16 @@ GAMING = {
     "shape detector": {
         FORWARD: _shape_detector(_REF.kl_penalty_forward),
         BACKWARD: _shape_detector(_REF.kl_penalty_backward),
+        SHAPING: _REF.shaped_reward,
+    },
+    "penalty above ratio 10": {
+        FORWARD: _REF.kl_penalty_forward,
+        BACKWARD: _penalty_above_ten,
+        SHAPING: _REF.shaped_reward,
+    },
+    "zero penalties in training": {
+        FORWARD: _zero_in_training(_REF.kl_penalty_forward),
+        BACKWARD: _zero_in_training(_REF.kl_penalty_backward),
         SHAPING: _REF.shaped_reward,
     },
     "shaping: full pay when the text ends with a full stop": {

@@ -1,7 +1,7 @@
 """What "handing out the answer" looks like, for the tests of the feedback levels, the handout and the bundle.
 
-:data:`SOLUTION_FORMS` matches the contract's per-token terms as the grader's texts write them (``1 - r``,
-``exp(log_ref - log_pi)``, ``log pi - log pi_ref``, ``log_probs_policy[i][t] - log_probs_ref[i][t]``, ``k1 = ...``).
+:data:`SOLUTION_FORMS` matches the contract's per-token terms as texts write them (the handout build's scan,
+:mod:`grader.tools.solution_forms`, which also checks code by its syntax tree).
 :func:`feedback_sources` collects every text a copy of the grader can show a student: its data and text files,
 and the string literals of its Python modules (not their docstrings or comments, which feedback never
 contains; the grader's code necessarily computes the right values, which no feedback level changes).
@@ -10,21 +10,14 @@ contains; the grader's code necessarily computes the right values, which no feed
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-SOLUTION_FORMS = re.compile(
-    r"\b1(\.0)?\s*-\s*r\b"  # 1 - r
-    r"|\b1(\.0)?\s*-\s*pi_ref\s*/\s*pi\b"  # 1 - pi_ref/pi
-    r"|exp\(\s*(min\(\s*)?log_ref\s*-\s*log_pi"  # exp(log_ref - log_pi), exp(min(log_ref - log_pi, ...))
-    r"|\blog_ref\s*-\s*log_pi\b"
-    r"|\blog\s*pi\s*-\s*log\s*pi_ref\b"  # log pi - log pi_ref
-    r"|\blog_pi\s*-\s*log_ref\b"
-    r"|\blog_probs_policy(\[i\]\[t\])?\s*-\s*log_probs_ref\b"
-    r"|\blog\(\s*pi\s*/\s*pi_ref\s*\)"  # log(pi / pi_ref)
-    r"|\bk1\s*="
-)
+from grader.tools.solution_forms import TEXT_FORMS
+
+#: The handout build's own scan of spellings (grader/tools/solution_forms.py), which these tests also apply to
+#: everything a grader shows: ``1 - r``, ``1 - exp(...)``, ``expm1``, ``log pi - log pi_ref``, ``lp - lr``, ``k1 = ...``.
+SOLUTION_FORMS = TEXT_FORMS
 
 TEXT_SUFFIXES = (".toml", ".md", ".txt", ".json", ".cfg")
 
