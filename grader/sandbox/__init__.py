@@ -8,7 +8,9 @@
   replies untrusted);
 * :mod:`.worker`: the script that runs inside the sandbox, next to the submission (stdlib only);
 * :mod:`.proctree`: finding and killing process trees, the resident-memory watch (also used by batch grading
-  and the training lanes).
+  and the training lanes);
+* :mod:`.cgroup`: a cgroup per sandbox (v2 where delegated, else v1): memory that counts shared memory, tasks,
+  a CPU quota, and a kill nothing escapes.
 """
 
 from grader.sandbox.policy import (

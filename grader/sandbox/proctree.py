@@ -414,9 +414,10 @@ class MemoryWatch:
     The alternative to an address-space limit (``RLIMIT_AS``) that does not reject code which maps much more
     than it uses (the CUDA build of torch maps about 3 GB at import and uses about 500 MB). ``roots`` returns
     the processes to measure, with their descendants (it is called on every poll: orphans re-parented to us
-    are found that way). Memory held outside any mapping (a memfd written but not mapped, a tmpfs file) is not
-    seen: the sandbox's file-size and tmpfs limits bound that. :attr:`exceeded` is the measurement that
-    triggered the kill, or None.
+    are found that way). Memory held outside any mapping (a memfd written but not mapped, a tmpfs file, a
+    detached SysV segment) is not seen: the sandbox's cgroup counts that where there is one
+    (:mod:`grader.sandbox.cgroup`); without one, the file-size, open-file and tmpfs limits bound it and SysV
+    shared memory is refused. :attr:`exceeded` is the measurement that triggered the kill, or None.
     """
 
     def __init__(self, roots: Callable[[], list[int]], limit_bytes: int, interval_s: float = 0.05) -> None:

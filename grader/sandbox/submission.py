@@ -27,14 +27,20 @@ behind layers that each hold on their own:
    the sandbox. Without namespaces and without Landlock's signal scoping, a seccomp filter stops the worker
    from signalling (or ``ptrace``-ing) any process but its own.
 
-3. **Limits**: CPU time, written-file size, no core dumps, tasks, an address-space cap set far above what
-   libraries map (the CUDA build of torch maps about 3 GB but uses about 500 MB), and the *resident* memory of
-   the worker's whole process tree, polled by the grader (:class:`grader.sandbox.proctree.MemoryWatch`): a tree
-   above ``memory_bytes`` is killed with a message that says so.
+3. **A cgroup** (:mod:`grader.sandbox.cgroup`, one per sandbox, the worker born inside it): memory counting
+   every page (shared memory, memfds, tmpfs), tasks, a CPU quota (``cpus``), and a kill by cgroup (freezer on
+   v1, ``cgroup.kill`` on v2) that a fork-hopper cannot outrun. SysV shared memory is refused (seccomp) unless
+   the cgroup counts it and the worker has its own IPC namespace (which frees the segments with it).
+
+4. **Limits**: CPU time, written-file size, open files, no core dumps, tasks, an address-space cap set far above
+   what libraries map (the CUDA build of torch maps about 3 GB but uses about 500 MB), and the *resident* memory
+   of the worker's whole process tree, polled by the grader (:class:`grader.sandbox.proctree.MemoryWatch`): a
+   tree above ``memory_bytes`` is killed with a message that says so.
 
 Where namespaces are unavailable (a container without user namespaces, no bwrap, an old bwrap), ``isolation=
-"auto"`` falls back to layers 2 and 3 plus the subreaper tree sweep (:mod:`grader.sandbox.proctree`), and says so in
-the report; ``isolation="strict"`` refuses to grade instead. The mode in use is :attr:`SandboxedSubmission.
+"auto"`` falls back to layers 2 to 4 plus the subreaper tree sweep (:mod:`grader.sandbox.proctree`); where no
+cgroup can be made, to the watch and the sweep; the report says which limits hold (:meth:`SandboxedSubmission.
+limits_in_force`). ``isolation="strict"`` refuses to grade without both. The mode in use is :attr:`SandboxedSubmission.
 isolation` (one line for the report) and :attr:`SandboxedSubmission.sandbox_info` (for ``results.json``).
 
 Besides the confinement:

@@ -667,6 +667,27 @@ def test_memory_no_process_maps_is_counted_and_freed(
     assert wait_until(lambda: _host_shmem() < before + (64 << 20), 15), (before, _host_shmem())
 
 
+def test_the_sandbox_tmp_counts_in_the_memory_limit(tmp_path: Path, ns: SandboxConfig) -> None:
+    """60 MiB in /tmp (under its 64 MiB cap) plus 110 MiB resident: the resident watch alone (160 MiB) would let
+    it through, the cgroup counts the tmpfs pages too."""
+    _require_cgroups()
+    config = replace(ns, memory_bytes=160 << 20, call_timeout_s=20.0)
+    source = """
+    def shaped_reward(scores, completions, prompts=None):
+        for i in range(15):
+            with open(f"/tmp/fill{i}", "wb") as f:
+                f.write(b"x" * (4 << 20))
+        block = bytearray(110 << 20)
+        block[::4096] = b"x" * len(block[::4096])
+        return [float(s) for s in scores]
+    """
+    with SandboxedSubmission(_submission(tmp_path, GOOD + textwrap.dedent(source)), config) as sub:
+        assert sub.start().ok
+        sub.begin_check(30)
+        out = sub.call("shaped_reward", [0.5], ["x"])
+    assert out.status == "crashed" and "used more than 160 MiB of memory" in out.message, out
+
+
 def test_tasks_are_capped_by_the_cgroup_also_for_root(tmp_path: Path, cgroup_mode: SandboxConfig) -> None:
     """Without namespaces, RLIMIT_NPROC does not apply to root; the pids controller counts every task."""
     config = replace(cgroup_mode, max_processes=64)
