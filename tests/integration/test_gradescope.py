@@ -84,6 +84,7 @@ def test_bundle_layout(bundle: tuple[Path, dict]) -> None:
         and "grader/grading/locate.py" in names
     )
     assert not any(n.startswith(("reference/", "tests/", ".ci/", ".git/")) for n in names)
+    assert "grader/checks/key/terms.py" in names  # the answer key: the bundle grades the hidden checks
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
     # A hidden seed, drawn at build time: not the default students grade with.
     assert (
@@ -199,6 +200,9 @@ def test_run_autograder_script_grades_the_stub_with_the_real_grader(
     assert len(data["tests"]) > 0 and sum(t["max_score"] for t in data["tests"]) > 0
     assert "NotImplementedError" in json.dumps(data)
     assert str(bundle[1]["seed"]) not in (root / "results" / "results.json").read_text()
+    # The bundle is the instructor's grader: it grades the hidden checks, shown after the due date (issue 17).
+    hidden = [t for t in data["tests"] if t["extra_data"]["check_id"].endswith(".value_random")]
+    assert len(hidden) == 2 and {t["visibility"] for t in hidden} == {"after_due_date"}
 
 
 @pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")

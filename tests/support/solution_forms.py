@@ -19,6 +19,7 @@ from grader.tools.solution_forms import TEXT_FORMS
 #: everything a grader shows: ``1 - r``, ``1 - exp(...)``, ``expm1``, ``log pi - log pi_ref``, ``lp - lr``, ``k1 = ...``.
 SOLUTION_FORMS = TEXT_FORMS
 
+SCANNER = "grader/tools/solution_forms.py"
 TEXT_SUFFIXES = (".toml", ".md", ".txt", ".json", ".cfg")
 
 
@@ -48,6 +49,8 @@ def feedback_sources(folder: Path) -> Iterator[tuple[str, str]]:
         if not path.is_file():
             continue
         rel = path.relative_to(folder).as_posix()
+        if rel == SCANNER:
+            continue  # the scan's own patterns: never shown to anyone
         if path.suffix == ".py":
             for line, text in python_strings(path.read_text(encoding="utf-8")):
                 yield f"{rel}:{line}", text

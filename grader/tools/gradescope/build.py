@@ -22,6 +22,7 @@ from grader.tools.handout import feedback_level_problems, is_excluded, set_feedb
 
 #: The two scripts of the bundle (``setup.sh`` with ``__MIN_PYTHON__`` filled in), kept as files in templates/.
 TEMPLATES = Path(__file__).with_name("templates")
+ANSWER_KEY = "grader/checks/key/"
 SETUP_SH = (TEMPLATES / "setup.sh").read_text(encoding="utf-8")
 RUN_AUTOGRADER = (TEMPLATES / "run_autograder").read_text(encoding="utf-8")
 
@@ -31,17 +32,23 @@ RUN_AUTOGRADER = (TEMPLATES / "run_autograder").read_text(encoding="utf-8")
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _excluded(rel: str) -> bool:
+    """What the bundle leaves out: what a handout leaves out, except the answer key (the bundle is the
+    instructor's grader: it grades the hidden checks)."""
+    return is_excluded(rel) and not rel.startswith(ANSWER_KEY)
+
+
 def _bundle_files(repo: Path) -> list[str]:
     tracked = git_files(repo)
     candidates: set[str] = set()
     if tracked is None:
         for entry in BUNDLE_SOURCES:
             if (repo / entry.rstrip("/")).exists():
-                candidates.update(walk(repo, entry.rstrip("/"), is_excluded))
+                candidates.update(walk(repo, entry.rstrip("/"), _excluded))
     else:
         candidates.update(tracked)
     if (repo / "exercise" / "assets").is_dir():
-        candidates.update(walk(repo, "exercise/assets", is_excluded))
+        candidates.update(walk(repo, "exercise/assets", _excluded))
     files = []
     for rel in candidates:
         parts = rel.split("/")
