@@ -1,0 +1,64 @@
+"""The rubric's gates in a real grade: a submission that fails a function's defining checks earns none of that
+function's secondary points through :func:`grader.grading.runner.grade` (the path ``python -m grader`` takes),
+not only when a test calls :func:`~grader.grading.runner.apply_gates` itself (tests/unit/test_rubric_gates.py).
+
+Deleting the ``apply_gates`` call in ``grade()`` fails this test (checked on 2026-12-04: the seven secondary
+checks of the backward penalty then keep their 16 points)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from grader.grading.results import TAG_WITHHELD, GradingResults
+from grader.grading.rubric import load_rubric
+from grader.grading.runner import grade
+from tests.support.check_ids import TRAINING_IDS
+
+REPO = Path(__file__).resolve().parents[2]
+DEFINING_BACKWARD = ("kl_backward.direction", "kl_backward.value", "kl_backward.value_random")
+
+#: The cheapest wrong code the design names: the forward penalty (k1) used for both directions. Every secondary
+#: property of the backward penalty holds for it (zero when identical, non-negative in expectation, linear, a
+#: mean, batch independent, finite), its direction and value do not.
+FORWARD_FOR_BOTH = "\n\nkl_penalty_backward = kl_penalty_forward\n"
+
+
+def test_a_failed_defining_check_withholds_the_secondary_points_in_a_real_grade(tmp_path: Path) -> None:
+    submission = tmp_path / "rewards.py"
+    submission.write_text((REPO / "reference" / "rewards.py").read_text() + FORWARD_FOR_BOTH)
+    results = grade(submission, training=False, max_examples=20)
+    rubric = load_rubric()
+    by_id = {t.check_id: t for t in results.tests}
+    assert set(by_id) == {e.check_id for e in rubric.entries} - TRAINING_IDS
+
+    secondary = {
+        e.check_id for e in rubric.entries if set(e.requires) == set(DEFINING_BACKWARD)
+    } - TRAINING_IDS
+    assert len(secondary) == 7, secondary
+    for check_id in DEFINING_BACKWARD:
+        assert by_id[check_id].score == 0 and not by_id[check_id].withheld, by_id[check_id].output
+    for check_id in secondary:
+        test = by_id[check_id]
+        assert test.score == 0 and test.max_score > 0, (check_id, test.output)
+        assert test.withheld and TAG_WITHHELD in test.tags, (check_id, test.tags)
+        assert test.output.startswith(
+            "Withheld: requires kl_backward.direction and kl_backward.value and kl_backward.value_random, which "
+            f"failed. On its own this check earned {test.max_score:g} / {test.max_score:g}"
+        ), (check_id, test.output)
+    # Nothing else is touched: the forward penalty and the shaping are right and keep every point.
+    for check_id, test in by_id.items():
+        if not check_id.startswith("kl_backward."):
+            assert test.score == test.max_score and not test.withheld, (check_id, test.output)
+    withheld_points = sum(by_id[c].max_score for c in secondary)
+    assert results.score == results.max_score - withheld_points - sum(
+        by_id[c].max_score for c in DEFINING_BACKWARD
+    )
+    assert (
+        f"Withheld by the rubric's gates: {withheld_points:g} points on 7 checks that passed"
+        in results.output
+    )
+
+    # results.json says the same: read back through the typed reader.
+    again = GradingResults.from_dict(results.to_gradescope_dict())
+    assert {t.check_id for t in again.tests if t.withheld} == secondary
+    assert again.score == results.score
