@@ -122,9 +122,32 @@ def _children_map(table: dict[int, ProcInfo]) -> dict[int, list[int]]:
     return children
 
 
-def children_of_me() -> set[int]:
+class Children(set):
+    """Our children at one moment, as a set of pids that also remembers each one's start time.
+
+    A fork-hopper burns through pids (32768 of them here: a wrap in seconds), so a pid that was a preexisting
+    child, once reaped, can come back as one of the hopper's: matching by pid alone would then spare it. A pid is
+    preexisting only while its start time is the one recorded (:func:`preexisting_child`).
+    """
+
+    starts: dict[int, int]
+
+
+def children_of_me() -> Children:
     me = os.getpid()
-    return {pid for pid, info in (proc_table() or {}).items() if info.ppid == me}
+    table = proc_table() or {}
+    kids = Children(pid for pid, info in table.items() if info.ppid == me)
+    kids.starts = {pid: table[pid].start for pid in kids}
+    return kids
+
+
+def preexisting_child(pid: int, start: int, preexisting: set[int]) -> bool:
+    """Whether ``pid`` (started at ``start``) is one of the ``preexisting`` children, not a newcomer with a
+    recycled pid (a plain set: by pid alone)."""
+    if pid not in preexisting:
+        return False
+    starts = getattr(preexisting, "starts", None)
+    return starts is None or starts.get(pid) == start
 
 
 def _direct_children(pid: int) -> list[int] | None:
@@ -241,10 +264,10 @@ def _chase_children(since: int, preexisting: set[int], spare: int, deadline: flo
             return
         live = []
         for pid in kids:
-            if pid in preexisting:
+            if pid == spare:
                 continue
             info = proc_info(pid)
-            if info is None or info.start < since:
+            if info is None or info.start < since or preexisting_child(pid, info.start, preexisting):
                 continue
             if info.state in "ZX":
                 if pid != spare:
@@ -295,7 +318,7 @@ def kill_tree(
     clean, quiet = False, 0
     while True:
         if started_ticks is not None:
-            _chase_children(started_ticks, preexisting | {proc.pid}, proc.pid, deadline)
+            _chase_children(started_ticks, preexisting, proc.pid, deadline)
         table = proc_table()
         if table is None:
             proc.kill()
@@ -308,7 +331,9 @@ def kill_tree(
             roots += [
                 pid
                 for pid in children.get(me, ())
-                if pid != proc.pid and pid not in preexisting and table[pid].start >= started_ticks
+                if pid != proc.pid
+                and table[pid].start >= started_ticks
+                and not preexisting_child(pid, table[pid].start, preexisting)
             ]
         if not _kill_subtrees(table, children, roots, spare=proc.pid):
             quiet += 1
@@ -344,7 +369,9 @@ def kill_descendants(since_ticks: int, preexisting: set[int], timeout_s: float =
             return False
         children = _children_map(table)
         roots = [
-            pid for pid in children.get(me, ()) if pid not in preexisting and table[pid].start >= since_ticks
+            pid
+            for pid in children.get(me, ())
+            if table[pid].start >= since_ticks and not preexisting_child(pid, table[pid].start, preexisting)
         ]
         if not _kill_subtrees(table, children, roots):
             quiet += 1
