@@ -21,9 +21,10 @@ import pytest
 from grader.grading.locate import locate_submission
 from grader.tools import batch
 from grader.tools.batch import BatchConfig, discover, run_batch
+from tests.support.fake_grader import COMMAND as FAKE_GRADER
+from tests.support.files import write_file
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE_GRADER = (sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "fake_grader.py"))
 FAKE_CHECKS = ["forward.zero", "forward.direction", "backward.direction", "backward.mean", "shaping.contract",
                "shaping.repetition"]  # fmt: skip
 FAKE_MAX = 11.5
@@ -32,12 +33,6 @@ FAKE_MAX = 11.5
 def _fake_config(submissions: Path, out: Path, **options) -> BatchConfig:
     """A quiet batch for the stand-in grader, which makes no training runs: no shared baseline run to make."""
     return BatchConfig(submissions, out, quiet=True, shared_baseline=False, **options)
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def _read_gradebook(out: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
@@ -63,27 +58,27 @@ def _is_png(path: Path) -> bool:
 
 
 def test_locate_rules(tmp_path: Path) -> None:
-    plain = _write(tmp_path / "a" / "rewards.py", "x = 1\n")
+    plain = write_file(tmp_path / "a" / "rewards.py", "x = 1\n")
     assert locate_submission(plain.parent).path == plain
-    whole_repo = _write(tmp_path / "b" / "exercise" / "rewards.py", "x = 1\n")
-    _write(tmp_path / "b" / "exercise" / "train.py", "x = 1\n")
+    whole_repo = write_file(tmp_path / "b" / "exercise" / "rewards.py", "x = 1\n")
+    write_file(tmp_path / "b" / "exercise" / "train.py", "x = 1\n")
     assert locate_submission(tmp_path / "b").path == whole_repo
-    renamed = _write(tmp_path / "c" / "alice_rewards.py", "x = 1\n")
-    _write(tmp_path / "c" / "__pycache__" / "junk.py", "")
-    _write(tmp_path / "c" / ".hidden.py", "")
+    renamed = write_file(tmp_path / "c" / "alice_rewards.py", "x = 1\n")
+    write_file(tmp_path / "c" / "__pycache__" / "junk.py", "")
+    write_file(tmp_path / "c" / ".hidden.py", "")
     located = locate_submission(tmp_path / "c")
     assert located.path == renamed and "only .py file" in located.note
-    nested = _write(tmp_path / "d" / "sub" / "deeper" / "rewards.py", "x = 1\n")
-    _write(tmp_path / "d" / "notes.py", "")
+    nested = write_file(tmp_path / "d" / "sub" / "deeper" / "rewards.py", "x = 1\n")
+    write_file(tmp_path / "d" / "notes.py", "")
     assert locate_submission(tmp_path / "d").path == nested
 
-    _write(tmp_path / "e" / "one.py", "")
-    _write(tmp_path / "e" / "two.py", "")
+    write_file(tmp_path / "e" / "one.py", "")
+    write_file(tmp_path / "e" / "two.py", "")
     ambiguous = locate_submission(tmp_path / "e")
     assert ambiguous.path is None and "one.py" in ambiguous.error and "two.py" in ambiguous.error
     (tmp_path / "f").mkdir()
     assert "no rewards.py" in locate_submission(tmp_path / "f").error
-    assert "not a .py file" in locate_submission(_write(tmp_path / "g.zip", "PK")).error
+    assert "not a .py file" in locate_submission(write_file(tmp_path / "g.zip", "PK")).error
 
 
 def test_locate_refuses_links_to_other_files(tmp_path: Path) -> None:
@@ -101,12 +96,12 @@ def test_locate_refuses_links_to_other_files(tmp_path: Path) -> None:
 
 def test_discover_names_sorted_unique_and_skips_out(tmp_path: Path) -> None:
     subs = tmp_path / "subs"
-    _write(subs / "zoe" / "rewards.py", "")
-    _write(subs / "alice.py", "")
-    _write(subs / "alice" / "rewards.py", "")
-    _write(subs / "bob smith" / "rewards.py", "")
-    _write(subs / ".DS_Store", "")
-    _write(subs / "gradebook.csv" / "rewards.py", "")  # would collide with an output file
+    write_file(subs / "zoe" / "rewards.py", "")
+    write_file(subs / "alice.py", "")
+    write_file(subs / "alice" / "rewards.py", "")
+    write_file(subs / "bob smith" / "rewards.py", "")
+    write_file(subs / ".DS_Store", "")
+    write_file(subs / "gradebook.csv" / "rewards.py", "")  # would collide with an output file
     out = subs / "graded"
     out.mkdir()
     names = [e.name for e in discover(subs, out)]
@@ -121,19 +116,19 @@ def test_discover_names_sorted_unique_and_skips_out(tmp_path: Path) -> None:
 @pytest.fixture
 def class_folder(tmp_path: Path) -> Path:
     subs = tmp_path / "submissions"
-    _write(subs / "alice" / "rewards.py", "# fake: pass=forward.zero,forward.direction,backward.direction,"
+    write_file(subs / "alice" / "rewards.py", "# fake: pass=forward.zero,forward.direction,backward.direction,"
            "backward.mean,shaping.contract,shaping.repetition\n")  # fmt: skip
-    _write(subs / "bob.py", "# fake: pass=forward.zero,shaping.contract\n"
+    write_file(subs / "bob.py", "# fake: pass=forward.zero,shaping.contract\n"
            "# fake: misconception=forward.direction:swapped_direction\n"
            "# fake: tag-misconception=backward.mean:sum_instead_of_mean\n")  # fmt: skip
-    _write(subs / "carol" / "exercise" / "rewards.py", "# fake: pass=forward.zero,backward.mean\n"
+    write_file(subs / "carol" / "exercise" / "rewards.py", "# fake: pass=forward.zero,backward.mean\n"
            "# fake: misconception=forward.direction:swapped_direction\n")  # fmt: skip
-    _write(subs / "dave" / "a.py", "# fake: pass=forward.zero\n")
-    _write(subs / "dave" / "b.py", "# fake: pass=forward.zero\n")  # two files: cannot tell which
+    write_file(subs / "dave" / "a.py", "# fake: pass=forward.zero\n")
+    write_file(subs / "dave" / "b.py", "# fake: pass=forward.zero\n")  # two files: cannot tell which
     (subs / "erin").mkdir()  # nothing submitted
-    _write(subs / "frank.py", "# fake: crash\n")  # the grader dies without results
-    _write(subs / "gina.py", "# fake: garbage\n")  # unreadable results.json
-    _write(subs / "hank.py", "# fake: internal\n")  # grader internal error (exit 2, score 0 written)
+    write_file(subs / "frank.py", "# fake: crash\n")  # the grader dies without results
+    write_file(subs / "gina.py", "# fake: garbage\n")  # unreadable results.json
+    write_file(subs / "hank.py", "# fake: internal\n")  # grader internal error (exit 2, score 0 written)
     return subs
 
 
@@ -192,7 +187,7 @@ def test_batch_pass_rates_and_misconceptions(class_folder: Path, tmp_path: Path)
     # The advisory 0-point check: judged by its status, over the reports that have it.
     assert rates["shaping.repetition"] == (1, 3)
     assert {m: (n, where) for m, n, where in summary.misconceptions} == {
-        "swapped_direction": (2, ["forward.direction"]),  # a "misconception" key (bob, carol)
+        "swapped_direction": (2, ["forward.direction"]),  # in extra_data (bob, carol)
         "sum_instead_of_mean": (1, ["backward.mean"]),  # a "misconception:ID" tag (bob)
     }
 
@@ -209,8 +204,8 @@ def test_batch_pass_rates_and_misconceptions(class_folder: Path, tmp_path: Path)
 
 def test_batch_timeout_kills_the_grade_and_continues(tmp_path: Path) -> None:
     subs = tmp_path / "subs"
-    _write(subs / "slow.py", "# fake: sleep=60\n")
-    _write(subs / "quick.py", "# fake: pass=forward.zero\n")
+    write_file(subs / "slow.py", "# fake: sleep=60\n")
+    write_file(subs / "quick.py", "# fake: pass=forward.zero\n")
     started = time.monotonic()
     rows, _ = run_batch(_fake_config(subs, tmp_path / "out", jobs=2, timeout=2), FAKE_GRADER)
     assert time.monotonic() - started < 30
@@ -222,7 +217,7 @@ def test_batch_timeout_kills_the_grade_and_continues(tmp_path: Path) -> None:
 def test_daemons_of_a_killed_grade_do_not_outlive_the_batch(tmp_path: Path) -> None:
     pid_file = tmp_path / "daemon.pid"
     subs = tmp_path / "subs"
-    _write(subs / "evil.py", f"# fake: daemon={pid_file}\n# fake: sleep=60\n")
+    write_file(subs / "evil.py", f"# fake: daemon={pid_file}\n# fake: sleep=60\n")
     rows, _ = run_batch(_fake_config(subs, tmp_path / "out", jobs=1, timeout=2), FAKE_GRADER)
     assert rows[0].score == 0 and "longer than 2 s" in rows[0].error
     daemon = int(pid_file.read_text())
@@ -232,7 +227,7 @@ def test_daemons_of_a_killed_grade_do_not_outlive_the_batch(tmp_path: Path) -> N
 
 
 def test_batch_is_deterministic_whatever_the_finishing_order(tmp_path: Path, class_folder: Path) -> None:
-    _write(class_folder / "aaron.py", "# fake: sleep=1.5\n# fake: pass=forward.zero\n")  # finishes last
+    write_file(class_folder / "aaron.py", "# fake: sleep=1.5\n# fake: pass=forward.zero\n")  # finishes last
     one, _ = run_batch(_fake_config(class_folder, tmp_path / "one", jobs=4), FAKE_GRADER)
     two, _ = run_batch(_fake_config(class_folder, tmp_path / "two", jobs=1), FAKE_GRADER)
     assert [r.name for r in one] == sorted(r.name for r in one)
@@ -263,7 +258,7 @@ def test_cli_end_to_end_with_exit_status(class_folder: Path, tmp_path: Path) -> 
     )
     assert code == 1  # some submissions could not be graded normally
     shutil.rmtree(class_folder)
-    _write(class_folder / "alice.py", "# fake: pass=forward.zero\n")
+    write_file(class_folder / "alice.py", "# fake: pass=forward.zero\n")
     code = batch.main(
         [str(class_folder), "--out", str(out / "clean"), "--quiet", "--no-shared-baseline"],
         grader_cmd=FAKE_GRADER,
@@ -304,10 +299,10 @@ def _single_grade(submission: Path, results: Path) -> dict:
 @real_grader
 def test_real_grader_batch_scores_equal_single_grades(tmp_path: Path) -> None:
     subs = tmp_path / "subs"
-    shutil.copy(REPO / "reference" / "rewards.py", _write(subs / "ref" / "rewards.py", ""))
-    shutil.copy(REPO / "exercise" / "rewards.py", _write(subs / "stub.py", ""))
-    _write(subs / "syntax.py", "def kl_penalty_forward(:\n")
-    _write(subs / "exits.py", "import sys\nsys.exit(0)\n")
+    shutil.copy(REPO / "reference" / "rewards.py", write_file(subs / "ref" / "rewards.py", ""))
+    shutil.copy(REPO / "exercise" / "rewards.py", write_file(subs / "stub.py", ""))
+    write_file(subs / "syntax.py", "def kl_penalty_forward(:\n")
+    write_file(subs / "exits.py", "import sys\nsys.exit(0)\n")
     out = tmp_path / "out"
     rows, summary = run_batch(BatchConfig(subs, out, no_training=True, jobs=2, quiet=True))
     by_name = {r.name: r for r in rows}
@@ -420,8 +415,8 @@ def test_resume_regrades_nothing_that_is_done(class_folder: Path, tmp_path: Path
     assert "--resume: kept 3 finished grades, graded 5" in summary.notes
 
     # A changed file, a new submission, other options: graded again; the rest still kept.
-    _write(class_folder / "bob.py", "# fake: pass=forward.zero,forward.direction\n")
-    _write(class_folder / "zed.py", "# fake: pass=forward.zero\n")
+    write_file(class_folder / "bob.py", "# fake: pass=forward.zero,forward.direction\n")
+    write_file(class_folder / "zed.py", "# fake: pass=forward.zero\n")
     time.sleep(0.05)
     rows, _ = run_batch(_fake_config(class_folder, out, jobs=3, no_training=True, resume=True), FAKE_GRADER)
     latest = _stamps(out)
@@ -447,7 +442,7 @@ def test_progress_events_count_done_failed_and_running(class_folder: Path, tmp_p
             self.phases.append(text)
 
     events = Record()
-    _write(class_folder / "slow.py", "# fake: sleep=1\n# fake: pass=forward.zero\n")
+    write_file(class_folder / "slow.py", "# fake: sleep=1\n# fake: pass=forward.zero\n")
     rows, _ = run_batch(
         _fake_config(class_folder, tmp_path / "out", jobs=2, no_training=True), FAKE_GRADER, events=events
     )
@@ -461,7 +456,7 @@ def test_executor_ray_without_ray_says_how_to_install_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
-    _write(tmp_path / "subs" / "a.py", "")
+    write_file(tmp_path / "subs" / "a.py", "")
     code = batch.main([str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--executor", "ray"])
     assert code == 2
     err = capsys.readouterr().err.strip()
@@ -475,7 +470,7 @@ def test_an_unreachable_ray_address_is_one_line_at_once(
     from tests.support.ray_cluster import free_port, require_ray
 
     require_ray()
-    _write(tmp_path / "subs" / "a.py", "")
+    write_file(tmp_path / "subs" / "a.py", "")
     for address in (f"127.0.0.1:{free_port()}", f"ray://127.0.0.1:{free_port()}"):  # nothing listens there
         argv = [
             str(tmp_path / "subs"),
@@ -503,7 +498,7 @@ def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks
     from grader.checks.training.baseline import load_baseline
 
     subs = tmp_path / "subs"
-    shutil.copy(REPO / "reference" / "rewards.py", _write(subs / "ref" / "rewards.py", ""))
+    shutil.copy(REPO / "reference" / "rewards.py", write_file(subs / "ref" / "rewards.py", ""))
     out = tmp_path / "out"
     # A generous time budget: on a busy machine the three runs can take minutes, and this is no test of time.
     rows, summary = run_batch(BatchConfig(subs, out, jobs=1, time_budget=1800, quiet=True))
@@ -558,7 +553,7 @@ def test_a_batch_killed_outright_takes_its_graders_with_it(tmp_path: Path) -> No
 
     marker = f"slowgrader{uuid.uuid4().hex}"
     subs = tmp_path / "subs"
-    _write(subs / "a.py", "")
+    write_file(subs / "a.py", "")
     batch_proc = subprocess.Popen(
         [sys.executable, "-c", BATCH_WITH_A_SLOW_GRADER, str(subs), str(tmp_path / "out"), marker],
         cwd=REPO,

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from grader.tools.batch import BatchConfig, run_batch
+from tests.support.files import write_file
 from tests.support.ray_cluster import local_cluster, require_ray
 from tests.support.wrong_sources import R_LOG_R_BACKWARD, SUM_NOT_MEAN_FORWARD
 
@@ -38,22 +39,16 @@ def _ray() -> None:
     require_ray()
 
 
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture(scope="module")
 def six(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Six submissions that earn different scores (one of each kind of outcome the gradebook shows)."""
     subs = tmp_path_factory.mktemp("six")
-    _write(subs / "ada" / "rewards.py", REFERENCE)
-    _write(subs / "ben.py", (REPO / "exercise" / "rewards.py").read_text(encoding="utf-8"))  # the stub
-    _write(subs / "cy" / "exercise" / "rewards.py", REFERENCE + SUM_NOT_MEAN_FORWARD)
-    _write(subs / "dee.py", REFERENCE + R_LOG_R_BACKWARD)
-    _write(subs / "eve.py", "def kl_penalty_forward(:\n")
-    _write(subs / "fay.py", "import sys\nsys.exit(0)\n")
+    write_file(subs / "ada" / "rewards.py", REFERENCE)
+    write_file(subs / "ben.py", (REPO / "exercise" / "rewards.py").read_text(encoding="utf-8"))  # the stub
+    write_file(subs / "cy" / "exercise" / "rewards.py", REFERENCE + SUM_NOT_MEAN_FORWARD)
+    write_file(subs / "dee.py", REFERENCE + R_LOG_R_BACKWARD)
+    write_file(subs / "eve.py", "def kl_penalty_forward(:\n")
+    write_file(subs / "fay.py", "import sys\nsys.exit(0)\n")
     return subs
 
 
@@ -156,9 +151,9 @@ def test_killed_workers_are_retried_and_a_submission_lost_twice_gets_its_row(
 ) -> None:
     subs = tmp_path / "subs"
     slow = REFERENCE + "\nimport time as _time\n\n_time.sleep(4)  # a wide window to kill the worker in\n"
-    _write(subs / "a_twice.py", slow)
-    _write(subs / "b_once.py", slow)
-    _write(subs / "c_fine.py", REFERENCE)
+    write_file(subs / "a_twice.py", slow)
+    write_file(subs / "b_once.py", slow)
+    write_file(subs / "c_fine.py", REFERENCE)
     out = tmp_path / "out"
     config = BatchConfig(subs, out, no_training=True, executor="ray", ray_address=cluster, quiet=True)
     finished: dict = {}

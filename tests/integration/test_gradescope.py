@@ -20,12 +20,11 @@ import pytest
 from grader.grading import feedback
 from grader.grading.rubric import load_rubric
 from grader.tools.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
+from tests.support.fake_grader import COMMAND as FAKE_GRADER
 from tests.support.solution_forms import SOLUTION_FORMS, leaks
 from tests.support.wrong_sources import SUM_NOT_MEAN_FORWARD
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE_GRADER = (sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "fake_grader.py"))
-REAL_GRADER = (REPO / "grader" / "__main__.py").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +186,6 @@ def test_run_autograder_script_when_python_cannot_start(bundle: tuple[Path, dict
     assert data["score"] == 0 and "failed to start" in data["output"]
 
 
-@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
 def test_run_autograder_script_grades_the_stub_with_the_real_grader(
     bundle: tuple[Path, dict], tmp_path: Path
 ) -> None:
@@ -205,7 +203,6 @@ def test_run_autograder_script_grades_the_stub_with_the_real_grader(
     assert len(hidden) == 2 and {t["visibility"] for t in hidden} == {"after_due_date"}
 
 
-@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
 def test_students_on_gradescope_get_hints_only(bundle: tuple[Path, dict], tmp_path: Path) -> None:
     """A wrong submission graded by the bundle's own grader: misconceptions named with hints, no derivation,
     no formula, and the output says which level was shown."""

@@ -27,7 +27,6 @@ from tests.support.solution_forms import SOLUTION_FORMS, leaks
 from tests.support.wrong_sources import R_LOG_R_BACKWARD, SUM_NOT_MEAN_FORWARD
 
 REPO = Path(__file__).resolve().parents[2]
-REAL_GRADER = (REPO / "grader" / "__main__.py").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +138,6 @@ def test_a_solution_form_anywhere_in_the_handout_is_refused(tmp_path: Path, plan
         build_handout(HandoutConfig(out=tmp_path / "out", repo=repo))
 
 
-@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
 def test_the_handout_grades_the_reference_with_every_public_point(handout, tmp_path: Path) -> None:
     """Without the answer key the handout's grader still gives the reference every public point, from recorded
     numbers, and says how many points the hidden checks are worth."""
@@ -193,7 +191,6 @@ def test_classroom_option_adds_the_workflow(tmp_path: Path) -> None:
     ).read_text()
 
 
-@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
 def test_the_handout_grades_its_own_stub(handout, tmp_path: Path) -> None:
     """Inside the handout, with only the handout on the path, its own grader grades the stub: 0 points."""
     results = tmp_path / "results.json"
@@ -267,7 +264,6 @@ def test_feedback_above_the_level_hidden_elsewhere_is_found(tmp_path: Path) -> N
         build_handout(HandoutConfig(out=tmp_path / "out", repo=repo))
 
 
-@pytest.mark.skipif(not REAL_GRADER, reason="the grader CLI (python -m grader) is not built yet")
 def test_the_handout_grader_cannot_be_asked_for_more(handout, tmp_path: Path) -> None:
     """A wrong submission graded by the handout's own grader with --feedback-level solution: hints only."""
     submission = tmp_path / "rewards.py"

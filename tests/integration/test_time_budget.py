@@ -25,6 +25,7 @@ from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmissio
 from grader.grading.rubric import parse_rubric
 from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig
+from tests.support.fake_grader import COMMAND as FAKE_GRADER
 from tests.support.sandbox import processes_with
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -389,8 +390,7 @@ def test_the_gradescope_bundle_passes_a_budget_below_its_timeout(tmp_path: Path)
         zf.extractall(root / "source")
     (root / "submission").mkdir()
     (root / "submission" / "rewards.py").write_text("# fake: pass=forward.zero\n")
-    fake_grader = (sys.executable, str(Path(__file__).resolve().parents[1] / "support" / "fake_grader.py"))
-    data = run_autograder(root, root / "source", grader_cmd=fake_grader)
+    data = run_autograder(root, root / "source", grader_cmd=FAKE_GRADER)
     argv = data["argv"]
     assert argv[argv.index("--time-budget") + 1] == "123"
     with pytest.raises(ValueError, match="below --timeout"):

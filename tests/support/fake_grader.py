@@ -5,15 +5,19 @@ It never imports the submission: it reads directives from the submission's text,
 outcome cheaply and deterministically:
 
     # fake: pass=forward.zero,forward.direction     checks earning full points (default: none)
-    # fake: misconception=forward.direction:swapped_direction   (as a "misconception" key)
-    # fake: tag-misconception=backward.mean:sum_instead_of_mean (as a "misconception:ID" tag)
+    # fake: misconception=forward.direction:swapped_direction   (the result's misconception: extra_data)
+    # fake: tag-misconception=backward.mean:sum_instead_of_mean (a "misconception:ID" tag only)
     # fake: crash          exit 3 without writing results.json
     # fake: garbage        write a results.json that is not JSON, exit 1
     # fake: internal       write score 0 with an internal-error output, exit 2
     # fake: sleep=30       sleep first (timeouts)
     # fake: daemon=PATH    first leave a detached (setsid, double-forked) sleeper behind; its pid goes to PATH
 
-The command line it was called with is recorded in the results' top-level ``argv`` key.
+Its results are built from the real grader's result types (:class:`grader.grading.results.TestResult` and
+:class:`~grader.grading.results.GradingResults`), so results.json has exactly the real shape (the misconception
+and an internal error in ``extra_data``, the status of an advisory check...), plus one key of its own: the command
+line it was called with, in the top-level ``argv``. (The real grader both tags a misconception and names it in
+``extra_data``; the two directives above give one each, so a tool must read both.)
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ import sys
 import time
 from pathlib import Path
 
+from grader.grading.results import GradingResults, TestResult, internal_error_results
+
+#: How tests start it: the same interpreter, this file as a script.
+COMMAND = (sys.executable, str(Path(__file__).resolve()))
 #: (name, max_score): the fake rubric, in order; "shaping.repetition" is advisory (0 points).
 RUBRIC = [
     ("forward.zero", 2.0),
@@ -87,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fake grader: grading {submission} (seed {args.seed}, training {not args.no_training})")
     if text is None or "internal" in directives:
         output = reason if text is None else "internal error: the grader failed"
-        data = {"score": 0.0, "execution_time": 0.0, "output": output, "tests": [], "argv": sys.argv[1:]}
-        results.write_text(json.dumps(data), encoding="utf-8")
+        _write(results, internal_error_results(output, seed=args.seed))
         return 2
     passing = set(directives.get("pass", []))
     misconceptions = dict(item.split(":", 1) for item in directives.get("misconception", []))
@@ -96,33 +103,36 @@ def main(argv: list[str] | None = None) -> int:
     tests = []
     for name, max_score in RUBRIC:
         passed = name in passing
-        test = {
-            "name": name,
-            "score": max_score if passed else 0.0,
-            "max_score": max_score,
-            "output": "ok" if passed else f"{name} failed",
-            "visibility": "visible",
-            "tags": ["fake"],
-            "status": "passed" if passed else "failed",
-        }
-        if name in misconceptions:
-            test["misconception"] = misconceptions[name]
-        if name in tag_misconceptions:
-            test["tags"].append(f"misconception:{tag_misconceptions[name]}")
-        tests.append(test)
-    score = sum(t["score"] for t in tests)
-    full = score >= sum(m for _, m in RUBRIC)
-    data = {
-        "score": score,
-        "execution_time": round(time.monotonic() - started, 3),
-        "output": "fake grade",
-        "tests": tests,
-        "argv": sys.argv[1:],
-    }
-    tmp = results.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    tmp.replace(results)
-    return 0 if full else 1
+        tags = ["fake"] + (
+            [f"misconception:{tag_misconceptions[name]}"] if name in tag_misconceptions else []
+        )
+        tests.append(
+            TestResult(
+                name,
+                max_score if passed else 0.0,
+                max_score,
+                "ok" if passed else f"{name} failed",
+                tags=tags,
+                check_id=name,
+                advisory=max_score == 0,
+                misconception=misconceptions.get(name),
+                advisory_failed=max_score == 0 and not passed,
+            )
+        )
+    graded = GradingResults(
+        tests=tests, execution_time=time.monotonic() - started, output="fake grade", seed=args.seed
+    )
+    _write(results, graded)
+    return 0 if graded.full_marks else 1
+
+
+def _write(path: Path, results: GradingResults) -> None:
+    """results.json as the real grader writes it (atomically), plus the command line under ``argv``."""
+    data = results.to_gradescope_dict()
+    data["argv"] = sys.argv[1:]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, allow_nan=False), encoding="utf-8")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
