@@ -410,7 +410,8 @@ def failed(
     else:
         assert isinstance(err, Falsified)
         lines.append(f"Problem: {err.problem}")
-        lines.append("Smallest failing input found:")
+        # A fixed case (a hand-picked or teaching example) was not shrunk: do not call it the smallest.
+        lines.append("A failing input:" if failure.explicit_only else "Smallest failing input found:")
         lines.append(counterexample)
         if err.expected is not None:
             lines.append(

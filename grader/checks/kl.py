@@ -359,8 +359,9 @@ def nonnegative_in_expectation(function: str) -> CheckFunction:
             )
             if not expectation >= -tol:
                 raise Falsified(
-                    "E_pi[penalty] = sum_a pi(a) * penalty(a) is negative: on average your penalty "
-                    "is a bonus, so subtracting it from the reward pushes the policy away from pi_ref",
+                    "E_pi[penalty] = sum_a pi(a) * penalty(a) is negative, but a KL is never negative: a "
+                    "penalty that regularises a KL cannot be a bonus on average (usually a sign or the direction "
+                    "of the ratio is wrong)",
                     expected=">= 0",
                     got=fmt(expectation),
                     details=[f"penalties: {fmt(got)}"],
@@ -380,7 +381,7 @@ def nonnegative_in_expectation(function: str) -> CheckFunction:
 def direction(function: str) -> CheckFunction:
     kl = KL_NAME[function]
     tested = (
-        f"the penalty's policy gradient. For a softmax policy pi over a small vocabulary (2 to 8 tokens, "
+        f"the penalty's policy gradient. For a softmax policy pi over a small vocabulary (3 to 8 tokens, "
         f"sequence length 1, every ratio pi_ref/pi <= 10), the exact policy gradient of E_pi[-penalty] "
         f"(the penalty held fixed, as a reward is), g = -sum_a pi(a) penalty(a) (e_a - pi), must equal "
         f"-kl_coef * grad {kl} with respect to the logits. {_HIDDEN_NOTE}"
@@ -407,14 +408,24 @@ def direction(function: str) -> CheckFunction:
                 f"cosine(g, target) = {cosine:.3f}, relative error |g - target| / |target| = "
                 f"{err / scale if scale > 0 else math.inf:.3g}",
             ]
+            size = ng / scale if scale > 0 else math.inf
             if ng == 0:
                 details.append("your penalty gives no gradient at all: it does not regularise")
             elif cosine < -0.5:
                 details.append("your penalty pushes the policy AWAY from the reference: it anti-regularises")
             elif cosine < 0.5:
                 details.append("your penalty's gradient is nearly unrelated to the KL's gradient")
+            elif cosine > 0.999:
+                details.append(
+                    f"the direction is right but the size is {size:.3g} times the target's: look at the scale "
+                    "(the coefficient, a mean or a sum, a constant factor)"
+                )
             else:
-                details.append("the direction is roughly right but the gradient's size or shape is not")
+                details.append(
+                    f"the gradient leans the right way (cosine {cosine:.3f}) but its shape differs: the "
+                    "per-token term weighs the tokens differently from the KL's gradient, which no scale or "
+                    "offset fixes"
+                )
             raise Falsified(
                 f"the policy gradient g of E_pi[-penalty] is not -kl_coef * grad {kl}",
                 expected=f"target = {fmt(target)}",
@@ -424,11 +435,16 @@ def direction(function: str) -> CheckFunction:
 
         failure = run_property(
             context,
-            S.hidden(S.distributions()),
+            # At least 3 tokens: with 2 every gradient has a single free direction, so a cosine of +-1 would say
+            # nothing about the shape and a counterexample could not show it.
+            S.hidden(S.distributions(min_vocab=3)),
             partial(prop, submission),
             max_examples=_examples("direction", context),
             examples=S.DIRECTION_EXAMPLES,
         )
+        if failure is not None and not isinstance(failure.error, CallFailed):
+            # Show the failure on a case that teaches (four distinct tokens) when the submission fails one too.
+            failure = run_cases(S.TEACHING_DIRECTION_CASES, partial(prop, submission)) or failure
         return _KLCheck(function, tested).outcome(submission, failure, prop, _distribution_text)
 
     return check

@@ -516,6 +516,21 @@ DIRECTION_EXAMPLES = tuple(
 )
 
 
+def shown_in_order(case: DistributionCase) -> HiddenCase:
+    """``case`` as one one-token row per vocabulary entry, in vocabulary order (no decoys): the readable form."""
+    rows = [[(lp, lr)] for lp, lr in zip(case.log_pi, case.log_ref, strict=True)]
+    return HiddenCase(case, _batch_from_rows(rows, case.kl_coef), tuple(range(len(rows))))
+
+
+#: Cases a failed direction check is shown on when the submission fails one of them too: four tokens, no two alike,
+#: ratios 0.3 to 4, so the gradient has three free directions and a wrong term's *shape* shows in the numbers (the
+#: search shrinks towards symmetric cases, where every gradient points along one line and a cosine says nothing).
+TEACHING_DIRECTION_CASES = (
+    shown_in_order(DistributionCase((0.0, 1.0, -0.5, 0.3), (0.8, -0.6, 0.2, -0.3), 1.0)),
+    shown_in_order(DistributionCase((0.5, -1.0, 0.0, 1.2), (-0.4, 0.9, 0.3, -0.5), 0.5)),
+)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Reward shaping
 # ---------------------------------------------------------------------------------------------------------------

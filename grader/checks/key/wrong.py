@@ -274,6 +274,14 @@ _impl("swapped_direction", {FORWARD: (per_token(backward_term),), BACKWARD: (per
 _impl("sum_not_mean", _both(lambda term: per_token(term, reduce="sum")))
 _impl("value_estimator_r_log_r", {FORWARD: (per_token(r_log_r),), BACKWARD: (per_token(r_log_r),)})
 _impl(
+    "value_estimator_neg_r_log_r",
+    {
+        FORWARD: (per_token(lambda lp, lr: -r_log_r(lp, lr)),),
+        BACKWARD: (per_token(lambda lp, lr: -r_log_r(lp, lr)),),
+    },
+)
+_impl("log_ratio_backward", {BACKWARD: (per_token(lambda lp, lr: lr - lp),)})
+_impl(
     "value_estimator_r_log_r_minus_r_plus_1",
     {FORWARD: (per_token(r_log_r_minus_r_plus_1),), BACKWARD: (per_token(r_log_r_minus_r_plus_1),)},
 )

@@ -74,6 +74,8 @@ def _add(misconception_id: str, *, probes: bool = True) -> None:
 _add("swapped_direction")
 _add("sum_not_mean")
 _add("value_estimator_r_log_r")
+_add("value_estimator_neg_r_log_r")
+_add("log_ratio_backward")
 _add("value_estimator_r_log_r_minus_r_plus_1")
 _add("value_estimator_k3")
 _add("inverted_ratio")
