@@ -47,9 +47,8 @@ _FILE_LIMIT = [0]  # RLIMIT_FSIZE as configured, for messages
 
 # Bound before the submission is imported, so that it cannot swap them out from under the protocol.
 _dumps = json.dumps
-_decode = (
-    json.JSONDecoder().decode
-)  # its scanner is built now: rebinding json's module globals later changes nothing
+# A decoder of our own: its scanner is built now, so rebinding json's module globals later changes nothing.
+_decode = json.JSONDecoder().decode
 _utf8 = bytes.decode
 
 
