@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading.locate import locate_submission
+from grader.grading.results import GradingResults
 from grader.tools import batch
 from grader.tools.batch import BatchConfig, discover, run_batch
 from tests.support.fake_grader import COMMAND as FAKE_GRADER
@@ -506,13 +507,11 @@ def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks
     shared = out / "_shared" / "baseline-seed0-auto.json"
     baseline = load_baseline(shared, seed=0, preset="auto")  # a valid shared baseline for this grader
     assert any(note.startswith("shared baseline run: made once") for note in summary.notes)
-    results = json.loads((out / "ref" / "results.json").read_text())
-    check = next(
-        t for t in results["tests"] if t.get("extra_data", {}).get("check_id") == "training.baseline"
-    )
-    assert "made once and shared by every grade" in check["output"]
+    results = GradingResults.from_dict(json.loads((out / "ref" / "results.json").read_text()))
+    check = next(t for t in results.tests if t.check_id == "training.baseline")
+    assert "made once and shared by every grade" in check.output
     # The grade scored the shared run: its numbers are the file's.
-    assert f"KL(pi || pi_ref) = {baseline.final['kl_forward']:.3f}" in check["output"]
+    assert f"KL(pi || pi_ref) = {baseline.final['kl_forward']:.3f}" in check.output
 
 
 def test_grader_options_pass_only_what_differs_from_the_graders_defaults(tmp_path: Path) -> None:

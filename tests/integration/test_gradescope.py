@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading import feedback
+from grader.grading.results import GradingResults
 from grader.grading.rubric import load_rubric
 from grader.tools.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
 from tests.support.fake_grader import COMMAND as FAKE_GRADER
@@ -63,8 +64,9 @@ def _run_script(root: Path, python: str = sys.executable) -> subprocess.Complete
 
 def _results(root: Path) -> dict:
     data = json.loads((root / "results" / "results.json").read_text())
+    GradingResults.from_dict(data)  # a valid results.json (ValueError says what is wrong)
     assert isinstance(data["score"], int | float) and isinstance(data["tests"], list)
-    assert isinstance(data.get("output", ""), str)
+    assert isinstance(data["output"], str) and data["output"].strip()  # it always says what happened
     return data
 
 
@@ -199,8 +201,8 @@ def test_run_autograder_script_grades_the_stub_with_the_real_grader(
     assert "NotImplementedError" in json.dumps(data)
     assert str(bundle[1]["seed"]) not in (root / "results" / "results.json").read_text()
     # The bundle is the instructor's grader: it grades the hidden checks, shown after the due date (issue 17).
-    hidden = [t for t in data["tests"] if t["extra_data"]["check_id"].endswith(".value_random")]
-    assert len(hidden) == 2 and {t["visibility"] for t in hidden} == {"after_due_date"}
+    hidden = [t for t in GradingResults.from_dict(data).tests if t.check_id.endswith(".value_random")]
+    assert len(hidden) == 2 and {t.visibility for t in hidden} == {"after_due_date"}
 
 
 def test_students_on_gradescope_get_hints_only(bundle: tuple[Path, dict], tmp_path: Path) -> None:

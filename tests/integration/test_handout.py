@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.grading import feedback
+from grader.grading.results import GradingResults
 from grader.grading.rubric import load_rubric
 from grader.tools.handout import (
     HandoutConfig,
@@ -152,10 +153,11 @@ def test_the_handout_grades_the_reference_with_every_public_point(handout, tmp_p
         cwd=handout.folder, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    data = json.loads(results.read_text())
-    assert data["score"] == sum(t["max_score"] for t in data["tests"]) == 74  # 80 less the 6 hidden points
-    assert not any(t["extra_data"]["check_id"].endswith("value_random") for t in data["tests"])
-    assert "Hidden checks: 2 more checks, worth 6 points" in " ".join(data["output"].split())
+    graded = GradingResults.from_dict(json.loads(results.read_text()))
+    assert graded.score == graded.max_score == 74  # 80 less the 6 hidden points
+    assert graded.full_marks and all(t.check_id for t in graded.tests)
+    assert not any(t.check_id.endswith("value_random") for t in graded.tests)
+    assert "Hidden checks: 2 more checks, worth 6 points" in " ".join(graded.output.split())
 
 
 def test_without_git_the_allow_list_keeps_caches_out(tmp_path: Path) -> None:
