@@ -471,7 +471,6 @@ def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
 
 @pytest.mark.slow
 def test_torch_results_are_accepted_inside_the_sandbox(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
     source = (
         GOOD
         + """

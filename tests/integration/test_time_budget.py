@@ -75,11 +75,10 @@ def test_a_function_that_timed_out_fails_its_later_calls_at_once() -> None:
     sub.begin_check(10)
     first = sub.call("kl_penalty_forward")
     assert first.status == "timeout" and inner.calls == ["kl_penalty_forward"]
-    for _ in range(3):  # later checks: answered without calling the sandbox, at once
+    for _ in range(3):  # later checks: answered at once, without calling the sandbox (and its timeout) again
         sub.begin_check(10)
-        began = time.monotonic()
         again = sub.call("kl_penalty_forward")
-        assert time.monotonic() - began < 0.01
+        assert inner.calls == ["kl_penalty_forward"]
         assert again.status == "timeout"
         assert again.message.startswith(
             "timed out earlier: kl_penalty_forward() did not return within 0.05 s"

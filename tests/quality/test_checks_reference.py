@@ -13,6 +13,7 @@ import pytest
 from grader.checks import REGISTRY
 from grader.checks.misconceptions import get
 from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
+from grader.sandbox import SandboxedSubmission
 from tests.support.check_ids import HIDDEN_IDS, PROPERTY_IDS, TRAINING_IDS
 from tests.support.fake_submission import ROOT, FakeSubmission, exercise_module, reference_module
 
@@ -122,7 +123,8 @@ def _np_one_minus_r_clipped_both_ways(lp, lr):
 
 
 def _torch_penalties(dtype_name="float64"):
-    torch = pytest.importorskip("torch")
+    import torch
+
     dtype = getattr(torch, dtype_name)
 
     def make(term):
@@ -273,8 +275,7 @@ def test_a_random_submission_is_caught():
 
 
 def _sandboxed(path):
-    sandbox = pytest.importorskip("grader.sandbox")
-    return sandbox.SandboxedSubmission(path)
+    return SandboxedSubmission(path)
 
 
 @pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)

@@ -12,7 +12,6 @@ reproduce its failure mode (gigabytes of address space mapped, little of it used
 from __future__ import annotations
 
 import textwrap
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,8 +23,6 @@ from grader.sandbox import SandboxConfig, SandboxedSubmission
 from tests.support.check_ids import TRAINING_IDS
 from tests.support.sandbox import GOOD, RUBRIC
 from tests.support.sandbox import REGISTRY as EXACT_REGISTRY
-
-torch = pytest.importorskip("torch")
 
 #: Correct in every respect, written the way a torch user would: tensors, broadcasting, masks for ragged rows.
 TORCH_SOLUTION = '''
@@ -86,12 +83,10 @@ def _write(tmp_path: Path, source: str, name: str = "rewards.py") -> Path:
 @pytest.mark.slow  # about 10 s on 2 cores: every property check with torch imported in the worker
 def test_a_torch_solution_earns_full_marks_through_the_sandbox(tmp_path: Path) -> None:
     """Every property check of the real rubric, graded as `nox -s grade -- --no-training` would."""
-    started = time.monotonic()
     results = grade(_write(tmp_path, TORCH_SOLUTION), training=False, max_examples=20)
     failed = {t.check_id: t.output for t in results.tests if t.score < t.max_score}
     assert results.full_marks and not failed, failed
     assert {t.check_id for t in results.tests} == set(REGISTRY) - TRAINING_IDS
-    assert time.monotonic() - started < 240
 
 
 # --- the CUDA wheel's failure mode, without the CUDA wheel ------------------------------------------------------

@@ -279,7 +279,13 @@ def test_withheld_results_are_a_valid_gradescope_file():
     data = GradingResults(tests=gated).to_gradescope_dict()
     for test in data["tests"]:
         assert {"name", "score", "max_score", "output", "visibility", "tags"} <= set(test)
-        assert 0 <= test["score"] <= test["max_score"]
+    # the file carries the gated scores, and reads back as the same results
+    assert [t["score"] for t in data["tests"]] == [t.score for t in gated]
+    assert {t["extra_data"]["check_id"] for t in data["tests"] if TAG_WITHHELD in t["tags"]} == {
+        "kl_forward.contract",
+        "kl_forward.linear_in_coef",
+    }
+    assert GradingResults.from_dict(data).tests == gated
     contract = next(t for t in data["tests"] if t["extra_data"]["check_id"] == "kl_forward.contract")
     assert contract["score"] == 0 and contract["max_score"] == 3 and TAG_WITHHELD in contract["tags"]
     assert contract["status"] == "failed"

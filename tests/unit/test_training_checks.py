@@ -18,7 +18,6 @@ import dataclasses
 import json
 import math
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -367,13 +366,11 @@ def test_files_a_check_writes_are_listed_in_the_results(tmp_path):
     assert results.to_gradescope_dict()["tests"][0]["extra_data"]["artifacts"] == [expected]
 
 
-# --- the stub: 0 on every training check, in seconds -------------------------------------------------------------
+# --- the stub: 0 on every training check, without a training run ----------------------------------------------
 
 
-def test_the_stub_scores_zero_on_every_training_check_in_seconds(tmp_path):
-    started = time.monotonic()
+def test_the_stub_scores_zero_on_every_training_check_without_a_training_run(tmp_path):
     results = grade(STUB, only=TRAINING_IDS, seed=0, artifact_stem=tmp_path / "results")
-    elapsed = time.monotonic() - started
     by_id = {t.check_id: t for t in results.tests}
     assert set(by_id) == set(TRAINING_IDS) and results.score == 0
     assert not any(t.internal_error for t in results.tests)
@@ -386,7 +383,6 @@ def test_the_stub_scores_zero_on_every_training_check_in_seconds(tmp_path):
         assert f"{function} raised NotImplementedError" in output and "not implemented yet" in output, output
     assert "none of your functions could be trained with" in by_id["training.baseline"].output
     assert not (tmp_path / "results_training.png").exists()  # nothing ran, nothing to draw
-    assert elapsed < 20, f"{elapsed:.1f} s"
 
 
 # --- real runs (slow) --------------------------------------------------------------------------------------------
