@@ -98,17 +98,28 @@ def kl_penalty_backward(
 # reward GRPO maximises. Ideas: amplify differences from neutral (exponential), penalise repetition
 # ("great great great"), encourage a length, reward rhymes ... Aim for text that is positive AND sensible.
 #
-# Rules the grader checks. First what makes it a shaping at all (the other shaping points, and the shaped
-# training run, count only when it holds): it rewards sentiment (a fluent completion earns more with a higher
-# score), and a degenerate repetition earns strictly LESS than a fluent completion with the same score.
-# A degenerate repetition is one word, a phrase or a cycle of several words written over and over, whatever its
-# punctuation: "great great great", "Great film! Great film! Great film!", "amazing, wonderful, brilliant,
-# superb, perfect, amazing, wonderful, ..." (many different praise words in a loop are still a repetition).
-# The grader generates both texts afresh, with the same number of words and the same ending, so what tells them
-# apart must be the repetition itself, not the ending, the length or the words used.
-# Then: one finite float per completion; deterministic; do not modify the inputs; work with prompts=None and
-# with empty completions; for a fixed completion the reward never decreases as the score rises, and is not
-# constant in the score.
+# Choose the goal of your shaping and declare it below (SHAPING_GOAL): the grader checks that your shaping does
+# what its goal says (the other shaping points, and the shaped training run, count only when it does). Every goal
+# must still reward sentiment (a fluent completion earns more with a higher score). The goals:
+#
+#   "repetition"  penalise repetition: a degenerate repetition earns strictly LESS than a fluent completion with
+#                 the same score. A degenerate repetition is one word, a phrase or a cycle of several words
+#                 written over and over, whatever its punctuation: "great great great", "Great film! Great film!
+#                 Great film!", "amazing, wonderful, brilliant, superb, perfect, amazing, wonderful, ..." (many
+#                 different praise words in a loop are still a repetition). The grader generates both texts
+#                 afresh, with the same number of words and the same ending, so what tells them apart must be the
+#                 repetition itself, not the ending, the length or the words used.
+#   "longer" / "shorter"  at the same score, a longer (shorter) fluent completion earns strictly more.
+#   "contrast"    amplify differences among positive completions (e.g. exponential): for a fixed completion, each
+#                 equal step up in score at or above 0.5 is worth strictly more than the step below it.
+#   "rhyme"       at the same score, a completion whose sentences end in rhyming words (the same last three
+#                 letters: "night" / "light") earns strictly more than the same text without the rhyme.
+#
+# Then, whatever the goal: one finite float per completion; deterministic; do not modify the inputs; work with
+# prompts=None and with empty completions; for a fixed completion the reward never decreases as the score rises,
+# and is not constant in the score.
+
+SHAPING_GOAL = ""  # YOUR CHOICE: "repetition", "longer", "shorter", "contrast" or "rhyme"
 
 
 def shaped_reward(

@@ -96,6 +96,10 @@ class CheckContext:
 
     seed: int = 0
     max_examples: int = 100
+    #: the goal ``shaped_reward`` declares (``SHAPING_GOAL``, see grader.checks.goals); None: an unusable
+    #: declaration, which ``shaping_goal_note`` explains (the note also says when none was declared)
+    shaping_goal: str | None = "repetition"
+    shaping_goal_note: str = ""
 
 
 class CheckFunction(Protocol):

@@ -75,6 +75,10 @@ def kl_penalty_backward(
     return _mean_per_completion(terms, kl_coef)
 
 
+#: The goal of the shaping below (grader.checks.goals): a degenerate repetition earns less than fluent text.
+SHAPING_GOAL = "repetition"
+
+
 def shaped_reward(
     scores: list[float], completions: list[str], prompts: list[str] | None = None
 ) -> list[float]:

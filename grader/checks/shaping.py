@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from grader.checks import misconceptions
+from grader.checks import goals, misconceptions
 from grader.checks import strategies as S
 from grader.checks.harness import (
     CallFailed,
@@ -360,6 +360,44 @@ def repetition(submission: Submission, context: CheckContext) -> CheckOutcome:
     )
 
 
+def _case_text(case: Any) -> str:
+    """The call a goal's case makes, as the student would write it."""
+    if isinstance(case, S.LengthCase):
+        return fmt_args(scores=[case.score, case.score], completions=[case.short, case.long])
+    if isinstance(case, S.RhymeCase):
+        return fmt_args(scores=[case.score, case.score], completions=[case.rhyming, case.plain])
+    if isinstance(case, S.ContrastCase):
+        return fmt_args(scores=list(case.scores), completions=[case.text] * 3)
+    return fmt(case)
+
+
+def goal(submission: Submission, context: CheckContext) -> CheckOutcome:
+    """The defining shaping check: the property of the goal the submission declares (grader.checks.goals)."""
+    declared = getattr(context, "shaping_goal", goals.DEFAULT_GOAL)
+    note = getattr(context, "shaping_goal_note", "")
+    if declared is None:
+        return CheckOutcome(
+            fraction=0.0, feedback=f"Not graded as any goal: {note}", tags=["goal-undeclared"]
+        )
+    if declared == "repetition":
+        outcome = repetition(submission, context)
+    else:
+        chosen = goals.GOALS[declared]
+        failure = run_property(
+            context,
+            chosen.cases(),
+            partial(chosen.prop, submission),
+            max_examples=_examples("repetition", context),
+        )
+        outcome = _result(
+            submission, f"what your declared goal ({declared}) is for: {chosen.tested}", failure, _case_text
+        )
+    outcome.tags.append(f"goal:{declared}")
+    if note:
+        outcome.feedback = f"{note}\n{outcome.feedback}"
+    return outcome
+
+
 def checks() -> dict[str, CheckFunction]:
     return {
         "shaping.contract": contract,
@@ -368,5 +406,5 @@ def checks() -> dict[str, CheckFunction]:
         "shaping.prompts_none": prompts_none,
         "shaping.empty_completions": empty_completions,
         "shaping.monotone_in_score": monotone_in_score,
-        "shaping.repetition": repetition,
+        "shaping.repetition": goal,
     }

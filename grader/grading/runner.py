@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from grader.checks.goals import read_declaration
 from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
 from grader.grading.feedback import effective_level, using_level
@@ -106,6 +107,9 @@ def grade(
         if max_examples is None
         else CheckContext(seed=seed, max_examples=max_examples)
     )
+    # Exercise 2's declared goal, read from the file's syntax tree (grader.checks.goals): the shaping checks use it.
+    declaration = read_declaration(path)
+    context = replace(context, shaping_goal=declaration.goal, shaping_goal_note=declaration.note)
     # The training checks' runs, made by the first one that needs them and shared by the others: this grade's
     # own, so that nothing a grade made leaks into the next (tests grade many times in one process).
     run_sets: dict = {}
@@ -173,6 +177,8 @@ def grade(
                         check_context = TrainingContext(
                             seed=context.seed,
                             max_examples=context.max_examples,
+                            shaping_goal=context.shaping_goal,
+                            shaping_goal_note=context.shaping_goal_note,
                             submission_path=str(path.resolve()),
                             work_dir=str(scratch),
                             budget_s=budget.cap(entry.budget_s),

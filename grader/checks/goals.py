@@ -1,0 +1,210 @@
+"""Exercise 2's shaping goals: the student declares what ``shaped_reward`` is for, and the grader checks that.
+
+The original exercise leaves the shaping open (amplify differences, a length penalty, a repetition penalty,
+rhyme ...). So ``exercise/rewards.py`` declares its goal beside the function::
+
+    SHAPING_GOAL = "repetition"   # or "longer", "shorter", "contrast", "rhyme"
+
+and the defining shaping check (``shaping.goal``) checks that goal's property over generated inputs. Every goal
+also requires that the shaping rewards sentiment (a fluent completion earns more with a higher score), so
+identity, constants and the gaming shapings fail every goal. The declaration is read from the file's syntax tree
+(never by running it): a top-level ``SHAPING_GOAL = "<goal>"``. A file without one is graded for "repetition",
+the goal this grader checked before goals existed, and the report says so.
+
+To add a goal: a :class:`Goal` in :data:`GOALS` with its property (it raises :class:`Falsified` when a case breaks
+it) and its case strategy in :mod:`grader.checks.strategies`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+from grader.checks import strategies as S
+from grader.checks.harness import Falsified, call, fmt
+from grader.contract import SHAPING, Submission
+
+DECLARATION = "SHAPING_GOAL"
+DEFAULT_GOAL = "repetition"
+PROMPT = "I watched this movie last night and"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """The goal a submission declares (``goal``: a :data:`GOALS` id, or None when unusable) and what the report
+    says about it (``note``: empty when the declaration is a known goal)."""
+
+    goal: str | None
+    note: str = ""
+
+
+def read_declaration(path: str | Path) -> Declaration:
+    """The ``SHAPING_GOAL`` of the submission file, read from its syntax tree (the file is not run)."""
+    choices = ", ".join(f'"{g}"' for g in GOALS)
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return Declaration(DEFAULT_GOAL)  # the import fails anyway, with its own message
+    value: Any = None
+    found = False
+    for node in tree.body:
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, ast.AnnAssign)
+            else []
+        )
+        if any(isinstance(t, ast.Name) and t.id == DECLARATION for t in targets):
+            found = True
+            value = node.value.value if isinstance(node.value, ast.Constant) else ...
+    if not found:
+        return Declaration(
+            DEFAULT_GOAL,
+            f'No {DECLARATION} declared in your file: your shaping is graded for the "{DEFAULT_GOAL}" goal. '
+            f'Declare yours beside shaped_reward, e.g. {DECLARATION} = "{DEFAULT_GOAL}" (goals: {choices}).',
+        )
+    if isinstance(value, str) and value.strip().lower() in GOALS:
+        return Declaration(value.strip().lower())
+    shown = "not a plain string" if value is ... else repr(value)[:60]
+    return Declaration(
+        None,
+        f"{DECLARATION} is {shown}: declare one of the goals {choices} as a plain string, e.g. "
+        f'{DECLARATION} = "{DEFAULT_GOAL}".',
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The goals' properties
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _three(sub: Submission, scores: list[float], texts: list[str]) -> list[float]:
+    got = call(sub, SHAPING, scores, texts, [PROMPT] * len(texts))
+    if len(got) != len(texts):
+        raise Falsified(f"returned {len(got)} rewards for {len(texts)} completions", got=list(got))
+    return list(got)
+
+
+def _margin(x: float) -> float:
+    return 1e-9 * max(1.0, abs(x))
+
+
+def rewards_sentiment(sub: Submission, text: str, score: float, lower: float) -> None:
+    """Every goal: a fluent completion earns more with a higher score."""
+    high, low = _three(sub, [score, lower], [text, text])
+    if not high > low + _margin(high):
+        raise Falsified(
+            f"the same fluent completion earns {fmt(high)} with the score {fmt(score)} and {fmt(low)} with the "
+            f"lower score {fmt(lower)}: whatever its goal, a shaped reward must still reward sentiment",
+            expected=f"reward(text, {fmt(score)}) > reward(text, {fmt(lower)})",
+            got=[high, low],
+            misconception="shaping_not_monotone" if high < low else "shaping_ignores_score",
+        )
+
+
+def _length(sub: Submission, case: S.LengthCase, longer: bool) -> None:
+    rewards_sentiment(sub, case.short, case.score, case.lower)
+    short, long = _three(sub, [case.score, case.score], [case.short, case.long])
+    n_short, n_long = len(case.short.split()), len(case.long.split())
+    wanted, other = (long, short) if longer else (short, long)
+    if not wanted > other + _margin(wanted):
+        raise Falsified(
+            f"at the same score the {n_long}-word completion earns {fmt(long)} and the {n_short}-word one "
+            f"{fmt(short)}: a shaping for {'longer' if longer else 'shorter'} text must pay the "
+            f"{'longer' if longer else 'shorter'} one strictly more",
+            expected=f"reward({n_long if longer else n_short} words) > reward({n_short if longer else n_long} words)",
+            got=[short, long],
+        )
+
+
+def _contrast(sub: Submission, case: S.ContrastCase) -> None:
+    rewards_sentiment(sub, case.text, case.scores[1], case.scores[0])
+    got = _three(sub, list(case.scores), [case.text] * 3)
+    first, second = got[1] - got[0], got[2] - got[1]
+    if not (first > _margin(got[1]) and second > first + _margin(got[2])):
+        raise Falsified(
+            f"for one completion, the scores {fmt(list(case.scores))} (equally spaced, at or above neutral 0.5) "
+            f"earn {fmt(got)}: steps of {fmt(first)} then {fmt(second)}. A contrast shaping (e.g. exponential) "
+            "keeps the order and amplifies differences among positive scores: each step up must be worth more "
+            "than the one below it",
+            expected="0 < step 1 < step 2",
+            got=got,
+        )
+
+
+def _rhyme(sub: Submission, case: S.RhymeCase) -> None:
+    rewards_sentiment(sub, case.rhyming, case.score, case.lower)
+    rhyming, plain = _three(sub, [case.score, case.score], [case.rhyming, case.plain])
+    if not rhyming > plain + _margin(rhyming):
+        raise Falsified(
+            f"at the same score the completion whose sentences end in rhyming words ({case.pair[0]!r}, "
+            f"{case.pair[1]!r}) earns {fmt(rhyming)} and the same words ending in {case.pair[0]!r}, "
+            f"{case.other!r} earn {fmt(plain)}: a rhyme shaping must pay the rhyme strictly more",
+            expected="reward(rhyming) > reward(not rhyming)",
+            got=[rhyming, plain],
+        )
+
+
+@dataclass(frozen=True)
+class Goal:
+    id: str
+    #: what the shaping is for, as the report says it
+    aim: str
+    #: the defining property, as the check's "Tested:" says it
+    tested: str
+    cases: Callable[[], st.SearchStrategy[Any]]
+    prop: Callable[[Submission, Any], None]
+
+
+def _repetition_prop(sub: Submission, case: Any) -> None:  # the shaping module's own check handles this goal
+    raise NotImplementedError
+
+
+GOALS: dict[str, Goal] = {
+    "repetition": Goal(
+        "repetition",
+        "text that does not repeat itself",
+        "",  # grader.checks.shaping.repetition
+        S.repetition_cases,
+        _repetition_prop,
+    ),
+    "longer": Goal(
+        "longer",
+        "longer completions",
+        "a shaping for longer text: at the same score a fluent completion with more words earns strictly more "
+        "than a shorter fluent one (and a higher score earns more for the same text).",
+        S.length_cases,
+        lambda sub, case: _length(sub, case, longer=True),
+    ),
+    "shorter": Goal(
+        "shorter",
+        "shorter completions",
+        "a shaping for shorter text: at the same score a fluent completion with fewer words earns strictly more "
+        "than a longer fluent one (and a higher score earns more for the same text).",
+        S.length_cases,
+        lambda sub, case: _length(sub, case, longer=False),
+    ),
+    "contrast": Goal(
+        "contrast",
+        "amplified differences among positive completions (e.g. exponential)",
+        "a contrast shaping: for a fixed completion the reward rises with the score, and among positive scores "
+        "(at or above 0.5) each equal step up in score is worth strictly more than the one below it.",
+        S.contrast_cases,
+        _contrast,
+    ),
+    "rhyme": Goal(
+        "rhyme",
+        "completions that rhyme",
+        "a rhyme shaping: at the same score, a completion whose sentences end in rhyming words (the same last "
+        "three letters) earns strictly more than the same text ending in words that do not rhyme (and a higher "
+        "score earns more for the same text).",
+        S.rhyme_cases,
+        _rhyme,
+    ),
+}

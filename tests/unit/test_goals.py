@@ -1,0 +1,120 @@
+"""Exercise 2's declared shaping goals (grader/checks/goals.py): the declaration is read without running the file,
+each goal's property passes correct shapings of that goal and fails identity, constants and the gaming rules."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from grader.checks import goals, shaping
+from grader.contract import SHAPING, CheckContext
+from tests.support.fake_submission import FakeSubmission
+
+CONTEXT = CheckContext(seed=0, max_examples=60)
+
+
+def _words(text: str) -> list[str]:
+    return text.lower().split()
+
+
+def exponential(scores, completions, prompts=None):
+    return [math.exp(3.0 * (s - 0.5)) for s in scores]
+
+
+def longer(scores, completions, prompts=None):
+    return [s * (1.0 + 0.05 * len(_words(c))) for s, c in zip(scores, completions, strict=True)]
+
+
+def shorter(scores, completions, prompts=None):
+    return [s / (1.0 + 0.05 * len(_words(c))) for s, c in zip(scores, completions, strict=True)]
+
+
+def rhyme(scores, completions, prompts=None):
+    out = []
+    for s, c in zip(scores, completions, strict=True):
+        ends = [w.strip(".,!?")[-3:] for w in (x.split()[-1] for x in c.split(".") if x.split())]
+        out.append(s * (1.0 + sum(a == b for a, b in zip(ends, ends[1:], strict=False))))
+    return out
+
+
+def identity(scores, completions, prompts=None):
+    return list(scores)
+
+
+def constant(scores, completions, prompts=None):
+    return [1.0 for _ in scores]
+
+
+def full_stop(scores, completions, prompts=None):
+    return [s * (1.0 if c.rstrip().endswith(".") else 0.5) for s, c in zip(scores, completions, strict=True)]
+
+
+CORRECT = {"contrast": exponential, "longer": longer, "shorter": shorter, "rhyme": rhyme}
+
+
+def _grade(goal: str, fn) -> float:
+    context = CheckContext(seed=0, max_examples=60, shaping_goal=goal)
+    return shaping.goal(FakeSubmission({SHAPING: fn}), context).fraction
+
+
+@pytest.mark.parametrize("goal", sorted(CORRECT))
+def test_a_correct_shaping_for_its_goal_passes(goal):
+    assert _grade(goal, CORRECT[goal]) == 1.0
+
+
+@pytest.mark.parametrize("goal", sorted(goals.GOALS))
+@pytest.mark.parametrize("wrong", [identity, constant, full_stop], ids=["identity", "constant", "full-stop"])
+def test_identity_constants_and_gaming_fail_every_goal(goal, wrong):
+    assert _grade(goal, wrong) == 0.0
+
+
+def test_a_shaping_for_one_goal_does_not_pass_another():
+    assert _grade("shorter", longer) == 0.0 and _grade("longer", shorter) == 0.0
+    assert _grade("rhyme", exponential) == 0.0
+
+
+def _declared(tmp_path: Path, line: str) -> goals.Declaration:
+    path = tmp_path / "rewards.py"
+    path.write_text(
+        f"import os\n{line}\n\ndef shaped_reward(scores, completions, prompts=None):\n    return scores\n"
+    )
+    return goals.read_declaration(path)
+
+
+def test_the_declaration_is_read_from_the_syntax_tree(tmp_path: Path):
+    assert _declared(tmp_path, 'SHAPING_GOAL = "contrast"') == goals.Declaration("contrast")
+    assert _declared(tmp_path, 'SHAPING_GOAL: str = " Rhyme "') == goals.Declaration("rhyme")
+    missing = _declared(tmp_path, "")
+    assert missing.goal == "repetition" and "No SHAPING_GOAL declared" in missing.note
+    unknown = _declared(tmp_path, 'SHAPING_GOAL = "happiness"')
+    assert unknown.goal is None and "'happiness'" in unknown.note and '"rhyme"' in unknown.note
+    computed = _declared(tmp_path, 'SHAPING_GOAL = os.environ["GOAL"]')  # never run: not a plain string
+    assert computed.goal is None and "not a plain string" in computed.note
+
+
+def test_an_unusable_declaration_fails_the_goal_check_with_its_message():
+    context = CheckContext(
+        shaping_goal=None, shaping_goal_note="SHAPING_GOAL is 'happiness': declare one ..."
+    )
+    outcome = shaping.goal(FakeSubmission({SHAPING: exponential}), context)
+    assert outcome.fraction == 0.0 and "SHAPING_GOAL is 'happiness'" in outcome.feedback
+
+
+def test_the_real_grade_reads_the_declaration(tmp_path: Path):
+    """Issue 23: the original's own first idea, exp(3 (s - 0.5)), declared as "contrast", earns the shaping points
+    (it lost all 16 to the repetition property before goals existed)."""
+    from grader.grading.runner import grade
+
+    reference = (Path(__file__).resolve().parents[2] / "reference" / "rewards.py").read_text()
+    path = tmp_path / "rewards.py"
+    path.write_text(
+        reference.replace('SHAPING_GOAL = "repetition"', 'SHAPING_GOAL = "contrast"')
+        + "\n\ndef shaped_reward(scores, completions, prompts=None):\n"
+        "    return [math.exp(3.0 * (s - 0.5)) for s in scores]\n"
+    )
+    results = grade(path, training=False, only=["shaping.repetition", "shaping.contract"])
+    by_id = {t.check_id: t for t in results.tests}
+    assert by_id["shaping.repetition"].score == by_id["shaping.repetition"].max_score
+    assert "goal:contrast" in by_id["shaping.repetition"].tags
