@@ -26,7 +26,7 @@ from grader.grading.rubric import parse_rubric
 from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig
 from tests.support.fake_grader import COMMAND as FAKE_GRADER
-from tests.support.sandbox import processes_with
+from tests.support.sandbox import processes_with, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = SandboxConfig(call_timeout_s=1.0, import_timeout_s=5.0, check_budget_s=30.0, memory_bytes=1 << 30)
@@ -106,11 +106,12 @@ def test_only_a_functions_own_per_call_timeout_marks_it() -> None:
 
 def test_check_budgets_are_capped_by_the_grade_budget_and_nothing_runs_after_it() -> None:
     inner = FakeSandbox({}, call_timeout_s=1.0)
-    sub = BudgetedSubmission(inner, TimeBudget(0.3), call_timeout_s=1.0)
+    budget = TimeBudget(0.3)
+    sub = BudgetedSubmission(inner, budget, call_timeout_s=1.0)
     sub.begin_check(60)
     assert 0 < inner.budgets[-1] <= 0.3
     assert sub.call("shaped_reward").ok
-    time.sleep(0.35)
+    assert wait_until(lambda: budget.expired, 10)
     sub.begin_check(60)
     assert inner.budgets[-1] == 0.0
     late = sub.call("shaped_reward")

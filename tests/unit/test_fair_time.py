@@ -10,9 +10,11 @@ import sys
 import threading
 import time
 
+import psutil
 import pytest
 
 from grader.grading.budget import RunQueueWait, TimeBudget
+from tests.support.sandbox import wait_until
 
 
 class FakeWait:
@@ -59,7 +61,8 @@ def test_the_run_queue_wait_counts_what_a_neighbour_took() -> None:
     hogs = [subprocess.Popen([sys.executable, "-c", spin, str(cpu)]) for _ in range(2)]
     try:
         os.sched_setaffinity(0, {cpu})
-        time.sleep(0.3)  # the hogs are spinning on that CPU
+        # the hogs are spinning on that CPU
+        assert wait_until(lambda: all(psutil.Process(h.pid).cpu_times().user > 0.05 for h in hogs), 30)
         wait = RunQueueWait()
         start, began = wait(), time.monotonic()
         while time.monotonic() - began < 1.0:
