@@ -1,6 +1,9 @@
 """``python -m grader``: grade one submission, write ``results.json`` (and JUnit XML), print a report.
 
-Exit status: 0 full marks; 1 points lost; 2 usage error or internal error. A results file is written in every
+Exit status: 0 full marks; 1 points lost; 2 usage error or internal error; 3 not gradable: some checks could
+not be judged because of the machine, not the submission (the training control run did not learn, a run ran out
+of memory or time while the machine was as slow without the submission's code): no points lost, they are left
+out of results.json's maximum, and the grade is to be made again. A results file is written in every
 case where a results path could be read from the command line, before the report is printed:
 
 * a missing or unlocatable submission (``--submission`` names no file, or a folder without ``rewards.py``):
@@ -32,6 +35,9 @@ from grader.dataclass_cli import parse_into
 from grader.grading.results import GradingResults, internal_error_results
 
 EXIT_FULL_MARKS, EXIT_POINTS_LOST, EXIT_ERROR = 0, 1, 2
+#: Not 2: an internal error needs a person (a bug, a broken setup), a grade that was not gradable needs only to be
+#: made again (another machine, a quieter moment): CI may retry on 3, never on 2. An internal error wins over it.
+EXIT_NOT_GRADABLE = 3
 #: Default --time-budget: about five times a full grade with training on two CPU cores (about a minute), so a
 #: student on a slow laptop still gets every check, and a hung or slow submission answers within 5 minutes.
 DEFAULT_TIME_BUDGET_S = 300.0
@@ -167,6 +173,8 @@ def _write(results: GradingResults, config_results: Path, junit: Path | None) ->
 def _exit_code(results: GradingResults) -> int:
     if results.internal_error or any(t.internal_error for t in results.tests):
         return EXIT_ERROR
+    if results.not_gradable:
+        return EXIT_NOT_GRADABLE
     return EXIT_FULL_MARKS if results.full_marks else EXIT_POINTS_LOST
 
 
@@ -300,7 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     try:
         if config.quiet:
-            print(f"Score: {results.score:g} / {results.max_score:g}")
+            cut = results.points_not_graded
+            print(
+                f"Score: {results.score:g} / {results.max_score:g}"
+                + (f" ({cut:g} points not gradable on this machine: regrade)" if results.not_gradable else "")
+            )
         else:
             from grader.grading.report import render
 

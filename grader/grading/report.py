@@ -15,6 +15,9 @@ _FIRST_LINE_CHARS = 110
 
 
 def _mark(test: TestResult) -> Text:
+    if not test.gradable:
+        # The machine kept it from being judged: no points lost, left out of the maximum.
+        return Text("n/a", style="bold cyan")
     if test.internal_error:
         return Text("ERROR", style="bold magenta")
     if test.advisory:
@@ -44,13 +47,28 @@ def render(results: GradingResults, console: Console | None = None, explain_all:
     table.add_column("points", justify="right", no_wrap=True)
     table.add_column("what went wrong", overflow="fold")
     for test in results.tests:
-        points = "advice" if test.advisory else f"{test.score:g} / {test.max_score:g}"
+        points = (
+            "advice"
+            if test.advisory
+            else f"not gradable ({test.points_not_graded:g})"
+            if not test.gradable
+            else f"{test.score:g} / {test.max_score:g}"
+        )
         table.add_row(
             _mark(test), escape(test.name), points, "" if test.passed else escape(_summary(test.output))
         )
     if results.tests:
         console.print(table)
-    failures = [t for t in results.tests if not t.passed]
+    failures = [t for t in results.tests if not t.passed and t.gradable]
+    for test in results.not_gradable[:1] if not explain_all else results.not_gradable:
+        console.print(
+            Panel(
+                Text(test.output),
+                title=escape(f"Not gradable: {test.name}"),
+                title_align="left",
+                border_style="cyan",
+            )
+        )
     for test in failures if explain_all else failures[:1]:
         title = (
             f"{'Advice' if test.advisory else 'First failure' if not explain_all else 'Failure'}: {test.name}"
@@ -67,7 +85,13 @@ def render(results: GradingResults, console: Console | None = None, explain_all:
         console.print(Text(level_line(results.feedback_level), style="dim"))
     style = "bold green" if results.full_marks else "bold red" if results.internal_error else "bold yellow"
     verdict = (
-        "full marks" if results.full_marks else "internal error" if results.internal_error else "points lost"
+        "full marks"
+        if results.full_marks
+        else "internal error"
+        if results.internal_error
+        else f"{results.points_not_graded:g} points not gradable on this machine: regrade"
+        if results.not_gradable
+        else "points lost"
     )
     console.print(
         Group(

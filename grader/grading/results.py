@@ -5,6 +5,18 @@
 (plus ``status`` and ``extra_data`` for tools; Gradescope ignores what it does not know). Full marks means
 ``score == sum(tests[].max_score)``.
 
+*Not gradable* (:class:`NotGradable`): a check the grader could not judge because of the machine, not the
+submission (the training control run failed or did not learn, a run without the submission's code ran out of
+memory or time). It loses no points and is left out of the maximum: ``score`` 0 and ``max_score`` 0, the points
+it would have been worth in ``extra_data.points_not_graded``, ``extra_data.gradable: false``, tag
+``not_gradable``, and its output says so first. Gradescope knows only the ``status`` values "passed" and
+"failed", so the test's ``status`` stays "failed" (it needs attention), and the top level's ``extra_data`` says
+``gradable: false`` with the checks and points left out: the grade is to be made again (``python -m grader``
+exits with status 3, :data:`grader.cli.EXIT_NOT_GRADABLE`). Left out of the maximum rather than scored 0 out
+of it, so that every reader of ``results.json`` that knows nothing of the flag (Gradescope's per-test display,
+GitHub Classroom's score / maximum, a gradebook's percentage, the ``score == sum(max_score)`` rule) sees no lost
+points.
+
 Text in results can come from the submission (exception messages, what it printed), so every text field is
 cleaned by :func:`grader.grading.sanitise.clean_text` when it is set (no escape sequences, control characters or lone
 surrogates, bounded length), and :meth:`GradingResults.to_gradescope_dict` passes its whole tree through the
@@ -31,8 +43,15 @@ VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_p
 #: The tag of a check whose points the rubric's gates withheld (it passed on its own, a check it requires
 #: did not): see :func:`grader.grading.runner.apply_gates`.
 TAG_WITHHELD = "withheld"
+#: The tag of a check that could not be judged because of the machine (see the module docstring).
+TAG_NOT_GRADABLE = "not_gradable"
 #: Scores are rounded to this many decimals, so that sums and comparisons are exact enough to be stable.
 _DECIMALS = 6
+
+
+class NotGradable(Exception):  # noqa: N818 - a verdict, not an error of the grader
+    """Raised by a check that cannot judge the submission because of the machine, not the submission (the
+    message says why, for the student and the instructor): the runner records the check as not gradable."""
 
 
 class _CleanText:
@@ -67,6 +86,10 @@ class TestResult(_CleanText):
     artifacts: list[str] = field(
         default_factory=list
     )  # files the check wrote for people (e.g. training curves)
+    #: False: the machine, not the submission, kept this check from being judged; ``max_score`` is then 0 and
+    #: ``points_not_graded`` holds the points it is worth (see the module docstring)
+    gradable: bool = True
+    points_not_graded: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_score) and self.max_score >= 0):
@@ -76,7 +99,12 @@ class TestResult(_CleanText):
 
     @property
     def passed(self) -> bool:
-        return not self.internal_error and not self.advisory_failed and self.score >= self.max_score
+        return (
+            self.gradable
+            and not self.internal_error
+            and not self.advisory_failed
+            and self.score >= self.max_score
+        )
 
     @property
     def withheld(self) -> bool:
@@ -105,6 +133,8 @@ class TestResult(_CleanText):
             "artifacts": list(self.artifacts),
         }
         data["extra_data"] = {k: v for k, v in extra.items() if v not in (None, "", False, [])}
+        if not self.gradable:
+            data["extra_data"].update(gradable=False, points_not_graded=self.points_not_graded)
         return data
 
 
@@ -133,10 +163,23 @@ class GradingResults(_CleanText):
         return round(math.fsum(t.max_score for t in self.tests), _DECIMALS)
 
     @property
+    def not_gradable(self) -> list[TestResult]:
+        """The checks the machine kept from being judged (left out of ``max_score``)."""
+        return [t for t in self.tests if not t.gradable]
+
+    @property
+    def points_not_graded(self) -> float:
+        return round(math.fsum(t.points_not_graded for t in self.not_gradable), _DECIMALS)
+
+    @property
     def full_marks(self) -> bool:
-        """Every point earned, nothing went wrong in the grader, and there was something to grade."""
+        """Every point earned, nothing went wrong in the grader, there was something to grade, and every check
+        could be judged (a grade with checks not gradable is incomplete, whatever its score)."""
         return (
-            not self.internal_error and bool(self.tests) and all(t.score >= t.max_score for t in self.tests)
+            not self.internal_error
+            and bool(self.tests)
+            and not self.not_gradable
+            and all(t.score >= t.max_score for t in self.tests)
         )
 
     @classmethod
@@ -166,6 +209,8 @@ class GradingResults(_CleanText):
                     bool(test_extra.get("internal_error", False)),
                     test.get("status") == "failed" and float(test.get("max_score", 0.0)) == 0,
                     [str(a) for a in test_extra.get("artifacts", []) if isinstance(a, str)],
+                    gradable=test_extra.get("gradable") is not False,
+                    points_not_graded=_points(test_extra.get("points_not_graded")),
                 )
             )
         seed = extra.get("seed")
@@ -202,6 +247,15 @@ class GradingResults(_CleanText):
                 "full_marks": self.full_marks,
                 "internal_error": self.internal_error,
                 "seed": self.seed,
+                "gradable": not self.not_gradable,
+                **(
+                    {
+                        "not_gradable": [t.check_id or t.name for t in self.not_gradable],
+                        "points_not_graded": self.points_not_graded,
+                    }
+                    if self.not_gradable
+                    else {}
+                ),
             },
         }
 
@@ -218,9 +272,9 @@ class GradingResults(_CleanText):
             "testsuite",
             name=suite_name,
             tests=str(len(self.tests)),
-            failures=str(sum(1 for t in self.tests if not t.passed and not t.internal_error)),
+            failures=str(sum(1 for t in self.tests if not t.passed and not t.internal_error and t.gradable)),
             errors=str(sum(1 for t in self.tests if t.internal_error)),
-            skipped="0",
+            skipped=str(len(self.not_gradable)),
             time=f"{self.execution_time:.3f}",
         )
         for test in self.tests:
@@ -242,7 +296,10 @@ class GradingResults(_CleanText):
             ):
                 if value:
                     ET.SubElement(props, "property", name=key, value=value)
-            if test.internal_error:
+            if not test.gradable:
+                skipped = ET.SubElement(case, "skipped", message=_first_line(test.output))
+                skipped.text = _xml_safe(test.output)
+            elif test.internal_error:
                 error = ET.SubElement(case, "error", message=_first_line(test.output), type="internal_error")
                 error.text = _xml_safe(test.output)
             elif not test.passed:
@@ -318,6 +375,13 @@ def hide_seed(data: Any, seed: int) -> Any:
         return value
 
     return scrub(data)
+
+
+def _points(value: Any) -> float:
+    ok = (
+        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    )
+    return float(value) if ok else 0.0
 
 
 def _first_line(text: str) -> str:

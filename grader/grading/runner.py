@@ -10,6 +10,10 @@ result (every check 0, the error in the output). It returns only after the worke
 whoever writes the results (the CLI) writes them last. Same submission and seed: same results, except
 ``execution_time``. The rendering lives in :mod:`grader.grading.report`, the command line in :mod:`grader.cli`.
 
+A check that raises :class:`~grader.grading.results.NotGradable` (the machine, not the submission, kept it from
+being judged: the training control run did not learn ...) is recorded as not gradable: no points lost, left out
+of the maximum, the reason in its output and a note in the summary (see :mod:`grader.grading.results`).
+
 With ``time_budget_s`` the whole grade has a deadline (:mod:`grader.grading.budget`): checks still to run when it
 passes score 0 with the reason, the check it interrupts too, and the results are returned as usual.
 """
@@ -29,7 +33,13 @@ from grader.checks.goals import read_declaration
 from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
 from grader.grading.feedback import effective_level, using_level
-from grader.grading.results import TAG_WITHHELD, GradingResults, TestResult
+from grader.grading.results import (
+    TAG_NOT_GRADABLE,
+    TAG_WITHHELD,
+    GradingResults,
+    NotGradable,
+    TestResult,
+)
 from grader.grading.rubric import Rubric, RubricEntry, load_rubric
 from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
 from grader.sandbox.proctree import boot_ticks_now, children_of_me, kill_descendants
@@ -237,6 +247,8 @@ def grade(
         kill_descendants(since, preexisting)
         notes.append(_budget_note(budget, tests))
     tests = apply_gates(entries, tests, notes)
+    if any(not t.gradable for t in tests):
+        notes.append(not_gradable_note(tests))
     results = GradingResults(tests=tests, execution_time=time.monotonic() - started, seed=seed)
     results.output = _overall_output(results, path, notes, captured, isolation)
     results.feedback_level = level
@@ -257,7 +269,8 @@ def apply_gates(
     (its verdict before gates: chains are the rubric's to spell out). A required check that was not graded
     (--no-training, --only) does not close it. A note for the overall output is appended to ``notes``."""
     by_id = {e.check_id: e for e in entries}
-    verdicts = {t.check_id: t.passed for t in tests}
+    # A check that could not be judged has no verdict: like one not graded, it closes no gate.
+    verdicts = {t.check_id: t.passed for t in tests if t.gradable}
     internal = {t.check_id for t in tests if t.internal_error}
     gated, withheld = [], 0.0
     for test in tests:
@@ -276,7 +289,24 @@ def apply_gates(
             if ids
         )
         names = "; ".join(f"{r}: {by_id[r].name}" for r in failed if r in by_id)
-        if test.score > 0:
+        if not test.gradable:
+            # Its points are withheld whatever its run would have shown: a verdict after all, 0 of its points.
+            output = (
+                f"Withheld: {reasons}. This check's points count only when the checks it requires pass "
+                f"({names}), so it scores 0 whatever it would have found; it also could not be judged on this "
+                f"machine:\n\n{test.output}"
+            )
+            tags = [t for t in test.tags if t != TAG_NOT_GRADABLE]
+            test = replace(
+                test,
+                score=0.0,
+                max_score=test.points_not_graded,
+                output=output,
+                tags=tags,
+                gradable=True,
+                points_not_graded=0.0,
+            )
+        elif test.score > 0:
             withheld += test.score
             output = (
                 f"Withheld: {reasons}. On its own this check earned {test.score:g} / {test.max_score:g}, but its "
@@ -293,6 +323,17 @@ def apply_gates(
             "check they require failed (each says which). Fix the defining checks first."
         )
     return gated
+
+
+def not_gradable_note(tests: Sequence[TestResult]) -> str:
+    """What the summary says of the checks that could not be judged on this machine."""
+    cut = [t for t in tests if not t.gradable]
+    points = math.fsum(t.points_not_graded for t in cut)
+    return (
+        f"Not gradable: {len(cut)} check{'s' if len(cut) != 1 else ''} ({points:g} points) could not be judged "
+        "because of the machine, not your code (each says why). No points lost: they are left out of this "
+        "score's maximum, and the grade is to be made again (exit status 3) on a machine that can judge them."
+    )
 
 
 def hidden_note(absent: Sequence[RubricEntry]) -> str:
@@ -328,6 +369,13 @@ def run_check(
     try:
         with using_level(feedback_level):
             outcome = check(submission, context)
+    except NotGradable as exc:
+        return _result(
+            entry,
+            0.0,
+            f"NOT GRADABLE (not your code's fault; no points lost, left out of the maximum): {exc}",
+            gradable=False,
+        )
     except Exception as exc:  # noqa: BLE001
         frames = traceback.extract_tb(exc.__traceback__)
         where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
@@ -391,16 +439,19 @@ def _result(
     misconception: str | None = None,
     extra_tags: Sequence[str] = (),
     artifacts: Sequence[str] = (),
+    gradable: bool = True,
 ) -> TestResult:
     tags = [entry.function_tag, *entry.tags, *extra_tags]
+    if not gradable:
+        tags.append(TAG_NOT_GRADABLE)
     if misconception:
         tags.append(f"misconception:{misconception}")
     if entry.advisory:
         tags.append("advisory")
     return TestResult(
         name=entry.name,
-        score=fraction * entry.points,
-        max_score=entry.points,
+        score=fraction * entry.points if gradable else 0.0,
+        max_score=entry.points if gradable else 0.0,
         output=output,
         visibility=entry.visibility,
         tags=list(dict.fromkeys(tags)),
@@ -408,8 +459,10 @@ def _result(
         advisory=entry.advisory,
         misconception=misconception,
         internal_error=internal_error,
-        advisory_failed=entry.advisory and fraction < 1 and not internal_error,
+        advisory_failed=entry.advisory and fraction < 1 and not internal_error and gradable,
         artifacts=list(artifacts),
+        gradable=gradable,
+        points_not_graded=0.0 if gradable else entry.points,
     )
 
 

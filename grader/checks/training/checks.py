@@ -20,6 +20,24 @@ Before any run starts, each function the run needs is called once on a small bat
 reason, in milliseconds, and when no function of the submission can be trained with, nothing is run at all.
 The scoring functions (:func:`score_baseline`, :func:`score_kl`, :func:`score_shaped`) are pure functions of
 the validation histories, so they are tested on synthetic histories.
+
+Not gradable (:class:`~grader.grading.results.NotGradable`: no points lost, left out of the maximum) is what a
+check is when the machine, not the submission, kept it from being judged:
+
+* the control run (the baseline: none of the submission's code) failed, or did not learn: the KL checks compare
+  with it, and a control that does not learn means this machine or preset cannot train with these thresholds,
+  so the shaped check's verdict means nothing either (a control that failed for another reason, e.g. its time,
+  leaves the shaped check gradable: that one compares with the forward run);
+* a run failed in the grader rather than in the submission's code (``RunRecord.internal``: a training process
+  that died, ran out of memory, lost its GPU, a pipeline error);
+* a run missed its time budget while the machine was as slow without the submission's code
+  (:func:`overrun_cause`): the control run of the grade missed it too, or the control's time, scaled to the work
+  the run had to do within that budget, reached :data:`SLOW_MACHINE_SHARE` of it, or the run's own time outside
+  the submission's calls did. A run that missed its budget because the submission's functions were slow is the
+  submission's: 0, with the seconds they took.
+
+A check whose rubric gate is closed (its function failed a defining check) scores 0 all the same
+(:func:`grader.grading.runner.apply_gates`): a wrong penalty on a slow machine is still a wrong penalty.
 """
 
 from __future__ import annotations
@@ -33,7 +51,7 @@ from typing import Any
 from grader.checks.harness import CallFailed
 from grader.checks.misconceptions import diagnose_kl
 from grader.checks.training.plots import plot_runs
-from grader.checks.training.runs import Job, RunRecord, execute
+from grader.checks.training.runs import COST, Job, RunRecord, execute
 from grader.checks.training.settings import (
     RUNS,
     SETTINGS_PATH,
@@ -43,14 +61,21 @@ from grader.checks.training.settings import (
     load_settings,
 )
 from grader.contract import KL_KINDS, CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.grading.results import NotGradable
 
 KL_METRIC = {"forward": "kl_forward", "backward": "kl_backward"}
 KL_NAME = {"forward": "KL(pi || pi_ref)", "backward": "KL(pi_ref || pi)"}
 
 
+#: A run that missed its time budget is the machine's fault when the work it had to do within that budget, done
+#: without the submission's code, took at least this share of the budget (see :func:`overrun_cause`).
+SLOW_MACHINE_SHARE = 0.7
+
+
 class TrainingInternalError(RuntimeError):
-    """The training runs could not be judged for a reason that is not the submission's (raised: the runner
-    reports it as an internal grader error)."""
+    """The grader cannot make or read the training runs at all (settings that disagree, a shared baseline file
+    that does not match): raised, the runner reports it as an internal grader error. A run that could not be
+    judged because of the machine is :class:`~grader.grading.results.NotGradable` instead."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -247,17 +272,92 @@ def _usable(record: RunRecord | None) -> bool:
     return record is not None and record.usable
 
 
-def _require_baseline(baseline: RunRecord | None) -> list[dict[str, Any]]:
+def control_problem(baseline: RunRecord | None, th: Thresholds) -> str | None:
+    """Why the control run (the baseline: GRPO on the sentiment reward, none of the submission's code) cannot be
+    compared with, or None when it finished and learned at least ``th.baseline_min_gain``."""
     if baseline is None or not baseline.usable:
-        error = (baseline.error if baseline else None) or "no validation history"
-        raise TrainingInternalError(f"the baseline run (none of your code) failed: {error}")
+        error = (baseline.error if baseline else None) or "it produced no validation history"
+        return f"the control run (GRPO without a penalty, none of your code) failed on this machine: {error}"
+    if gain(baseline.history) < th.baseline_min_gain:
+        return (
+            f"the control run (GRPO without a penalty, none of your code) did not learn on this machine "
+            f"({_sentiment_line(baseline.history)}, needs at least {th.baseline_min_gain:+g}): this machine or "
+            "preset does not train as the thresholds were calibrated for (instructors: check the models, or "
+            "recalibrate with python -m grader.tools.calibrate)"
+        )
+    return None
+
+
+def _require_baseline(baseline: RunRecord | None, th: Thresholds) -> list[dict[str, Any]]:
+    problem = control_problem(baseline, th)
+    if problem is not None:
+        raise NotGradable(f"This run is judged against the control run, and {problem}.")
+    assert baseline is not None
     return baseline.history
 
 
-def _run_failed(record: RunRecord, label: str) -> CheckOutcome:
+def overrun_cause(record: RunRecord, baseline: RunRecord | None) -> str | None:
+    """Why ``record``, a run that missed its time budget (``timed_out``), is the machine's fault, not the
+    submission's; None when nothing shows the machine was as slow (then the submission's functions took the
+    time). The evidence, any of:
+
+    * the control run (none of the submission's code) also missed its budget;
+    * the control's time, scaled by the run costs (``runs.COST``) to the work the run's training process had to
+      do within the budget (``record.budget_cost``: this run and those before it in the same process), reached
+      :data:`SLOW_MACHINE_SHARE` of the budget;
+    * the run's own time outside the submission's calls (``timing``: ``wall_seconds`` minus
+      ``submission_seconds``) reached that share of it.
+    """
+    budget = record.budget_s
+    if baseline is not None and baseline is not record and baseline.timed_out:
+        return (
+            "the control run, which runs none of your code, did not finish within its time budget either: the "
+            "machine was too slow or too busy"
+        )
+    if not budget or budget <= 0:
+        return None
+    if baseline is not None and baseline.usable and baseline.wall_time_s:
+        per_unit = float(baseline.wall_time_s) / COST["baseline"]
+        needed = per_unit * (record.budget_cost or COST.get(record.run, 1.0))
+        if needed >= SLOW_MACHINE_SHARE * budget:
+            return (
+                f"the control run, which runs none of your code, took {baseline.wall_time_s:.0f} s on this "
+                f"machine: without your code the work this run had to finish within its {budget:g} s would "
+                f"have taken about {needed:.0f} s, so the machine was too slow or too busy"
+            )
+    timing = record.timing or {}
+    wall, mine = timing.get("wall_seconds"), timing.get("submission_seconds")
+    if _number(wall) and _number(mine) and wall - mine >= SLOW_MACHINE_SHARE * budget:
+        return (
+            f"of the {wall:.0f} s it ran, your functions took {mine:.1f} s and the training itself "
+            f"{wall - mine:.0f} s: the machine was too slow or too busy"
+        )
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _run_failed(record: RunRecord, label: str, baseline: RunRecord | None = None) -> CheckOutcome:
+    """0 for a run that failed because of the submission; :class:`NotGradable` when the grader or the machine
+    failed it (an internal failure, a missed budget that :func:`overrun_cause` puts on the machine)."""
     if record.internal:
-        raise TrainingInternalError(f"the {label} run failed in the grader: {record.error}")
+        raise NotGradable(
+            f"The run with {label} failed in the grader, not in your code: {record.error or 'no record'}"
+        )
     error = record.error or "it produced no validation history"
+    if record.timed_out:
+        cause = overrun_cause(record, baseline)
+        if cause is not None:
+            raise NotGradable(f"The run with {label} missed its time budget ({error}), and {cause}.")
+        mine = (record.timing or {}).get("submission_seconds")
+        if _number(mine):
+            error += f" (your functions took {mine:.1f} s of it)"
+        error += (
+            "; the training itself ran at this machine's usual speed (the control run, none of your code, "
+            "finished well within the budget), so your functions took the time: make them faster"
+        )
     return CheckOutcome(
         0.0,
         f"The run with {label} could not be scored: {error}\n"
@@ -270,12 +370,16 @@ def score_baseline(baseline: RunRecord, th: Thresholds) -> CheckOutcome:
     """The control run learns (the pipeline and the model work); its drift is what the KL checks compare with."""
     if baseline.gated:
         return CheckOutcome(0.0, f"The baseline run was {baseline.error}.")
-    history = _require_baseline(baseline)
-    g = gain(history)
+    problem = control_problem(baseline, th)
+    if problem is not None:
+        raise NotGradable(
+            f"{problem[0].upper()}{problem[1:]}. The checks that compare with it are not gradable either."
+        )
+    history = baseline.history
     first, last = history[0], history[-1]
     text = (
         "The control run: GRPO on the sentiment reward alone (no KL penalty; none of your code) - "
-        f"{_sentiment_line(history)}, needs at least {th.baseline_min_gain:+.2f}.\n"
+        f"{_sentiment_line(history)}, needs at least {th.baseline_min_gain:+g}.\n"
         f"It ends at KL(pi || pi_ref) = {last['kl_forward']:.3f} and KL(pi_ref || pi) = {last['kl_backward']:.3f} "
         "nats per token from the reference model"
     )
@@ -285,11 +389,6 @@ def score_baseline(baseline: RunRecord, th: Thresholds) -> CheckOutcome:
             f"{first['repetition']:.2f} -> {last['repetition']:.2f}"
         )
     text += ". Your KL-regularised runs are compared with this drift."
-    if g < th.baseline_min_gain:
-        raise TrainingInternalError(
-            f"the baseline run did not learn ({_sentiment_line(history)}, needs {th.baseline_min_gain:+.2f}): "
-            "the thresholds do not fit this machine or preset; recalibrate with python -m grader.tools.calibrate"
-        )
     return CheckOutcome(1.0, text)
 
 
@@ -303,9 +402,9 @@ def score_kl(
     """``kind`` (forward/backward): the regularised run still learns, and its final KL to the reference (the
     direction the penalty is for) is at most ``kl_max_ratio`` times the baseline's."""
     function = KL_KINDS[kind]
-    base_history = _require_baseline(baseline)
     if not _usable(student):
-        return _run_failed(student, f"your {function}")
+        return _run_failed(student, f"your {function}", baseline)
+    base_history = _require_baseline(baseline, th)
     metric, name = KL_METRIC[kind], KL_NAME[kind]
     history = student.history
     kl, base_kl = float(history[-1][metric]), float(base_history[-1][metric])
@@ -318,7 +417,7 @@ def score_kl(
         "compared with the same run without a penalty:",
         f"  {name} at the end: {kl:.3f} nats per token, {ratio:.2f}x the unregularised baseline's {base_kl:.3f} "
         f"(must be at most {th.kl_max_ratio:g}x) {'ok' if kl_ok else 'FAILED'}",
-        f"  {_sentiment_line(history)}, must rise at least {th.kl_min_gain:+.2f} "
+        f"  {_sentiment_line(history)}, must rise at least {th.kl_min_gain:+g} "
         f"{'ok' if gain_ok else 'FAILED'}",
     ]
     if kl_ok and gain_ok:
@@ -375,24 +474,37 @@ def score_shaped(
     shaped: RunRecord,
     th: Thresholds,
     baseline: RunRecord | None = None,
+    goal: str = "repetition",
 ) -> CheckOutcome:
     """The shaped run (the submission's shaping and forward penalty) against its control, the forward run (the
     plain score and the same penalty, seed and coefficient): it learns (sentiment gain >= ``shaped_min_gain``),
-    repeats itself less (final repetition at least ``shaped_min_repetition_drop`` below the control's) and stays
+    for the declared ``goal`` "repetition" (grader.checks.goals) repeats itself less (final repetition at least
+    ``shaped_min_repetition_drop`` below the control's; the other goals' metrics are not calibrated yet, so
+    they are reported, not required) and stays
     near the reference (final perplexity under it at most ``shaped_max_perplexity_ratio`` x the control's, final
     KL(pi || pi_ref) at most ``shaped_max_kl_ratio`` x the control's). With the ``baseline`` the feedback also
     says when the forward penalty did not regularise the control (then the comparison is not the one exercise 2
     is about)."""
     if not _usable(shaped):
         if shaped.component == "kl_penalty_forward":
-            return _run_failed(shaped, "your shaped_reward and your kl_penalty_forward")
-        return _run_failed(shaped, "your shaped_reward")
+            return _run_failed(shaped, "your shaped_reward and your kl_penalty_forward", baseline)
+        return _run_failed(shaped, "your shaped_reward", baseline)
+    if baseline is not None and baseline.usable and gain(baseline.history) < th.baseline_min_gain:
+        raise NotGradable(f"Nothing trained on this machine can be judged: {control_problem(baseline, th)}.")
     if control is None or not control.usable:
         error = (control.error if control else None) or "it produced no validation history"
         if control is not None and control.internal:
-            raise TrainingInternalError(
-                f"the forward run, the shaped run's control, failed in the grader: {error}"
+            raise NotGradable(
+                f"This run is judged against the forward run (your kl_penalty_forward on the plain score), and "
+                f"that run failed in the grader, not in your code: {error}"
             )
+        if control is not None and control.timed_out:
+            cause = overrun_cause(control, baseline)
+            if cause is not None:
+                raise NotGradable(
+                    "This run is judged against the forward run (your kl_penalty_forward on the plain score), "
+                    f"which missed its time budget ({error}), and {cause}."
+                )
         return CheckOutcome(
             0.0,
             "Your shaped run is judged against the same run with the plain score (your kl_penalty_forward, same "
@@ -407,7 +519,7 @@ def score_shaped(
     ppl, ref_ppl = float(last["ref_perplexity"]), float(ref["ref_perplexity"])
     ratio = ppl / ref_ppl if math.isfinite(ppl) and math.isfinite(ref_ppl) and ref_ppl > 0 else math.nan
     gain_ok = g >= th.shaped_min_gain
-    drop_ok = drop >= th.shaped_min_repetition_drop
+    drop_ok = drop >= th.shaped_min_repetition_drop or goal != "repetition"
     ppl_ok = ratio <= th.shaped_max_perplexity_ratio  # False for nan: no text to judge
     kl, ref_kl = float(last["kl_forward"]), float(ref["kl_forward"])
     kl_ratio = kl / ref_kl if ref_kl > 0 else (1.0 if kl <= 0 else math.inf)
@@ -417,10 +529,14 @@ def score_shaped(
     lines = [
         f"Your shaped_reward with your kl_penalty_forward ({coef}{last['step']} GRPO steps), compared with the same "
         "run on the plain score (the training.forward_kl run: same penalty, same seed):",
-        f"  {_sentiment_line(history)}, must rise at least {th.shaped_min_gain:+.2f} {'ok' if gain_ok else 'FAILED'}",
+        f"  {_sentiment_line(history)}, must rise at least {th.shaped_min_gain:+g} {'ok' if gain_ok else 'FAILED'}",
         f"  repetition (share of a completion's words it already used) {last['repetition']:.3f}, the plain "
-        f"score's {ref['repetition']:.3f}: must be at least {th.shaped_min_repetition_drop:.2f} lower "
-        f"{'ok' if drop_ok else 'FAILED'}",
+        f"score's {ref['repetition']:.3f}: "
+        + (
+            f"must be at least {th.shaped_min_repetition_drop:g} lower {'ok' if drop_ok else 'FAILED'}"
+            if goal == "repetition"
+            else f"not required (your declared goal is {goal!r})"
+        ),
         f"  perplexity under the reference model (how natural the text looks to the model you started from) "
         f"{ppl:.1f} against {ref_ppl:.1f}: {ratio:.2f}x, must be at most {th.shaped_max_perplexity_ratio:g}x "
         f"{'ok' if ppl_ok else 'FAILED'}",
@@ -524,6 +640,8 @@ def check_baseline(submission: Submission, context: CheckContext) -> CheckOutcom
         return _finish(
             score_baseline(baseline, Thresholds(0, 0, 0, 0, 0, 0, 0)), runs, context, _name(context)
         )
+    if not baseline.usable:  # whether or not any run reported its preset
+        raise NotGradable(f"{control_problem(baseline, Thresholds(0, 0, 0, 0, 0, 0, 0))}.")
     outcome = score_baseline(baseline, _settings(runs).thresholds)
     if runs.baseline_note:
         outcome.feedback += "\n" + runs.baseline_note
@@ -534,8 +652,9 @@ def _check_kl(kind: str):
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
         runs = run_set(submission, context)
         student = runs.records[kind]
-        if student.gated:
-            return _finish(_run_failed(student, f"your {KL_KINDS[kind]}"), runs, context, _name(context))
+        if student.gated or not student.usable:  # judged without the settings: no run may have reported them
+            outcome = _run_failed(student, f"your {KL_KINDS[kind]}", runs.records.get("baseline"))
+            return _finish(outcome, runs, context, _name(context))
         settings = _settings(runs)
         outcome = score_kl(
             kind, runs.records.get("baseline"), student, settings.thresholds, settings.runs.kl_coef(kind)
@@ -554,10 +673,20 @@ def _check_kl(kind: str):
 def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
     runs = run_set(submission, context)
     shaped = runs.records["shaped"]
-    if shaped.gated:
-        return _finish(_run_failed(shaped, "your shaped_reward"), runs, context, _name(context))
+    if shaped.gated or not shaped.usable:
+        label = (
+            "your shaped_reward and your kl_penalty_forward"
+            if shaped.component == "kl_penalty_forward"
+            else "your shaped_reward"
+        )
+        outcome = _run_failed(shaped, label, runs.records.get("baseline"))
+        return _finish(outcome, runs, context, _name(context))
     outcome = score_shaped(
-        runs.records.get("forward"), shaped, _settings(runs).thresholds, runs.records.get("baseline")
+        runs.records.get("forward"),
+        shaped,
+        _settings(runs).thresholds,
+        runs.records.get("baseline"),
+        goal=getattr(context, "shaping_goal", None) or "repetition",
     )
     return _finish(outcome, runs, context, _name(context))
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.checks.training.runs import Job, RunRecord, safe_key
+from grader.checks.training.runs import COST, Job, RunRecord, safe_key
 from grader.checks.training.settings import RUNS, load_settings, train_config
 from grader.contract import STUDENT_FUNCTIONS
 
@@ -60,12 +60,17 @@ class _Proxy:
         self.sandbox = sandbox
         self.name = name
         self.__name__ = name
+        self.seconds = 0.0  # spent in this function's calls (the lane resets it per run)
 
     def __call__(self, *args: Any) -> list[float]:
         from exercise.errors import StudentCodeError
         from grader.checks.harness import CallFailed
 
-        outcome = self.sandbox.call(self.name, *args)
+        began = time.perf_counter()
+        try:
+            outcome = self.sandbox.call(self.name, *args)
+        finally:
+            self.seconds += time.perf_counter() - began
         if outcome.ok and outcome.value is not None:
             return list(outcome.value)
         raise StudentCodeError(CallFailed(self.name, outcome).describe(), component=self.name)
@@ -113,9 +118,8 @@ def _lane(config: dict[str, Any]) -> None:
     for submission, sub_jobs in by_submission.items():  # one sandbox at a time (see grader.sandbox)
         with SandboxedSubmission(submission, sandbox_config) as sandbox:
             imported = sandbox.start()
-            functions = RewardFunctions(
-                *(_Proxy(sandbox, name) for name in STUDENT_FUNCTIONS), source=Path(submission).name
-            )
+            proxies = [_Proxy(sandbox, name) for name in STUDENT_FUNCTIONS]
+            functions = RewardFunctions(*proxies, source=Path(submission).name)
             for job in sub_jobs:
                 output_dir = str(Path(config["runs_dir"]) / safe_key(job.key))
                 fields = train_config(job.run, settings, job.seed, output_dir, **models)
@@ -126,6 +130,8 @@ def _lane(config: dict[str, Any]) -> None:
                     write(record)
                     continue
                 sandbox.begin_check(settings.runs.run_budget_s)
+                for proxy in proxies:
+                    proxy.seconds = 0.0
                 began = time.perf_counter()
                 try:
                     result = run(TrainConfig(**fields), functions, console=Console(quiet=True))
@@ -142,8 +148,14 @@ def _lane(config: dict[str, Any]) -> None:
                 record.history, record.wall_time_s, record.timing = (
                     result.history,
                     result.wall_time_s,
-                    result.timing,
+                    {**(result.timing or {}), "submission_seconds": sum(p.seconds for p in proxies)},
                 )
+                # A call refused or cut short by the run's budget (the sandbox's check budget): the run missed
+                # its budget; the checks decide whether the submission or the machine took the time.
+                if not result.ok and component in STUDENT_FUNCTIONS:
+                    if time.perf_counter() - began >= settings.runs.run_budget_s:
+                        record.timed_out, record.budget_s = True, settings.runs.run_budget_s
+                        record.budget_cost = COST.get(job.run, 1.0)
                 write(record)
 
 

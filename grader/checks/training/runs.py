@@ -52,8 +52,11 @@ class Job:
     seed: int = 0
 
 
-#: Relative cost of a run, for spreading jobs over lanes (a KL run also scores policy and reference).
-_COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4}
+#: Relative cost of a run, for spreading jobs over lanes (a KL run also scores policy and reference), and for
+#: judging from the control run's time whether a run that missed its budget would have made it on this machine
+#: (:func:`grader.checks.training.checks.overrun_cause`).
+COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4}
+_COST = COST
 
 
 def default_lanes() -> int:
@@ -87,8 +90,12 @@ class RunRecord:
     ``ok``: the run finished; ``error``: why not, one line for the student; ``component``: the student function
     at fault; ``internal``: the grader failed, not the submission; ``history``: the validations
     (``exercise.train.RunResult.history``); ``gated``: not started, because a function it needs failed its
-    pre-flight call (or, for the baseline, nothing else could run). The rest says what was run and how long it
-    took: ``key``, ``seed``, ``preset``, ``config`` (the ``TrainConfig`` fields), ``wall_time_s``, ``timing``.
+    pre-flight call (or, for the baseline, nothing else could run). ``timed_out``: it missed its time budget
+    (``budget_s`` seconds; ``budget_cost``: the work, in :data:`COST` units, its training process had to do within
+    that budget: this run and those before it in the same process); whether that is the submission's fault or the
+    machine's is the checks' to decide. The rest says what was run and how long it took: ``key``, ``seed``,
+    ``preset``, ``config`` (the ``TrainConfig`` fields), ``wall_time_s``, ``timing`` (``submission_seconds``: the
+    time spent in the submission's calls).
     """
 
     run: str
@@ -104,6 +111,9 @@ class RunRecord:
     config: dict[str, Any] | None = None
     wall_time_s: float | None = None
     timing: dict[str, Any] | None = None
+    timed_out: bool = False
+    budget_s: float | None = None
+    budget_cost: float | None = None
 
     #: Always written, even when empty; the others only when set.
     _ALWAYS = ("run", "ok", "error", "component", "internal", "history")
@@ -238,7 +248,9 @@ def execute(
 
     records: dict[str, RunRecord] = {}
     for proc, _ticks, lane_jobs, lane_dir in procs:
+        cost = 0.0  # the work this lane had to do, up to and including each job, within the budget
         for job in lane_jobs:
+            cost += COST.get(job.run, 1.0)
             record = _read_record(lane_dir / "records" / f"{safe_key(job.key)}.json")
             if record is None:
                 if timed_out:
@@ -247,6 +259,7 @@ def execute(
                         f"the training runs did not finish within their time budget ({timeout_s:g} s)",
                         internal=False,
                     )
+                    record.timed_out, record.budget_s, record.budget_cost = True, timeout_s, cost
                 else:
                     record = _failed_record(
                         job,

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from grader.cli import EXIT_NOT_GRADABLE
 from grader.grading.results import validate_results
 from grader.sandbox.proctree import (
     die_with_parent,
@@ -130,7 +131,7 @@ def read_row(entry: Entry, folder: Path, exit_code: int | None, error: str, seco
         error = f"the grader exited with status {exit_code} and wrote an unreadable results.json ({exc})"
         return Graded(entry.name, 0.0, None, [], error, entry.note, exit_code, seconds, label)
     max_score = sum(float(t.get("max_score", 0.0)) for t in tests) if tests else None
-    if exit_code not in (0, 1):
+    if exit_code not in (0, 1, EXIT_NOT_GRADABLE):  # 3: graded, some checks not gradable (no points lost)
         error = f"grader error (exit status {exit_code}): {_first_line(results)}"
     return Graded(entry.name, score, max_score, tests, error, entry.note, exit_code, seconds, label)
 

@@ -23,7 +23,7 @@ from grader.tools.batch.config import DEFAULT_GRADER, SHARED_DIR, BatchConfig, E
 from grader.tools.batch.discover import discover
 from grader.tools.batch.grade import already_done, grade_one
 from grader.tools.batch.progress import BatchEvents
-from grader.tools.batch.summary import Summary, expected_max_score, summarise
+from grader.tools.batch.summary import Summary, expected_max_score, row_points_not_graded, summarise
 from grader.tools.batch.writers import (
     print_summary,
     write_charts,
@@ -195,6 +195,8 @@ def run_batch(
             "note": r.note,
             "exit_code": r.exit_code,
             "seconds": round(r.seconds, 3),
+            # points of checks the machine kept from being judged (left out of max_score); None: none
+            "not_gradable": row_points_not_graded(r.tests),
         }
         for r in ordered
     ]

@@ -1,7 +1,14 @@
-"""Per-check pass rates (withheld checks counted apart) and misconception counts over a class."""
+"""Per-check pass rates (withheld checks counted apart) and misconception counts over a class.
+
+A check that was not gradable in a grade (``extra_data.gradable: false``: the machine, not the submission, kept it
+from being judged; see :mod:`grader.grading.results`) has no verdict there: it counts neither as passed nor as
+failed, nor in the mean points, and is counted in its own column; the submissions with such checks are listed
+for a regrade (``--resume`` grades them again: their grader exited with status 3).
+"""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import Counter
 from collections.abc import Sequence
@@ -34,8 +41,27 @@ def misconceptions_of(test: dict[str, Any]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def not_gradable_points(test: dict[str, Any]) -> float | None:
+    """The points a check that was not gradable is worth (left out of its ``max_score``); None when it was
+    judged."""
+    extra = test.get("extra_data")
+    if not isinstance(extra, dict) or extra.get("gradable") is not False:
+        return None
+    points = extra.get("points_not_graded", 0.0)
+    return float(points) if isinstance(points, int | float) and not isinstance(points, bool) else 0.0
+
+
+def row_points_not_graded(tests: Sequence[dict[str, Any]]) -> float | None:
+    """The points of a grade's checks that were not gradable; None when every check was judged."""
+    points = [p for p in map(not_gradable_points, tests) if p is not None]
+    return math.fsum(points) if points else None
+
+
 def test_passed(test: dict[str, Any]) -> bool | None:
-    """Full points on a check; for a 0-point (advisory) check, its ``status`` if it has one, else unknown."""
+    """Full points on a check; for a 0-point (advisory) check, its ``status`` if it has one, else unknown; unknown
+    for a check that was not gradable."""
+    if not_gradable_points(test) is not None:
+        return None
     status = test.get("status")
     max_score = float(test.get("max_score", 0.0))
     if max_score > 0:
@@ -68,6 +94,7 @@ class CheckStats:
     passed: int
     mean_points: float
     withheld: int = 0  # passed on its own, points withheld by a gate (counted as not passed)
+    not_gradable: int = 0  # grades where the machine kept it from being judged (no verdict: not in `graded`)
 
     @property
     def pass_rate(self) -> float | None:
@@ -87,6 +114,8 @@ class Summary:
     misconceptions: list[tuple[str, int, list[str]]]  # id, submissions, checks where seen
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)  # how the batch ran (executor, shared baseline, resume)
+    #: submissions with checks that were not gradable (no points lost: to be graded again, e.g. --resume)
+    regrade: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,7 +136,9 @@ def summarise(rows: Sequence[Graded], seconds: float = 0.0) -> Summary:
     for row in rows:
         for test in row.tests:
             by_name[test["name"]].append(test)
-            maxima.setdefault(test["name"], float(test.get("max_score", 0.0)))
+            # a check that was not gradable has max_score 0 there: its worth is in points_not_graded
+            worth = max(float(test.get("max_score", 0.0)), not_gradable_points(test) or 0.0)
+            maxima[test["name"]] = max(maxima.get(test["name"], 0.0), worth)
     checks = []
     for name in columns:
         verdicts = [test_passed(t) for t in by_name[name]]
@@ -117,11 +148,18 @@ def summarise(rows: Sequence[Graded], seconds: float = 0.0) -> Summary:
             graded = len(known) + missing  # no report on this check: not passed
         else:
             graded = len(known)
-        points = [float(t.get("score", 0.0)) for t in by_name[name]] + [0.0] * missing
+        judged = [t for t in by_name[name] if not_gradable_points(t) is None]
+        points = [float(t.get("score", 0.0)) for t in judged] + [0.0] * missing
         withheld = sum(1 for t in by_name[name] if TAG_WITHHELD in (t.get("tags") or ()))
         checks.append(
             CheckStats(
-                name, maxima[name], graded, sum(known), statistics.fmean(points) if points else 0.0, withheld
+                name,
+                maxima[name],
+                graded,
+                sum(known),
+                statistics.fmean(points) if points else 0.0,
+                withheld,
+                len(by_name[name]) - len(judged),
             )
         )
     seen: dict[str, set[str]] = {}
@@ -146,4 +184,5 @@ def summarise(rows: Sequence[Graded], seconds: float = 0.0) -> Summary:
         checks=checks,
         misconceptions=misconceptions,
         seconds=seconds,
+        regrade=[row.name for row in rows if row_points_not_graded(row.tests) is not None],
     )

@@ -10,7 +10,16 @@ from typing import Any
 
 from grader.grading.sanitise import clean_text, clean_tree
 from grader.tools.batch.config import Graded
-from grader.tools.batch.summary import Summary, check_columns, expected_max_score
+from grader.tools.batch.summary import (
+    Summary,
+    check_columns,
+    expected_max_score,
+    not_gradable_points,
+    row_points_not_graded,
+)
+
+#: A gradebook cell of a check that was not gradable (no points lost; its points are not in max_score).
+NOT_GRADABLE = "not gradable"
 
 
 def number_text(value: float | None) -> str:
@@ -32,20 +41,30 @@ def formula_safe(text: str) -> str:
 
 def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
     """``gradebook.csv``; returns its header. Text cells (names, errors) are :func:`formula_safe`; the numbers
-    are written as numbers."""
+    are written as numbers. A check that was not gradable in a grade reads ``not gradable`` in its cell (not 0:
+    no points were lost), and when any grade had one, a ``not_gradable`` column before ``error`` holds the points
+    left out of that row's ``max_score`` (empty: every check was judged); those rows are to be graded again."""
     columns = check_columns(rows)
     fallback_max = expected_max_score(rows)
-    header = ["submission", "score", "max_score", *columns, "error"]
+    left_out = [row_points_not_graded(row.tests) for row in rows]
+    extra = ["not_gradable"] if any(p is not None for p in left_out) else []
+    header = ["submission", "score", "max_score", *columns, *extra, "error"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([formula_safe(h) for h in clean_tree(header)])  # check names come from results.json
-        for row in rows:
-            points = {t["name"]: float(t.get("score", 0.0)) for t in row.tests}
+        for row, cut in zip(rows, left_out, strict=True):
+            points = {
+                t["name"]: NOT_GRADABLE
+                if not_gradable_points(t) is not None
+                else number_text(float(t.get("score", 0.0)))
+                for t in row.tests
+            }
             max_score = row.max_score if row.max_score is not None else fallback_max
             label, error = (formula_safe(clean_text(text)) for text in (row.name, row.error))
             writer.writerow(
                 [label, number_text(row.score), number_text(max_score)]
-                + [number_text(points.get(name, 0.0)) for name in columns]
+                + [points.get(name, "0") for name in columns]
+                + ([number_text(cut)] if extra else [])
                 + [error]
             )
     return header
@@ -69,6 +88,14 @@ def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> No
         + (f" of {number_text(summary.max_score)}" if summary.max_score is not None else ""),
         f"- full marks: {summary.full_marks}",
         f"- time: {summary.seconds:.1f} s",
+        *(
+            [
+                f"- not gradable (no points lost, grade again, e.g. with --resume): {len(summary.regrade)} "
+                f"({', '.join(_cell(n) for n in summary.regrade)})"
+            ]
+            if summary.regrade
+            else []
+        ),
         *(f"- {note}" for note in summary.notes),
         "",
         "## Pass rate per check",
@@ -76,13 +103,23 @@ def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> No
         "A check whose points the rubric's gates withheld (it passed on its own; a check it requires failed) is "
         "not passed; the withheld column counts those.",
         "",
-        "| check | points | passed | pass rate | withheld | mean points |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    ungraded = any(c.not_gradable for c in summary.checks)
+    if ungraded:
+        lines[-2] += (
+            " A check that was not gradable (the machine, not the submission, kept it from being judged) has no "
+            "verdict in that grade: the not gradable column counts those, left out of passed and mean points."
+        )
+    lines += [
+        "| check | points | passed | pass rate | withheld |"
+        + (" not gradable |" if ungraded else "")
+        + " mean points |",
+        "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if ungraded else "") + " ---: |",
     ]
     for c in summary.checks:
         lines.append(
             f"| {_cell(c.name)} | {number_text(c.max_score)} | {c.passed}/{c.graded} | {_percent(c.pass_rate)} "
-            f"| {c.withheld} | {c.mean_points:.2f} |"
+            f"| {c.withheld} |" + (f" {c.not_gradable} |" if ungraded else "") + f" {c.mean_points:.2f} |"
         )
     lines += ["", "## Misconceptions recognised", ""]
     if summary.misconceptions:
@@ -171,12 +208,14 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         return escape(clean_text(str(value)))
 
     table = Table(title="Pass rate per check", title_justify="left")
+    ungraded = any(c.not_gradable for c in summary.checks)
     columns = (
         ("check", "left"),
         ("points", "right"),
         ("passed", "right"),
         ("rate", "right"),
         ("held", "right"),
+        *((("not gradable", "right"),) if ungraded else ()),
     )
     for title, justify in columns:
         table.add_column(title, justify=justify)
@@ -187,6 +226,7 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
             f"{c.passed}/{c.graded}",
             _percent(c.pass_rate),
             str(c.withheld),
+            *((str(c.not_gradable),) if ungraded else ()),
         )
     console.print(table)
     if summary.misconceptions:
@@ -205,6 +245,13 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         for row in problems:
             table.add_row(text(row.name), text(row.error))
         console.print(table)
+    if summary.regrade:
+        console.print(
+            text(
+                f"Not gradable on this machine (no points lost; grade again, e.g. with --resume): "
+                f"{', '.join(summary.regrade)}"
+            )
+        )
     for note in summary.notes:
         console.print(text(note))
     total = f" of {number_text(summary.max_score)}" if summary.max_score is not None else ""
