@@ -133,20 +133,27 @@ def _v1_parents() -> tuple[dict[str, str] | None, str]:
     return {c: p for c, p in parents.items() if os.access(p, os.W_OK)}, ""
 
 
-def _remove_stale(directory: str) -> None:
-    """Empty groups left by a grader that was killed outright (its pid is in the name and gone)."""
-    try:
-        entries = os.listdir(directory)
-    except OSError:
-        return
-    for name in entries:
-        if name.startswith(PREFIX):
-            pid = name[len(PREFIX) :].split("-")[0]
+def _remove_stale(host: CgroupHost) -> None:
+    """Groups left by a grader (or a training lane) that was killed outright, so that it could not close its
+    sandbox (its pid is in the name, and gone): whatever still runs in one is killed, then it is removed."""
+    stale: set[str] = set()
+    for directory in set(host.parents.values()):
+        try:
+            entries = os.listdir(directory)
+        except OSError:
+            continue
+        for name in entries:
+            pid = name[len(PREFIX) :].split("-")[0] if name.startswith(PREFIX) else ""
             if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-                try:
-                    os.rmdir(os.path.join(directory, name))
-                except OSError:
-                    pass
+                stale.add(name)
+    for name in stale:
+        dirs = {
+            c: os.path.join(p, name) for c, p in host.parents.items() if os.path.isdir(os.path.join(p, name))
+        }
+        group = Cgroup(host, dirs, CgroupLimits(0, None, None))
+        if host.version == 2 or "freezer" in dirs:
+            group.kill(timeout_s=2.0)
+        group.remove()
 
 
 @functools.lru_cache(maxsize=1)
@@ -166,8 +173,7 @@ def cgroup_host() -> CgroupHost | str:
         if parents is None:
             return f"{why_v2}; {why_v1}"
         host = CgroupHost(1, parents)
-    for parent in set(host.parents.values()):
-        _remove_stale(parent)
+    _remove_stale(host)
     try:
         probe = Cgroup.create(host, CgroupLimits(64 << 20, 8, 1.0))
     except OSError as exc:

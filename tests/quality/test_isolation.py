@@ -688,6 +688,37 @@ def test_the_sandbox_tmp_counts_in_the_memory_limit(tmp_path: Path, ns: SandboxC
     assert out.status == "crashed" and "used more than 160 MiB of memory" in out.message, out
 
 
+def test_a_group_left_by_a_killed_grader_is_killed_and_removed() -> None:
+    """A grader (or training lane) killed outright cannot close its sandbox: the next probe kills what still runs
+    in a group whose grader is gone, and removes it."""
+    from grader.sandbox import cgroup as cgroup_module
+
+    _require_cgroups()
+    host = cgroup_host()
+    # a pid above the kernel's highest pid_max (PID_MAX_LIMIT): never a live process
+    name = f"{cgroup_module.PREFIX}4194305-{uuid.uuid4().hex[:8]}"
+    dirs = {c: os.path.join(p, name) for c, p in host.parents.items()}
+    for directory in dict.fromkeys(dirs.values()):
+        os.mkdir(directory)
+    group = cgroup_module.Cgroup(host, dirs, cgroup_module.CgroupLimits(64 << 20, 8, None))
+    marker = f"stale{uuid.uuid4().hex}"
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", marker], preexec_fn=group.enter
+    )
+    try:
+        assert group.pids() == [sleeper.pid]
+        reaper = threading.Thread(target=sleeper.wait)  # its parent is alive here: it reaps it at once
+        reaper.start()
+        cgroup_module._remove_stale(host)
+        reaper.join(timeout=10)
+        assert sleeper.returncode == -signal.SIGKILL
+        assert not any(os.path.exists(d) for d in dirs.values())
+    finally:
+        trap_and_kill(marker)
+        group.kill()
+        group.remove()
+
+
 def test_tasks_are_capped_by_the_cgroup_also_for_root(tmp_path: Path, cgroup_mode: SandboxConfig) -> None:
     """Without namespaces, RLIMIT_NPROC does not apply to root; the pids controller counts every task."""
     config = replace(cgroup_mode, max_processes=64)
