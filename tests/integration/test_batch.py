@@ -2,7 +2,7 @@
 with each results.json, pass rates, misconception counts and charts.
 
 Most tests drive the batch with a stand-in grader (tests/support/fake_grader.py: same command line and results format,
-outcome chosen by directives in the submission) so they take seconds; the tests marked ``real_grader`` use
+outcome chosen by directives in the submission) so they take seconds; the tests under "With the real grader" use
 ``python -m grader`` itself.
 """
 
@@ -271,11 +271,6 @@ def test_cli_end_to_end_with_exit_status(class_folder: Path, tmp_path: Path) -> 
 # With the real grader
 # ---------------------------------------------------------------------------------------------------------------
 
-real_grader = pytest.mark.skipif(
-    not (REPO / "grader" / "__main__.py").is_file(),
-    reason="the grader CLI (python -m grader) is not built yet",
-)
-
 
 def _single_grade(submission: Path, results: Path) -> dict:
     subprocess.run(
@@ -297,7 +292,6 @@ def _single_grade(submission: Path, results: Path) -> dict:
 
 
 @pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
-@real_grader
 def test_real_grader_batch_scores_equal_single_grades(tmp_path: Path) -> None:
     subs = tmp_path / "subs"
     shutil.copy(REPO / "reference" / "rewards.py", write_file(subs / "ref" / "rewards.py", ""))
@@ -493,7 +487,6 @@ def test_an_unreachable_ray_address_is_one_line_at_once(
 
 
 @pytest.mark.slow
-@real_grader
 def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks(tmp_path: Path) -> None:
     """Slow: the one test that makes real training runs with a shared baseline (the baseline once, then the
     reference's three runs: about a full grade, 40-60 s of both cores). How a baseline is checked is tested on

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import textwrap
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from grader.contract import CheckContext, CheckOutcome, Submission
 from grader.grading.rubric import parse_rubric
 from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission
+from tests.support.ci import skip_unless_required
 from tests.support.sandbox import (
     FAST,
     GOOD,
@@ -94,8 +97,9 @@ def test_syntax_error_names_the_line(tmp_path: Path) -> None:
 
 def test_reading_the_reference_by_path_is_denied(tmp_path: Path) -> None:
     if landlock_abi() < 1 and not namespaces_work():
-        pytest.skip(
-            "neither namespaces nor Landlock: the worker cannot be denied read access to the repository"
+        skip_unless_required(
+            "GRADER_REQUIRE_NAMESPACES",
+            "neither namespaces nor Landlock: the worker cannot be denied read access to the repository",
         )
     assert REPO_ROOT is not None
     source = f"""
@@ -115,12 +119,29 @@ def test_reading_the_reference_by_path_is_denied(tmp_path: Path) -> None:
     assert "KeyError: 'kl_penalty_forward'" in results.tests[0].output
 
 
-def test_signalling_the_grader_is_denied(tmp_path: Path) -> None:
-    if landlock_abi() < 6:
-        pytest.skip(
-            "needs Landlock ABI 6 (signal scoping); without it the submission could kill this test run"
+@pytest.mark.parametrize(
+    "config",
+    [
+        FAST,  # namespaces where they work (and Landlock's signal scoping where the kernel has it)
+        replace(FAST, landlock_scoping=False),  # as on a kernel before Landlock ABI 6
+        replace(FAST, isolation="fallback"),
+        replace(FAST, isolation="fallback", landlock_scoping=False),  # the seccomp signal guard alone
+        replace(FAST, isolation="fallback", landlock=False),
+    ],
+    ids=["auto", "auto-unscoped", "fallback", "fallback-unscoped", "fallback-no-landlock"],
+)
+def test_signalling_the_grader_is_denied(tmp_path: Path, config: SandboxConfig) -> None:
+    """Denied in every mode, whatever the kernel's Landlock ABI (no skip): a signal that got through would reach
+    this process, which records it instead of dying."""
+    received: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        results = grade_source(
+            tmp_path, "import os, signal\nos.kill(os.getppid(), signal.SIGTERM)\n" + GOOD, config
         )
-    results = grade_source(tmp_path, "import os, signal\nos.kill(os.getppid(), signal.SIGTERM)\n" + GOOD)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert received == []
     assert results.score == 0 and "PermissionError" in results.tests[0].output
 
 

@@ -10,11 +10,6 @@ from exercise.functions import load_reward_functions
 from exercise.presets import tiny_model_path
 from exercise.train import run
 
-pytestmark = pytest.mark.skipif(
-    not (tiny_model_path() / "config.json").exists(),
-    reason="tiny model not built (python -m exercise.tiny.build)",
-)
-
 
 def tiny_run(tmp_path, name, **changes):
     config = TrainConfig(preset="tiny", output_dir=str(tmp_path / name), quiet=True, **changes)

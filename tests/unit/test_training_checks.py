@@ -410,11 +410,6 @@ def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Pat
     return {t.check_id: t for t in results.tests}, results
 
 
-needs_reference = pytest.mark.skipif(
-    not REFERENCE.is_file(), reason="needs reference/ (instructor repository)"
-)
-
-
 @pytest.fixture(scope="module")
 def shared_baseline(tmp_path_factory) -> Path:
     """The seed-0 baseline run, made once for this module's grades (as a batch shares it: --baseline-run), so
@@ -432,7 +427,6 @@ def reference_graded(shared_baseline, tmp_path_factory):
 
 
 @pytest.mark.slow
-@needs_reference
 def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(reference_graded):
     """Slow: the shared baseline and three real GRPO runs (about 30 s on two cores)."""
     by_id, results, tmp_path = reference_graded
@@ -445,7 +439,6 @@ def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(refe
 
 
 @pytest.mark.slow
-@needs_reference
 @pytest.mark.parametrize("variant", ["zero_kl", "sign_flipped"])
 def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, variant, shared_baseline):
     """Slow: three real GRPO runs per variant."""
@@ -463,7 +456,6 @@ def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, var
 
 
 @pytest.mark.slow
-@needs_reference
 def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path, shared_baseline):
     """Slow: three real GRPO runs."""
     by_id, _ = _grade_training(_variant(tmp_path, "r_log_r_backward"), tmp_path, baseline_run=shared_baseline)
@@ -474,7 +466,6 @@ def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path, shared_b
 
 
 @pytest.mark.slow
-@needs_reference
 def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp_path, shared_baseline):
     """Slow: three real GRPO runs. Through the sandbox and the JSON crossing, the identity shaping's rewards are
     the plain score's to the bit, so the shaped run is the forward run step for step."""
@@ -485,7 +476,6 @@ def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp
 
 
 @pytest.mark.slow
-@needs_reference
 def test_same_seed_same_training_scores(tmp_path, reference_graded):
     """Slow: the reference graded again (four real GRPO runs), this time making its own baseline: the same
     scores and feedback as the grade with the shared baseline, so sharing it changes nothing but the time."""
@@ -635,7 +625,6 @@ def test_calibration_table_scores_the_shaping_variants_against_the_forward_run()
     assert not ok and "(NOT AS REQUIRED)" in text
 
 
-@pytest.mark.skipif(not REFERENCE.is_file(), reason="needs reference/ (instructor repository)")
 def test_calibration_with_saved_records_resumes_and_adds_up(tmp_path, monkeypatch):
     """--records FILE: runs already saved there are not made again, new ones are added, --rerender reads them
     all (an interrupted or seed-by-seed calibration costs no run twice)."""
