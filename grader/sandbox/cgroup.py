@@ -54,10 +54,6 @@ class CgroupHost:
     version: int
     parents: dict[str, str]
 
-    @property
-    def cpu_quota(self) -> bool:
-        return "cpu" in self.parents or (self.version == 2 and _v2_has(self.parents[""], "cpu"))
-
     def describe(self) -> str:
         return f"cgroup v{self.version}"
 
@@ -91,24 +87,56 @@ def _own_groups() -> dict[str, str]:
     return groups
 
 
-def _v2_has(directory: str, controller: str) -> bool:
+def _words(path: str) -> list[str]:
     try:
-        return controller in Path(directory, "cgroup.subtree_control").read_text().split()
+        return Path(path).read_text().split()
     except OSError:
-        return False
+        return []
 
 
-def _v2_parent() -> tuple[str | None, str]:
-    own = _own_groups().get("")
-    mount = next((m for m, fstype, _o in _mountinfo() if fstype == "cgroup2"), None)
+def _v2_parent(mount: str | None = None, own: str | None = None) -> tuple[str | None, str]:
+    """The directory below which sandbox groups go on cgroup v2, or None and why not.
+
+    Either this process's group already enables memory and pids for its children, or it was delegated to this
+    process alone (``systemd-run --user --scope -p Delegate=yes python -m grader ...``: the controllers are
+    available but not enabled, and the grader is its only process). In the second case the grader moves itself
+    into a leaf group of its own and enables the controllers (cgroup v2 allows no process in a group that
+    enables controllers for its children); it never moves another process.
+    """
+    if own is None:
+        own = _own_groups().get("")
+    if mount is None:
+        mount = next((m for m, fstype, _o in _mountinfo() if fstype == "cgroup2"), None)
     if own is None or mount is None:
         return None, "no cgroup v2 hierarchy"
     directory = os.path.join(mount, own.lstrip("/"))
-    missing = [c for c in _V2_REQUIRED if not _v2_has(directory, c)]
-    if missing:
-        return None, f"cgroup v2: {', '.join(missing)} not enabled for {directory}'s children (no delegation)"
     if not os.access(directory, os.W_OK):
-        return None, f"cgroup v2: {directory} is not writable"
+        return None, f"cgroup v2: {directory} is not writable (no delegation)"
+    enabled = _words(f"{directory}/cgroup.subtree_control")
+    if all(c in enabled for c in _V2_REQUIRED):
+        return directory, ""
+    available = _words(f"{directory}/cgroup.controllers")
+    missing = [c for c in _V2_REQUIRED if c not in available]
+    if missing:
+        return None, f"cgroup v2: {', '.join(missing)} not available in {directory} (no delegation)"
+    others = [p for p in _words(f"{directory}/cgroup.procs") if p != str(os.getpid())]
+    if others:
+        return None, (
+            f"cgroup v2: {directory} holds other processes too, so its controllers cannot be enabled for "
+            "sandboxes (start the grader in a delegated group of its own: systemd-run --user --scope -p "
+            "Delegate=yes ...)"
+        )
+    leaf = os.path.join(directory, f"grader-main-{os.getpid()}")
+    try:
+        os.makedirs(leaf, exist_ok=True)
+        _write(f"{leaf}/cgroup.procs", str(os.getpid()))
+        wanted = [c for c in (*_V2_REQUIRED, "cpu") if c in available]
+        _write(f"{directory}/cgroup.subtree_control", " ".join(f"+{c}" for c in wanted))
+    except OSError as exc:
+        return (
+            None,
+            f"cgroup v2: cannot enable {', '.join(_V2_REQUIRED)} in {directory} ({exc.strerror or exc})",
+        )
     return directory, ""
 
 
@@ -316,23 +344,20 @@ class Cgroup:
             except OSError:
                 pass
             return self.wait_empty(timeout_s)
-        if self.host.version == 2:
-            state, frozen, thawed, done = f"{self.dirs['']}/cgroup.freeze", "1", "0", None
+        if self.host.version == 2:  # kernels before 5.14: no cgroup.kill, the v2 freezer instead
+            state, frozen, thawed = f"{self.dirs['']}/cgroup.freeze", "1", "0"
+            done, done_value = f"{self.dirs['']}/cgroup.events", "frozen 1"
         else:
-            state, frozen, thawed, done = (
-                f"{self.dirs['freezer']}/freezer.state",
-                "FROZEN",
-                "THAWED",
-                "FROZEN",
-            )
+            state, frozen, thawed = f"{self.dirs['freezer']}/freezer.state", "FROZEN", "THAWED"
+            done, done_value = state, "FROZEN"
         deadline = time.monotonic() + timeout_s
         while self.pids() and time.monotonic() < deadline:
             # Frozen tasks cannot fork: the list read next is complete. SIGKILL takes effect when thawed.
             try:
                 _write(state, frozen)
                 settle = time.monotonic() + 1.0
-                while done is not None and time.monotonic() < settle:
-                    if _read(state).strip() == done:
+                while time.monotonic() < settle:
+                    if done_value in _read(done):
                         break
                     time.sleep(0.005)
             except OSError:
