@@ -25,15 +25,10 @@ def shaping(scores, completions, prompts=None):
     return list(scores)
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_gpt2_dir):
-    return tiny_gpt2_dir
-
-
-def config(model_dir, tmp_path, **changes):
+def config(tiny_gpt2_dir, tmp_path, **changes):
     base = TrainConfig(
         preset="tiny",
-        model_name=str(model_dir),
+        model_name=str(tiny_gpt2_dir),
         max_steps=2,
         eval_every=1,
         validation_prompts=3,
@@ -49,7 +44,7 @@ def quiet_run(cfg, functions=None) -> RunResult:
     return run(cfg, functions, console=Console(quiet=True))
 
 
-def test_run_with_custom_functions(model_dir, tmp_path):
+def test_run_with_custom_functions(tiny_gpt2_dir, tmp_path):
     calls = []
 
     def counting_k1(lp, lr, kl_coef=0.1):
@@ -57,7 +52,7 @@ def test_run_with_custom_functions(model_dir, tmp_path):
         return k1(lp, lr, kl_coef)
 
     result = quiet_run(
-        config(model_dir, tmp_path, kl_type="forward"), RewardFunctions(counting_k1, k1, shaping)
+        config(tiny_gpt2_dir, tmp_path, kl_type="forward"), RewardFunctions(counting_k1, k1, shaping)
     )
     assert result.ok, result.error
     assert [r["step"] for r in result.history] == [0, 1, 2]
@@ -69,7 +64,7 @@ def test_run_with_custom_functions(model_dir, tmp_path):
     assert result.wall_time_s > 0 and (tmp_path / "run" / "summary.json").exists()
 
 
-def test_nan_penalty_stops_the_run_naming_the_component(model_dir, tmp_path):
+def test_nan_penalty_stops_the_run_naming_the_component(tiny_gpt2_dir, tmp_path):
     state = {"calls": 0}
 
     def nan_after_preflight(lp, lr, kl_coef=0.1):
@@ -77,7 +72,7 @@ def test_nan_penalty_stops_the_run_naming_the_component(model_dir, tmp_path):
         return k1(lp, lr, kl_coef) if state["calls"] == 1 else [math.nan] * len(lp)
 
     result = quiet_run(
-        config(model_dir, tmp_path, kl_type="backward"), RewardFunctions(k1, nan_after_preflight, shaping)
+        config(tiny_gpt2_dir, tmp_path, kl_type="backward"), RewardFunctions(k1, nan_after_preflight, shaping)
     )
     assert not result.ok
     assert result.error == "kl_penalty_backward returned nan for completion 0"
@@ -87,21 +82,23 @@ def test_nan_penalty_stops_the_run_naming_the_component(model_dir, tmp_path):
     ]  # the step-0 validation ran, the first step did not finish
 
 
-def test_lora_uses_the_base_model_as_reference(model_dir, tmp_path):
+def test_lora_uses_the_base_model_as_reference(tiny_gpt2_dir, tmp_path):
     result = quiet_run(
-        config(model_dir, tmp_path, kl_type="forward", use_peft=True, max_steps=1),
+        config(tiny_gpt2_dir, tmp_path, kl_type="forward", use_peft=True, max_steps=1),
         RewardFunctions(k1, k1, shaping),
     )
     assert result.ok, result.error
     assert result.history[0]["kl_forward"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_trl_beta_reference_is_reused(model_dir, tmp_path):
-    result = quiet_run(config(model_dir, tmp_path, beta=0.04, max_steps=1), RewardFunctions(k1, k1, shaping))
+def test_trl_beta_reference_is_reused(tiny_gpt2_dir, tmp_path):
+    result = quiet_run(
+        config(tiny_gpt2_dir, tmp_path, beta=0.04, max_steps=1), RewardFunctions(k1, k1, shaping)
+    )
     assert result.ok, result.error
     assert any("kl" in entry for entry in result.train_log)
 
 
-def test_bad_values_are_errors_not_exceptions(model_dir, tmp_path):
-    result = quiet_run(config(model_dir, tmp_path, num_generations=1), RewardFunctions(k1, k1, shaping))
+def test_bad_values_are_errors_not_exceptions(tiny_gpt2_dir, tmp_path):
+    result = quiet_run(config(tiny_gpt2_dir, tmp_path, num_generations=1), RewardFunctions(k1, k1, shaping))
     assert result.error == "--num_generations must be at least 2 (GRPO compares completions in a group)"

@@ -13,11 +13,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def model_dir(tiny_gpt2_dir):
-    return tiny_gpt2_dir
-
-
 def train(*args, env=None, timeout=300):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
@@ -31,13 +26,13 @@ def train(*args, env=None, timeout=300):
 
 
 @pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
-def test_two_steps_write_the_outputs(model_dir, tmp_path):
+def test_two_steps_write_the_outputs(tiny_gpt2_dir, tmp_path):
     out = tmp_path / "run"
     proc = train(
         "--preset",
         "tiny",
         "--model_name",
-        model_dir,
+        tiny_gpt2_dir,
         "--max_steps",
         2,
         "--eval_every",
@@ -91,12 +86,12 @@ def test_gpt2_offline_without_cache_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
-def test_student_stub_gives_the_one_line_not_implemented_message(model_dir, tmp_path):
+def test_student_stub_gives_the_one_line_not_implemented_message(tiny_gpt2_dir, tmp_path):
     proc = train(
         "--preset",
         "tiny",
         "--model_name",
-        model_dir,
+        tiny_gpt2_dir,
         "--max_steps",
         2,
         "--kl_type",

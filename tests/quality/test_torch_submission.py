@@ -21,7 +21,7 @@ from grader.checks import REGISTRY
 from grader.grading.runner import grade
 from grader.sandbox import SandboxConfig, SandboxedSubmission
 from tests.support.check_ids import TRAINING_IDS
-from tests.support.sandbox import GOOD, RUBRIC
+from tests.support.sandbox import GOOD, RUBRIC, write_submission
 from tests.support.sandbox import REGISTRY as EXACT_REGISTRY
 
 #: Correct in every respect, written the way a torch user would: tensors, broadcasting, masks for ragged rows.
@@ -73,17 +73,10 @@ def shaped_reward(scores, completions, prompts=None):
 '''
 
 
-def _write(tmp_path: Path, source: str, name: str = "rewards.py") -> Path:
-    path = tmp_path / "submission" / name
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(textwrap.dedent(source))
-    return path
-
-
 @pytest.mark.slow  # about 10 s on 2 cores: every property check with torch imported in the worker
 def test_a_torch_solution_earns_full_marks_through_the_sandbox(tmp_path: Path) -> None:
     """Every property check of the real rubric, graded as `nox -s grade -- --no-training` would."""
-    results = grade(_write(tmp_path, TORCH_SOLUTION), training=False, max_examples=20)
+    results = grade(write_submission(tmp_path, TORCH_SOLUTION), training=False, max_examples=20)
     failed = {t.check_id: t.output for t in results.tests if t.score < t.max_score}
     assert results.full_marks and not failed, failed
     assert {t.check_id for t in results.tests} == set(REGISTRY) - TRAINING_IDS
@@ -106,7 +99,7 @@ FAST = SandboxConfig(call_timeout_s=20.0, import_timeout_s=20.0, check_budget_s=
 @pytest.mark.parametrize("isolation", ["auto", "fallback"])
 def test_mapping_gigabytes_without_using_them_is_not_rejected(tmp_path: Path, isolation: str) -> None:
     results = grade(
-        _write(tmp_path, MAPS_8_GIB + GOOD),
+        write_submission(tmp_path, MAPS_8_GIB + GOOD),
         rubric=RUBRIC,
         registry=EXACT_REGISTRY,
         sandbox_config=replace(FAST, isolation=isolation),
@@ -125,7 +118,7 @@ def test_really_using_more_than_the_limit_fails_with_the_memory_message(
         return [0.0] * len(log_probs_policy)
     """
     config = replace(FAST, memory_bytes=512 << 20, isolation=isolation)
-    with SandboxedSubmission(_write(tmp_path, GOOD + textwrap.dedent(hog)), config) as sub:
+    with SandboxedSubmission(write_submission(tmp_path, GOOD + textwrap.dedent(hog)), config) as sub:
         assert sub.start().ok
         sub.begin_check(40)
         out = sub.call("kl_penalty_forward", [[-1.0]], [[-1.0]], kl_coef=0.1)
@@ -139,7 +132,7 @@ def test_the_memory_limit_counts_resident_memory_not_mappings(tmp_path: Path) ->
     """The address-space cap is far above the resident limit, and both are what the report says."""
     config = SandboxConfig()
     assert config.address_space_bytes is None or config.address_space_bytes >= 8 * config.memory_bytes
-    with SandboxedSubmission(_write(tmp_path, GOOD), config) as sub:
+    with SandboxedSubmission(write_submission(tmp_path, GOOD), config) as sub:
         assert sub.start().ok
         assert "2 GiB resident memory" in sub.isolation
         assert sub.sandbox_info["memory_limit_bytes"] == 2 << 30

@@ -85,8 +85,8 @@ REGISTRY = {
 }
 
 
-def write_submission(tmp_path: Path, source: str) -> Path:
-    path = tmp_path / "submission_dir" / "rewards.py"
+def write_submission(tmp_path: Path, source: str, name: str = "rewards.py") -> Path:
+    path = tmp_path / "submission_dir" / name
     path.parent.mkdir(exist_ok=True)
     path.write_text(textwrap.dedent(source))
     return path
