@@ -196,6 +196,16 @@ def test_the_identity_shaping_reproduces_its_control_and_fails():
     assert as_repetitive.fraction == 0 and as_repetitive.tags == ["training:shaping_no_effect"]
 
 
+def test_the_repetition_drop_is_required_for_the_repetition_goal_only():
+    """Issue 23: a shaping declared for another goal (grader.checks.goals) is not failed for repeating itself as
+    much as the plain score; its goal's own training metric is not calibrated yet, so it is reported, not required."""
+    as_repetitive = shaped_run(repetition=0.13)
+    assert C.score_shaped(CONTROL, as_repetitive, TH).fraction == 0.0
+    other = C.score_shaped(CONTROL, as_repetitive, TH, goal="longer")
+    assert other.fraction == 1.0, other.feedback
+    assert "not required (your declared goal is 'longer')" in other.feedback
+
+
 def test_a_shaping_that_pays_for_gibberish_fails_on_perplexity():
     """Varied, positive, not repetitive, and unnatural: perplexity 35 against the control's 4.7 (7.4x)."""
     outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=35.0, kl=(0.0, 1.0, 1.7)), TH)
