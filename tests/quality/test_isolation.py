@@ -36,6 +36,7 @@ from grader.grading.runner import grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from grader.sandbox import submission as sandbox_module
 from grader.sandbox.cgroup import cgroup_host
+from tests.support.ci import skip_unless_required
 from tests.support.sandbox import (
     GOOD,
     REGISTRY,
@@ -370,7 +371,9 @@ def test_dev_holds_only_harmless_devices(tmp_path: Path, ns: SandboxConfig) -> N
 
 def test_host_devices_are_out_of_reach_without_namespaces(tmp_path: Path) -> None:
     if landlock_abi() < 1:
-        pytest.skip("without namespaces, only Landlock keeps the host's /dev out of reach")
+        skip_unless_required(
+            "GRADER_REQUIRE_LANDLOCK", "without namespaces, only Landlock keeps the host's /dev out of reach"
+        )
     # /dev/tty exists on any Linux (containers too): never an empty list, never a vacuous all()
     devices = ("/dev/tty", "/dev/kmsg", "/dev/loop0", "/dev/console", "/dev/tty1")
     candidates = [d for d in devices if os.path.exists(d)]
@@ -390,7 +393,9 @@ def test_host_devices_are_out_of_reach_without_namespaces(tmp_path: Path) -> Non
 
 def test_etc_shadow_and_the_repository_are_unreadable(tmp_path: Path, mode: SandboxConfig) -> None:
     if mode.isolation == "fallback" and landlock_abi() < 1:
-        pytest.skip("without namespaces, only Landlock keeps /etc/shadow out of reach")
+        skip_unless_required(
+            "GRADER_REQUIRE_LANDLOCK", "without namespaces, only Landlock keeps /etc/shadow out of reach"
+        )
     secret = tmp_path / "hidden" / "secret.txt"
     secret.parent.mkdir()
     secret.write_text("s3cret")
