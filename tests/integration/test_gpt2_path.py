@@ -262,7 +262,8 @@ def test_lane_makes_a_gpt2_preset_run_with_the_given_local_models(tmp_path, tiny
 def test_grader_gpt2_preset_with_full_size_standins_on_gpu(tmp_path):
     """``python -m grader --training-preset gpt2 --model_name DIR --sentiment_model DIR`` with full-size random
     stand-ins: every run finishes (random models need not pass the checks), none is cut short by its budget
-    ([gpt2.runs] run_budget_s in thresholds.toml) or the grade's, and none is an internal error."""
+    ([gpt2.runs] run_budget_s in thresholds.toml) or the grade's, and none is an internal error or not
+    gradable."""
     _needs_cuda()
     from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED
     from grader.grading.results import GradingResults
@@ -289,6 +290,7 @@ def test_grader_gpt2_preset_with_full_size_standins_on_gpu(tmp_path):
     assert code in (0, 1), output[-3000:]
     graded = GradingResults.from_dict(data)  # the typed reader: internal_error lives in extra_data
     assert not graded.internal_error, graded.output
+    assert not graded.not_gradable, graded.output  # e.g. a control run that failed on this machine
     training = [t for t in graded.tests if t.check_id in TRAINING_IDS]
     assert len(training) == 4, output[-3000:]
     for test in training:
