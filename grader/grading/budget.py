@@ -13,7 +13,8 @@ nothing). Two pieces, used by :func:`grader.grading.runner.grade`:
   (:mod:`grader.sandbox.cgroup`, ``--cpus``), and the budget does not count the time the grade's thread
   spent *waiting for a CPU* while it could run (the kernel's run-queue delay of that thread, from
   ``/proc/self/task/<tid>/schedstat``): a neighbour hogging the machine stretches the wall-clock deadline by
-  what it took, up to the budget once more (a grade ends by twice its budget at the latest). Time the grade
+  what it took (given back as each check starts), up to the budget once more (a grade ends by twice its budget
+  at the latest). Time the grade
   spends computing, sleeping or waiting for its submission is charged as before, so a slow submission still
   runs out of its own budget; and a submission's own spinning children cannot stretch it, since they run
   under the submission's CPU quota, not on the grader's thread.
@@ -87,12 +88,21 @@ class TimeBudget:
             None if waited is False else RunQueueWait() if waited in (None, True) else waited  # type: ignore[assignment]
         )
         self._waited_at_start = self._waited() if self._waited is not None else 0.0
+        self._forgiven = 0.0
+
+    def refresh(self) -> None:
+        """Give back the CPU wait so far: called when a check starts (:meth:`cap`), never after expiry.
+
+        The deadline moves only at check boundaries: a check whose own budget was capped at the grade's deadline
+        then ends exactly when the grade's time runs out, and is reported as cut short by it ("not finished"),
+        not as a check that ran out of its own time.
+        """
+        if self._waited is not None and self.seconds is not None and self.remaining() > 0:
+            self._forgiven = min(self.seconds, max(self._forgiven, self._waited() - self._waited_at_start))
 
     def forgiven(self) -> float:
         """Seconds not charged: the grade's wait for a CPU that someone else held (at most the budget)."""
-        if self._waited is None or self.seconds is None:
-            return 0.0
-        return min(self.seconds, max(0.0, self._waited() - self._waited_at_start))
+        return self._forgiven
 
     @property
     def deadline(self) -> float:
@@ -107,7 +117,8 @@ class TimeBudget:
         return self.remaining() <= 0
 
     def cap(self, seconds: float) -> float:
-        """``seconds``, or what is left of the budget if that is less (never negative)."""
+        """``seconds``, or what is left of the budget if that is less (never negative); a check starts."""
+        self.refresh()
         return max(0.0, min(seconds, self.remaining()))
 
     def not_run_message(self) -> str:

@@ -27,12 +27,15 @@ class FakeWait:
 
 def test_the_deadline_moves_by_the_wait_up_to_the_budget() -> None:
     waited = FakeWait()
-    budget = TimeBudget(10.0, start=100.0, waited=waited)
-    assert budget.deadline == 110.0
+    budget = TimeBudget(10.0, waited=waited)
+    assert budget.deadline == budget.start + 10.0
     waited.seconds = 4.0
-    assert budget.forgiven() == 4.0 and budget.deadline == 114.0
+    assert budget.deadline == budget.start + 10.0  # given back when the next check starts, not during one
+    budget.refresh()
+    assert budget.forgiven() == 4.0 and budget.deadline == budget.start + 14.0
     waited.seconds = 50.0  # never more than the budget again: a grade ends by twice its budget
-    assert budget.deadline == 120.0
+    budget.refresh()
+    assert budget.deadline == budget.start + 20.0
     assert TimeBudget(10.0, start=100.0, waited=False).deadline == 110.0
     assert TimeBudget(None, waited=waited).deadline == float("inf")
 
@@ -41,10 +44,22 @@ def test_the_watchdog_waits_for_a_deadline_that_moved() -> None:
     waited = FakeWait()
     budget = TimeBudget(0.3, waited=waited)
     fired: list[float] = []
-    waited.seconds = 0.2  # someone else held the CPU for 0.2 s: the deadline is at 0.5 s now
     with budget.watchdog(lambda: fired.append(time.monotonic() - budget.start)):
-        time.sleep(1.0)
+        time.sleep(0.1)
+        waited.seconds = 0.2  # someone else held the CPU for 0.2 s, and a check starts: the deadline is 0.5 s
+        assert budget.cap(60.0) < 0.45
+        time.sleep(0.9)
     assert len(fired) == 1 and fired[0] >= 0.45, fired
+
+
+def test_once_expired_the_budget_stays_expired() -> None:
+    """A check cut short at the deadline is 'not finished', and every later one 'not run': nothing given back
+    after the deadline brings the grade back."""
+    waited = FakeWait()
+    budget = TimeBudget(0.05, waited=waited)
+    time.sleep(0.1)
+    waited.seconds = 1.0
+    assert budget.cap(10.0) == 0.0 and budget.expired
 
 
 @pytest.mark.skipif(
