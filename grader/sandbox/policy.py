@@ -97,8 +97,9 @@ class SandboxConfig:
     cpu_seconds: int = 900
     file_bytes: int = 8 << 20  # per file written, the captured stdout/stderr included
     tmpfs_bytes: int = 64 << 20  # the whole /tmp of the namespaces mode (its disk quota)
-    #: tasks (processes + threads) of the sandbox, via RLIMIT_NPROC: exact in the namespaces mode; without
-    #: namespaces it counts all of this user's tasks (allowed: this many more than at start), and not for root
+    #: tasks (processes + threads) of the sandbox: the cgroup's pids limit where there is a cgroup (exact, root
+    #: included), and RLIMIT_NPROC: exact in the namespaces mode; without namespaces it counts all of this user's
+    #: tasks (allowed: this many more than at start), and not for root
     max_processes: int | None = 256
     #: CPUs the sandbox's processes may use together (a cgroup CPU quota, where there is a cgroup); None: no quota
     cpus: float | None = 1.0
