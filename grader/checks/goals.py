@@ -170,7 +170,7 @@ GOALS: dict[str, Goal] = {
     "repetition": Goal(
         "repetition",
         "text that does not repeat itself",
-        "",  # grader.checks.shaping.repetition
+        "",  # grader.checks.shaping.goal
         S.repetition_cases,
         _repetition_prop,
     ),

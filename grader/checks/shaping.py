@@ -1,7 +1,7 @@
 """Property checks of ``shaped_reward`` (Exercise 2).
 
 The shaping itself is the student's design; these checks enforce the contract in docs/design.md, and what defines a
-shaping at all (``shaping.repetition``, the check the others are gated on in the rubric): it rewards sentiment,
+shaping at all (``shaping.goal``, the check the others are gated on in the rubric): it rewards sentiment,
 and a degenerate repetition earns less than a fluent completion of the same score. ``return list(scores)`` passes
 every contract check, so without that defining check it would earn the whole exercise.
 """
@@ -406,5 +406,5 @@ def checks() -> dict[str, CheckFunction]:
         "shaping.prompts_none": prompts_none,
         "shaping.empty_completions": empty_completions,
         "shaping.monotone_in_score": monotone_in_score,
-        "shaping.repetition": goal,
+        "shaping.goal": goal,
     }

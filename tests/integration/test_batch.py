@@ -27,7 +27,7 @@ from tests.support.files import aged_stamps, stamps, write_file
 
 REPO = Path(__file__).resolve().parents[2]
 FAKE_CHECKS = ["forward.zero", "forward.direction", "backward.direction", "backward.mean", "shaping.contract",
-               "shaping.repetition"]  # fmt: skip
+               "shaping.goal"]  # fmt: skip
 FAKE_MAX = 11.5
 
 
@@ -118,7 +118,7 @@ def test_discover_names_sorted_unique_and_skips_out(tmp_path: Path) -> None:
 def class_folder(tmp_path: Path) -> Path:
     subs = tmp_path / "submissions"
     write_file(subs / "alice" / "rewards.py", "# fake: pass=forward.zero,forward.direction,backward.direction,"
-           "backward.mean,shaping.contract,shaping.repetition\n")  # fmt: skip
+           "backward.mean,shaping.contract,shaping.goal\n")  # fmt: skip
     write_file(subs / "bob.py", "# fake: pass=forward.zero,shaping.contract\n"
            "# fake: misconception=forward.direction:swapped_direction\n"
            "# fake: tag-misconception=backward.mean:sum_instead_of_mean\n")  # fmt: skip
@@ -186,7 +186,7 @@ def test_batch_pass_rates_and_misconceptions(class_folder: Path, tmp_path: Path)
     assert rates["backward.mean"] == (2, 8)  # alice, carol
     assert rates["shaping.contract"] == (2, 8)
     # The advisory 0-point check: judged by its status, over the reports that have it.
-    assert rates["shaping.repetition"] == (1, 3)
+    assert rates["shaping.goal"] == (1, 3)
     assert {m: (n, where) for m, n, where in summary.misconceptions} == {
         "swapped_direction": (2, ["forward.direction"]),  # in extra_data (bob, carol)
         "sum_instead_of_mean": (1, ["backward.mean"]),  # a "misconception:ID" tag (bob)

@@ -145,8 +145,8 @@ def test_a_rule_that_is_no_repetition_penalty_earns_no_shaping_points(name, trai
     check now generates both sides (same word count, same ending; cycles of five and more praise words), so
     neither rule tells them apart; every other shaping point is gated on it, and so is the shaped training run."""
     results = graded(name, training)
-    assert results["shaping.repetition"].score == 0
-    assert "shaping_rewards_repetition" in results["shaping.repetition"].output
+    assert results["shaping.goal"].score == 0
+    assert "shaping_rewards_repetition" in results["shaping.goal"].output
     score, max_score = _points(results, "shaping.")
     assert score == 0 and max_score == 16
     if training:

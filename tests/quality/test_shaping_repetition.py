@@ -1,4 +1,4 @@
-"""``shaping.repetition``, the check that defines a shaping (issue 17): its cases are generated, not listed, so no
+"""``shaping.goal``, the check that defines a shaping (issue 17): its cases are generated, not listed, so no
 rule that tells two fixed sets apart passes it, while every reasonable repetition penalty does, whatever the seed.
 
 A case is a degenerate repetition (one word, a phrase, a cycle of five to eight different words or a whole
@@ -148,7 +148,7 @@ def test_a_correct_repetition_penalty_earns_every_shaping_point(name):
 def test_a_correct_repetition_penalty_passes_the_repetition_check_on_every_seed(name):
     sub = FakeSubmission({SHAPING: CORRECT[name]})
     for seed in range(1, 6):
-        outcome = REGISTRY["shaping.repetition"](sub, CheckContext(seed=seed, max_examples=100))
+        outcome = REGISTRY["shaping.goal"](sub, CheckContext(seed=seed, max_examples=100))
         assert outcome.fraction == 1.0, (seed, outcome.feedback)
 
 
@@ -156,6 +156,6 @@ def test_a_correct_repetition_penalty_passes_the_repetition_check_on_every_seed(
 def test_a_rule_that_is_no_repetition_penalty_fails_on_every_seed(rule):
     sub = FakeSubmission({SHAPING: rule})
     for seed in range(6):
-        outcome = REGISTRY["shaping.repetition"](sub, CheckContext(seed=seed, max_examples=100))
+        outcome = REGISTRY["shaping.goal"](sub, CheckContext(seed=seed, max_examples=100))
         assert outcome.fraction == 0.0, seed
         assert outcome.misconception == "shaping_rewards_repetition"

@@ -20,7 +20,7 @@ SHAPING_PROPERTIES = (
     "prompts_none",
     "empty_completions",
     "monotone_in_score",
-    "repetition",
+    "goal",
 )
 
 PROPERTY_IDS = {

@@ -33,14 +33,14 @@ from grader.grading.results import GradingResults, TestResult, internal_error_re
 
 #: How tests start it: the same interpreter, this file as a script.
 COMMAND = (sys.executable, str(Path(__file__).resolve()))
-#: (name, max_score): the fake rubric, in order; "shaping.repetition" is advisory (0 points).
+#: (name, max_score): the fake rubric, in order; "shaping.goal" is advisory (0 points).
 RUBRIC = [
     ("forward.zero", 2.0),
     ("forward.direction", 3.0),
     ("backward.direction", 3.0),
     ("backward.mean", 1.5),
     ("shaping.contract", 2.0),
-    ("shaping.repetition", 0.0),
+    ("shaping.goal", 0.0),
 ]
 
 

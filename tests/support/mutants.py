@@ -62,7 +62,7 @@ EXPECTED: dict[tuple[str, str, int], tuple[str, ...]] = {
     ("shaping_requires_prompts", SHAPING, 0): ("shaping.prompts_none",),
     ("shaping_empty_completion", SHAPING, 0): ("shaping.empty_completions", "shaping.contract"),
     ("shaping_non_finite", SHAPING, 0): ("shaping.contract",),
-    ("shaping_rewards_repetition", SHAPING, 0): ("shaping.repetition",),
+    ("shaping_rewards_repetition", SHAPING, 0): ("shaping.goal",),
 }
 
 CASES = [(mid, fn, variant, check) for (mid, fn, variant), checks in EXPECTED.items() for check in checks]

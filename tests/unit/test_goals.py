@@ -114,7 +114,7 @@ def test_the_real_grade_reads_the_declaration(tmp_path: Path):
         + "\n\ndef shaped_reward(scores, completions, prompts=None):\n"
         "    return [math.exp(3.0 * (s - 0.5)) for s in scores]\n"
     )
-    results = grade(path, training=False, only=["shaping.repetition", "shaping.contract"])
+    results = grade(path, training=False, only=["shaping.goal", "shaping.contract"])
     by_id = {t.check_id: t for t in results.tests}
-    assert by_id["shaping.repetition"].score == by_id["shaping.repetition"].max_score
-    assert "goal:contrast" in by_id["shaping.repetition"].tags
+    assert by_id["shaping.goal"].score == by_id["shaping.goal"].max_score
+    assert "goal:contrast" in by_id["shaping.goal"].tags

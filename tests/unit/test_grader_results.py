@@ -43,7 +43,7 @@ def _results() -> GradingResults:
                 0,
                 0,
                 "repetition out-earns",
-                check_id="shaping.repetition",
+                check_id="shaping.goal",
                 advisory=True,
                 advisory_failed=True,
             ),
@@ -137,7 +137,7 @@ def test_shipped_rubric_is_valid_and_worth_100() -> None:
     assert {e.check_id for e in rubric.entries if e.requires_training} == TRAINING_IDS
     by_id = {e.check_id: e for e in rubric.entries}
     # the shaping's defining check is scored (issue 8): `return list(scores)` must not earn the exercise
-    assert not by_id["shaping.repetition"].advisory and by_id["shaping.repetition"].points > 0
+    assert not by_id["shaping.goal"].advisory and by_id["shaping.goal"].points > 0
     for fn in ("kl_forward", "kl_backward"):
         group = [e for e in rubric.entries if e.check_id.startswith(fn + ".")]
         assert max(group, key=lambda e: e.points).check_id == f"{fn}.direction"

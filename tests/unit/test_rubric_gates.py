@@ -16,7 +16,7 @@ from tests.support.check_ids import HIDDEN_IDS, KL_PROPERTIES, PROPERTY_IDS, SHA
 DEFINING = {
     "kl_forward": ("kl_forward.direction", "kl_forward.value", "kl_forward.value_random"),
     "kl_backward": ("kl_backward.direction", "kl_backward.value", "kl_backward.value_random"),
-    "shaping": ("shaping.repetition",),
+    "shaping": ("shaping.goal",),
 }
 
 
@@ -110,14 +110,14 @@ def test_a_gate_may_require_an_advisory_check_or_a_training_check():
     rubric = parse_rubric(
         _rubric(
             **{
-                "shaping.contract": {"requires": ["shaping.repetition", "training.shaped"]},
-                "shaping.repetition": {"points": 0, "advisory": True},
+                "shaping.contract": {"requires": ["shaping.goal", "training.shaped"]},
+                "shaping.goal": {"points": 0, "advisory": True},
                 "training.shaped": {},
             }
         ),
         known_ids=PROPERTY_IDS | TRAINING_IDS,
     )
-    assert rubric["shaping.contract"].requires == ("shaping.repetition", "training.shaped")
+    assert rubric["shaping.contract"].requires == ("shaping.goal", "training.shaped")
 
 
 # --- applying the gates --------------------------------------------------------------------------------------
@@ -129,8 +129,8 @@ GATED_RUBRIC = parse_rubric(
             "kl_forward.value": {"points": 6},
             "kl_forward.contract": {"points": 3, "requires": ["kl_forward.direction", "kl_forward.value"]},
             "kl_forward.linear_in_coef": {"points": 3, "requires": ["kl_forward.direction"]},
-            "shaping.repetition": {"points": 0, "advisory": True},
-            "shaping.contract": {"points": 2, "requires": ["shaping.repetition"]},
+            "shaping.goal": {"points": 0, "advisory": True},
+            "shaping.contract": {"points": 2, "requires": ["shaping.goal"]},
             "training.forward_kl": {"points": 7, "requires": ["kl_forward.value"]},
         }
     )
@@ -229,7 +229,7 @@ def test_failed_and_broken_requirements_are_told_apart():
 
 
 def test_an_advisory_requirement_gates_by_its_verdict():
-    gated = _by_id(apply_gates(GATED_RUBRIC.entries, _results(failing={"shaping.repetition"})))
+    gated = _by_id(apply_gates(GATED_RUBRIC.entries, _results(failing={"shaping.goal"})))
     assert gated["shaping.contract"].score == 0 and TAG_WITHHELD in gated["shaping.contract"].tags
 
 
