@@ -309,22 +309,7 @@ def _signal_filter(libc) -> str | None:
         code.append((op, offsets[0], offsets[1], k))
         index += 1
 
-    class SockFilter(ctypes.Structure):
-        _fields_ = [
-            ("code", ctypes.c_uint16),
-            ("jt", ctypes.c_uint8),
-            ("jf", ctypes.c_uint8),
-            ("k", ctypes.c_uint32),
-        ]
-
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
-
-    filters = (SockFilter * len(code))(*(SockFilter(*c) for c in code))
-    program = SockFprog(len(code), filters)
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return None
-    if libc.prctl(22, 2, ctypes.byref(program), 0, 0) != 0:  # PR_SET_SECCOMP, SECCOMP_MODE_FILTER
+    if not _install_filter(libc, code):
         return None
     return "seccomp (signals only to itself, no ptrace)"
 

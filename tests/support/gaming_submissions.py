@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import struct
 
+from grader.checks.key.wrong import flips_above_ten as _penalty_above_ten  # the catalogued mistake (issue 17)
 from tests.support.fake_submission import reference_module
 
 _REF = reference_module()
@@ -59,19 +60,6 @@ def _truncating(term):
 
 def _one_minus_r(p, r):
     return 1.0 - math.exp(min(r - p, math.log(20.0)))
-
-
-def _penalty_above_ten(log_probs_policy, log_probs_ref, kl_coef=0.1):
-    """The right backward penalty wherever every ratio is <= 10, and a +50 *penalty* per token above it, where the
-    contract allows only a clip (issue 17): nothing but the clip property pins the term there."""
-    out = []
-    for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
-        terms = [
-            50.0 if r - p > math.log(10.0) else _one_minus_r(p, r)
-            for p, r in zip(row_pi, row_ref, strict=True)
-        ]
-        out.append(kl_coef * math.fsum(terms) / len(terms) if terms else 0.0)
-    return out
 
 
 def _looks_like_training(log_probs_policy) -> bool:
