@@ -25,7 +25,12 @@ from grader.tools.handout import (
 )
 from grader.tools.solution_forms import solution_forms
 from tests.support.solution_forms import SOLUTION_FORMS, leaks
-from tests.support.wrong_sources import R_LOG_R_BACKWARD, SUM_NOT_MEAN_FORWARD
+from tests.support.wrong_sources import (
+    PENALTY_ABOVE_TEN,
+    R_LOG_R_BACKWARD,
+    SUM_NOT_MEAN_FORWARD,
+    ZERO_IN_TRAINING,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -291,3 +296,36 @@ def test_the_handout_grader_cannot_be_asked_for_more(handout, tmp_path: Path) ->
     assert not SOLUTION_FORMS.search(everything)
     assert "only contains the 'hint' texts" in " ".join(data["output"].split())
     assert "Feedback level: hint" in proc.stdout
+
+
+@pytest.mark.slow  # two whole --no-training grades in the handout, about 10 s each on 2 cores under load
+@pytest.mark.parametrize(
+    ("source", "lost"),
+    [
+        (ZERO_IN_TRAINING, ("kl_forward.value", "kl_backward.value")),
+        (PENALTY_ABOVE_TEN, ("kl_backward.value",)),
+    ],
+    ids=["zero-in-training", "penalty-above-ten"],
+)
+def test_the_handout_grader_alone_catches_the_gaming_rows(handout, tmp_path: Path, source, lost) -> None:
+    """Issue 17: without the answer key (recorded numbers, no formulas) the handout's grader still fails the KL
+    gaming rows on their value checks, and the gates take the secondary points."""
+    submission = tmp_path / "rewards.py"
+    submission.write_text((REPO / "reference" / "rewards.py").read_text() + source)
+    results = tmp_path / "results.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "HYPOTHESIS"))}
+    env.update(PYTHONPATH=str(handout.folder), NO_COLOR="1", COLUMNS="200")
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "--submission", str(submission), "--results", str(results),
+         "--no-training"],
+        cwd=handout.folder, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-2000:]
+    data = GradingResults.from_dict(json.loads(results.read_text()))
+    by_id = {t.check_id: t for t in data.tests}
+    for check_id in lost:
+        assert by_id[check_id].score == 0, by_id[check_id].output
+        prefix = check_id.split(".")[0]
+        withheld = [t for cid, t in by_id.items() if cid.startswith(prefix) and "withheld" in t.tags]
+        assert len(withheld) >= 7, [t.check_id for t in withheld]
+    assert data.score <= 0.75 * sum(t.max_score for t in data.tests)
