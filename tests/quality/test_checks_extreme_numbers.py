@@ -66,9 +66,7 @@ SUBMISSIONS = {
 }
 PROPERTY_CHECKS = [cid for cid in REGISTRY if cid not in TRAINING_IDS]
 #: The defining checks: every submission above is wrong, so each of them must fail it.
-DEFINING = {
-    c for c in PROPERTY_CHECKS if c.split(".")[1] in ("direction", "value", "value_random", "goal")
-}
+DEFINING = {c for c in PROPERTY_CHECKS if c.split(".")[1] in ("direction", "value", "value_random", "goal")}
 
 
 @pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
