@@ -71,7 +71,8 @@ def reporter_payload(data: dict[str, Any] | None, problem: str = "") -> dict[str
         tests.append(
             {
                 "name": test["name"],
-                "status": "pass" if passed else "fail",
+                # a check the machine kept from being judged is neither passed nor failed: regrade it
+                "status": "error" if not _gradable(test) else "pass" if passed else "fail",
                 "score": score,
                 "message": str(test.get("output", ""))[:MESSAGE_LIMIT],
                 "test_code": "",
@@ -83,7 +84,15 @@ def reporter_payload(data: dict[str, Any] | None, problem: str = "") -> dict[str
     max_score = sum(float(t.get("max_score", 0.0)) for t in data.get("tests", []))
     score = sum(t["score"] for t in tests)
     status = "pass" if max_score > 0 and score >= max_score - 1e-9 else "fail"
+    if any(t["status"] == "error" for t in tests):
+        status = "error"
     return {"version": 1, "status": status, "max_score": max_score, "tests": tests}
+
+
+def _gradable(test: dict[str, Any]) -> bool:
+    """False for a check the grader marked not gradable (grader.grading.results: the machine's fault)."""
+    extra = test.get("extra_data")
+    return not (isinstance(extra, dict) and extra.get("gradable") is False)
 
 
 def summary_markdown(data: dict[str, Any] | None, problem: str = "") -> str:
@@ -104,6 +113,8 @@ def summary_markdown(data: dict[str, Any] | None, problem: str = "") -> str:
         )
         if top > 0 and 0 < score < top:
             mark = ":large_orange_diamond:"
+        if not _gradable(test):
+            mark = ":grey_question: not gradable (regrade)"
         name = str(test["name"]).replace("|", "\\|")
         lines.append(f"| {mark} | {name} | {_number(score)} / {_number(top)} |")
     failed = [t for t in tests if float(t.get("score", 0.0)) < float(t.get("max_score", 0.0)) - 1e-9]

@@ -115,6 +115,23 @@ def test_reporter_payload_keeps_partial_credit(tmp_path: Path) -> None:
     assert "8675309" not in text and "8675309" not in json.dumps(payload)
 
 
+def test_a_not_gradable_check_is_an_error_not_a_failure(tmp_path: Path) -> None:
+    """Issue 22: a check the machine kept from being judged (score 0 of 0, extra_data.gradable false) is reported
+    to Classroom as an error (regrade), and so is the whole grade, never as a pass or a student's failure."""
+    tests = [
+        {"name": "a", "score": 4.0, "max_score": 4.0, "output": "ok", "status": "passed"},
+        {"name": "t", "score": 0.0, "max_score": 0.0, "output": "NOT GRADABLE: the control did not learn",
+         "status": "failed", "extra_data": {"gradable": False, "points_not_graded": 7.0}},
+    ]  # fmt: skip
+    path = _results(tmp_path, tests)
+    summary, output = tmp_path / "summary.md", tmp_path / "output.txt"
+    classroom.main([str(path), "--summary", str(summary), "--output", str(output)])
+    payload = json.loads(base64.b64decode(output.read_text().strip().split("=", 1)[1]))
+    assert payload["status"] == "error"
+    assert [(t["name"], t["status"]) for t in payload["tests"]] == [("a", "pass"), ("t", "error")]
+    assert "not gradable (regrade)" in summary.read_text()
+
+
 def test_reporter_full_marks_and_missing_results(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _results(tmp_path, [{"name": "a", "score": 2, "max_score": 2, "output": ""}])
     output = tmp_path / "out.txt"
