@@ -57,7 +57,7 @@ def test_workflow_grades_with_the_instructors_grader(workflow: dict) -> None:
     assert "$GITHUB_REPOSITORY" in guard
 
     runs = "\n".join(s.get("run", "") for s in steps)
-    install = next(s for s in steps if "pip install ./" in s.get("run", ""))
+    install = _install_step(workflow)
     assert f"./{instructor['with']['path']}" in install["run"]  # the instructor's copy is installed ...
     assert "./submission" not in runs.replace(
         "/submission/exercise/rewards.py", ""
@@ -68,6 +68,60 @@ def test_workflow_grades_with_the_instructors_grader(workflow: dict) -> None:
     assert '--submission "$GITHUB_WORKSPACE/submission/exercise/rewards.py"' in grade["run"]
     assert '--results "$GITHUB_WORKSPACE/results.json"' in grade["run"]
     assert "python -m grader.classroom" in grade["run"]
+
+
+def _install_step(workflow: dict) -> dict:
+    return next(
+        s for s in _steps(workflow) if "pip install" in s.get("run", "") and "instructor-grader" in s["run"]
+    )
+
+
+def _pip_installs(run: str) -> list[str]:
+    """The script's pip install commands, one per line (the line continuations joined)."""
+    return [
+        line.strip()
+        for line in run.replace("\\\n", " ").splitlines()
+        if "pip install" in line and "--upgrade pip" not in line
+    ]
+
+
+def test_workflow_installs_the_calibrated_versions(workflow: dict) -> None:
+    """Issue 21: every package the grade needs is installed with the grader's constraints file (the versions
+    the training thresholds were calibrated with), the one inside the instructor's checkout."""
+    install = _install_step(workflow)["run"]
+    variables = dict(re.findall(r"^\s*(\w+)=(\S+)\s*$", install, re.MULTILINE))
+    commands = _pip_installs(install)
+    assert any("torch" in c for c in commands) and any("./instructor-grader" in c for c in commands)
+    for command in commands:
+        match = re.search(r"(?:-c|--constraint)[ =]\"?(\$\w+|[^\s\"]+)\"?", command)
+        assert match, f"installs without the constraints file: {command}"
+        path = match.group(1)
+        path = variables.get(path.lstrip("$"), path) if path.startswith("$") else path
+        assert path.lstrip("./") == "instructor-grader/grader/constraints.txt", command
+    # The file is the one the grader checks its versions against, and it ships in the grader package, also in
+    # a handout (the grader repository the workflow checks out is made from one).
+    from grader.tools.handout import is_excluded
+    from grader.versions import CONSTRAINTS
+
+    assert CONSTRAINTS == REPO / "grader" / "constraints.txt" and CONSTRAINTS.is_file()
+    assert not is_excluded("grader/constraints.txt")
+
+
+def test_workflow_caches_pip(workflow: dict) -> None:
+    """Issue 21: pip's downloads (torch above all) are cached between pushes, keyed on the grader's pins."""
+    steps = _steps(workflow)
+    setup = next(s for s in steps if str(s.get("uses", "")).startswith("actions/setup-python@"))
+    cache_steps = [s for s in steps if str(s.get("uses", "")).startswith("actions/cache@")]
+    if setup["with"].get("cache") == "pip":
+        keyed_on = setup["with"]["cache-dependency-path"]
+    else:
+        assert cache_steps, "neither setup-python's pip cache nor actions/cache"
+        assert any("pip" in str(s["with"].get("path", "")) for s in cache_steps)
+        keyed_on = " ".join(str(s["with"].get("key", "")) for s in cache_steps)
+    assert "instructor-grader/grader/constraints.txt" in keyed_on
+    # The cached files must exist when setup-python looks for them: the grader is checked out before it.
+    checkout = next(i for i, s in enumerate(steps) if s.get("with", {}).get("path") == "instructor-grader")
+    assert checkout < steps.index(setup) < steps.index(_install_step(workflow))
 
 
 def test_workflow_uploads_results_and_reports_points(workflow: dict) -> None:
