@@ -141,7 +141,7 @@ def test_batch_gradebook_matches_each_results_json(class_folder: Path, tmp_path:
     expected = ["alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank"]
     assert [r.name for r in rows] == expected
     header, book = _read_gradebook(out)
-    assert header == ["submission", "score", "max_score", *FAKE_CHECKS, "error"]
+    assert header == ["submission", "score", "max_score", *FAKE_CHECKS, "reason", "error"]
     assert list(book) == expected
 
     for name in ("alice", "bob", "carol"):
@@ -158,17 +158,19 @@ def test_batch_gradebook_matches_each_results_json(class_folder: Path, tmp_path:
     assert float(book["carol"]["score"]) == 3.5
 
     # Broken and hostile submissions: a row each, score 0, max_score filled in, a reason.
-    for name, reason in (
-        ("dave", "cannot tell which"),
-        ("erin", "no rewards.py"),
-        ("frank", "without writing results.json"),
-        ("gina", "unreadable results.json"),
-        ("hank", "grader error (exit status 2)"),
+    for name, error, reason in (
+        ("dave", "cannot tell which", "nothing to grade"),
+        ("erin", "no rewards.py", "nothing to grade"),
+        ("frank", "without writing results.json", "internal error"),
+        ("gina", "unreadable results.json", "internal error"),
+        ("hank", "grader error (exit status 2)", "internal error"),
     ):
         assert float(book[name]["score"]) == 0.0, name
         assert float(book[name]["max_score"]) == FAKE_MAX, name
         assert all(float(book[name][c]) == 0.0 for c in FAKE_CHECKS), name
-        assert reason in book[name]["error"], (name, book[name]["error"])
+        assert error in book[name]["error"], (name, book[name]["error"])
+        assert book[name]["reason"] == reason, (name, book[name]["reason"])
+    assert [book[name]["reason"] for name in ("alice", "bob", "carol")] == ["", "", ""]  # ordinary grades
     assert "crashing on purpose" in (out / "frank" / "grader.log").read_text()
     assert "internal error" in book["hank"]["error"]
 
@@ -369,7 +371,7 @@ def test_the_shared_baseline_is_made_once_and_given_to_every_grade(
 def test_without_a_shared_baseline_each_grade_makes_its_own(
     class_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from grader.checks.training.baseline import BaselineError
+    from grader.training.baseline import BaselineError
 
     def broken(self, seed: int, preset: str, timeout: float) -> dict:
         raise BaselineError("the baseline run failed: no validation history")
@@ -491,7 +493,7 @@ def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks
     """Slow: the one test that makes real training runs with a shared baseline (the baseline once, then the
     reference's three runs: about a full grade, 40-60 s of both cores). How a baseline is checked is tested on
     synthetic runs in tests/unit/test_shared_baseline.py."""
-    from grader.checks.training.baseline import load_baseline
+    from grader.training.baseline import load_baseline
 
     subs = tmp_path / "subs"
     shutil.copy(REPO / "reference" / "rewards.py", write_file(subs / "ref" / "rewards.py", ""))

@@ -17,7 +17,7 @@ timeout, a Ray task lost twice each give a row with score 0 and the reason. Each
 as its grade finishes; ``--resume`` keeps those that hold a valid result for the same file and options.
 
 The training checks' baseline run uses no submission code: the batch makes it once (``_shared/`` in ``OUT``)
-and grades every submission with ``--baseline-run`` (:mod:`grader.checks.training.baseline`), unless
+and grades every submission with ``--baseline-run`` (:mod:`grader.training.baseline`), unless
 ``--no-shared-baseline``.
 
 Output in ``OUT``:

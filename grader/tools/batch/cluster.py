@@ -15,6 +15,7 @@ Ray is an optional dependency (``pip install .[cluster]``), imported only here a
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -23,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from grader.tools.batch import reasons
 from grader.tools.batch.config import DEFAULT_GRADER, BatchConfig, Entry, Graded
 from grader.tools.batch.grade import (
     RESULT_FILES,
@@ -33,6 +35,12 @@ from grader.tools.batch.grade import (
     read_row,
     run_grader,
 )
+from grader.tools.batch.interrupt import Stop
+
+#: How often the driver looks for finished tasks and a Ctrl-C (seconds).
+POLL_S = 0.2
+#: How long a stopped batch waits for its cancelled tasks to go (their workers killed).
+CANCEL_WAIT_S = 30.0
 
 #: Ray runs a task again once when its worker or node is lost: a submission lost twice gets its row.
 MAX_RETRIES = 1
@@ -120,9 +128,10 @@ def remote_grade(
     timeout: float,
     grader_cmd: Sequence[str] | None,
     board: Any = None,
+    rubric: str | None = None,
 ) -> dict[str, Any]:
-    """Grade one submission on this node: its file and the shared baseline written to a temporary folder, the
-    grader run there; returns the grade's files and how the grader ended (plain data)."""
+    """Grade one submission on this node: its file, the shared baseline and the batch's rubric written to a
+    temporary folder, the grader run there; returns the grade's files and how the grader ended (plain data)."""
     if board is not None:
         try:
             board.start.remote(name)
@@ -138,6 +147,9 @@ def remote_grade(
         if baseline is not None:
             (Path(tmp) / "baseline.json").write_text(baseline, encoding="utf-8")
             extra = ["--baseline-run", str(Path(tmp) / "baseline.json")]
+        if rubric is not None:
+            (Path(tmp) / "rubric.toml").write_text(rubric, encoding="utf-8")
+            extra += ["--rubric", str(Path(tmp) / "rubric.toml")]
         grader = list(grader_cmd) if grader_cmd else [sys.executable, "-m", "grader"]
         command = [sys.executable, "-c", _LAUNCH, str(os.getpid()), *grader]
         command += [
@@ -155,7 +167,7 @@ def remote_grade(
 
 def remote_baseline(seed: int, preset: str, timeout: float) -> dict[str, Any]:
     """Make the shared baseline run on a worker (where grades run: its preset resolves as theirs do)."""
-    from grader.checks.training.baseline import make_baseline
+    from grader.training.baseline import make_baseline
 
     return make_baseline(seed, preset, timeout_s=timeout)
 
@@ -179,9 +191,15 @@ class RayExecutor:
 
     def __enter__(self) -> RayExecutor:
         ray, config = self.ray, self.config
+        # Ray's driver-side notices (token authentication, "Started a local Ray instance" ...) would print into
+        # the progress line; its errors still show. Ray sets this logger's level when imported: set it after.
+        self.ray_logger = logging.getLogger("ray")
+        self.ray_log_level = self.ray_logger.level
+        self.ray_logger.setLevel(logging.ERROR)
         common = {"log_to_driver": False, "configure_logging": False, "ignore_reinit_error": True}
         problem = unreachable(config.ray_address) if config.ray_address else ""
         if problem:
+            self.ray_logger.setLevel(self.ray_log_level)
             raise ClusterError(f"could not reach Ray at {config.ray_address}: {problem}")
         try:
             if config.ray_address:
@@ -199,6 +217,7 @@ class RayExecutor:
                 )
                 self.where = f"a Ray head started on this machine ({available_cpus()} CPUs)"
         except Exception as exc:  # noqa: BLE001 - connection errors come in many types
+            self.ray_logger.setLevel(self.ray_log_level)
             target = config.ray_address or "an embedded head"
             first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
             raise ClusterError(
@@ -209,7 +228,7 @@ class RayExecutor:
             resources.get("CPU", 0) < self.config.cpus_per_grade
             or resources.get("GPU", 0) < config.gpus_per_grade
         ):
-            ray.shutdown()
+            self.__exit__()
             raise ClusterError(
                 f"{self.where} has {resources.get('CPU', 0):g} CPUs and {resources.get('GPU', 0):g} GPUs: no node "
                 f"can take a grade of --cpus-per-grade {config.cpus_per_grade:g} --gpus-per-grade "
@@ -218,7 +237,10 @@ class RayExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.ray.shutdown()  # an embedded head stops; a cluster's only disconnects
+        try:
+            self.ray.shutdown()  # an embedded head stops; a cluster's only disconnects
+        finally:
+            self.ray_logger.setLevel(self.ray_log_level)
 
     def _options(self) -> dict[str, Any]:
         return {
@@ -230,17 +252,35 @@ class RayExecutor:
 
     def make_baseline(self, seed: int, preset: str, timeout: float) -> dict[str, Any]:
         task = self.ray.remote(remote_baseline).options(**self._options())
-        return self.ray.get(task.remote(seed, preset, timeout))
+        ref = task.remote(seed, preset, timeout)
+        try:
+            return self.ray.get(ref)
+        except KeyboardInterrupt:  # Ctrl-C (Stop.interruptible): a cluster's worker must not go on with it
+            self._cancel([ref])
+            raise
 
-    def grade(self, entries: Sequence[Entry], out: Path, baseline: str | None, events: Any) -> None:
+    def grade(
+        self,
+        entries: Sequence[Entry],
+        out: Path,
+        baseline: str | None,
+        events: Any,
+        stop: Stop | None = None,
+    ) -> None:
         """Grade ``entries``: ``events.started(name)`` when a task starts, ``events.finished(row)`` with each
-        row (its files written) as its task ends."""
+        row (its files written) as its task ends. When ``stop`` is requested (Ctrl-C), every task still queued
+        or running is cancelled (a running one's worker is killed, and its grader with it: parent-death signal)
+        and records no row."""
         ray, config = self.ray, self.config
+        stop = stop if stop is not None else Stop()
         try:
             board = ray.remote(Board).options(num_cpus=0).remote()
         except Exception:  # noqa: BLE001 - no "running" count then, same grades
             board = None
+        events.slots(self._slots())
         options = grader_options(config, None, training_jobs=max(1, int(config.cpus_per_grade)))
+        rubric_file = config.rubric_file()
+        rubric = rubric_file.read_text(encoding="utf-8") if rubric_file is not None else None
         task = ray.remote(remote_grade).options(**self._options())
         baseline_ref = ray.put(baseline) if baseline is not None else None  # stored once, not once per task
         pending: dict[Any, Entry] = {}
@@ -253,7 +293,9 @@ class RayExecutor:
             except OSError as exc:
                 prepare_folder(entry, out)
                 error = f"cannot read the submission: {exc}"
-                events.finished(Graded(entry.name, 0.0, None, [], error=error, note=entry.note))
+                events.finished(
+                    Graded(entry.name, 0.0, None, [], error=error, note=entry.note, reason=reasons.NOTHING)
+                )
                 continue
             args = (
                 entry.name,
@@ -264,10 +306,10 @@ class RayExecutor:
                 config.timeout,
                 self.grader_cmd,
             )
-            pending[task.remote(*args, board)] = entry
+            pending[task.remote(*args, board, rubric)] = entry
         seen: set[str] = set()
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        while pending and not stop.check():
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
             for ref in ready:
                 entry = pending.pop(ref)
                 seen.add(entry.name)
@@ -276,11 +318,38 @@ class RayExecutor:
                 if name not in seen:
                     seen.add(name)
                     events.started(name)
+        if pending:  # stopped: the rest are cancelled, their grades left for --resume
+            self._cancel(list(pending))
+            for entry in pending.values():
+                events.stopped(entry.name)
         if board is not None:
             try:
                 ray.kill(board)
             except Exception:  # noqa: BLE001 - it goes with the job anyway
                 pass
+
+    def _cancel(self, refs: list[Any]) -> None:
+        """Cancel tasks, killing the workers of those that run (force): their graders die with them."""
+        for ref in refs:
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - a task that just finished cannot be cancelled: nothing to do
+                pass
+        try:  # until each is gone, so that no grader of this batch outlives it (bounded)
+            self.ray.wait(refs, num_returns=len(refs), timeout=CANCEL_WAIT_S)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def _slots(self) -> int:
+        """Grades the cluster runs at once (for the time left)."""
+        try:
+            resources = self.ray.cluster_resources()
+        except Exception:  # noqa: BLE001 - progress only
+            return 1
+        slots = resources.get("CPU", 0) / self.config.cpus_per_grade
+        if self.config.gpus_per_grade > 0:
+            slots = min(slots, resources.get("GPU", 0) / self.config.gpus_per_grade)
+        return max(1, int(slots + 1e-9))
 
     def _started(self, board: Any) -> list[str]:
         try:
@@ -316,4 +385,5 @@ def lost_row(entry: Entry, folder: Path, exc: BaseException) -> Graded:
         error=error,
         note=entry.note,
         submission_file=entry.file.name if entry.file else "",
+        reason=reasons.LOST,
     )

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import sys
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from grader.cli import GradeConfig
+from grader.grading.results import VISIBILITIES
 
 DEFAULT_GRADER = (sys.executable, "-m", "grader")
 #: Output names a submission's folder must not take.
@@ -22,8 +28,26 @@ RESERVED = {
 SHARED_DIR = "_shared"
 #: Beside each submission's results.json: what was graded and how, so that --resume knows what is done.
 MARKER = "batch.json"
+#: The batch's copy of the rubric in SHARED_DIR (with --hidden-visibility).
+RUBRIC_COPY = "rubric.toml"
 LOG_LIMIT = 2_000_000  # bytes of grader output kept per submission
 EPS = 1e-9
+
+#: The grader's options (its :class:`~grader.cli.GradeConfig`) a course sets for every grade of a batch: declared
+#: there once, forwarded to each grade as given (see :func:`grader.tools.batch.grade.grader_options`).
+FORWARDED = ("feedback_level", "rubric", "isolation")
+#: Their types, for the annotations below: the batch's option is the grader's, whatever it becomes.
+_GRADER = typing.get_type_hints(GradeConfig)
+_FeedbackLevel = _GRADER["feedback_level"]
+_Rubric = _GRADER["rubric"]
+_Isolation = _GRADER["isolation"]
+
+
+def _grader_field(name: str) -> Any:
+    """The field of the grader's option ``name``: its default and help, said once, in :mod:`grader.cli`."""
+    grader = {f.name: f for f in dataclasses.fields(GradeConfig)}[name]
+    help_text = f"Every grade's --{name.replace('_', '-')}: {grader.metadata['help']}"
+    return field(default=grader.default, metadata={**grader.metadata, "help": help_text})
 
 
 @dataclass
@@ -115,6 +139,18 @@ class BatchConfig:
             "metavar": "SECONDS",
         },
     )
+    feedback_level: _FeedbackLevel = _grader_field("feedback_level")
+    rubric: _Rubric = _grader_field("rubric")
+    isolation: _Isolation = _grader_field("isolation")
+    hidden_visibility: str | None = field(
+        default=None,
+        metadata={
+            "help": "When Gradescope shows students the results of the rubric's hidden checks (those only the "
+            "instructor's grader has): written into the batch's copy of the rubric ([defaults] "
+            "hidden_visibility), which every grade uses. Default: the rubric's.",
+            "choices": VISIBILITIES,
+        },
+    )
     quiet: bool = field(
         default=False, metadata={"help": "No progress bar and no summary table on the terminal."}
     )
@@ -125,9 +161,30 @@ class BatchConfig:
             return self.jobs
         return max(1, int((os.cpu_count() or 1) / self.cpus_per_grade + 1e-9))
 
+    def rubric_file(self) -> Path | None:
+        """The rubric file every grade is given (``--rubric``): the batch's copy in ``OUT/_shared`` when it sets
+        the hidden checks' visibility, else ``--rubric``; None: the grader's own."""
+        if self.hidden_visibility is not None:
+            return self.out / SHARED_DIR / RUBRIC_COPY
+        return self.rubric
+
     def grade_options(self) -> dict[str, Any]:
-        """The options a grade's result depends on (a result made with others is not done for --resume)."""
-        return {"no_training": self.no_training, "seed": self.seed, "training_preset": self.training_preset}
+        """The options a grade's result depends on (a result made with others is not done for --resume); the
+        rubric by its content, so that an edited rubric file grades again."""
+        from grader.grading.rubric import DEFAULT_RUBRIC
+
+        try:
+            rubric_sha256 = hashlib.sha256((self.rubric_file() or DEFAULT_RUBRIC).read_bytes()).hexdigest()
+        except OSError:
+            rubric_sha256 = None
+        return {
+            "no_training": self.no_training,
+            "seed": self.seed,
+            "training_preset": self.training_preset,
+            "feedback_level": self.feedback_level,
+            "isolation": self.isolation,
+            "rubric_sha256": rubric_sha256,
+        }
 
 
 @dataclass
@@ -154,3 +211,5 @@ class Graded:
     exit_code: int | None = None
     seconds: float = 0.0
     submission_file: str = ""
+    #: why the row is what it is, when not an ordinary grade (:mod:`grader.tools.batch.reasons`); "" otherwise
+    reason: str = ""

@@ -7,6 +7,7 @@ Ray worker), :func:`read_row` turns that folder into the submission's row, and :
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -20,16 +21,29 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.cli import EXIT_NOT_GRADABLE
+from grader.cli import EXIT_NOT_GRADABLE, GradeConfig
 from grader.grading.results import validate_results
 from grader.sandbox.proctree import (
     die_with_parent,
     kill_tree,
 )
-from grader.tools.batch.config import DEFAULT_GRADER, LOG_LIMIT, MARKER, BatchConfig, Entry, Graded
+from grader.tools.batch import reasons
+from grader.tools.batch.config import (
+    DEFAULT_GRADER,
+    FORWARDED,
+    LOG_LIMIT,
+    MARKER,
+    BatchConfig,
+    Entry,
+    Graded,
+)
+from grader.tools.batch.interrupt import Stop
 
 #: What a grade leaves in its folder (the executors move exactly these).
 RESULT_FILES = ("results.json", "grader.log", "results_training.png")
+#: The error of a grade ended because the batch stopped (Ctrl-C): it has no row, and --resume grades it.
+INTERRUPTED = "interrupted: the batch was stopped before this grade finished (--resume grades it)"
+_GRADER_DEFAULTS = {f.name: f.default for f in dataclasses.fields(GradeConfig)}
 
 # ---------------------------------------------------------------------------------------------------------------
 # Grading one submission
@@ -37,11 +51,21 @@ RESULT_FILES = ("results.json", "grader.log", "results_training.png")
 
 
 def grader_options(
-    config: BatchConfig, baseline: str | None = None, training_jobs: int | None = None
+    config: BatchConfig,
+    baseline: str | None = None,
+    training_jobs: int | None = None,
+    rubric: str | None = None,
 ) -> list[str]:
     """The grader's options after ``--submission`` and ``--results`` (only those that differ from its defaults,
-    so stand-in graders of the tests need to know no more than they use)."""
+    so stand-in graders of the tests need to know no more than they use). ``baseline`` and ``rubric``: the
+    files as the grader will find them (they travel with a Ray task, so the caller says where they are)."""
     options: list[str] = []
+    for name in FORWARDED:  # the course's settings, as the grader declares them (GradeConfig)
+        value = getattr(config, name)
+        if name != "rubric" and value != _GRADER_DEFAULTS[name]:
+            options += [f"--{name.replace('_', '-')}", str(value)]
+    if rubric is not None:
+        options += ["--rubric", rubric]
     if config.no_training:
         options.append("--no-training")
     if config.seed is not None:
@@ -65,9 +89,11 @@ def run_grader(
     folder: Path,
     timeout: float,
     preexec: Callable[[], None] | None = None,
+    stop: Stop | None = None,
 ) -> tuple[int | None, str, float]:
     """Run one grader ``command`` (it writes ``folder/results.json``), its output to ``folder/grader.log``;
-    return ``(exit status, error, seconds)``, the error set when it was stopped at ``timeout``."""
+    return ``(exit status, error, seconds)``, the error set when it was stopped at ``timeout`` or because the
+    batch stopped (``stop``: then the error is :data:`INTERRUPTED`)."""
     log = folder / "grader.log"
     env = dict(os.environ, NO_COLOR="1", COLUMNS="120", PYTHONUNBUFFERED="1")
     env.pop("FORCE_COLOR", None)
@@ -89,6 +115,8 @@ def run_grader(
             )
         except OSError as exc:
             return None, f"could not start the grader: {exc}", time.monotonic() - started
+        if stop is not None:
+            stop.track(proc)
         try:
             exit_code = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -100,6 +128,11 @@ def run_grader(
                 os.killpg(proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        finally:
+            if stop is not None:
+                stop.untrack(proc)
+        if stop is not None and stop.ended(proc):
+            error = INTERRUPTED
     if log.stat().st_size > LOG_LIMIT:
         with log.open("r+b") as fh:
             fh.truncate(LOG_LIMIT)
@@ -107,6 +140,9 @@ def run_grader(
             fh.write(b"\n[... output truncated by grader.tools.batch ...]\n")
     if error:
         (folder / "results.json").unlink(missing_ok=True)
+    if error == INTERRUPTED:
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(f"\n[{INTERRUPTED}]\n")
     return exit_code, error, time.monotonic() - started
 
 
@@ -120,20 +156,31 @@ def read_row(entry: Entry, folder: Path, exit_code: int | None, error: str, seco
     """The gradebook row of ``entry`` from the grade in ``folder`` (``results.json``, validated)."""
     label = file_label(entry)
     results = folder / "results.json"
+
+    def failed(error: str, reason: str) -> Graded:
+        return Graded(entry.name, 0.0, None, [], error, entry.note, exit_code, seconds, label, reason)
+
     if error:
-        return Graded(entry.name, 0.0, None, [], error, entry.note, exit_code, seconds, label)
+        return failed(
+            error, reasons.TIMED_OUT if error.startswith("grading took longer") else reasons.INTERNAL
+        )
     try:
         score, tests = validate_results(json.loads(results.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        error = f"the grader exited with status {exit_code} without writing results.json (see grader.log)"
-        return Graded(entry.name, 0.0, None, [], error, entry.note, exit_code, seconds, label)
+        killed = exit_code is not None and exit_code < 0 and -exit_code == signal.SIGKILL
+        return failed(
+            f"the grader exited with status {exit_code} without writing results.json (see grader.log)",
+            reasons.KILLED if killed else reasons.INTERNAL,
+        )
     except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
         error = f"the grader exited with status {exit_code} and wrote an unreadable results.json ({exc})"
-        return Graded(entry.name, 0.0, None, [], error, entry.note, exit_code, seconds, label)
+        return failed(error, reasons.INTERNAL)
     max_score = sum(float(t.get("max_score", 0.0)) for t in tests) if tests else None
+    reason = reasons.of_results(tests)
     if exit_code not in (0, 1, EXIT_NOT_GRADABLE):  # 3: graded, some checks not gradable (no points lost)
         error = f"grader error (exit status {exit_code}): {_first_line(results)}"
-    return Graded(entry.name, score, max_score, tests, error, entry.note, exit_code, seconds, label)
+        reason = reasons.join(reasons.INTERNAL, reason)
+    return Graded(entry.name, score, max_score, tests, error, entry.note, exit_code, seconds, label, reason)
 
 
 def prepare_folder(entry: Entry, out: Path) -> Path:
@@ -147,7 +194,7 @@ def prepare_folder(entry: Entry, out: Path) -> Path:
 
 def not_gradeable(entry: Entry, folder: Path) -> Graded:
     (folder / "grader.log").write_text(f"not graded: {entry.error}\n", encoding="utf-8")
-    return Graded(entry.name, 0.0, None, [], error=entry.error, note=entry.note)
+    return Graded(entry.name, 0.0, None, [], error=entry.error, note=entry.note, reason=reasons.NOTHING)
 
 
 def grade_one(
@@ -156,21 +203,32 @@ def grade_one(
     config: BatchConfig,
     grader_cmd: Sequence[str] = DEFAULT_GRADER,
     baseline: Path | None = None,
-) -> Graded:
-    """Grade ``entry`` with one grader process; write ``out/<name>/results.json`` and ``grader.log``."""
+    stop: Stop | None = None,
+) -> Graded | None:
+    """Grade ``entry`` with one grader process; write ``out/<name>/results.json`` and ``grader.log``. None when
+    the batch stopped (``stop``) before the grade finished: no row, nothing marked done."""
     folder = prepare_folder(entry, out)
     if entry.file is None:
         return not_gradeable(entry, folder)
+    rubric = config.rubric_file()
     command = [
         *grader_cmd,
         "--submission",
         str(entry.file.resolve()),
         "--results",
         str((folder / "results.json").resolve()),
-        *grader_options(config, str(baseline.resolve()) if baseline else None),
+        *grader_options(
+            config,
+            str(baseline.resolve()) if baseline else None,
+            rubric=str(rubric.resolve()) if rubric is not None else None,
+        ),
     ]
     # A batch killed outright (kill -9, a lost CI job) takes its graders with it (their lanes follow them).
-    exit_code, error, seconds = run_grader(command, folder, config.timeout, preexec=die_with_parent)
+    exit_code, error, seconds = run_grader(
+        command, folder, config.timeout, preexec=die_with_parent, stop=stop
+    )
+    if error == INTERRUPTED:
+        return None
     row = read_row(entry, folder, exit_code, error, seconds)
     mark_done(entry, folder, config, row)
     return row

@@ -4,10 +4,11 @@ line."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ from grader.sandbox.proctree import (
     children_of_me,
     kill_descendants,
 )
+from grader.tools.batch import reasons
 from grader.tools.batch.config import DEFAULT_GRADER, SHARED_DIR, BatchConfig, Entry, Graded
 from grader.tools.batch.discover import discover
 from grader.tools.batch.grade import already_done, grade_one
+from grader.tools.batch.interrupt import EXIT_INTERRUPTED, Stop
 from grader.tools.batch.progress import BatchEvents
+from grader.tools.batch.rubric import rubric_problem, write_rubric_copy
 from grader.tools.batch.summary import Summary, expected_max_score, row_points_not_graded, summarise
 from grader.tools.batch.writers import (
     print_summary,
@@ -30,6 +34,9 @@ from grader.tools.batch.writers import (
     write_gradebook,
     write_summary_md,
 )
+
+#: How often the executors' wait loops look for a Ctrl-C (seconds).
+POLL_S = 0.2
 
 # ---------------------------------------------------------------------------------------------------------------
 # The local executor
@@ -56,22 +63,50 @@ class LocalExecutor:
         kill_descendants(self.since, self.preexisting)
 
     def make_baseline(self, seed: int, preset: str, timeout: float) -> dict[str, Any]:
-        from grader.checks.training.baseline import make_baseline
+        from grader.training.baseline import make_baseline
 
         return make_baseline(seed, preset, timeout_s=timeout)
 
-    def grade(self, entries: Sequence[Entry], out: Path, baseline: Path | None, events: BatchEvents) -> None:
+    def grade(
+        self,
+        entries: Sequence[Entry],
+        out: Path,
+        baseline: Path | None,
+        events: BatchEvents,
+        stop: Stop | None = None,
+    ) -> None:
+        """Grade ``entries``, ``--jobs`` at a time; when ``stop`` is requested (Ctrl-C), the queued grades do not
+        start and the running ones end without a row."""
+        stop = stop if stop is not None else Stop()
+        events.slots(self.config.local_jobs())
+
         def work(entry: Entry) -> None:
+            if stop.requested:
+                return
             events.started(entry.name)
             try:
-                row = grade_one(entry, out, self.config, self.grader_cmd, baseline)
+                row = grade_one(entry, out, self.config, self.grader_cmd, baseline, stop)
             except Exception as exc:  # a bug here must cost one row, never the batch
-                row = Graded(entry.name, 0.0, None, [], error=f"batch error: {type(exc).__name__}: {exc}")
-            events.finished(row)
+                error = f"batch error: {type(exc).__name__}: {exc}"
+                row = Graded(entry.name, 0.0, None, [], error=error, reason=reasons.INTERNAL)
+            if row is None:
+                events.stopped(entry.name)
+            else:
+                events.finished(row)
 
-        with ThreadPoolExecutor(max_workers=self.config.local_jobs(), thread_name_prefix="grade") as pool:
-            for future in [pool.submit(work, entry) for entry in entries]:
-                future.result()
+        pool = ThreadPoolExecutor(max_workers=self.config.local_jobs(), thread_name_prefix="grade")
+        try:
+            pending = {pool.submit(work, entry) for entry in entries}
+            while pending:
+                if stop.check():
+                    # the queued grades are dropped here, not waited for (the pool's own exit would run them)
+                    pool.shutdown(wait=False, cancel_futures=True)
+                done, pending = wait(pending, timeout=POLL_S)
+                for future in done:
+                    if not future.cancelled():
+                        future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def make_executor(config: BatchConfig, grader_cmd: Sequence[str] = DEFAULT_GRADER) -> Any:
@@ -87,12 +122,15 @@ def make_executor(config: BatchConfig, grader_cmd: Sequence[str] = DEFAULT_GRADE
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def shared_baseline(config: BatchConfig, executor: Any, events: BatchEvents) -> tuple[Path | None, str]:
+def shared_baseline(
+    config: BatchConfig, executor: Any, events: BatchEvents, stop: Stop | None = None
+) -> tuple[Path | None, str]:
     """The baseline file every grade of this batch uses (made once by ``executor``, or kept from an earlier
     run with ``--resume`` when it still matches), and a note for the summary; (None, why) when each grade
-    must make its own."""
-    from grader.checks.training.baseline import BaselineError, load_baseline, write_baseline
+    must make its own, or when the batch was stopped (Ctrl-C) during the run."""
+    from grader.training.baseline import BaselineError, load_baseline, write_baseline
 
+    stop = stop if stop is not None else Stop()
     seed = config.seed if config.seed is not None else 0  # the grader's default seed
     path = config.out / SHARED_DIR / f"baseline-seed{seed}-{config.training_preset}.json"
     if config.resume and path.is_file():
@@ -104,7 +142,11 @@ def shared_baseline(config: BatchConfig, executor: Any, events: BatchEvents) -> 
     events.phase("baseline run")
     started = time.monotonic()
     try:
-        content = executor.make_baseline(seed, config.training_preset, config.timeout)
+        with stop.interruptible():  # minutes of training that cannot poll for Ctrl-C
+            content = executor.make_baseline(seed, config.training_preset, config.timeout)
+    except KeyboardInterrupt:
+        stop.request()
+        return None, "shared baseline run: interrupted (Ctrl-C)"
     except Exception as exc:  # noqa: BLE001 - whatever went wrong, every grade can still make its own
         reason = exc if isinstance(exc, BaselineError) else f"{type(exc).__name__}: {exc}"
         return None, f"shared baseline run failed ({reason}): each grade made its own"
@@ -127,16 +169,21 @@ def run_batch(
     grader_cmd: Sequence[str] = DEFAULT_GRADER,
     on_done: Callable[[Graded], None] | None = None,
     events: BatchEvents | None = None,
+    stop: Stop | None = None,
 ) -> tuple[list[Graded], Summary]:
     """Grade every submission in ``config.submissions`` and write all outputs to ``config.out``: each
-    submission's files as its grade finishes, the gradebook, summaries and charts at the end."""
+    submission's files as its grade finishes, the gradebook, summaries and charts at the end. When ``stop`` is
+    requested (Ctrl-C in :func:`main`), the grades still queued or running are left out: the outputs hold the
+    rows of the grades that finished (and those ``--resume`` kept), and the summary says how many are missing."""
     if not config.submissions.is_dir():
         raise NotADirectoryError(f"{config.submissions} is not a folder")
+    stop = stop if stop is not None else Stop()
     events = events if events is not None else BatchEvents(on_done)
     if on_done is not None and events.on_done is None:
         events.on_done = on_done
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
+    write_rubric_copy(config)
     entries = discover(config.submissions, out)
     started = time.monotonic()
     events.begin(len(entries))
@@ -152,8 +199,14 @@ def run_batch(
     notes: list[str] = []
 
     class Collect(BatchEvents):
+        def slots(self, count: int) -> None:
+            events.slots(count)
+
         def started(self, name: str) -> None:
             events.started(name)
+
+        def stopped(self, name: str) -> None:
+            events.stopped(name)
 
         def finished(self, row: Graded, kept: bool = False) -> None:
             rows[row.name] = row
@@ -164,18 +217,23 @@ def run_batch(
         notes.append(f"graded on {executor.where}")
         baseline = None
         if config.shared_baseline and not config.no_training and any(e.file is not None for e in todo):
-            baseline, note = shared_baseline(config, executor, events)
+            baseline, note = shared_baseline(config, executor, events, stop)
             notes.append(note)
         events.grading()
-        if todo:
+        if todo and not stop.check():
             if config.executor == "ray":
                 text = baseline.read_text(encoding="utf-8") if baseline is not None else None
-                executor.grade(todo, out, text, Collect())
+                executor.grade(todo, out, text, Collect(), stop)
             else:
-                executor.grade(todo, out, baseline, Collect())
+                executor.grade(todo, out, baseline, Collect(), stop)
     if config.resume:
         notes.append(f"--resume: kept {len(entries) - len(todo)} finished grades, graded {len(todo)}")
-    ordered = [rows[entry.name] for entry in entries]
+    ordered = [rows[entry.name] for entry in entries if entry.name in rows]
+    if len(ordered) < len(entries):
+        notes.append(
+            f"interrupted (Ctrl-C): {len(entries) - len(ordered)} of {len(entries)} submissions not graded, "
+            "left out of the gradebook and summary; --resume grades them"
+        )
     fallback = expected_max_score(ordered)
     for row in ordered:
         if row.max_score is None:
@@ -191,6 +249,7 @@ def run_batch(
             "file": r.submission_file,
             "score": r.score,
             "max_score": r.max_score,
+            "reason": r.reason,
             "error": r.error,
             "note": r.note,
             "exit_code": r.exit_code,
@@ -200,23 +259,29 @@ def run_batch(
         }
         for r in ordered
     ]
+    data["not_graded"] = [entry.name for entry in entries if entry.name not in rows]
     (out / "summary.json").write_text(json.dumps(clean_tree(data), indent=2) + "\n", encoding="utf-8")
     write_charts(out, summary, ordered)
     return ordered, summary
 
 
-def main(argv: Sequence[str] | None = None, grader_cmd: Sequence[str] = DEFAULT_GRADER) -> int:
+PROG = "python -m grader.tools.batch"
+
+
+def main(
+    argv: Sequence[str] | None = None, grader_cmd: Sequence[str] = DEFAULT_GRADER, prog: str = PROG
+) -> int:
+    """The command line (``prog``: how the user called it, for the help and the ``--resume`` hint). Exit status:
+    0 every submission graded, 1 some could not be graded normally, 2 usage error, 130 stopped by Ctrl-C."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     config = parse_into(
         BatchConfig,
         argv,
-        prog="python -m grader.tools.batch",
+        prog=prog,
         description="Grade a folder of submissions in parallel, on this machine or on a Ray cluster: "
-        "gradebook.csv, results per submission, pass rates per check, common misconceptions, charts.",
+        "gradebook.csv, results per submission, pass rates per check, common misconceptions, charts. "
+        "Ctrl-C stops the batch and writes the gradebook of the grades that finished (--resume grades the rest).",
     )
-    from rich.console import Console
-
-    from grader.tools.batch.progress import ProgressBar
-
     problem = _invalid(config)
     if problem:
         print(f"batch: {problem}", file=sys.stderr)
@@ -229,20 +294,36 @@ def main(argv: Sequence[str] | None = None, grader_cmd: Sequence[str] = DEFAULT_
         except ClusterError as exc:
             print(f"batch: {exc}", file=sys.stderr)
             return 2
+    stop = Stop()
+    with stop.handling_sigint():  # until the last line is printed: no Ctrl-C ends in a traceback
+        return _run(config, argv, grader_cmd, prog, stop)
+
+
+def _run(config: BatchConfig, argv: list[str], grader_cmd: Sequence[str], prog: str, stop: Stop) -> int:
+    from rich.console import Console
+
+    from grader.tools.batch.cluster import ClusterError
+    from grader.tools.batch.progress import ProgressBar
+
     console = Console(stderr=True, quiet=config.quiet)
     try:
         with ProgressBar(console, config.quiet) as progress:
-            rows, summary = run_batch(config, grader_cmd, events=progress)
-    except Exception as exc:
-        from grader.tools.batch.cluster import ClusterError
-
-        if not isinstance(exc, ClusterError):
-            raise
+            rows, summary = run_batch(config, grader_cmd, events=progress, stop=stop)
+    except ClusterError as exc:
         print(f"batch: {exc}", file=sys.stderr)
         return 2
     if not config.quiet:
         print_summary(summary, rows, Console())
         Console().print(f"wrote {config.out / 'gradebook.csv'}, summary.md/json and charts in {config.out}")
+    if stop.requested:
+        again = argv if "--resume" in argv else [*argv, "--resume"]
+        print(
+            f"batch: stopped (Ctrl-C) with {len(rows)} submissions graded; the gradebook, summary and charts in "
+            f"{config.out} hold those. To grade the rest, run again with --resume:\n  "
+            f"{prog} {shlex.join(again)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 1 if summary.errors else 0
 
 
@@ -256,7 +337,7 @@ def _invalid(config: BatchConfig) -> str:
         return "--cpus-per-grade must be positive and --gpus-per-grade at least 0"
     if config.ray_address and config.executor != "ray":
         return "--ray-address needs --executor ray"
-    return ""
+    return rubric_problem(config)
 
 
 if __name__ == "__main__":

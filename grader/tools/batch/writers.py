@@ -40,15 +40,17 @@ def formula_safe(text: str) -> str:
 
 
 def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
-    """``gradebook.csv``; returns its header. Text cells (names, errors) are :func:`formula_safe`; the numbers
-    are written as numbers. A check that was not gradable in a grade reads ``not gradable`` in its cell (not 0:
+    """``gradebook.csv``; returns its header. The ``reason`` column says why a row is what it is when it is no
+    ordinary grade (syntax error, not implemented, timed out ...: :mod:`grader.tools.batch.reasons`), the
+    ``error`` column the details of a grade that could not be made normally. Text cells (names, reasons,
+    errors) are :func:`formula_safe`; the numbers are written as numbers. A check that was not gradable in a grade reads ``not gradable`` in its cell (not 0:
     no points were lost), and when any grade had one, a ``not_gradable`` column before ``error`` holds the points
     left out of that row's ``max_score`` (empty: every check was judged); those rows are to be graded again."""
     columns = check_columns(rows)
     fallback_max = expected_max_score(rows)
     left_out = [row_points_not_graded(row.tests) for row in rows]
     extra = ["not_gradable"] if any(p is not None for p in left_out) else []
-    header = ["submission", "score", "max_score", *columns, *extra, "error"]
+    header = ["submission", "score", "max_score", *columns, *extra, "reason", "error"]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([formula_safe(h) for h in clean_tree(header)])  # check names come from results.json
@@ -60,12 +62,14 @@ def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
                 for t in row.tests
             }
             max_score = row.max_score if row.max_score is not None else fallback_max
-            label, error = (formula_safe(clean_text(text)) for text in (row.name, row.error))
+            label, reason, error = (
+                formula_safe(clean_text(text)) for text in (row.name, row.reason, row.error)
+            )
             writer.writerow(
                 [label, number_text(row.score), number_text(max_score)]
                 + [points.get(name, "0") for name in columns]
                 + ([number_text(cut)] if extra else [])
-                + [error]
+                + [reason, error]
             )
     return header
 
@@ -129,16 +133,34 @@ def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> No
             lines.append(f"| {_cell(mid)} | {count} | {100 * share:.0f}% | {_cell(', '.join(where))} |")
     else:
         lines.append("None.")
-    problems = [row for row in rows if row.error]
+    problems = [row for row in rows if row.error or row.reason]
     if problems:
-        lines += ["", "## Submissions with problems", "", "| submission | problem |", "| --- | --- |"]
-        lines += [f"| {_cell(row.name)} | {_cell(row.error)} |" for row in problems]
+        lines += [
+            "",
+            "## Submissions with problems",
+            "",
+            "| submission | reason | details |",
+            "| --- | --- | --- |",
+        ]
+        lines += [f"| {_cell(row.name)} | {_cell(row.reason)} | {_cell(row.error)} |" for row in problems]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def _label(name: str, limit: int = 60) -> str:
     """A chart label: long check names are cut (the tables have them in full)."""
     return name if len(name) <= limit else name[: limit - 1].rstrip() + "\u2026"
+
+
+def misconception_title(misconception_id: str) -> str:
+    """The catalogue's title of a misconception (its id where the catalogue has none: another grader's)."""
+    from grader.grading.feedback import load_catalogue
+
+    try:
+        entry = load_catalogue().entries.get(misconception_id)
+    except Exception:  # noqa: BLE001 - a chart label is never worth a failed batch
+        entry = None
+    title = entry.title if entry is not None else ""
+    return title[:1].upper() + title[1:] if title else misconception_id
 
 
 def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Path]:
@@ -183,13 +205,16 @@ def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Pa
     written.append(path)
 
     if summary.misconceptions:
-        fig = Figure(figsize=(8, 0.35 * max(len(summary.misconceptions), 3) + 1.2))
+        from matplotlib.ticker import MaxNLocator
+
+        fig = Figure(figsize=(9, 0.35 * max(len(summary.misconceptions), 3) + 1.2))
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         ax.barh(
-            [_label(m) for m, _, _ in summary.misconceptions][::-1],
+            [_label(misconception_title(m)) for m, _, _ in summary.misconceptions][::-1],
             [n for _, n, _ in summary.misconceptions][::-1],
         )
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts of submissions: no 0.25 of one
         ax.set_xlabel("submissions")
         ax.set_title("Misconceptions recognised")
         ax.tick_params(axis="y", labelsize=8)
@@ -237,13 +262,14 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         for mid, count, where in summary.misconceptions:
             table.add_row(text(mid), str(count), text(", ".join(where)))
         console.print(table)
-    problems = [row for row in rows if row.error]
+    problems = [row for row in rows if row.error or row.reason]
     if problems:
         table = Table(title="Submissions with problems (scored 0 unless the grader reported otherwise)")
         table.add_column("submission")
-        table.add_column("problem")
+        table.add_column("reason")
+        table.add_column("details")
         for row in problems:
-            table.add_row(text(row.name), text(row.error))
+            table.add_row(text(row.name), text(row.reason), text(row.error))
         console.print(table)
     if summary.regrade:
         console.print(
