@@ -17,6 +17,32 @@ a number per completion, with no gradient flowing through it.
 ``log_probs_policy[i][t]`` is log pi(y_t | prompt, y_<t) for token t of completion i under the model being
 trained; ``log_probs_ref[i][t]`` is the same token's log-probability under the frozen starting model pi_ref.
 Both are finite and <= 0 (as low as -1000). Rows can have different lengths, including 0.
+
+Group scaling (--scale_rewards)
+-------------------------------
+GRPO's advantage is a completion's reward minus its group's mean reward, and by default (``--scale_rewards
+group``) divided by the standard deviation of the group's rewards (``batch``: of the whole batch's; ``none``: not
+divided). Two consequences. A constant added to every reward of a group changes nothing, so what a penalty or a
+shaping does is decided by how it *ranks* completions within a group, not by its average. And with group scaling
+``kl_coef`` is not a price in reward units: the penalty competes with the spread of the scores within a group.
+Early on, when scores differ by tenths, kl_coef 0.1 barely counts; once the sentiment saturates and the scores
+differ by thousandths, the same penalty steers the run almost alone. With ``--scale_rewards none`` a nat of KL
+per token costs ``kl_coef`` of sentiment.
+
+The contract
+------------
+What each function must do is its *contract*: the signature, the inputs and outputs described here, and the
+rules listed under "Rules the grader checks" in each function's docstring. ``nox -s grade`` reports each rule by
+the id shown there. The rules marked *defining* are the ones only the mathematics passes; the other rules' points
+count only when the function passes its defining rules (wrong code can be finite, linear in kl_coef, a mean ...).
+Rules marked *hidden* are graded when you submit, on inputs nobody sees in advance; your report says how many
+points they are worth.
+
+*The contract's per-token term* of a KL penalty is the term whose mean over a completion's tokens, times kl_coef,
+is that completion's penalty (rule "value"). Two rules fix it: as a reward, its policy gradient must be that of
+the right KL (rule "direction"), which fixes it up to an added constant, and it must be 0 for a token where pi and
+pi_ref agree, which fixes the constant (for the backward penalty: wherever the ratio pi_ref / pi is <= 10, above
+which you may clip). Finding it is Exercise 1.
 """
 
 from __future__ import annotations
@@ -66,6 +92,27 @@ def kl_penalty_forward(
 
     Returns:
         One float per completion: kl_coef * mean over tokens of your per-token term; 0.0 for an empty row.
+
+    Rules the grader checks (by these ids; "The contract" at the top of this file says what defining means):
+      * kl_forward.direction (defining): for a softmax policy over a small vocabulary (one-token completions,
+        every ratio pi_ref / pi <= 10), the exact policy gradient of E_pi[-penalty], the penalty held fixed as
+        a reward is, equals -kl_coef * grad KL(pi || pi_ref).
+      * kl_forward.value (defining): on fixed batches like training's (ragged, log-probs down to -1000, some
+        float32), each completion's penalty is kl_coef times the mean over its tokens of the contract's
+        per-token term.
+      * kl_forward.value_random (defining, hidden): the same on random batches like training's.
+      * kl_forward.contract: one finite float per completion, for rows of different lengths; 0.0 for an empty
+        row, [] for an empty batch; the inputs are left unchanged.
+      * kl_forward.zero_when_identical: 0 for every completion whose log-probs under pi and pi_ref are equal.
+      * kl_forward.nonnegative_in_expectation: E_pi[penalty] >= 0 over a small vocabulary (a KL is never
+        negative).
+      * kl_forward.expected_value: E_pi[penalty] = kl_coef * KL(pi || pi_ref) over a small vocabulary.
+      * kl_forward.linear_in_coef: penalty(kl_coef = c) = c * penalty(kl_coef = 1), and 0 for c = 0.
+      * kl_forward.mean_over_tokens: a mean over the completion's tokens, not a sum.
+      * kl_forward.batch_independent: a completion's penalty depends on its own tokens only.
+      * kl_forward.finite_extreme: finite for log-probs down to -1000 and rows thousands of tokens long.
+      * training.forward_kl: a short GRPO run with this penalty still raises the sentiment and ends far closer
+        to pi_ref (in KL(pi || pi_ref)) than the same run without a penalty.
     """
     raise NotImplementedError("kl_penalty_forward: Exercise 1 in exercise/rewards.py")
 
@@ -86,6 +133,27 @@ def kl_penalty_backward(
         you may clip it for stability, but not below 10.
 
     Args and Returns: as for ``kl_penalty_forward``.
+
+    Rules the grader checks (by these ids; "The contract" at the top of this file says what defining means):
+      * kl_backward.direction (defining): for a softmax policy over a small vocabulary (one-token completions,
+        every ratio pi_ref / pi <= 10), the exact policy gradient of E_pi[-penalty], the penalty held fixed as
+        a reward is, equals -kl_coef * grad KL(pi_ref || pi).
+      * kl_backward.value (defining): on fixed batches like training's (ragged, log-probs down to -1000, some
+        float32), each completion's penalty is kl_coef times the mean over its tokens of the contract's
+        per-token term wherever every ratio pi_ref / pi is <= 10; where a ratio is above 10 you may clip it, so
+        a token's term there never rises with the ratio nor above its value at ratio 10.
+      * kl_backward.value_random (defining, hidden): the same on random batches like training's.
+      * kl_backward.contract: one finite float per completion, for rows of different lengths; 0.0 for an empty
+        row, [] for an empty batch; the inputs are left unchanged.
+      * kl_backward.zero_when_identical: 0 for every completion whose log-probs under pi and pi_ref are equal.
+      * kl_backward.nonnegative_in_expectation: E_pi[penalty] >= 0 over a small vocabulary (a KL is never
+        negative).
+      * kl_backward.linear_in_coef: penalty(kl_coef = c) = c * penalty(kl_coef = 1), and 0 for c = 0.
+      * kl_backward.mean_over_tokens: a mean over the completion's tokens, not a sum.
+      * kl_backward.batch_independent: a completion's penalty depends on its own tokens only.
+      * kl_backward.finite_extreme: finite for log-probs down to -1000 and rows thousands of tokens long.
+      * training.backward_kl: a short GRPO run with this penalty still raises the sentiment and ends far closer
+        to pi_ref (in KL(pi_ref || pi)) than the same run without a penalty.
     """
     raise NotImplementedError("kl_penalty_backward: Exercise 1 in exercise/rewards.py")
 
@@ -138,6 +206,23 @@ def shaped_reward(
 
     Returns:
         One reward per completion.
+
+    Rules the grader checks (by these ids; "The contract" at the top of this file says what defining means):
+      * shaping.goal (defining): it rewards sentiment (a fluent completion earns strictly more with a higher
+        score) and does what your SHAPING_GOAL says (the goals above). Without a declaration it is graded for
+        "repetition"; with an empty or unknown one it earns no shaping points.
+      * shaping.contract: one finite float per completion, for scores in [0, 1] and any text; [] for an empty
+        batch.
+      * shaping.deterministic: the same inputs give exactly the same rewards.
+      * shaping.no_mutation: the inputs are left unchanged.
+      * shaping.prompts_none: works with prompts=None (or not given) and with a list of prompts.
+      * shaping.empty_completions: a finite reward for empty completions and completions without words.
+      * shaping.monotone_in_score: for a fixed completion, never decreases as the score rises, and is not
+        constant in it.
+      * training.shaped: the run of Exercise 2 (your shaping with your forward penalty) against the same run on
+        the plain score: it still raises the sentiment, for "repetition" repeats itself less, and stays near
+        pi_ref (perplexity under it and KL(pi || pi_ref) within a few times the plain run's: keep the reward
+        on the scale of the score, so the penalty still holds).
     """
     raise NotImplementedError("shaped_reward: Exercise 2 in exercise/rewards.py")
 
