@@ -76,7 +76,8 @@ class TrainConfig:
         metadata={
             "help": "GRPO's advantage = reward - its group's mean, then divided by the std of the rewards of the "
             "group (group), of the whole batch (batch), or not at all (none). Dividing by the group's std makes "
-            "tiny reward differences as large as big ones, and with them the KL penalty's scale (README)."
+            "tiny reward differences as large as big ones, and with them the KL penalty's scale: 'Group scaling' at the "
+            "top of exercise/rewards.py."
         },
     )
     # --- models ----------------------------------------------------------------------------------------------

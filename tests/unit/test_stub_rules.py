@@ -158,3 +158,28 @@ def test_the_templates_control_and_comparison_name_the_runs_it_makes():
     } | {"reward_shaping": "linear"}
     (compare,) = re.findall(r"python -m exercise\.compare ([^\n]+)", text)
     assert compare.split()[:2] == [f"outputs/{parse_args(a).run_name}" for a in (shaped, control)]
+
+
+def test_train_help_points_only_to_what_the_handout_ships():
+    """``python -m exercise.train --help`` is read in the handout too: a help text that sends the reader to the
+    README (the handout's is the student template, without the instructor README's sections) or to a file the
+    handout leaves out points nowhere. The --scale_rewards help's pointer holds what it promises."""
+    import dataclasses
+    from fnmatch import fnmatch
+
+    from exercise.config import TrainConfig
+    from grader.tools.handout import ALLOWED, INSTRUCTOR_ONLY
+
+    def shipped(path: str) -> bool:
+        allowed = any(path == a or (a.endswith("/") and path.startswith(a)) for a in ALLOWED)
+        excluded = any(path.startswith(x) if x.endswith("/") else fnmatch(path, x) for x in INSTRUCTOR_ONLY)
+        return allowed and not excluded and (ROOT / path).exists()
+
+    for f in dataclasses.fields(TrainConfig):
+        text = f.metadata.get("help", "")
+        assert "README" not in text, f"--{f.name}'s help points to a README section the handout lacks"
+        for path in re.findall(r"\b(?:exercise|grader)/[\w./-]*\w", text):
+            assert shipped(path), f"--{f.name}'s help names {path}, which the handout does not ship"
+    scale = next(f for f in dataclasses.fields(TrainConfig) if f.name == "scale_rewards").metadata["help"]
+    assert "exercise/rewards.py" in scale and "'Group scaling'" in scale
+    assert "\nGroup scaling (--scale_rewards)\n" in STUB.read_text(encoding="utf-8")
