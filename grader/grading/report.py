@@ -33,7 +33,7 @@ def render(results: GradingResults, console: Console | None = None, explain_all:
         console.print(
             Panel(
                 Text(test.output),
-                title=escape(f"Not gradable: {test.name}"),
+                title=escape(f"Not gradable: {brief_name(test)}"),
                 title_align="left",
                 border_style="cyan",
             )
@@ -45,10 +45,9 @@ def render(results: GradingResults, console: Console | None = None, explain_all:
     else:
         failures = explained_failures(results.tests)
     for test in failures if explain_all else failures[:1]:
-        title = (
-            f"{'Advice' if test.advisory else 'First failure' if not explain_all else 'Failure'}: {test.name}"
-        )
-        console.print(Panel(Text(test.output), title=escape(title), title_align="left", border_style="red"))
+        kind = "Advice" if test.advisory else "Failure" if explain_all else "First failure"
+        title = escape(f"{kind}: {brief_name(test)}")
+        console.print(Panel(Text(test.output), title=title, title_align="left", border_style="red"))
     if len(failures) > 1 and not explain_all:
         console.print(f"{len(failures) - 1} more check{'s' if len(failures) > 2 else ''} did not pass:")
         for test in failures[1:]:
