@@ -21,6 +21,8 @@ from grader.grading import feedback
 from grader.grading.results import GradingResults
 from grader.grading.rubric import load_rubric
 from grader.tools.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder
+from grader.tools.gradescope.config import RUNNER_FILES
+from grader.tools.handout import is_excluded
 from tests.support.fake_grader import COMMAND as FAKE_GRADER
 from tests.support.solution_forms import SOLUTION_FORMS, leaks
 from tests.support.wrong_sources import SUM_NOT_MEAN_FORWARD
@@ -93,9 +95,79 @@ def test_bundle_layout(bundle: tuple[Path, dict]) -> None:
     )
     assert config["no_training"] is True
     setup = zipfile.ZipFile(zip_path).read("setup.sh").decode()
-    assert "download.pytorch.org/whl/cpu" in setup and 'pip install "$SOURCE"' in setup
+    assert "download.pytorch.org/whl/cpu" in setup and '"$SOURCE"' in setup
     for script in ("setup.sh", "run_autograder"):
         subprocess.run(["bash", "-n", str(zip_path.parent / BUNDLE_NAME / script)], check=True)
+
+
+def test_bundle_holds_no_instructor_only_file_but_the_answer_key(bundle: tuple[Path, dict]) -> None:
+    """Issue 21: what a handout leaves out as the instructor's (the tools, the calibration, the instructor's
+    README) stays out of the bundle too, except the answer key (it grades the hidden checks) and the runner
+    Gradescope calls."""
+    zip_path, _ = bundle
+    names = set(zipfile.ZipFile(zip_path).namelist())
+    kept = {"autograder.json", *RUNNER_FILES}  # the bundle's own settings (its seed) and its runner
+    instructor_only = sorted(
+        n for n in names if is_excluded(n) and not n.startswith("grader/checks/key/") and n not in kept
+    )
+    assert instructor_only == []
+    for name in ("grader/tools/calibrate.py", "grader/tools/handout.py", "grader/tools/gradescope/build.py"):
+        assert name not in names
+    assert not any(n.startswith("grader/tools/batch/") or n.endswith("calibration/tiny.md") for n in names)
+    assert zipfile.ZipFile(zip_path).read("README.md") != (REPO / "README.md").read_bytes()
+    # The answer key is there, all of it, and so is the runner.
+    key = {p.relative_to(REPO).as_posix() for p in (REPO / "grader" / "checks" / "key").glob("*.py")}
+    assert key and key <= names
+    assert RUNNER_FILES <= names
+
+
+def test_bundle_installs_the_calibrated_versions(bundle: tuple[Path, dict]) -> None:
+    """Issue 21: setup.sh installs torch and the project with the constraints file the bundle carries."""
+    zip_path, _ = bundle
+    with zipfile.ZipFile(zip_path) as zf:
+        setup = zf.read("setup.sh").decode()
+        constraints = zf.read("grader/constraints.txt").decode()
+    assert constraints == (REPO / "grader" / "constraints.txt").read_text() and "torch==" in constraints
+    assert 'CONSTRAINTS="$SOURCE/grader/constraints.txt"' in setup
+    installs = [line for line in setup.splitlines() if "pip install" in line and "--upgrade pip" not in line]
+    assert len(installs) == 2 and all('-c "$CONSTRAINTS"' in line for line in installs), installs
+
+
+#: A stand-in grader that, like the real one after training checks, draws the curves next to the results and
+#: names the file in the report (the training check's feedback and the summary), and names the submission's path.
+PLOTTING_GRADER = """
+import sys
+from pathlib import Path
+
+from grader.grading.results import GradingResults, TestResult
+
+args = sys.argv[1:]
+submission = Path(args[args.index("--submission") + 1])
+results = Path(args[args.index("--results") + 1])
+plot = results.with_name(results.stem + "_training.png")
+plot.write_bytes(b"png")
+test = TestResult("training: baseline", 5.0, 5.0, f"learns.\\nCurves of all training runs: {plot}",
+                  check_id="training.baseline", artifacts=[str(plot)])
+output = (f"Graded {submission.name}: 5 / 5 points.\\nSubmitted file: {submission}\\n"
+          f"Plots written next to the results: {plot}\\nSandbox: namespaces.")
+GradingResults(tests=[test], output=output, seed=0).write_json(results)
+"""
+
+
+def test_students_see_no_path_of_the_machine(bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    """Issue 21: the report shown on Gradescope names no file of the machine (the curves a student cannot open,
+    the submission's folder), and keeps the rest of what the grader said."""
+    root = _fake_root(tmp_path, bundle[0])
+    (root / "submission" / "rewards.py").write_text("x = 1\n")
+    script = tmp_path / "plotting_grader.py"
+    script.write_text(PLOTTING_GRADER)
+    data = run_autograder(root, root / "source", grader_cmd=(sys.executable, str(script)))
+    assert (root / "results" / "results_training.png").is_file()  # it did draw one ...
+    written = (root / "results" / "results.json").read_text()
+    assert str(tmp_path) not in written and "results_training.png" not in written  # ... and nobody is told
+    assert "artifacts" not in written
+    assert data["score"] == 5.0 and data["tests"][0]["output"] == "learns."
+    assert "Submitted file: rewards.py" in data["output"] and "Sandbox: namespaces." in data["output"]
 
 
 def test_bundle_grades_at_hint_and_holds_no_solution(bundle: tuple[Path, dict]) -> None:

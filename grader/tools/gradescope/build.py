@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import shutil
 import time
@@ -15,6 +16,7 @@ from grader.tools.gradescope.config import (
     BUNDLE_NAME,
     BUNDLE_SOURCES,
     CONFIG_NAME,
+    RUNNER_FILES,
     SKIP_PARTS,
     GradescopeConfig,
 )
@@ -32,10 +34,18 @@ RUN_AUTOGRADER = (TEMPLATES / "run_autograder").read_text(encoding="utf-8")
 # ---------------------------------------------------------------------------------------------------------------
 
 
+#: The bundle's README.md: pip needs one (pyproject.toml names it); the instructor's README stays out.
+BUNDLE_README = (
+    "rl-sentiment: the exercise and its autograder, as built for Gradescope by "
+    "`python -m grader.tools gradescope`.\n"
+)
+
+
 def _excluded(rel: str) -> bool:
-    """What the bundle leaves out: what a handout leaves out, except the answer key (the bundle is the
-    instructor's grader: it grades the hidden checks)."""
-    return is_excluded(rel) and not rel.startswith(ANSWER_KEY)
+    """What the bundle leaves out: what a handout leaves out (the instructor's tools, the calibration tables),
+    except the answer key (the bundle is the instructor's grader: it grades the hidden checks) and the runner
+    that Gradescope calls."""
+    return is_excluded(rel) and not rel.startswith(ANSWER_KEY) and rel not in RUNNER_FILES
 
 
 def _bundle_files(repo: Path) -> list[str]:
@@ -55,6 +65,8 @@ def _bundle_files(repo: Path) -> list[str]:
         allowed = any(rel == s or (s.endswith("/") and rel.startswith(s)) for s in BUNDLE_SOURCES)
         if not allowed or any(p in SKIP_PARTS or p.endswith((".pyc", ".egg-info")) for p in parts):
             continue
+        if _excluded(rel):
+            continue
         path = repo / rel
         if path.is_file() and not path.is_symlink():
             files.append(rel)
@@ -68,10 +80,8 @@ def draw_seed() -> int:
 
 def build_bundle(config: GradescopeConfig) -> tuple[Path, dict[str, Any]]:
     """Write the bundle folder and zip; return the zip's path and the baked settings."""
-    if not (0 < config.time_budget < config.timeout):
-        raise ValueError(
-            f"--time-budget ({config.time_budget:g} s) must be positive and below --timeout ({config.timeout:g} s)"
-        )
+    if not (0 < config.time_budget < math.inf):
+        raise ValueError(f"--time-budget must be a positive number of seconds, not {config.time_budget:g}")
     repo = config.repo.resolve()
     out = config.out.resolve()
     folder = out / BUNDLE_NAME
@@ -85,11 +95,8 @@ def build_bundle(config: GradescopeConfig) -> tuple[Path, dict[str, Any]]:
     for rel in files:
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(repo / rel, folder / rel)
-    if "README.md" not in files:  # pyproject.toml names it: pip install fails without one
-        (folder / "README.md").write_text(
-            "rl-sentiment: the exercise and its autograder (Gradescope bundle).\n"
-        )
-        files.append("README.md")
+    (folder / "README.md").write_text(BUNDLE_README, encoding="utf-8")
+    files.append("README.md")
     # Students read what this grader writes: its rubric names the level, and its catalogue holds nothing above it.
     set_feedback_level(folder, repo, config.feedback_level, "Gradescope bundle")
     problems = feedback_level_problems(folder, repo, config.feedback_level)
@@ -98,7 +105,6 @@ def build_bundle(config: GradescopeConfig) -> tuple[Path, dict[str, Any]]:
     settings = {
         "seed": config.seed if config.seed is not None else draw_seed(),
         "no_training": config.no_training,
-        "timeout": config.timeout,
         "time_budget": config.time_budget,
         "feedback_level": config.feedback_level,
         "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from grader.dataclass_cli import parse_into
-from grader.tools.gradescope.build import build_bundle
 from grader.tools.gradescope.config import CONFIG_NAME, GradescopeConfig
 from grader.tools.gradescope.run import run_autograder
 
@@ -39,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Build the Gradescope autograder zip (setup.sh, run_autograder, the grader, a hidden seed).",
         epilog="Inside Gradescope, run_autograder calls `python -m grader.tools.gradescope run`.",
     )
+    from grader.tools.gradescope.build import build_bundle  # here: the bundle carries no builder
+
     try:
         zip_path, settings = build_bundle(config)
     except ValueError as exc:  # settings that would grade badly: say which, build nothing

@@ -6,20 +6,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from grader.tools.handout import REPO_ROOT
-
+# Not imported from grader.tools.handout: the runner inside the bundle imports this module, and the bundle does
+# not carry the instructor's handout builder.
+REPO_ROOT = Path(__file__).resolve().parents[3]
 BUNDLE_NAME = "gradescope-autograder"
 CONFIG_NAME = "autograder.json"
-#: Project files the bundle carries (folders end with "/"); everything else stays out.
-BUNDLE_SOURCES = ("exercise/", "grader/", "pyproject.toml", "README.md")
+#: Project files the bundle carries (folders end with "/"); everything else stays out. Its README.md is written
+#: by the build (pip needs one: pyproject.toml names it), never the instructor's.
+BUNDLE_SOURCES = ("exercise/", "grader/", "pyproject.toml")
+#: What the runner inside the bundle imports from the instructor tools (``python -m grader.tools.gradescope
+#: run``); the rest of grader/tools/ (the builders, batch grading, the calibration) stays out, as in a handout.
+RUNNER_FILES = frozenset(
+    f"grader/tools/{name}"
+    for name in (
+        "__init__.py",
+        "gradescope/__init__.py",
+        "gradescope/__main__.py",
+        "gradescope/cli.py",
+        "gradescope/config.py",
+        "gradescope/run.py",
+    )
+)
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".hypothesis", ".mypy_cache", ".ruff_cache"}
-DEFAULT_TIMEOUT = 3000.0  # seconds for one grade; Gradescope's own limit is set in the assignment settings
-#: The grader's --time-budget on Gradescope. Gradescope stops an autograder after its timeout (10 minutes
-#: unless the assignment sets another) and then shows the student nothing at all, so the grader must stop
-#: itself first: 8 minutes leaves 2 for starting Python, killing the submission and writing results.json.
+#: The grader's --time-budget on Gradescope, the bundle's one time setting. Gradescope stops an autograder
+#: after its timeout (10 minutes unless the assignment sets another) and then shows the student nothing at all,
+#: so the grader must stop itself first: 8 minutes leaves 2 for starting Python, killing the submission and
+#: writing results.json.
 DEFAULT_TIME_BUDGET = 480.0
-#: run_autograder stops a grader that overran its own budget by this much (stuck: not the submission's time)
-#: while Gradescope still waits, and writes a failure report instead.
+#: run_autograder stops a grader still running this long after its budget (stuck: not the submission's time,
+#: which the budget already ended) while Gradescope still waits, and writes a failure report instead.
 BUDGET_GRACE_S = 60.0
 
 
@@ -36,16 +51,14 @@ class GradescopeConfig:
     no_training: bool = field(
         default=False, metadata={"help": "Skip the training checks on Gradescope (--no-training)."}
     )
-    timeout: float = field(
-        default=DEFAULT_TIMEOUT,
-        metadata={"help": "Seconds one grade may take before it is stopped and scored 0."},
-    )
     time_budget: float = field(
         default=DEFAULT_TIME_BUDGET,
         metadata={
-            "help": "The grader's --time-budget on Gradescope: after it, unfinished checks score 0 with the "
-            "reason and the results are written. Keep it below the assignment's autograder timeout "
-            "(Gradescope's default is 10 minutes) by a minute or two, or students see no results at all."
+            "help": "Seconds one grade may take on Gradescope (the grader's --time-budget): after it, unfinished "
+            f"checks score 0 with the reason and the results are written; a grader still running "
+            f"{BUDGET_GRACE_S:g} s later is stopped and the student told to ask you. Keep it at least two minutes "
+            "below the assignment's autograder timeout (Gradescope's default is 10 minutes), or students see no "
+            "results at all."
         },
     )
     feedback_level: Literal["hint", "explain", "solution"] = field(

@@ -15,7 +15,7 @@ from typing import Any
 from grader.grading import feedback
 from grader.grading.locate import locate_submission
 from grader.grading.results import hide_seed, validate_results
-from grader.tools.gradescope.config import BUDGET_GRACE_S, CONFIG_NAME, DEFAULT_TIMEOUT
+from grader.tools.gradescope.config import BUDGET_GRACE_S, CONFIG_NAME, DEFAULT_TIME_BUDGET
 
 # ---------------------------------------------------------------------------------------------------------------
 # Running inside Gradescope
@@ -35,6 +35,39 @@ def _failure(message: str, started: float) -> dict[str, Any]:
         "output": message,
         "tests": [],
     }
+
+
+def _without_host_paths(data: dict[str, Any], root: Path, source: Path) -> dict[str, Any]:
+    """The report as students may see it: no path of this machine. The plots the grader drew beside the results
+    stay on the machine, where no student can open them, so the lines that point at them go (and the files' list,
+    ``extra_data.artifacts``); any other mention of Gradescope's folders becomes relative (the submission's
+    own file: its name)."""
+    tests = data.get("tests") if isinstance(data.get("tests"), list) else []
+    artifacts = {
+        a
+        for t in tests
+        if isinstance(t, dict) and isinstance(t.get("extra_data"), dict)
+        for a in t["extra_data"].get("artifacts") or ()
+        if isinstance(a, str) and a
+    }
+    folders = {str(f) for p in (root / "submission", source, root) for f in (p, p.absolute(), p.resolve())}
+    prefixes = [f"{f}/" for f in sorted(folders, key=len, reverse=True)]  # the submission's folder first
+
+    def clean(text: str) -> str:
+        kept = [line for line in text.split("\n") if not any(a in line for a in artifacts)]
+        text = "\n".join(kept)
+        for prefix in prefixes:
+            text = text.replace(prefix, "")
+        return text
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items() if k != "artifacts"}
+        if isinstance(value, list):
+            return [scrub(v) for v in value]
+        return clean(value) if isinstance(value, str) else value
+
+    return scrub(data)
 
 
 def _valid_results(path: Path) -> dict[str, Any] | None:
@@ -63,8 +96,15 @@ def run_autograder(
         )
         _write_results(results, data)
         return data
+    budget = settings.get("time_budget")
+    if not (isinstance(budget, int | float) and not isinstance(budget, bool) and 0 < budget < float("inf")):
+        budget = (
+            DEFAULT_TIME_BUDGET  # an autograder.json without one (hand-edited): Gradescope's default fits
+        )
     if timeout is None:
-        timeout = float(settings.get("timeout", DEFAULT_TIMEOUT))
+        # One setting, the budget: the grader stops itself after it and reports what it finished; a grader still
+        # running a little later is stuck, and is stopped here while Gradescope still waits for a results.json.
+        timeout = float(budget) + BUDGET_GRACE_S
 
     located = locate_submission(root / "submission")
     if located.path is None:
@@ -82,12 +122,7 @@ def run_autograder(
     command += ["--submission", str(located.path), "--results", str(results), "--seed", str(seed)]
     if settings.get("no_training"):
         command.append("--no-training")
-    budget = settings.get("time_budget")
-    if isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0:
-        # The grader stops itself after its budget and reports what it finished; a grader still running a
-        # minute later is stuck, and is stopped here while Gradescope still waits for a results.json.
-        command += ["--time-budget", f"{budget:g}"]
-        timeout = min(timeout, float(budget) + BUDGET_GRACE_S)
+    command += ["--time-budget", f"{budget:g}"]
     print(f"run_autograder: grading {located.path} (seed {seed})", flush=True)
     try:
         proc = subprocess.run(command, cwd=source, timeout=timeout, stdin=subprocess.DEVNULL, check=False)
@@ -109,6 +144,6 @@ def run_autograder(
     level = data.get("feedback_level")
     if level in feedback.LEVELS:  # Gradescope shows the top-level output, not the terminal report
         data["output"] = f"{data.get('output', '')}\n{feedback.level_line(level)}".lstrip()
-    data = hide_seed(data, seed)
+    data = hide_seed(_without_host_paths(data, root, source), seed)
     _write_results(results, data)
     return data

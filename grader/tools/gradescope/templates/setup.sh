@@ -34,9 +34,12 @@ echo "setup.sh: using $("$PYTHON" --version) at $(command -v "$PYTHON")"
 
 "$PYTHON" -m venv "$VENV"
 "$VENV/bin/python" -m pip install --upgrade pip
+# The versions the training checks' thresholds were calibrated with (a newer torch or TRL can move a run's
+# numbers past a threshold). pip stops with an error if one of them cannot be installed here.
+CONSTRAINTS="$SOURCE/grader/constraints.txt"
 # Gradescope has no GPU: the CPU build of torch is a fraction of the size and all the grader needs.
-"$VENV/bin/python" -m pip install torch --index-url https://download.pytorch.org/whl/cpu
-"$VENV/bin/python" -m pip install "$SOURCE"
+"$VENV/bin/python" -m pip install -c "$CONSTRAINTS" torch --index-url https://download.pytorch.org/whl/cpu
+"$VENV/bin/python" -m pip install -c "$CONSTRAINTS" "$SOURCE"
 
 # Smoke test: grade the stub. It must produce a results.json (its score is 0), or the image is broken.
 SMOKE="$(mktemp -d)"
