@@ -290,6 +290,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError:
             pass
         return EXIT_ERROR
+    if not config.no_training and (not config.only or "training" in config.only):
+        # The training thresholds hold for the library versions they were calibrated with: say which differ.
+        from grader.versions import warn_if_uncalibrated
+
+        warn_if_uncalibrated()
 
     # Hypothesis keeps caches in ./.hypothesis unless told otherwise: leave the student's folder as it was.
     if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:

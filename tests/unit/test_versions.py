@@ -67,3 +67,18 @@ def test_constraints_file_parsing(tmp_path: Path) -> None:
     path.write_text("# comment\n\ntorch==2.13.0  # why\nrange>=1.0\nmarker==1.2; python_version < '3.11'\n")
     assert calibrated_versions(path) == {"torch": "2.13.0", "marker": "1.2"}
     assert calibrated_versions(tmp_path / "missing.txt") == {}
+
+
+def test_the_grader_warns_when_training_checks_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The grader's start (grader/cli.py) prints the warning when the grade has training checks, not without."""
+    from grader import cli
+
+    monkeypatch.setattr(versions, "installed_version", lambda package: "0.0.1")
+    monkeypatch.setenv("HYPOTHESIS_STORAGE_DIRECTORY", str(tmp_path / "hypothesis"))
+    missing = ["--submission", str(tmp_path / "missing.py"), "--results", str(tmp_path / "r.json")]
+    cli.main([*missing, "--quiet"])  # nothing to grade: fast, but the grade with training started
+    assert "transformers 0.0.1 (calibrated:" in capsys.readouterr().err
+    cli.main([*missing, "--quiet", "--no-training"])
+    assert "calibrated" not in capsys.readouterr().err
