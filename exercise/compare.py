@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import KL_AXIS_TITLE, KL_BACKWARD_LABEL, KL_FORWARD_LABEL, OOV_LABEL, log_axis
+from .report import KL_AXIS_TITLE, KL_BACKWARD_LABEL, KL_FORWARD_LABEL, OOV_LABEL, kl_axis, log_axis
 
 
 class CompareError(Exception):
@@ -107,8 +107,7 @@ def comparison_figure(runs: Sequence[Run], title: str = ""):
         if limits:
             ax.set_ylim(*limits)
         if log and key.startswith("kl_"):
-            # KL starts at exactly 0; symlog keeps 0 and still separates 0.1 from 8.
-            ax.set_yscale("symlog", linthresh=0.1)
+            kl_axis(ax)  # KL starts at exactly 0; symlog keeps 0 and still separates 0.1 from 8
         elif log and any(v > 0 for run in runs for v in run.series(key)[1] if math.isfinite(v)):
             log_axis(ax)
     handles, labels = axes[0].get_legend_handles_labels()

@@ -135,7 +135,7 @@ class TrainConfig:
         default=None,
         metadata={
             "help": "Use only the first N of the 64 validation prompts (default: all of them; the grader's runs "
-            "use fewer, see grader/checks/training/calibration/thresholds.toml)."
+            "use fewer, see grader/training/calibration/thresholds.toml)."
         },
     )
     output_dir: str | None = field(

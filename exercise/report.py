@@ -193,6 +193,18 @@ def log_axis(ax) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+def kl_axis(ax, linthresh: float = 0.1) -> None:
+    """A KL's y axis: symlog (linear up to ``linthresh``, so it keeps the exact 0 of step 0, logarithmic above, so
+    0.1 and 8 are both readable), from 0, labelled in plain numbers. A KL is never negative, and matplotlib's
+    default margin below 0 put a "-10^-1" tick on it. Call it after plotting: it fixes the limits."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.set_yscale("symlog", linthresh=linthresh)
+    ax.set_ylim(0.0, max(ax.get_ylim()[1], linthresh))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _plot_train_log(rewards_ax, spread_ax, train_log: list[dict]) -> None:
     """TRL's per-logging-step averages: what the optimiser saw, as opposed to the held-out validation."""
 

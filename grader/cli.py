@@ -129,7 +129,7 @@ class GradeConfig:
         default=None,
         metadata={
             "help": "use this shared baseline run (made once per seed and preset by python -m "
-            "grader.checks.training.baseline or the batch) instead of making the training checks' baseline "
+            "grader.training.baseline or the batch) instead of making the training checks' baseline "
             "run; it must match this grade's seed, preset, training settings and libraries, else exit 2",
             "metavar": "FILE",
         },
@@ -200,14 +200,14 @@ def _invalid_option(config: GradeConfig) -> str:
                     f"{option} and --baseline-run: a shared baseline is made with the preset's models, so it is "
                     f"no control for runs with other ones; drop --baseline-run (this grade then makes its own)"
                 )
-            from grader.checks.training.settings import model_option_problem
+            from grader.training.settings import model_option_problem
 
             problem = model_option_problem(option, value)
             if problem:
                 return problem
     if config.baseline_run is not None and not config.no_training:
         # Checked before grading: a baseline from another seed, preset or grader would change the grade.
-        from grader.checks.training.baseline import BaselineError, load_baseline
+        from grader.training.baseline import BaselineError, load_baseline
 
         try:
             load_baseline(config.baseline_run, seed=config.seed, preset=config.training_preset)
@@ -329,14 +329,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _grade(config: GradeConfig, started: float) -> GradingResults:
     from grader.grading.locate import locate_submission
-    from grader.grading.runner import grade
+    from grader.grading.runner import GradeRequest, grade
     from grader.sandbox import SandboxConfig
+    from grader.training.engine import TrainingOptions
 
     located = locate_submission(config.submission)
     if located.path is None:
         return _not_gradeable(f"Nothing to grade: {located.error}", config, started)
     hidden = [config.results.absolute().parent] + ([config.junit.absolute().parent] if config.junit else [])
-    from grader.checks.training.settings import model_option_value
+    from grader.training.settings import model_option_value
 
     def model(
         option: str | None,
@@ -344,26 +345,34 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
         return model_option_value(option) if option and not config.no_training else ""
 
     results = grade(
-        located.path,
-        seed=config.seed,
-        training=not config.no_training,
-        rubric=config.rubric,
-        sandbox_config=SandboxConfig(
-            call_timeout_s=config.call_timeout, isolation=config.isolation, cpus=config.cpus
-        ),
-        hidden_paths=hidden,
-        max_examples=config.max_examples,
-        only=[s.strip() for s in config.only.split(",")] if config.only else (),
-        training_preset=config.training_preset,
-        training_lanes=config.training_jobs,
-        # results.json -> results_training.png beside it
-        artifact_stem=config.results.absolute().with_suffix(""),
-        time_budget_s=config.time_budget,
-        feedback_level=config.feedback_level,
-        # a shared baseline is checked again by the training checks before use
-        baseline_run=config.baseline_run if not config.no_training else None,
-        model_name=model(config.model_name),
-        sentiment_model=model(config.sentiment_model),
+        GradeRequest(
+            located.path,
+            seed=config.seed,
+            training=not config.no_training,
+            rubric=config.rubric,
+            feedback_level=config.feedback_level,
+            only=[s.strip() for s in config.only.split(",")] if config.only else (),
+            max_examples=config.max_examples,
+            time_budget_s=config.time_budget,
+            sandbox=SandboxConfig(
+                call_timeout_s=config.call_timeout,
+                isolation=config.isolation,
+                cpus=config.cpus,
+                hidden_paths=tuple(str(p) for p in hidden),
+            ),
+            training_options=TrainingOptions(
+                preset=config.training_preset,
+                lanes=config.training_jobs,
+                # a shared baseline is checked again by the training checks before use
+                baseline_run=str(config.baseline_run.absolute())
+                if config.baseline_run and not config.no_training
+                else "",
+                model_name=model(config.model_name),
+                sentiment_model=model(config.sentiment_model),
+            ),
+            # results.json -> results_training.png beside it
+            artifact_stem=config.results.absolute().with_suffix(""),
+        )
     )
     if located.note:
         results.output = f"{located.note}\n{results.output}"

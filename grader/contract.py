@@ -13,9 +13,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from exercise.functions import EXERCISES, NAMES
+
+if TYPE_CHECKING:  # the engine sits above the contract: named for the type checker only
+    from grader.training.engine import TrainingEngine
 
 #: The three functions of the student contract (docs/design.md), in the order the report lists them.
 STUDENT_FUNCTIONS: tuple[str, ...] = NAMES
@@ -64,6 +67,31 @@ class CallOutcome:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def not_implemented(self) -> bool:
+        return self.status == "error" and self.message.startswith("NotImplementedError")
+
+    def describe(self, function: str) -> str:
+        """What went wrong in this call of ``function``, as the student reads it (not for ``ok``)."""
+        fn, o = function, self
+        where = f"{EXERCISE.get(fn, 'the exercise')} in exercise/rewards.py"
+        if o.not_implemented:
+            return f"{fn} raised {o.message}. It is not implemented yet: complete {where}."
+        if o.status == "error":
+            return f"{fn} raised {o.message}"
+        if o.status == "timeout":
+            return f"{fn} did not finish in time and was stopped ({o.message or 'time limit'})."
+        if o.status == "crashed":
+            return f"The submission's process died while running {fn} ({o.message or 'no details'})."
+        if o.status == "invalid":
+            return (
+                f"{fn} returned {o.message or 'something unusable'}; it must return one real number per "
+                "completion (a list of floats, or a 1-D numpy array or tensor)."
+            )
+        if o.status == "missing":
+            return f"The submission does not define {fn} ({o.message or 'not found'}); {where} is required."
+        return f"{fn}: {o.status} {o.message}"
+
 
 class Submission(Protocol):
     """A submission whose functions can be called safely, one call at a time."""
@@ -102,6 +130,11 @@ class CheckContext:
     shaping_goal_note: str = ""
 
 
+class NotGradable(Exception):  # noqa: N818 - a verdict, not an error of the grader
+    """Raised by a check that cannot judge the submission because of the machine, not the submission (the
+    message says why, for the student and the instructor): the runner records the check as not gradable."""
+
+
 class CheckFunction(Protocol):
     """A check: given a submission, return its verdict. Registered by id in ``grader.checks.REGISTRY``."""
 
@@ -112,34 +145,14 @@ class CheckFunction(Protocol):
 class TrainingContext(CheckContext):
     """The richer context a check with ``requires_training = true`` in the rubric receives.
 
-    Its ``submission`` argument is still the sandboxed submission (function calls go through it as usual); a
-    training run that must import the submission itself gets the file here and has to run it in its own sandboxed
-    process (see :mod:`grader.sandbox`). ``work_dir`` is a scratch directory of the grader, deleted afterwards.
-
-    ``training_preset``: ``auto``, ``tiny`` or ``gpt2`` (see :mod:`grader.checks.training`); ``training_lanes``: how many
-    training processes run in parallel (None: one per CPU core, at most 4). ``call_timeout_s`` and
-    ``hidden_paths`` and ``isolation``: what a sandbox the check opens itself must use (the grader's per-call
-    timeout, the paths the submission must never read, such as the results directory, and the grade's
-    ``--isolation``). ``run_sets``: what the training checks of one grade share (their runs are made once, by the
-    first check that needs them); the runner gives every check of a grade the same dict, and a new grade a new
-    one, so nothing outlives a grade. ``artifact_stem``: where files for
-    people to look at may be written, as a path prefix (the CLI passes the results path without its suffix);
-    empty: write none. ``baseline_run``: a shared baseline run file (``--baseline-run``, see
-    :mod:`grader.checks.training.baseline`) used instead of making the baseline run; empty: make it.
-    ``model_name`` / ``sentiment_model``: the training runs' policy and sentiment model (``--model_name`` /
-    ``--sentiment_model``: local directories, absolute, or ``vader``); empty: the preset's.
+    Its ``submission`` argument is still the sandboxed submission (function calls go through it as usual).
+    ``training``: the grade's training engine (:class:`grader.training.engine.TrainingEngine`), the one handle
+    through which a check gets the grade's runs (made once, by the first check that asks, shared by the others);
+    one per grade, so nothing outlives a grade. ``budget_s``: the seconds this check may spend making runs.
+    ``artifact_stem``: where files for people to look at may be written, as a path prefix (the CLI passes the
+    results path without its suffix); empty: write none.
     """
 
-    submission_path: str = ""
-    work_dir: str = ""
+    training: TrainingEngine | None = None
     budget_s: float = 600.0
-    training_preset: str = "auto"
-    training_lanes: int | None = None
-    call_timeout_s: float = 10.0
-    hidden_paths: tuple[str, ...] = ()
-    isolation: str = "auto"
-    run_sets: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     artifact_stem: str = ""
-    baseline_run: str = ""
-    model_name: str = ""
-    sentiment_model: str = ""

@@ -8,7 +8,7 @@ registered in the instructor's grader, absent from a student handout."""
 from __future__ import annotations
 
 from grader.checks import answer_key, kl, shaping
-from grader.checks.training import checks as training_checks
+from grader.checks import training as training_checks
 from grader.contract import CheckFunction
 
 REGISTRY: dict[str, CheckFunction] = {

@@ -16,7 +16,6 @@ from hypothesis.errors import Flaky
 from grader.checks.misconceptions import Diagnosis, Misconception
 from grader.contract import (
     BACKWARD,
-    EXERCISE,
     FORWARD,
     SHAPING,
     CallOutcome,
@@ -56,27 +55,10 @@ class CallFailed(Exception):
 
     @property
     def not_implemented(self) -> bool:
-        return self.outcome.status == "error" and self.outcome.message.startswith("NotImplementedError")
+        return self.outcome.not_implemented
 
     def describe(self) -> str:
-        fn, o = self.function, self.outcome
-        where = f"{EXERCISE.get(fn, 'the exercise')} in exercise/rewards.py"
-        if self.not_implemented:
-            return f"{fn} raised {o.message}. It is not implemented yet: complete {where}."
-        if o.status == "error":
-            return f"{fn} raised {o.message}"
-        if o.status == "timeout":
-            return f"{fn} did not finish in time and was stopped ({o.message or 'time limit'})."
-        if o.status == "crashed":
-            return f"The submission's process died while running {fn} ({o.message or 'no details'})."
-        if o.status == "invalid":
-            return (
-                f"{fn} returned {o.message or 'something unusable'}; it must return one real number per "
-                "completion (a list of floats, or a 1-D numpy array or tensor)."
-            )
-        if o.status == "missing":
-            return f"The submission does not define {fn} ({o.message or 'not found'}); {where} is required."
-        return f"{fn}: {o.status} {o.message}"
+        return self.outcome.describe(self.function)
 
 
 def call(submission: Submission, function: str, *args: Any, **kwargs: Any) -> list[float]:

@@ -1,6 +1,6 @@
 """Training checks: short real GRPO runs with the submission's functions, scored against calibrated thresholds.
 
-Four runs per grade, made once and shared by the four checks (see :mod:`grader.checks.training` for how they run):
+Four runs per grade, made once and shared by the four checks (the training engine, :mod:`grader.training`, makes them):
 
 * ``baseline``: sentiment reward, no KL penalty. Uses none of the submission's code: it is the control (it must
   learn, and its drift from the reference is what the KL runs are compared with), worth 0 points;
@@ -44,24 +44,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from grader.checks.harness import CallFailed
 from grader.checks.misconceptions import diagnose_kl
-from grader.checks.training.plots import plot_runs
-from grader.checks.training.runs import COST, Job, RunRecord, execute
-from grader.checks.training.settings import (
-    RUNS,
-    SETTINGS_PATH,
-    Thresholds,
-    TrainingSettings,
-    file_digest,
-    load_settings,
+from grader.contract import (
+    KL_KINDS,
+    CheckContext,
+    CheckFunction,
+    CheckOutcome,
+    NotGradable,
+    Submission,
+    TrainingContext,
 )
-from grader.contract import KL_KINDS, CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
-from grader.grading.results import NotGradable
+from grader.training.engine import RunSet, TrainingInternalError
+from grader.training.runs import COST, RunRecord
+from grader.training.settings import Thresholds, TrainingSettings
 
 KL_METRIC = {"forward": "kl_forward", "backward": "kl_backward"}
 KL_NAME = {"forward": "KL(pi || pi_ref)", "backward": "KL(pi_ref || pi)"}
@@ -70,184 +67,6 @@ KL_NAME = {"forward": "KL(pi || pi_ref)", "backward": "KL(pi_ref || pi)"}
 #: A run that missed its time budget is the machine's fault when the work it had to do within that budget, done
 #: without the submission's code, took at least this share of the budget (see :func:`overrun_cause`).
 SLOW_MACHINE_SHARE = 0.7
-
-
-class TrainingInternalError(RuntimeError):
-    """The grader cannot make or read the training runs at all (settings that disagree, a shared baseline file
-    that does not match): raised, the runner reports it as an internal grader error. A run that could not be
-    judged because of the machine is :class:`~grader.grading.results.NotGradable` instead."""
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# The shared runs
-# ---------------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class RunSet:
-    """The graded runs of one submission at one seed, by run name (``grader.checks.training.settings.RUNS``)."""
-
-    records: dict[str, RunRecord]
-    settings: TrainingSettings | None
-    seed: int
-    wall_time_s: float = 0.0
-    plots: dict[str, str] = field(default_factory=dict)  # artifact stem -> PNG written for it
-    baseline_note: str = ""  # where the baseline run came from, when it was not made by this grade alone
-
-
-# What the gate calls each function with (the pipeline's pre-flight uses a batch of the same shape).
-_GATE_KL = ([[-2.0, -0.5], [-1.0]], [[-2.5, -0.25], [-1.0]], 0.1)
-_GATE_SHAPING = ([0.25, 0.75], [" was fine.", " was a wonderful, moving film."], ["The movie", "Overall, it"])
-
-
-def _gate(submission: Submission, function: str) -> str | None:
-    """Why ``function`` cannot be trained with (its one call on a small batch fails), or None."""
-    args = _GATE_SHAPING if function == "shaped_reward" else _GATE_KL
-    outcome = submission.call(function, *args)
-    if not outcome.ok or outcome.value is None:
-        return CallFailed(function, outcome).describe()
-    if len(outcome.value) != 2:
-        return (
-            f"{function} returned {len(outcome.value)} values for 2 completions (one per completion expected)"
-        )
-    if not all(math.isfinite(v) for v in outcome.value):
-        return f"{function} returned a non-finite value ({outcome.value}) for an ordinary batch"
-    return None
-
-
-def run_set(submission: Submission, context: CheckContext) -> RunSet:
-    """The four graded runs of this submission and seed: made on first use, then taken from the grade's
-    ``context.run_sets`` (keyed by submission digest, seed, preset, settings digest and models), which every
-    training check of one grade shares."""
-    if not isinstance(context, TrainingContext) or not context.submission_path:
-        raise TrainingInternalError("a training check needs a TrainingContext with the submission's path")
-    settings_digest = file_digest(SETTINGS_PATH)
-    key = (
-        file_digest(context.submission_path),
-        context.seed,
-        context.training_preset,
-        settings_digest,
-        context.model_name,
-        context.sentiment_model,
-    )
-    cached = context.run_sets.get(key)
-    if cached is not None:
-        return cached
-
-    started = _now()
-    shared = _shared_baseline(context)  # a validated baseline made once for many grades, or None
-    records: dict[str, RunRecord] = {}
-    jobs = []
-    reasons: dict[str, str | None] = {}  # each function is tried once, whichever runs need it
-    for name, spec in RUNS.items():
-        if spec.function is None:
-            continue
-        failed = None
-        for function in spec.needs:
-            if function not in reasons:
-                reasons[function] = _gate(submission, function)
-            if reasons[function] is not None:
-                failed = function
-                break
-        if failed is None:
-            jobs.append(Job(name, name, context.submission_path, context.seed))
-        else:
-            reason = reasons[failed] or ""
-            if failed != spec.function:
-                reason = f"this run also trains with your {failed} ({spec.label}), and {reason}"
-            records[name] = RunRecord(name, error=reason, component=failed, gated=True)
-    baseline_note = ""
-    if jobs:  # the control run is only worth its time when there is something to compare with it
-        baseline_job = Job("baseline", "baseline", context.submission_path, context.seed)
-        if shared is None:
-            jobs.insert(0, baseline_job)
-        work = Path(context.work_dir or ".") / f"training-seed{context.seed}"
-
-        def run(these: list[Job]) -> dict[str, RunRecord]:
-            return execute(
-                these,
-                work_dir=work,
-                timeout_s=context.budget_s,
-                preset=context.training_preset,
-                lanes=context.training_lanes,
-                call_timeout_s=context.call_timeout_s,
-                hidden_paths=context.hidden_paths,
-                isolation=context.isolation,
-                model_name=context.model_name,
-                sentiment_model=context.sentiment_model,
-            )
-
-        records.update(run(jobs))
-        if shared is not None:
-            resolved = {r.preset for r in records.values() if r.preset}
-            # `auto` may resolve otherwise in this grade's lanes: then the shared run is not this grade's
-            if resolved and shared.preset not in resolved:
-                work = work.with_name(work.name + "-baseline")
-                records.update(run([baseline_job]))
-                baseline_note = (
-                    f"The shared baseline run (--baseline-run) was made with the {shared.preset} preset, but this "
-                    f"grade's runs use {', '.join(sorted(resolved))}: the baseline was made again for this grade."
-                )
-            else:
-                records["baseline"] = shared
-                baseline_note = (
-                    "This baseline run was made once and shared by every grade at this seed and preset "
-                    "(--baseline-run); it calls none of your code, so it is the run this grade would have made."
-                )
-    else:
-        records["baseline"] = RunRecord(
-            "baseline",
-            error="not run: none of your functions could be trained with (see the other training checks), so "
-            "there is nothing to compare it with",
-            gated=True,
-        )
-    presets = {r.preset for r in records.values() if r.preset}
-    if len(presets) > 1:
-        raise TrainingInternalError(f"the training processes disagreed on the preset: {sorted(presets)}")
-    settings = load_settings(presets.pop()) if presets else None
-    result = RunSet(records, settings, context.seed, _now() - started, baseline_note=baseline_note)
-    context.run_sets[key] = result
-    return result
-
-
-def _shared_baseline(context: TrainingContext) -> RunRecord | None:
-    """The shared baseline run of ``context.baseline_run``, checked against this grade (seed, preset, settings,
-    libraries, run configuration): a file that does not match is the grader's error, never a different grade."""
-    if not context.baseline_run:
-        return None
-    from grader.checks.training.baseline import BaselineError, load_baseline
-
-    try:
-        return load_baseline(context.baseline_run, seed=context.seed, preset=context.training_preset)
-    except BaselineError as exc:
-        raise TrainingInternalError(str(exc)) from exc
-
-
-def _now() -> float:
-    import time
-
-    return time.monotonic()
-
-
-def _artifacts(runs: RunSet, context: CheckContext, submission_name: str) -> list[str]:
-    """The curves PNG next to the results (``<results stem>_training.png``), drawn once per grade."""
-    stem = getattr(context, "artifact_stem", "")
-    if not stem or not any(r.history for r in runs.records.values()):
-        return []
-    if stem not in runs.plots:
-        path = Path(f"{stem}_training.png")
-        preset = runs.settings.preset if runs.settings else "?"
-        try:
-            plot_runs(
-                {name: runs.records[name] for name in RUNS if name in runs.records},
-                path,
-                title=f"Training checks for {submission_name}: preset {preset}, seed {runs.seed}",
-                thresholds=runs.settings.thresholds if runs.settings else None,
-            )
-            runs.plots[stem] = str(path)
-        except Exception:  # noqa: BLE001 - a picture is a convenience: never a reason to fail a check
-            runs.plots[stem] = ""
-    return [runs.plots[stem]] if runs.plots[stem] else []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -617,11 +436,21 @@ def _settings(runs: RunSet) -> TrainingSettings:
     return runs.settings
 
 
-def _finish(outcome: CheckOutcome, runs: RunSet, context: CheckContext, name: str) -> CheckOutcome:
+def run_set(submission: Submission, context: CheckContext) -> RunSet:
+    """The grade's runs of this submission at the context's seed, from the grade's training engine."""
+    if not isinstance(context, TrainingContext) or context.training is None:
+        raise TrainingInternalError(
+            "a training check needs a TrainingContext with the grade's training engine"
+        )
+    return context.training.run_set(submission, context.seed, context.budget_s)
+
+
+def _finish(outcome: CheckOutcome, runs: RunSet, context: CheckContext) -> CheckOutcome:
     notes = []
     if runs.settings is not None and not runs.settings.calibrated:
         notes.append(f"Note: the {runs.settings.preset} thresholds are {runs.settings.note}.")
-    outcome.artifacts = _artifacts(runs, context, name)
+    engine = getattr(context, "training", None)
+    outcome.artifacts = engine.plot(runs, getattr(context, "artifact_stem", "")) if engine else []
     if outcome.artifacts:
         notes.append(f"Curves of all training runs: {outcome.artifacts[0]}")
     if notes:
@@ -629,23 +458,17 @@ def _finish(outcome: CheckOutcome, runs: RunSet, context: CheckContext, name: st
     return outcome
 
 
-def _name(context: CheckContext) -> str:
-    return Path(getattr(context, "submission_path", "") or "rewards.py").name
-
-
 def check_baseline(submission: Submission, context: CheckContext) -> CheckOutcome:
     runs = run_set(submission, context)
     baseline = runs.records["baseline"]
     if baseline.gated:
-        return _finish(
-            score_baseline(baseline, Thresholds(0, 0, 0, 0, 0, 0, 0)), runs, context, _name(context)
-        )
+        return _finish(score_baseline(baseline, Thresholds(0, 0, 0, 0, 0, 0, 0)), runs, context)
     if not baseline.usable:  # whether or not any run reported its preset
         raise NotGradable(f"{control_problem(baseline, Thresholds(0, 0, 0, 0, 0, 0, 0))}.")
     outcome = score_baseline(baseline, _settings(runs).thresholds)
     if runs.baseline_note:
         outcome.feedback += "\n" + runs.baseline_note
-    return _finish(outcome, runs, context, _name(context))
+    return _finish(outcome, runs, context)
 
 
 def _check_kl(kind: str):
@@ -654,7 +477,7 @@ def _check_kl(kind: str):
         student = runs.records[kind]
         if student.gated or not student.usable:  # judged without the settings: no run may have reported them
             outcome = _run_failed(student, f"your {KL_KINDS[kind]}", runs.records.get("baseline"))
-            return _finish(outcome, runs, context, _name(context))
+            return _finish(outcome, runs, context)
         settings = _settings(runs)
         outcome = score_kl(
             kind, runs.records.get("baseline"), student, settings.thresholds, settings.runs.kl_coef(kind)
@@ -664,7 +487,7 @@ def _check_kl(kind: str):
             if diagnosis is not None:
                 outcome.misconception = diagnosis.id
                 outcome.feedback += "\n" + diagnosis.render(KL_KINDS[kind])
-        return _finish(outcome, runs, context, _name(context))
+        return _finish(outcome, runs, context)
 
     check.__name__ = f"check_{kind}_kl"
     return check
@@ -680,7 +503,7 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
             else "your shaped_reward"
         )
         outcome = _run_failed(shaped, label, runs.records.get("baseline"))
-        return _finish(outcome, runs, context, _name(context))
+        return _finish(outcome, runs, context)
     outcome = score_shaped(
         runs.records.get("forward"),
         shaped,
@@ -688,7 +511,7 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
         runs.records.get("baseline"),
         goal=getattr(context, "shaping_goal", None) or "repetition",
     )
-    return _finish(outcome, runs, context, _name(context))
+    return _finish(outcome, runs, context)
 
 
 def checks() -> dict[str, CheckFunction]:

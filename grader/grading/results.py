@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from grader.contract import NotGradable  # noqa: F401 - raised by checks, recorded here
 from grader.grading.sanitise import clean_text, clean_tree
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
@@ -47,11 +48,6 @@ TAG_WITHHELD = "withheld"
 TAG_NOT_GRADABLE = "not_gradable"
 #: Scores are rounded to this many decimals, so that sums and comparisons are exact enough to be stable.
 _DECIMALS = 6
-
-
-class NotGradable(Exception):  # noqa: N818 - a verdict, not an error of the grader
-    """Raised by a check that cannot judge the submission because of the machine, not the submission (the
-    message says why, for the student and the instructor): the runner records the check as not gradable."""
 
 
 class _CleanText:

@@ -1,7 +1,7 @@
 """Grading one submission: rubric -> sandbox -> checks -> :class:`~grader.grading.results.GradingResults`.
 
->>> from grader.grading.runner import grade
->>> results = grade("exercise/rewards.py", seed=0, training=False)    # doctest: +SKIP
+>>> from grader.grading.runner import GradeRequest, grade
+>>> results = grade(GradeRequest("exercise/rewards.py", seed=0, training=False))    # doctest: +SKIP
 >>> results.score, results.full_marks
 >>> results.write_json("results.json")
 
@@ -26,7 +26,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.checks.goals import read_declaration
@@ -43,8 +43,40 @@ from grader.grading.results import (
 from grader.grading.rubric import Rubric, RubricEntry, load_rubric
 from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
 from grader.sandbox.proctree import boot_ticks_now, children_of_me, kill_descendants
+from grader.training.engine import TrainingEngine, TrainingOptions
 
 Progress = Callable[[TestResult], None]
+
+
+@dataclass(frozen=True)
+class GradeRequest:
+    """What to grade and how: everything ``python -m grader`` decides before grading (:mod:`grader.cli`)."""
+
+    #: the submission file
+    submission: str | Path
+    #: selects hypothesis's examples and the training runs' seed; same seed, same results
+    seed: int = 0
+    #: whether to run the checks that need training runs (``--no-training``: False)
+    training: bool = True
+    #: the rubric (a loaded one, a path, or None: ``grader/grading/rubric.toml``)
+    rubric: Rubric | str | Path | None = None
+    #: how much a failed check explains (hint, explain, solution; None: the rubric's level), at most what this
+    #: copy's misconception catalogue contains (:mod:`grader.grading.feedback`)
+    feedback_level: str | None = None
+    #: grade just these check ids (for debugging a check)
+    only: Sequence[str] = ()
+    #: hypothesis examples per property check (None: the checks' own numbers)
+    max_examples: int | None = None
+    #: seconds the whole grade may take (None: no limit; see the module docstring)
+    time_budget_s: float | None = None
+    #: the sandbox's limits; its ``hidden_paths`` are what the worker must never read (the CLI adds the results
+    #: and JUnit directories)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    #: the training runs' preset, lanes, shared baseline and models (:class:`grader.training.engine.TrainingOptions`)
+    training_options: TrainingOptions = field(default_factory=TrainingOptions)
+    #: checks may write files for people next to the results, named ``<artifact_stem>_<what>.<ext>`` (the CLI
+    #: passes the results path without its suffix); their paths are listed in the results' ``output``. None: none
+    artifact_stem: str | Path | None = None
 
 
 def default_registry() -> Mapping[str, CheckFunction]:
@@ -55,45 +87,26 @@ def default_registry() -> Mapping[str, CheckFunction]:
 
 
 def grade(
-    submission: str | Path,
+    request: GradeRequest,
     *,
-    seed: int = 0,
-    training: bool = True,
-    rubric: Rubric | str | Path | None = None,
     registry: Mapping[str, CheckFunction] | None = None,
-    sandbox_config: SandboxConfig | None = None,
-    hidden_paths: Sequence[str | Path] = (),
-    max_examples: int | None = None,
-    only: Sequence[str] = (),
     progress: Progress | None = None,
-    training_preset: str = "auto",
-    training_lanes: int | None = None,
-    artifact_stem: str | Path | None = None,
-    time_budget_s: float | None = None,
-    feedback_level: str | None = None,
-    baseline_run: str | Path | None = None,
-    model_name: str = "",
-    sentiment_model: str = "",
 ) -> GradingResults:
-    """Grade the submission file; see the module docstring.
+    """Grade ``request.submission``; see the module docstring and :class:`GradeRequest`.
 
-    ``registry``: check id -> check (default: ``grader.checks.REGISTRY``; tests pass fakes). ``hidden_paths``:
-    extra paths the worker must not read (the CLI passes the results and JUnit directories). ``only``: grade
-    just these check ids (for debugging a check). ``progress`` is called with each result as it is made.
-    ``training_preset`` / ``training_lanes``: the training checks' model preset (``auto``, ``tiny``, ``gpt2``)
-    and parallel training processes (None: one per core, at most 4). ``artifact_stem``: checks may write files
-    for people next to the results, named ``<artifact_stem>_<what>.<ext>`` (the CLI passes the results path
-    without its suffix); their paths are listed in the results' ``output``. None: no such files.
-    ``time_budget_s``: seconds the whole grade may take (None: no limit; see the module docstring).
-    ``feedback_level``: how much a failed check explains (hint, explain, solution; None: the rubric's level), at
-    most what this copy's misconception catalogue contains (:mod:`grader.grading.feedback`).
-    ``baseline_run``: a shared baseline run file (:mod:`grader.checks.training.baseline`) the training checks use
-    instead of making their control run. ``model_name`` / ``sentiment_model``: the training runs' models
-    (local directories or Hub names; empty: the preset's).
+    ``registry``: check id -> check (default: ``grader.checks.REGISTRY``; tests pass fakes). ``progress`` is
+    called with each result as it is made.
     """
+    seed, training, only, feedback_level = (
+        request.seed,
+        request.training,
+        request.only,
+        request.feedback_level,
+    )
+    rubric, max_examples, time_budget_s = request.rubric, request.max_examples, request.time_budget_s
     started = time.monotonic()
     budget = TimeBudget(time_budget_s, start=started)
-    path = Path(submission)
+    path = Path(request.submission)
     try:
         rubric = rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
         registry = default_registry() if registry is None else registry
@@ -106,12 +119,7 @@ def grade(
     except Exception as exc:  # noqa: BLE001 - a broken rubric or check module is the grader's fault
         return _everything_failed((), f"{type(exc).__name__}: {exc}", started, seed, internal=True)
 
-    config = replace(
-        sandbox_config or SandboxConfig(),
-        hidden_paths=tuple(
-            str(p) for p in (*(sandbox_config or SandboxConfig()).hidden_paths, *hidden_paths)
-        ),
-    )
+    config = request.sandbox
     context = (
         CheckContext(seed=seed)
         if max_examples is None
@@ -120,9 +128,6 @@ def grade(
     # Exercise 2's declared goal, read from the file's syntax tree (grader.checks.goals): the shaping checks use it.
     declaration = read_declaration(path)
     context = replace(context, shaping_goal=declaration.goal, shaping_goal_note=declaration.note)
-    # The training checks' runs, made by the first one that needs them and shared by the others: this grade's
-    # own, so that nothing a grade made leaks into the next (tests grade many times in one process).
-    run_sets: dict = {}
     notes: list[str] = []
     if level != (feedback_level or rubric.feedback_level):
         notes.append(_level_capped(feedback_level or rubric.feedback_level, level))
@@ -174,6 +179,13 @@ def grade(
                 if any(e.requires_training for e in entries)
                 else None
             )
+            # The training checks' runs, made by the first one that needs them and shared by the others: this
+            # grade's own engine, so that nothing a grade made leaks into the next (tests grade many times in one
+            # process).
+            engine = TrainingEngine(
+                str(path.resolve()), str(scratch or ""), options=request.training_options, sandbox=config
+            )
+            artifact_stem = request.artifact_stem
             try:
                 for entry in entries:
                     if budget.expired:
@@ -185,23 +197,10 @@ def grade(
                     check_context = context
                     if entry.requires_training:
                         check_context = TrainingContext(
-                            seed=context.seed,
-                            max_examples=context.max_examples,
-                            shaping_goal=context.shaping_goal,
-                            shaping_goal_note=context.shaping_goal_note,
-                            submission_path=str(path.resolve()),
-                            work_dir=str(scratch),
+                            **vars(context),
+                            training=engine,
                             budget_s=budget.cap(entry.budget_s),
-                            training_preset=training_preset,
-                            training_lanes=training_lanes,
-                            call_timeout_s=config.call_timeout_s,
-                            hidden_paths=config.hidden_paths,
-                            isolation=config.isolation,
-                            run_sets=run_sets,
                             artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
-                            baseline_run=str(Path(baseline_run).absolute()) if baseline_run else "",
-                            model_name=model_name,
-                            sentiment_model=sentiment_model,
                         )
                     result = run_check(
                         entry, registry.get(entry.check_id), budgeted, check_context, feedback_level=level

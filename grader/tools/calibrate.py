@@ -1,11 +1,11 @@
 """Calibrate the training checks: run the reference and known-wrong KL penalties and shapings over several seeds,
-score them with the thresholds of ``grader/checks/training/calibration/thresholds.toml`` and write the table.
+score them with the thresholds of ``grader/training/calibration/thresholds.toml`` and write the table.
 
-    python -m grader.tools.calibrate --preset tiny --seeds 0 1 2 3 4          # -> grader/checks/training/calibration/tiny.md
+    python -m grader.tools.calibrate --preset tiny --seeds 0 1 2 3 4          # -> grader/training/calibration/tiny.md
     python -m grader.tools.calibrate --preset gpt2 --seeds 0 1 2 3 4          # on a GPU with the models cached
 
 The variants are submission files generated from ``reference/rewards.py`` (instructor repository only), graded
-through exactly the machinery a grade uses (:func:`grader.checks.training.runs.execute`: lanes, sandbox, the real pipeline):
+through exactly the machinery a grade uses (:func:`grader.training.runs.execute`: lanes, sandbox, the real pipeline):
 
 * ``reference``: must pass every training check on every seed;
 * ``zero_kl``: both penalties return 0 (no regularisation): must fail the forward and backward checks;
@@ -45,12 +45,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from grader.checks.training.checks import gain, score_baseline, score_kl, score_shaped
-from grader.checks.training.runs import Job, RunRecord, execute
-from grader.checks.training.settings import RUNS, Thresholds, TrainingSettings, load_settings
+from grader.checks.training import gain, score_baseline, score_kl, score_shaped
 from grader.dataclass_cli import parse_into
+from grader.training.runs import Job, RunRecord, execute
+from grader.training.settings import RUNS, Thresholds, TrainingSettings, load_settings
 
-CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "checks" / "training" / "calibration"
+CALIBRATION_DIR = Path(__file__).resolve().parents[1] / "training" / "calibration"
 
 # Appended to the reference solution; each keeps the reference's other functions.
 _OVERRIDES = {
@@ -172,7 +172,7 @@ class CalibrateConfig:
     preset: Literal["tiny", "gpt2"] = field(
         default="tiny",
         metadata={
-            "help": "the preset to calibrate (its tables in grader/checks/training/calibration/thresholds.toml)"
+            "help": "the preset to calibrate (its tables in grader/training/calibration/thresholds.toml)"
         },
     )
     seeds: list[int] = field(
@@ -194,7 +194,7 @@ class CalibrateConfig:
     out: Path | None = field(
         default=None,
         metadata={
-            "help": "the markdown table to write (default: grader/checks/training/calibration/<preset>.md)",
+            "help": "the markdown table to write (default: grader/training/calibration/<preset>.md)",
             "metavar": "PATH",
         },
     )
@@ -480,7 +480,7 @@ def render(
         f"({platform.python_implementation()} {platform.python_version()}, {_versions()}); {n_runs} runs in "
         f"{elapsed:.0f} s, one torch thread per run.",
         "",
-        f"Run settings (`[{settings.preset}.runs]` of `grader/checks/training/calibration/thresholds.toml`): "
+        f"Run settings (`[{settings.preset}.runs]` of `grader/training/calibration/thresholds.toml`): "
         + ", ".join(f"{k} = {v:g}" for k, v in vars(settings.runs).items()),
         "",
         f"Thresholds (`[{settings.preset}.thresholds]`): "

@@ -91,7 +91,7 @@ FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Sto
 INSTRUCTOR_ONLY = (
     "grader/tools/",
     "grader/gradescope.py",
-    "grader/checks/training/calibration/*.md",
+    "grader/training/calibration/*.md",
     "grader/checks/key/",  # the answer key: the right per-token terms, the wrong ones, the hidden checks
 )
 RUBRIC_FILE = "grader/grading/rubric.toml"

@@ -1,8 +1,12 @@
-"""The training checks (docs/design.md, "Training checks"): short real GRPO runs with the submission's functions.
+"""The training engine: short real GRPO runs with a submission's functions, which the training checks judge.
 
-* :mod:`.checks`: the four checks and their scoring (pure functions of the runs' validation histories);
+The checks (:mod:`grader.checks.training`) never start a process: they ask the grade's
+:class:`~grader.training.engine.TrainingEngine` for its runs.
+
+* :mod:`.engine`: the one handle (a grade's runs, made once, shared by its checks) and the options it takes;
 * :mod:`.settings`: the graded runs and, per preset, their settings and thresholds (``calibration/``);
-* :mod:`.runs`: making the runs from the grader process (lanes in parallel, a time budget, one record per run);
+* :mod:`.runs`: making runs from the grader process (lanes in parallel, a time budget, one record per run);
 * :mod:`.lane`: a lane process, which runs the exercise's pipeline with the sandboxed submission;
+* :mod:`.baseline`: the control run made once and shared by many grades (``--baseline-run``);
 * :mod:`.plots`: the curves written next to the results.
 """

@@ -11,7 +11,7 @@ the grade's ``auto`` is compared once its lanes have resolved it), the training 
 versions of torch, transformers and TRL, and the run's recorded configuration; and only a baseline that finished
 with a validation history. Anything else is a :class:`BaselineError` with one line saying what differs.
 
-    python -m grader.checks.training.baseline --out baseline.json [--seed N] [--training-preset tiny]
+    python -m grader.training.baseline --out baseline.json [--seed N] [--training-preset tiny]
 
 makes one by hand (the batch does this itself).
 """
@@ -28,8 +28,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-from grader.checks.training.runs import Job, RunRecord, execute
-from grader.checks.training.settings import (
+from grader.sandbox.policy import SandboxConfig
+from grader.training.runs import Job, RunRecord, execute
+from grader.training.settings import (
     PRESETS,
     SETTINGS_PATH,
     SettingsError,
@@ -87,8 +88,7 @@ def make_baseline(
             timeout_s=timeout_s,
             preset=preset,
             lanes=1,
-            call_timeout_s=call_timeout_s,
-            isolation=isolation,
+            sandbox=SandboxConfig(call_timeout_s=call_timeout_s, isolation=isolation),
         )
     record = records.get("baseline")
     if record is None or not record.usable:
@@ -189,7 +189,7 @@ def _versions(versions: Any) -> str:
     return ", ".join(f"{name} {versions.get(name)}" for name in LIBRARIES)
 
 
-_MAKE = "python -m grader.checks.training.baseline"
+_MAKE = "python -m grader.training.baseline"
 
 
 # ---------------------------------------------------------------------------------------------------------------

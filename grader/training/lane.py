@@ -1,5 +1,5 @@
-"""A training lane: its own process (``python -m grader.checks.training.lane LANE.json``, started by
-:func:`grader.checks.training.runs.execute`), trusted grader code that imports torch and the exercise pipeline,
+"""A training lane: its own process (``python -m grader.training.lane LANE.json``, started by
+:func:`grader.training.runs.execute`), trusted grader code that imports torch and the exercise pipeline,
 opens its own sandbox for the submission and makes its share of the runs, writing one record per run."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.checks.training.runs import COST, Job, RunRecord, safe_key
-from grader.checks.training.settings import RUNS, load_settings, train_config
 from grader.contract import STUDENT_FUNCTIONS
+from grader.training.runs import COST, Job, RunRecord, safe_key, sandbox_from_fields
+from grader.training.settings import RUNS, load_settings, train_config
 
 # ---------------------------------------------------------------------------------------------------------------
 # The lane (its own process: imports torch and the pipeline)
@@ -86,7 +86,7 @@ def _lane(config: dict[str, Any]) -> None:
     from exercise.config import TrainConfig
     from exercise.functions import RewardFunctions
     from exercise.train import run
-    from grader.sandbox import SandboxConfig, SandboxedSubmission
+    from grader.sandbox import SandboxedSubmission
 
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
@@ -98,12 +98,7 @@ def _lane(config: dict[str, Any]) -> None:
     }
     preset = resolve_preset(config["preset"], **models)
     settings = load_settings(preset, config.get("settings_path"))
-    sandbox_config = SandboxConfig(
-        call_timeout_s=float(config["call_timeout_s"]),
-        check_budget_s=settings.runs.run_budget_s,
-        hidden_paths=tuple(config["hidden_paths"]),
-        isolation=config.get("isolation", "auto"),
-    )
+    sandbox_config = sandbox_from_fields(config.get("sandbox", {}), settings.runs.run_budget_s)
     jobs = [Job(**job) for job in config["jobs"]]
     by_submission: dict[str, list[Job]] = {}
     for job in jobs:
@@ -162,9 +157,7 @@ def _lane(config: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1:
-        print(
-            "usage: python -m grader.checks.training.lane LANE.json  (started by the grader)", file=sys.stderr
-        )
+        print("usage: python -m grader.training.lane LANE.json  (started by the grader)", file=sys.stderr)
         return 2
     config = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     _lane(config)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from grader.checks.training.runs import RunRecord
-from grader.checks.training.settings import RUNS, Thresholds
+from grader.training.runs import RunRecord
+from grader.training.settings import RUNS, Thresholds
 
 # ---------------------------------------------------------------------------------------------------------------
 # The curves (grader process; matplotlib only)

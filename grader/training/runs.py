@@ -4,7 +4,7 @@ Who runs what:
 
 * the grader process (no torch here) decides which runs a grade needs, starts one or more *lanes* and waits for
   them within a time budget: ``execute(jobs, ...)``;
-* a lane is a fresh ``python -m grader.checks.training.lane LANE.json`` process: trusted grader code that imports torch and
+* a lane is a fresh ``python -m grader.training.lane LANE.json`` process: trusted grader code that imports torch and
   ``exercise.train``, opens its own :class:`~grader.sandbox.SandboxedSubmission` for the submission file and
   runs its share of the jobs, one after the other, through :func:`exercise.train.run`. The submission's three
   functions reach the pipeline as proxies that call the sandboxed worker; a call that fails (raises, times
@@ -16,7 +16,7 @@ Who runs what:
 Lanes run in parallel (one torch thread each: on small CPU models that is fastest, and it keeps runs
 deterministic); runs that need none of the submission's functions (the baseline) do not depend on it.
 
-The run settings and thresholds per preset live in ``grader/checks/training/calibration/thresholds.toml`` (:mod:`.settings`); ``auto`` picks the
+The run settings and thresholds per preset live in ``grader/training/calibration/thresholds.toml`` (:mod:`.settings`); ``auto`` picks the
 preset inside the lanes (``gpt2`` on CUDA when GPT-2 and the sentiment model are available locally, else ``tiny``)
 so that the grader process never imports torch.
 """
@@ -29,10 +29,12 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from grader.sandbox.policy import SandboxConfig
 
 #: A lane's own output (transformers' warnings ...), kept for the grader's error messages.
 _LOG_TAIL_BYTES = 3000
@@ -54,7 +56,7 @@ class Job:
 
 #: Relative cost of a run, for spreading jobs over lanes (a KL run also scores policy and reference), and for
 #: judging from the control run's time whether a run that missed its budget would have made it on this machine
-#: (:func:`grader.checks.training.checks.overrun_cause`).
+#: (:func:`grader.checks.training.overrun_cause`).
 COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4}
 _COST = COST
 
@@ -178,17 +180,17 @@ def execute(
     timeout_s: float,
     preset: str = "auto",
     lanes: int | None = None,
-    call_timeout_s: float = 10.0,
-    hidden_paths: Iterable[str] = (),
+    sandbox: SandboxConfig | None = None,
     settings_path: str | os.PathLike | None = None,
-    isolation: str = "auto",
     model_name: str = "",
     sentiment_model: str = "",
 ) -> dict[str, RunRecord]:
     """Make every job's run in parallel lanes; return one :class:`RunRecord` per job key, failed ones with the
     reason. Returns when every lane has ended; lanes still running at ``timeout_s`` are killed with their
-    process trees. ``model_name`` / ``sentiment_model``: every run's models instead of the preset's (absolute
-    directories: the lanes run elsewhere; empty: the preset's).
+    process trees. ``sandbox``: the grade's sandbox limits (timeouts, isolation, CPU quota, hidden paths), which
+    each lane's own sandbox takes with the run's budget as its check budget (None: the defaults).
+    ``model_name`` / ``sentiment_model``: every run's models instead of the preset's (absolute directories: the
+    lanes run elsewhere; empty: the preset's).
     """
     from grader.sandbox.proctree import (
         become_subreaper,
@@ -214,9 +216,8 @@ def execute(
             "preset": preset,
             "out_dir": str(lane_dir / "records"),
             "runs_dir": str(lane_dir / "runs"),
-            "call_timeout_s": call_timeout_s,
-            "hidden_paths": [str(p) for p in hidden_paths],
-            "isolation": isolation,  # the grade's --isolation: a lane's sandbox is as strict as the grader's
+            # the grade's sandbox (--isolation, --cpus, --call-timeout ...): a lane's is as strict as the grader's
+            "sandbox": sandbox_fields(sandbox or SandboxConfig()),
             "settings_path": str(settings_path) if settings_path else None,
             # --model_name / --sentiment_model of the grade (empty: the preset's models)
             "model_name": model_name,
@@ -225,7 +226,7 @@ def execute(
         (lane_dir / "lane.json").write_text(json.dumps(config), encoding="utf-8")
         with open(lane_dir / "log.txt", "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "grader.checks.training.lane", str(lane_dir / "lane.json")],
+                [sys.executable, "-m", "grader.training.lane", str(lane_dir / "lane.json")],
                 cwd=lane_dir,
                 env=_lane_env(),
                 stdin=subprocess.DEVNULL,
@@ -269,6 +270,18 @@ def execute(
                     )
             records[job.key] = record
     return records
+
+
+def sandbox_fields(config: SandboxConfig) -> dict[str, Any]:
+    """``config`` as the JSON a lane reads back with :func:`sandbox_from_fields`."""
+    return {**asdict(config), "hidden_paths": [str(p) for p in config.hidden_paths]}
+
+
+def sandbox_from_fields(data: dict[str, Any], check_budget_s: float) -> SandboxConfig:
+    names = {f.name for f in fields(SandboxConfig)}
+    known = {k: v for k, v in data.items() if k in names}
+    known["hidden_paths"] = tuple(known.get("hidden_paths", ()))
+    return SandboxConfig(**{**known, "check_budget_s": check_budget_s})
 
 
 def safe_key(key: str) -> str:

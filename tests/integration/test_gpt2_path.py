@@ -176,12 +176,13 @@ def test_grader_refuses_other_models_with_a_shared_baseline(tmp_path, tiny_gpt2_
 
 
 def test_model_options_reach_the_training_context_and_the_lanes(tmp_path, monkeypatch, tiny_gpt2_dir):
-    """The chain up to the lanes, without a run: the CLI's values -> each training check's TrainingContext ->
+    """The chain up to the lanes, without a run: the request's models -> each training check's engine ->
     run_set -> execute (the lanes' config); the lane's run config is the last link (the slow test below)."""
-    from grader.checks.training import checks
-    from grader.checks.training.settings import model_option_value
     from grader.contract import CheckOutcome, TrainingContext
-    from grader.grading.runner import grade
+    from grader.grading.runner import GradeRequest, grade
+    from grader.training import engine as engine_module
+    from grader.training.engine import TrainingEngine, TrainingOptions
+    from grader.training.settings import model_option_value
     from tests.support.fake_submission import FakeSubmission, reference_module
 
     seen = []
@@ -193,45 +194,34 @@ def test_model_options_reach_the_training_context_and_the_lanes(tmp_path, monkey
     ids = ["training.forward_kl", "kl_forward.value"]
     empty = tmp_path / "empty.py"
     empty.write_text("")
-    grade(
-        empty,
-        registry=dict.fromkeys(ids, check),
-        only=ids,
-        model_name=model_option_value(str(tiny_gpt2_dir)),
-        sentiment_model="vader",
-    )
+    models = TrainingOptions(model_name=model_option_value(str(tiny_gpt2_dir)), sentiment_model="vader")
+    grade(GradeRequest(empty, only=ids, training_options=models), registry=dict.fromkeys(ids, check))
     # the rubric's order: the property check first
     assert not isinstance(seen[0], TrainingContext)  # the property checks are untouched
-    seen = seen[1:]
-    assert seen[0].model_name == str(tiny_gpt2_dir.resolve()) and seen[0].sentiment_model == "vader"
+    options = seen[1].training.options
+    assert options.model_name == str(tiny_gpt2_dir.resolve()) and options.sentiment_model == "vader"
 
     calls = []
-    monkeypatch.setattr(checks, "execute", lambda jobs, **kwargs: calls.append(kwargs) or {})
+    monkeypatch.setattr(engine_module, "execute", lambda jobs, **kwargs: calls.append(kwargs) or {})
     submission = tmp_path / "rewards.py"
     submission.write_text("# the functions come from the fake submission\n")
-    context = TrainingContext(submission_path=str(submission), work_dir=str(tmp_path), **_models(seen[0]))
-    checks.run_set(FakeSubmission(reference_module()), context)
-    assert calls and calls[0]["model_name"] == seen[0].model_name and calls[0]["sentiment_model"] == "vader"
+    engine = TrainingEngine(str(submission), str(tmp_path), options=options)
+    engine.run_set(FakeSubmission(reference_module()), 0, 60)
+    assert calls and calls[0]["model_name"] == options.model_name and calls[0]["sentiment_model"] == "vader"
+    engine.run_set(FakeSubmission(reference_module()), 0, 60)
+    assert len(calls) == 1  # made once per grade
     # a grade with other models is other runs: never served from the runs made with the preset's
-    checks.run_set(FakeSubmission(reference_module()), context)
-    assert len(calls) == 1
-    checks.run_set(
-        FakeSubmission(reference_module()),
-        TrainingContext(submission_path=str(submission), run_sets=context.run_sets, work_dir=str(tmp_path)),
-    )
+    other = TrainingEngine(str(submission), str(tmp_path), options=TrainingOptions(), _made=engine._made)
+    other.run_set(FakeSubmission(reference_module()), 0, 60)
     assert len(calls) == 2 and calls[1]["model_name"] == ""
-
-
-def _models(context):
-    return {"model_name": context.model_name, "sentiment_model": context.sentiment_model}
 
 
 @pytest.mark.slow
 def test_lane_makes_a_gpt2_preset_run_with_the_given_local_models(tmp_path, tiny_gpt2_dir):
     """Slow: a real lane process (torch, TRL) makes one 1-step baseline run of the gpt2 preset with the small
     stand-ins given as --model_name / --sentiment_model would give them (20-60 s on 2 shared cores)."""
-    from grader.checks.training.runs import Job, execute
-    from grader.checks.training.settings import SETTINGS_PATH
+    from grader.training.runs import Job, execute
+    from grader.training.settings import SETTINGS_PATH
 
     settings = SETTINGS_PATH.read_text()
     start = settings.index("[gpt2.runs]")

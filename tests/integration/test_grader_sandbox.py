@@ -21,7 +21,7 @@ import pytest
 
 from grader.contract import CheckContext, CheckOutcome, Submission
 from grader.grading.rubric import parse_rubric
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission
 from tests.support.ci import skip_unless_required
 from tests.support.sandbox import (
@@ -543,7 +543,9 @@ def test_unregistered_checks_and_crashing_checks_are_internal_errors(tmp_path: P
         raise ZeroDivisionError("bug in a check")
 
     registry = {"kl_forward.contract": crashing, "shaping.contract": REGISTRY["shaping.contract"]}
-    results = grade(write_submission(tmp_path, GOOD), rubric=RUBRIC, registry=registry, sandbox_config=FAST)
+    results = grade(
+        GradeRequest(write_submission(tmp_path, GOOD), rubric=RUBRIC, sandbox=FAST), registry=registry
+    )
     scores = {t.check_id: t for t in results.tests}
     assert (
         scores["kl_forward.contract"].internal_error
@@ -575,14 +577,16 @@ def test_training_checks_get_a_training_context_and_are_skipped_without_training
     )
     registry = {"shaping.contract": REGISTRY["shaping.contract"], "training.fake": training_check}
     path = write_submission(tmp_path, GOOD)
-    without = grade(path, rubric=rubric, registry=registry, sandbox_config=FAST, training=False)
+    without = grade(GradeRequest(path, rubric=rubric, sandbox=FAST, training=False), registry=registry)
     assert [t.check_id for t in without.tests] == ["shaping.contract"] and without.full_marks
     assert "Training checks skipped (--no-training): 1 checks, 3 points" in without.output and not seen
-    with_training = grade(path, rubric=rubric, registry=registry, sandbox_config=FAST, training=True, seed=5)
+    with_training = grade(
+        GradeRequest(path, rubric=rubric, sandbox=FAST, training=True, seed=5), registry=registry
+    )
     assert with_training.full_marks and with_training.max_score == 4
     (context,) = seen
     assert isinstance(context, TrainingContext) and context.seed == 5 and context.budget_s == 7
-    assert Path(context.submission_path) == path.resolve() and context.work_dir
+    assert Path(context.training.submission_path) == path.resolve() and context.training.work_dir
 
 
 def test_an_oversized_submission_scores_zero_without_running(tmp_path: Path) -> None:

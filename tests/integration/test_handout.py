@@ -241,9 +241,9 @@ def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
     # The instructor-only calibration tool (it runs the reference) stays out; the thresholds the checks read stay.
     assert (
         "grader/tools/calibrate.py" not in handout.files
-        and (folder / "grader/checks/training/calibration/thresholds.toml").is_file()
+        and (folder / "grader/training/calibration/thresholds.toml").is_file()
     )
-    assert not list((folder / "grader" / "checks" / "training" / "calibration").glob("*.md"))
+    assert not list((folder / "grader" / "training" / "calibration").glob("*.md"))
     # The instructor tools stay out (batch, Gradescope, the builders); the grading path is all there.
     assert not (folder / "grader" / "tools").exists() and not (folder / "grader" / "gradescope.py").exists()
     for module in ("cli.py", "classroom.py", "grading/runner.py", "sandbox/worker.py", "checks/kl.py"):

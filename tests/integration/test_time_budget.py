@@ -23,7 +23,7 @@ import pytest
 from grader.contract import CallOutcome, CheckContext, CheckOutcome, Submission, TrainingContext
 from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
 from grader.grading.rubric import parse_rubric
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import SandboxConfig
 from tests.support.fake_grader import COMMAND as FAKE_GRADER
 from tests.support.sandbox import processes_with, wait_until
@@ -184,7 +184,8 @@ def test_an_endless_loop_costs_one_timeout_per_function(tmp_path: Path) -> None:
     rubric, registry = _rubric_and_registry(calls_per_check=3)
     started = time.monotonic()
     results = grade(
-        _submission(tmp_path, "while True:\n    pass"), rubric=rubric, registry=registry, sandbox_config=FAST
+        GradeRequest(_submission(tmp_path, "while True:\n    pass"), rubric=rubric, sandbox=FAST),
+        registry=registry,
     )
     elapsed = time.monotonic() - started
     assert results.score == 0 and not results.internal_error
@@ -201,11 +202,13 @@ def test_slow_code_that_finishes_gets_its_points(tmp_path: Path) -> None:
     rubric, registry = _rubric_and_registry(calls_per_check=2, checks_per_function=1)
     slow = SandboxConfig(call_timeout_s=2.0, import_timeout_s=5.0, memory_bytes=1 << 30)
     results = grade(
-        _submission(tmp_path, "import time\ntime.sleep(0.6)\nreturn [0.0] * len(args[0])"),
-        rubric=rubric,
+        GradeRequest(
+            _submission(tmp_path, "import time\ntime.sleep(0.6)\nreturn [0.0] * len(args[0])"),
+            rubric=rubric,
+            sandbox=slow,
+            time_budget_s=60,
+        ),
         registry=registry,
-        sandbox_config=slow,
-        time_budget_s=60,
     )
     assert results.full_marks, results.to_json()
     assert "time budget" not in results.output
@@ -227,7 +230,7 @@ def test_the_budget_stops_a_slow_submission_and_reports_what_is_unfinished(tmp_p
     path = _submission(tmp_path, "_slow()\nreturn [0.0] * len(args[0])", preamble)
     rubric, registry = _rubric_and_registry(calls_per_check=20)  # 10 s per check, 90 s in all
     started = time.monotonic()
-    results = grade(path, rubric=rubric, registry=registry, sandbox_config=FAST, time_budget_s=3)
+    results = grade(GradeRequest(path, rubric=rubric, sandbox=FAST, time_budget_s=3), registry=registry)
     elapsed = time.monotonic() - started
     assert 3 <= elapsed < 6, elapsed
     first, *rest = results.tests
@@ -270,7 +273,7 @@ def test_the_watchdog_kills_training_processes_a_check_waits_for(tmp_path: Path)
     }
     path = _submission(tmp_path, "return [0.0] * len(args[0])")
     started = time.monotonic()
-    results = grade(path, rubric=rubric, registry=registry, sandbox_config=FAST, time_budget_s=3)
+    results = grade(GradeRequest(path, rubric=rubric, sandbox=FAST, time_budget_s=3), registry=registry)
     assert time.monotonic() - started < 8
     shaping, fake, after = results.tests
     assert shaping.score == 1

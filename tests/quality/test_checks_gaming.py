@@ -167,7 +167,7 @@ def test_rebinding_the_workers_helpers_does_not_hide_mutated_inputs(tmp_path, re
     ``builtins.all``) changes nothing, the mutation checks fail either way (73/80 with --no-training)."""
     from pathlib import Path
 
-    from grader.grading.runner import grade
+    from grader.grading.runner import GradeRequest, grade
     from tests.support.gaming_submissions import MUTATES_AND_REBINDS_THE_WORKER
 
     source = (Path(__file__).parents[2] / "reference" / "rewards.py").read_text()
@@ -177,7 +177,7 @@ def test_rebinding_the_workers_helpers_does_not_hide_mutated_inputs(tmp_path, re
         source += MUTATES_AND_REBINDS_THE_WORKER.split("_worker = ")[0]
     path = tmp_path / "rewards.py"
     path.write_text(source)
-    results = grade(path, training=False, only=MUTATION_CHECKS, max_examples=20)
+    results = grade(GradeRequest(path, training=False, only=MUTATION_CHECKS, max_examples=20))
     scores = {t.check_id: t.score for t in results.tests}
     assert set(scores) == set(MUTATION_CHECKS)
     assert all(score == 0 for score in scores.values()), {t.check_id: t.output for t in results.tests}

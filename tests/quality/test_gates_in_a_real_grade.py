@@ -11,7 +11,7 @@ from pathlib import Path
 
 from grader.grading.results import TAG_WITHHELD, GradingResults
 from grader.grading.rubric import load_rubric
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
 from tests.support.check_ids import TRAINING_IDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ FORWARD_FOR_BOTH = "\n\nkl_penalty_backward = kl_penalty_forward\n"
 def test_a_failed_defining_check_withholds_the_secondary_points_in_a_real_grade(tmp_path: Path) -> None:
     submission = tmp_path / "rewards.py"
     submission.write_text((REPO / "reference" / "rewards.py").read_text() + FORWARD_FOR_BOTH)
-    results = grade(submission, training=False, max_examples=20)
+    results = grade(GradeRequest(submission, training=False, max_examples=20))
     rubric = load_rubric()
     by_id = {t.check_id: t for t in results.tests}
     assert set(by_id) == {e.check_id for e in rubric.entries} - TRAINING_IDS

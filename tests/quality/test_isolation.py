@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import REPO_ROOT, SandboxConfig, SandboxedSubmission, namespace_launcher
 from grader.sandbox import submission as sandbox_module
 from grader.sandbox.cgroup import cgroup_host
@@ -226,11 +226,11 @@ def test_the_worker_cannot_stop_the_grader(tmp_path: Path) -> None:
     path = _submission(tmp_path, textwrap.dedent(source) + GOOD)
     results = tmp_path / "results.json"
     script = f"""
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import SandboxConfig
 from tests.support.sandbox import REGISTRY, RUBRIC
 config = SandboxConfig(call_timeout_s=5, import_timeout_s=10, isolation="fallback", landlock_scoping=False)
-results = grade({str(path)!r}, rubric=RUBRIC, registry=REGISTRY, sandbox_config=config)
+results = grade(GradeRequest({str(path)!r}, rubric=RUBRIC, sandbox=config), registry=REGISTRY)
 results.write_json({str(results)!r})
 """
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO_ROOT or Path.cwd())
@@ -488,7 +488,9 @@ def test_new_user_namespaces_and_chroot_give_nothing(tmp_path: Path, ns: Sandbox
 
 def test_the_report_and_results_name_the_isolation(tmp_path: Path, every_mode: SandboxConfig) -> None:
     """The Sandbox line and results.json say which limits hold: the cgroup's, or what is left without one."""
-    results = grade(_submission(tmp_path, GOOD), rubric=RUBRIC, registry=REGISTRY, sandbox_config=every_mode)
+    results = grade(
+        GradeRequest(_submission(tmp_path, GOOD), rubric=RUBRIC, sandbox=every_mode), registry=REGISTRY
+    )
     info = results.to_gradescope_dict()["sandbox"]
     line = [x for x in results.output.splitlines() if x.startswith("Sandbox:")][0]
     held = info["limits_in_force"]
@@ -518,12 +520,16 @@ def test_without_namespaces_auto_falls_back_and_strict_refuses(
         sandbox_module, "namespace_launcher", lambda: "bwrap: setting up uid map: Permission denied"
     )
     path = _submission(tmp_path, GOOD)
-    auto = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=SandboxConfig(call_timeout_s=5.0))
+    auto = grade(
+        GradeRequest(path, rubric=RUBRIC, sandbox=SandboxConfig(call_timeout_s=5.0)), registry=REGISTRY
+    )
     assert auto.full_marks
     assert "no namespaces: bwrap: setting up uid map: Permission denied" in auto.output
     assert auto.to_gradescope_dict()["sandbox"]["isolation"] in ("landlock", "none")
 
-    strict = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=SandboxConfig(isolation="strict"))
+    strict = grade(
+        GradeRequest(path, rubric=RUBRIC, sandbox=SandboxConfig(isolation="strict")), registry=REGISTRY
+    )
     assert strict.internal_error and strict.score == 0
     assert "isolation 'strict'" in strict.output and "Permission denied" in strict.output
 
@@ -536,11 +542,11 @@ def test_strict_refuses_without_a_cgroup(tmp_path: Path, monkeypatch: pytest.Mon
         sandbox_module, "cgroup_host", lambda: "cgroup v1: /sys/fs/cgroup/memory not writable"
     )
     path = _submission(tmp_path, GOOD)
-    strict = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=NS)
+    strict = grade(GradeRequest(path, rubric=RUBRIC, sandbox=NS), registry=REGISTRY)
     assert strict.internal_error and strict.score == 0
     assert "isolation 'strict' needs a cgroup" in strict.output and "not writable" in strict.output
     assert "--isolation auto" in strict.output
-    auto = grade(path, rubric=RUBRIC, registry=REGISTRY, sandbox_config=replace(NS, isolation="auto"))
+    auto = grade(GradeRequest(path, rubric=RUBRIC, sandbox=replace(NS, isolation="auto")), registry=REGISTRY)
     assert auto.full_marks and "no cgroup: cgroup v1: /sys/fs/cgroup/memory not writable" in auto.output
 
 
@@ -814,7 +820,7 @@ def test_threads_of_the_grader_are_not_needed_to_stop_a_worker(tmp_path: Path, m
 
 GRADER_THAT_STARTS_A_LANE = """
 import sys
-from grader.checks.training.runs import Job, execute
+from grader.training.runs import Job, execute
 
 work, submission = sys.argv[1], sys.argv[2]
 execute([Job("baseline", "baseline", submission, 0)], work_dir=work, timeout_s=600, preset="tiny", lanes=1)

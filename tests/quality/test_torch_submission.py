@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from grader.checks import REGISTRY
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import SandboxConfig, SandboxedSubmission
 from tests.support.check_ids import TRAINING_IDS
 from tests.support.sandbox import GOOD, RUBRIC, write_submission
@@ -76,7 +76,7 @@ def shaped_reward(scores, completions, prompts=None):
 @pytest.mark.slow  # about 10 s on 2 cores: every property check with torch imported in the worker
 def test_a_torch_solution_earns_full_marks_through_the_sandbox(tmp_path: Path) -> None:
     """Every property check of the real rubric, graded as `nox -s grade -- --no-training` would."""
-    results = grade(write_submission(tmp_path, TORCH_SOLUTION), training=False, max_examples=20)
+    results = grade(GradeRequest(write_submission(tmp_path, TORCH_SOLUTION), training=False, max_examples=20))
     failed = {t.check_id: t.output for t in results.tests if t.score < t.max_score}
     assert results.full_marks and not failed, failed
     assert {t.check_id for t in results.tests} == set(REGISTRY) - TRAINING_IDS
@@ -99,10 +99,12 @@ FAST = SandboxConfig(call_timeout_s=20.0, import_timeout_s=20.0, check_budget_s=
 @pytest.mark.parametrize("isolation", ["auto", "fallback"])
 def test_mapping_gigabytes_without_using_them_is_not_rejected(tmp_path: Path, isolation: str) -> None:
     results = grade(
-        write_submission(tmp_path, MAPS_8_GIB + GOOD),
-        rubric=RUBRIC,
+        GradeRequest(
+            write_submission(tmp_path, MAPS_8_GIB + GOOD),
+            rubric=RUBRIC,
+            sandbox=replace(FAST, isolation=isolation),
+        ),
         registry=EXACT_REGISTRY,
-        sandbox_config=replace(FAST, isolation=isolation),
     )
     assert results.full_marks, results.output
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from grader.contract import CheckContext, CheckOutcome, Submission
 from grader.grading.results import GradingResults
 from grader.grading.rubric import parse_rubric
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import SandboxConfig, SandboxedSubmission
 
 FAST = SandboxConfig(call_timeout_s=1.0, import_timeout_s=2.0, check_budget_s=4.0, memory_bytes=1 << 30)
@@ -97,7 +97,7 @@ def grade_source(
 ) -> GradingResults:
     started = time.monotonic()
     results = grade(
-        write_submission(tmp_path, source), rubric=RUBRIC, registry=REGISTRY, sandbox_config=config
+        GradeRequest(write_submission(tmp_path, source), rubric=RUBRIC, sandbox=config), registry=REGISTRY
     )
     assert time.monotonic() - started < limit_s, "grading was not bounded in time"
     return results

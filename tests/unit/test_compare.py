@@ -134,3 +134,20 @@ def test_oov_share_gets_a_panel_and_a_column_when_a_run_has_it(two_runs, tmp_pat
     curves = curves_figure([{**record, "positive_ratio": 0.5} for record in summary["history"]])
     assert OOV_LABEL in [line.get_label() for line in curves.axes[2].lines]
     plt.close("all")
+
+
+@pytest.mark.parametrize(
+    "kl", [[0.0, 0.0], [0.0, 0.004], [0.0, 0.3], [0.0, 8.0]], ids=["zero", "tiny", "mid", "large"]
+)
+def test_kl_panels_start_at_zero_with_plain_tick_labels(tmp_path, kl):
+    """Issue 25: the KL panels' symlog axis showed a "-10^-1" tick below 0; a KL is never negative."""
+    import matplotlib.pyplot as plt
+
+    run = _write_run(tmp_path / "r", [_record(0, 0.6, kl[0], kl[0]), _record(60, 0.9, kl[1], kl[1])])
+    fig = comparison_figure([load_run(run)])
+    fig.canvas.draw()
+    for ax in (fig.axes[3], fig.axes[4]):
+        assert ax.get_ylim()[0] == 0.0 and ax.get_ylim()[1] >= max(kl)
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert labels and not any(label.startswith(("-", "$")) or "10^" in label for label in labels), labels
+    plt.close(fig)

@@ -98,7 +98,7 @@ def test_bad_values_are_pipeline_errors():
 
 def test_graded_runs_validate_on_the_fixed_subset_their_thresholds_were_calibrated_on():
     from exercise.prompts import VALIDATION_PROMPTS
-    from grader.checks.training.settings import RUNS, load_settings, train_config
+    from grader.training.settings import RUNS, load_settings, train_config
 
     settings = load_settings("tiny")
     assert settings.runs.validation_prompts == 24 < len(VALIDATION_PROMPTS)
@@ -109,7 +109,7 @@ def test_graded_runs_validate_on_the_fixed_subset_their_thresholds_were_calibrat
 
 
 def test_graded_runs_take_the_grades_models_and_record_them_only_when_given():
-    from grader.checks.training.settings import load_settings, train_config
+    from grader.training.settings import load_settings, train_config
 
     settings = load_settings("gpt2")
     plain = train_config("forward", settings, 0, "out")

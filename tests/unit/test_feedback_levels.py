@@ -292,10 +292,12 @@ def test_cli_takes_the_level_from_a_custom_rubric(sum_not_mean_file: Path, tmp_p
 def test_asking_a_stripped_copy_for_more_is_capped_and_said(
     stripped_to_hint: Path, sum_not_mean_file: Path
 ) -> None:
-    from grader.grading.runner import grade
+    from grader.grading.runner import GradeRequest, grade
 
     results = grade(
-        sum_not_mean_file, training=False, only=["kl_forward.mean_over_tokens"], feedback_level="solution"
+        GradeRequest(
+            sum_not_mean_file, training=False, only=["kl_forward.mean_over_tokens"], feedback_level="solution"
+        )
     )
     assert results.feedback_level == "hint"
     assert (

@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 
 from grader import cli
-from grader.checks.training import checks as C
-from grader.checks.training.runs import RunRecord
-from grader.checks.training.settings import Thresholds, load_settings
+from grader.checks import training as C
 from grader.grading.results import TAG_NOT_GRADABLE, GradingResults, NotGradable, TestResult
 from grader.grading.rubric import parse_rubric
 from grader.grading.runner import apply_gates
+from grader.training import engine as engine_module
+from grader.training.runs import RunRecord
+from grader.training.settings import Thresholds, load_settings
 
 TRAINING_IDS = ("training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped")
 TH = load_settings("tiny").thresholds
@@ -89,7 +90,7 @@ def fake_runs(monkeypatch):
     def fake_execute(jobs, **_kwargs):
         return {job.key: replace(records[job.run], key=job.key) for job in jobs}
 
-    monkeypatch.setattr(C, "execute", fake_execute)
+    monkeypatch.setattr(engine_module, "execute", fake_execute)
     return records
 
 
@@ -320,8 +321,8 @@ def test_real_runs_with_a_control_below_its_threshold_are_not_gradable(submissio
     make (+1.01), as on a machine where the control does not learn; everything else is permissive, so before
     this feature the KL and shaped checks passed against that control and the baseline check was an internal
     error (exit 2). Also checks what the lanes now record: the seconds spent in the submission's calls."""
-    from grader.checks.training import settings as S
-    from grader.checks.training.runs import execute
+    from grader.training import settings as S
+    from grader.training.runs import execute
 
     text = S.SETTINGS_PATH.read_text()
     start = text.index("[tiny.runs]")
@@ -345,8 +346,8 @@ def test_real_runs_with_a_control_below_its_threshold_are_not_gradable(submissio
         seen.update(execute(jobs, **kwargs, settings_path=path))
         return seen
 
-    monkeypatch.setattr(C, "execute", small_runs)
-    monkeypatch.setattr(C, "load_settings", lambda preset: S.load_settings(preset, path))
+    monkeypatch.setattr(engine_module, "execute", small_runs)
+    monkeypatch.setattr(engine_module, "load_settings", lambda preset: S.load_settings(preset, path))
     code, data = grade_cli(submission, tmp_path)
     outputs = [t["output"] for t in data["tests"]]
     assert code == cli.EXIT_NOT_GRADABLE, outputs

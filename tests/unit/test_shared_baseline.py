@@ -1,4 +1,4 @@
-"""The shared baseline run (grader/checks/training/baseline.py, ``python -m grader --baseline-run FILE``): a file
+"""The shared baseline run (grader/training/baseline.py, ``python -m grader --baseline-run FILE``): a file
 that does not match the grade (seed, preset, training settings, libraries, run settings) or is not an ok
 baseline is refused with one line, before anything is graded, and never changes a grade.
 
@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 
 from grader import cli
-from grader.checks.training import baseline as shared
-from grader.checks.training.checks import TrainingInternalError, run_set
-from grader.checks.training.settings import load_settings, train_config
+from grader.checks.training import TrainingInternalError, run_set
 from grader.contract import TrainingContext
+from grader.training import baseline as shared
+from grader.training.engine import TrainingEngine, TrainingOptions
+from grader.training.settings import load_settings, train_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,22 +158,21 @@ def test_run_set_refuses_a_mismatched_baseline_without_running_anything(tmp_path
         def call(self, *args, **kwargs):
             raise AssertionError("nothing may run with a baseline that does not match")
 
-    context = TrainingContext(
-        seed=0,
-        submission_path=str(REPO / "exercise" / "rewards.py"),
-        work_dir=str(tmp_path),
-        training_preset="tiny",
-        baseline_run=str(_file(tmp_path, _content(preset="gpt2"))),
+    engine = TrainingEngine(
+        str(REPO / "exercise" / "rewards.py"),
+        str(tmp_path),
+        options=TrainingOptions(preset="tiny", baseline_run=str(_file(tmp_path, _content(preset="gpt2")))),
     )
+    context = TrainingContext(seed=0, training=engine)
     with pytest.raises(TrainingInternalError, match="made with the gpt2 preset, this grade uses tiny"):
         run_set(NoCalls(), context)
 
 
 def test_the_grade_hands_the_file_to_training_contexts_only(tmp_path) -> None:
-    """grade(baseline_run=...) -> each training check's TrainingContext (one shared dict of runs per grade); the
-    property checks' contexts do not carry it."""
+    """GradeRequest(training_options=TrainingOptions(baseline_run=...)) -> the grade's one training engine, which
+    every training check's TrainingContext carries; the property checks' contexts do not."""
     from grader.contract import CheckOutcome
-    from grader.grading.runner import grade
+    from grader.grading.runner import GradeRequest, grade
 
     seen = []
 
@@ -183,8 +183,10 @@ def test_the_grade_hands_the_file_to_training_contexts_only(tmp_path) -> None:
     submission = tmp_path / "rewards.py"
     submission.write_text("")
     ids = ["kl_forward.value", "training.forward_kl", "training.backward_kl"]
-    grade(submission, registry=dict.fromkeys(ids, check), only=ids, baseline_run=tmp_path / "baseline.json")
+    shared = str((tmp_path / "baseline.json").absolute())
+    request = GradeRequest(submission, only=ids, training_options=TrainingOptions(baseline_run=shared))
+    grade(request, registry=dict.fromkeys(ids, check))
     plain, *training = seen
     assert not isinstance(plain, TrainingContext)
-    assert [c.baseline_run for c in training] == [str((tmp_path / "baseline.json").absolute())] * 2
-    assert training[0].run_sets is training[1].run_sets  # the grade's training checks still share their runs
+    assert [c.training.options.baseline_run for c in training] == [shared] * 2
+    assert training[0].training is training[1].training  # the grade's training checks share one engine

@@ -18,19 +18,23 @@ import dataclasses
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from grader.checks.training import checks as C
-from grader.checks.training import runs as training_runs
-from grader.checks.training.runs import Job, execute, split_jobs
-from grader.checks.training.settings import RUNS, SettingsError, Thresholds, load_settings, train_config
+from grader.checks import training as C
 from grader.contract import CallOutcome, CheckOutcome, TrainingContext
 from grader.grading.results import NotGradable
 from grader.grading.rubric import load_rubric, parse_rubric
-from grader.grading.runner import grade
+from grader.grading.runner import GradeRequest, grade
+from grader.sandbox import SandboxConfig
 from grader.tools.calibrate import variant_sources
+from grader.training import engine as engine_module
+from grader.training import runs as training_runs
+from grader.training.engine import TrainingEngine, TrainingOptions
+from grader.training.runs import Job, execute, split_jobs
+from grader.training.settings import RUNS, SettingsError, Thresholds, load_settings, train_config
 
 ROOT = Path(__file__).resolve().parents[2]
 REFERENCE = ROOT / "reference" / "rewards.py"
@@ -306,40 +310,42 @@ def test_jobs_are_spread_over_lanes_by_cost_and_keep_their_order_per_submission(
     assert [j.run for lane in split_jobs(jobs, 1) for j in lane] == [j.run for j in jobs]
 
 
-def test_the_lanes_sandbox_gets_the_grades_isolation(tmp_path, monkeypatch):
-    """--isolation reaches the training lanes: the check passes it to execute(), which writes it into each
-    lane's configuration (the lane's SandboxConfig reads it from there)."""
+def test_the_lanes_sandbox_gets_the_grades_sandbox(tmp_path, monkeypatch):
+    """--isolation and --cpus reach the training lanes: the engine passes the grade's SandboxConfig to
+    execute(), which writes it into each lane's configuration, from which the lane builds its own."""
     seen, real_execute = {}, execute
+    grades_sandbox = SandboxConfig(isolation="strict", cpus=0.5, call_timeout_s=3.0)
 
     def fake_execute(jobs, **kwargs):
         seen.update(kwargs)
         return {}
 
-    monkeypatch.setattr(C, "execute", fake_execute)  # where the checks look it up
-    context = TrainingContext(
-        submission_path=str(REFERENCE if REFERENCE.is_file() else STUB), isolation="strict"
-    )
+    monkeypatch.setattr(engine_module, "execute", fake_execute)  # where the engine looks it up
+    engine = TrainingEngine(str(REFERENCE if REFERENCE.is_file() else STUB), sandbox=grades_sandbox)
+    context = TrainingContext(training=engine)
     ok = type("Ok", (), {"call": lambda self, f, *a: CallOutcome("ok", [0.1, 0.2])})()
     runs = C.run_set(ok, context)
-    assert runs.records == {} and context.run_sets  # the (empty) runs are this grade's, kept in its context
-    assert seen["isolation"] == "strict"
+    assert runs.records == {} and engine._made  # the (empty) runs are this grade's, kept by its engine
+    assert seen["sandbox"] == grades_sandbox
 
     real_popen = (
         training_runs.subprocess.Popen
     )  # a lane that exits at once: only its configuration matters here
     monkeypatch.setattr(training_runs.subprocess, "Popen", lambda argv, **kw: real_popen(["true"], **kw))
     records = real_execute(
-        [Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, isolation="strict"
+        [Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, sandbox=grades_sandbox
     )
-    assert json.loads((tmp_path / "lane0" / "lane.json").read_text())["isolation"] == "strict"
+    written = json.loads((tmp_path / "lane0" / "lane.json").read_text())["sandbox"]
+    lane_sandbox = training_runs.sandbox_from_fields(written, check_budget_s=99.0)
+    assert lane_sandbox == replace(grades_sandbox, check_budget_s=99.0)
     assert records["baseline"].internal and not records["baseline"].ok
 
 
 def test_each_grade_makes_its_own_runs():
-    """The runs belong to the grade's context: two contexts never share them (no module-global cache)."""
-    first, second = TrainingContext(), TrainingContext()
-    first.run_sets["key"] = "runs"
-    assert second.run_sets == {} and TrainingContext().run_sets == {}
+    """The runs belong to the grade's engine: two engines never share them (no module-global cache)."""
+    first, second = TrainingEngine("a.py"), TrainingEngine("a.py")
+    first._made[("key",)] = "runs"
+    assert second._made == {} and TrainingEngine("a.py")._made == {}
 
 
 def test_the_rubric_has_the_training_checks_registered():
@@ -369,10 +375,8 @@ def test_files_a_check_writes_are_listed_in_the_results(tmp_path):
     submission = tmp_path / "rewards.py"
     submission.write_text("def shaped_reward(s, c, p=None):\n    return list(s)\n")
     results = grade(
-        submission,
-        rubric=rubric,
+        GradeRequest(submission, rubric=rubric, artifact_stem=tmp_path / "out" / "results"),
         registry={"training.fake": writes_a_plot},
-        artifact_stem=tmp_path / "out" / "results",
     )
     expected = str((tmp_path / "out" / "results_training.png").absolute())
     assert seen["stem"] == str((tmp_path / "out" / "results").absolute())
@@ -384,7 +388,7 @@ def test_files_a_check_writes_are_listed_in_the_results(tmp_path):
 
 
 def test_the_stub_scores_zero_on_every_training_check_without_a_training_run(tmp_path):
-    results = grade(STUB, only=TRAINING_IDS, seed=0, artifact_stem=tmp_path / "results")
+    results = grade(GradeRequest(STUB, only=TRAINING_IDS, seed=0, artifact_stem=tmp_path / "results"))
     by_id = {t.check_id: t for t in results.tests}
     assert set(by_id) == set(TRAINING_IDS) and results.score == 0
     assert not any(t.internal_error for t in results.tests)
@@ -410,11 +414,13 @@ def _variant(tmp_path: Path, name: str) -> Path:
 
 def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Path | None = None):
     results = grade(
-        path,
-        only=TRAINING_IDS,
-        seed=seed,
-        artifact_stem=tmp_path / f"{path.stem}-results",
-        baseline_run=baseline_run,
+        GradeRequest(
+            path,
+            only=TRAINING_IDS,
+            seed=seed,
+            artifact_stem=tmp_path / f"{path.stem}-results",
+            training_options=TrainingOptions(baseline_run=str(baseline_run)),
+        )
     )
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
     return {t.check_id: t for t in results.tests}, results
@@ -424,7 +430,7 @@ def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Pat
 def shared_baseline(tmp_path_factory) -> Path:
     """The seed-0 baseline run, made once for this module's grades (as a batch shares it: --baseline-run), so
     each grade below makes three runs instead of four. test_same_seed_same_training_scores makes its own."""
-    from grader.checks.training.baseline import make_baseline, write_baseline
+    from grader.training.baseline import make_baseline, write_baseline
 
     return write_baseline(tmp_path_factory.mktemp("baseline") / "baseline.json", make_baseline(0, "tiny"))
 
@@ -571,7 +577,7 @@ def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
     in the middle of a run each score 0 for that run with the reason; the other runs are still made."""
     path = tmp_path / "rewards.py"
     path.write_text(BROKEN_DURING_THE_RUN)
-    results = grade(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results")
+    results = grade(GradeRequest(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results"))
     by_id = {t.check_id: t for t in results.tests}
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
     assert "raised ValueError: forward broke on call 4" in by_id["training.forward_kl"].output

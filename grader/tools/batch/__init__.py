@@ -40,6 +40,7 @@ normally (their rows say why), 2 on a usage error.
 from grader.tools.batch.config import DEFAULT_GRADER, BatchConfig, Entry, Graded
 from grader.tools.batch.discover import discover
 from grader.tools.batch.grade import grade_one
+from grader.tools.batch.interrupt import EXIT_INTERRUPTED, Stop
 from grader.tools.batch.progress import BatchEvents, ProgressBar
 from grader.tools.batch.run import LocalExecutor, main, run_batch
 from grader.tools.batch.summary import CheckStats, Summary, summarise
@@ -50,6 +51,8 @@ __all__ = [
     "LocalExecutor",
     "ProgressBar",
     "DEFAULT_GRADER",
+    "EXIT_INTERRUPTED",
+    "Stop",
     "BatchConfig",
     "CheckStats",
     "Entry",

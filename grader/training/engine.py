@@ -1,0 +1,222 @@
+"""The training engine's one handle: :class:`TrainingEngine` makes a grade's graded runs of one submission.
+
+The training checks (:mod:`grader.checks.training`) judge runs; they never start a process. They ask the
+grade's engine for the :class:`RunSet` of the submission at a seed, and the first check that asks makes it:
+
+1. each student function a run needs is called once on a small batch through the grader's sandbox (the
+   pipeline's own pre-flight does the same inside the run): a stub or a broken function costs its run, with the
+   reason, in milliseconds, and when no function can be trained with, nothing is run at all;
+2. the runs that can be made are made in parallel lanes (:func:`grader.training.runs.execute`), the control
+   run (``baseline``: none of the submission's code) among them unless a shared baseline file replaces it
+   (:mod:`grader.training.baseline`);
+3. the records come back as one :class:`RunSet`, which every later check of the grade shares.
+
+One engine per grade (the runner makes it): nothing a grade made leaks into the next.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from grader.contract import CallOutcome, Submission
+from grader.sandbox import SandboxConfig
+from grader.training.baseline import BaselineError, load_baseline
+from grader.training.plots import plot_runs
+from grader.training.runs import Job, RunRecord, execute
+from grader.training.settings import RUNS, SETTINGS_PATH, TrainingSettings, file_digest, load_settings
+
+
+class TrainingInternalError(RuntimeError):
+    """The grader cannot make or read the training runs at all (settings that disagree, a shared baseline file
+    that does not match): raised, the runner reports it as an internal grader error. A run that could not be
+    judged because of the machine is :class:`~grader.grading.results.NotGradable` instead."""
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """What a grade's options say about its training runs (``python -m grader``'s training options)."""
+
+    #: ``auto``, ``tiny`` or ``gpt2``: the models of the runs (``auto`` resolves inside the lanes)
+    preset: str = "auto"
+    #: training processes in parallel (None: one per CPU core, at most 4)
+    lanes: int | None = None
+    #: a shared baseline run file (``--baseline-run``) used instead of making the control run; empty: make it
+    baseline_run: str = ""
+    #: the runs' policy and sentiment model (absolute local directories or ``vader``); empty: the preset's
+    model_name: str = ""
+    sentiment_model: str = ""
+
+
+@dataclass
+class RunSet:
+    """The graded runs of one submission at one seed, by run name (``grader.training.settings.RUNS``)."""
+
+    records: dict[str, RunRecord]
+    settings: TrainingSettings | None
+    seed: int
+    wall_time_s: float = 0.0
+    plots: dict[str, str] = field(default_factory=dict)  # artifact stem -> PNG written for it
+    baseline_note: str = ""  # where the baseline run came from, when it was not made by this grade alone
+
+
+# What the gate calls each function with (the pipeline's pre-flight uses a batch of the same shape).
+_GATE_KL = ([[-2.0, -0.5], [-1.0]], [[-2.5, -0.25], [-1.0]], 0.1)
+_GATE_SHAPING = ([0.25, 0.75], [" was fine.", " was a wonderful, moving film."], ["The movie", "Overall, it"])
+
+
+def untrainable(submission: Submission, function: str) -> str | None:
+    """Why ``function`` cannot be trained with (its one call on a small batch fails), or None."""
+    args = _GATE_SHAPING if function == "shaped_reward" else _GATE_KL
+    outcome: CallOutcome = submission.call(function, *args)
+    if not outcome.ok or outcome.value is None:
+        return outcome.describe(function)
+    if len(outcome.value) != 2:
+        return (
+            f"{function} returned {len(outcome.value)} values for 2 completions (one per completion expected)"
+        )
+    if not all(math.isfinite(v) for v in outcome.value):
+        return f"{function} returned a non-finite value ({outcome.value}) for an ordinary batch"
+    return None
+
+
+@dataclass
+class TrainingEngine:
+    """One grade's training runs of the submission at ``submission_path``.
+
+    ``work_dir``: the grade's scratch directory (deleted by the runner afterwards). ``sandbox``: the grade's
+    sandbox limits (timeouts, isolation, CPU quota, hidden paths): each lane opens its own sandbox with them, as
+    strict as the grader's own.
+    """
+
+    submission_path: str
+    work_dir: str = ""
+    options: TrainingOptions = field(default_factory=TrainingOptions)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    _made: dict[tuple, RunSet] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def submission_name(self) -> str:
+        return Path(self.submission_path or "rewards.py").name
+
+    def run_set(self, submission: Submission, seed: int, budget_s: float) -> RunSet:
+        """The four graded runs at ``seed``: made on first use within ``budget_s`` seconds, then shared."""
+        if not self.submission_path:
+            raise TrainingInternalError("the training engine needs the submission's path")
+        o = self.options
+        key = (file_digest(self.submission_path), seed, o.preset, file_digest(SETTINGS_PATH), o.model_name,
+               o.sentiment_model)  # fmt: skip
+        if key not in self._made:
+            self._made[key] = self._make(submission, seed, budget_s)
+        return self._made[key]
+
+    def _make(self, submission: Submission, seed: int, budget_s: float) -> RunSet:
+        started = time.monotonic()
+        shared = self._shared_baseline(seed)  # a validated baseline made once for many grades, or None
+        records: dict[str, RunRecord] = {}
+        jobs = []
+        reasons: dict[str, str | None] = {}  # each function is tried once, whichever runs need it
+        for name, spec in RUNS.items():
+            if spec.function is None:
+                continue
+            failed = None
+            for function in spec.needs:
+                if function not in reasons:
+                    reasons[function] = untrainable(submission, function)
+                if reasons[function] is not None:
+                    failed = function
+                    break
+            if failed is None:
+                jobs.append(Job(name, name, self.submission_path, seed))
+            else:
+                reason = reasons[failed] or ""
+                if failed != spec.function:
+                    reason = f"this run also trains with your {failed} ({spec.label}), and {reason}"
+                records[name] = RunRecord(name, error=reason, component=failed, gated=True)
+        baseline_note = ""
+        if jobs:  # the control run is only worth its time when there is something to compare with it
+            baseline_job = Job("baseline", "baseline", self.submission_path, seed)
+            if shared is None:
+                jobs.insert(0, baseline_job)
+            work = Path(self.work_dir or ".") / f"training-seed{seed}"
+            records.update(self._execute(jobs, work, budget_s))
+            if shared is not None:
+                resolved = {r.preset for r in records.values() if r.preset}
+                # `auto` may resolve otherwise in this grade's lanes: then the shared run is not this grade's
+                if resolved and shared.preset not in resolved:
+                    records.update(
+                        self._execute([baseline_job], work.with_name(work.name + "-baseline"), budget_s)
+                    )
+                    baseline_note = (
+                        f"The shared baseline run (--baseline-run) was made with the {shared.preset} preset, but "
+                        f"this grade's runs use {', '.join(sorted(resolved))}: the baseline was made again for "
+                        "this grade."
+                    )
+                else:
+                    records["baseline"] = shared
+                    baseline_note = (
+                        "This baseline run was made once and shared by every grade at this seed and preset "
+                        "(--baseline-run); it calls none of your code, so it is the run this grade would have made."
+                    )
+        else:
+            records["baseline"] = RunRecord(
+                "baseline",
+                error="not run: none of your functions could be trained with (see the other training checks), "
+                "so there is nothing to compare it with",
+                gated=True,
+            )
+        presets = {r.preset for r in records.values() if r.preset}
+        if len(presets) > 1:
+            raise TrainingInternalError(f"the training processes disagreed on the preset: {sorted(presets)}")
+        settings = load_settings(presets.pop()) if presets else None
+        return RunSet(records, settings, seed, time.monotonic() - started, baseline_note=baseline_note)
+
+    def _execute(self, jobs: list[Job], work: Path, budget_s: float) -> dict[str, RunRecord]:
+        o = self.options
+        return execute(
+            jobs,
+            work_dir=work,
+            timeout_s=budget_s,
+            preset=o.preset,
+            lanes=o.lanes,
+            sandbox=self.sandbox,
+            model_name=o.model_name,
+            sentiment_model=o.sentiment_model,
+        )
+
+    def _shared_baseline(self, seed: int) -> RunRecord | None:
+        """The shared baseline run of ``options.baseline_run``, checked against this grade (seed, preset,
+        settings, libraries, run configuration): a file that does not match is the grader's error, never a
+        different grade."""
+        if not self.options.baseline_run:
+            return None
+        try:
+            return load_baseline(self.options.baseline_run, seed=seed, preset=self.options.preset)
+        except BaselineError as exc:
+            raise TrainingInternalError(str(exc)) from exc
+
+    def plot(self, runs: RunSet, stem: str) -> list[str]:
+        """The curves PNG next to the results (``<stem>_training.png``), drawn once per grade and stem."""
+        if not stem or not any(r.history for r in runs.records.values()):
+            return []
+        if stem not in runs.plots:
+            path = Path(f"{stem}_training.png")
+            preset = runs.settings.preset if runs.settings else "?"
+            try:
+                plot_runs(
+                    {name: runs.records[name] for name in RUNS if name in runs.records},
+                    path,
+                    title=f"Training checks for {self.submission_name}: preset {preset}, seed {runs.seed}",
+                    thresholds=runs.settings.thresholds if runs.settings else None,
+                )
+                runs.plots[stem] = str(path)
+            except Exception:  # noqa: BLE001 - a picture is a convenience: never a reason to fail a check
+                runs.plots[stem] = ""
+        return [runs.plots[stem]] if runs.plots[stem] else []
+
+
+def for_lanes(sandbox: SandboxConfig, run_budget_s: float) -> SandboxConfig:
+    """The sandbox a lane opens: the grade's limits, with the run's budget as its check budget."""
+    return replace(sandbox, check_budget_s=run_budget_s)
