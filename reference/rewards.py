@@ -1,6 +1,6 @@
 """Reference solution for ``exercise/rewards.py`` (instructors only; never installed, never handed out).
 
-Same function names and signatures as the student stubs. See ``../shared/DESIGN.md`` (the student contract)
+Same function names and signatures as the student stubs. See ``docs/design.md`` ("The student contract")
 for why these particular per-token terms are the right ones: a KL *penalty subtracted from a reward* is judged
 by the policy gradient it induces, not only by its expected value.
 """
