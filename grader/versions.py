@@ -91,8 +91,8 @@ def version_warning(differences: list[VersionDifference], constraints: Path = CO
         f"grader: warning: the training checks' thresholds were calibrated with other library versions than "
         f"these: {listed}. The training checks may score differently than they would with the calibrated ones. "
         f"To grade as calibrated, reinstall with the constraints: pip install -c {constraints} "
-        f"<the project's folder>. To keep these versions, recalibrate (python -m grader.tools calibrate) and "
-        f"write them into {constraints.name}."
+        f"<the project's folder>. Instructors who mean to use these versions: recalibrate (python -m grader.tools "
+        f"calibrate) and write them into {constraints.name}."
     )
 
 
