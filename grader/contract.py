@@ -20,6 +20,9 @@ from exercise.functions import EXERCISES, NAMES
 if TYPE_CHECKING:  # the engine sits above the contract: named for the type checker only
     from grader.training.engine import TrainingEngine
 
+#: The largest submission file graded: far above any hand-written rewards.py, so a bigger one is not a solution
+MAX_SUBMISSION_BYTES = 2_000_000
+
 #: The three functions of the student contract (docs/design.md), in the order the report lists them.
 STUDENT_FUNCTIONS: tuple[str, ...] = NAMES
 FORWARD, BACKWARD, SHAPING = STUDENT_FUNCTIONS

@@ -43,7 +43,8 @@ FeedbackLevel = Literal["hint", "explain", "solution"]
 LEVELS: tuple[FeedbackLevel, ...] = ("hint", "explain", "solution")
 #: Used when a rubric names no level: the least revealing one (a forgotten setting must not give answers away).
 FALLBACK_LEVEL: FeedbackLevel = "hint"
-CATALOGUE_PATH = Path(__file__).resolve().parents[1] / "checks" / "misconceptions" / "misconceptions.toml"
+CATALOGUE_PATH = Path(__file__).resolve().parent / "misconceptions" / "misconceptions.toml"
+_DEFAULT_RUBRIC = Path(__file__).resolve().parents[1] / "grading" / "rubric.toml"
 #: Labels of each level's paragraph in a rendered misconception.
 LABELS = {"hint": "Hint", "explain": "Why", "solution": "Fix"}
 #: What the report says about each level (one line, for students).
@@ -299,10 +300,8 @@ _current: ContextVar[str | None] = ContextVar("feedback_level", default=None)
 @lru_cache(maxsize=1)
 def default_level() -> FeedbackLevel:
     """The default rubric's level (``[feedback] level`` of ``grader/grading/rubric.toml``), else :data:`FALLBACK_LEVEL`."""
-    from grader.grading.rubric import DEFAULT_RUBRIC
-
-    try:
-        data = tomllib.loads(DEFAULT_RUBRIC.read_text(encoding="utf-8"))
+    try:  # read as data: the rubric's module sits above the checks (grader.grading.rubric)
+        data = tomllib.loads(_DEFAULT_RUBRIC.read_text(encoding="utf-8"))
         return check_level(data.get("feedback", {}).get("level", FALLBACK_LEVEL))
     except (OSError, ValueError, AttributeError, tomllib.TOMLDecodeError):
         return FALLBACK_LEVEL

@@ -371,7 +371,7 @@ def failed(
     tags: Sequence[str] = (),
 ) -> CheckOutcome:
     """Feedback for a failed property: what was tested, the problem, the smallest input, expected vs got, and the
-    likely misconception, explained as far as the feedback level in force allows (:mod:`grader.grading.feedback`: hint,
+    likely misconception, explained as far as the feedback level in force allows (:mod:`grader.checks.feedback`: hint,
     explain or solution; the runner sets it around each check). Everything before the misconception is the same
     at every level, so ``problem``, ``details`` and ``extra`` must not state the solution."""
     err = failure.error

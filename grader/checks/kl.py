@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-from grader.checks import misconceptions, recorded
+from grader.checks import feedback, misconceptions, recorded
 from grader.checks import strategies as S
 from grader.checks.harness import (
     CallFailed,
@@ -34,7 +34,6 @@ from grader.checks.harness import (
 )
 from grader.checks.misconceptions import Diagnosis
 from grader.contract import BACKWARD, FORWARD, CheckContext, CheckFunction, CheckOutcome, Submission
-from grader.grading import feedback
 
 PREFIX = {FORWARD: "kl_forward", BACKWARD: "kl_backward"}
 KL_NAME = {FORWARD: "KL(pi || pi_ref)", BACKWARD: "KL(pi_ref || pi)"}
@@ -483,7 +482,7 @@ def row_verdict(
 
 def value_formula(function: str) -> tuple[str, str]:
     """What the value checks say they test (their ``tested`` text's core) and how they name the fixed value."""
-    # Only the "solution" feedback level names the term (grader.grading.feedback): the wording comes from there.
+    # Only the "solution" feedback level names the term (grader.checks.feedback): the wording comes from there.
     term = feedback.phrase("value_term", function)
     where = "" if function == FORWARD else ", in every row whose ratios pi_ref/pi are all <= 10"
     return (

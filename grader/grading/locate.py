@@ -19,8 +19,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.contract import MAX_SUBMISSION_BYTES
+
 SUBMISSION_FILENAME = "rewards.py"
-MAX_SUBMISSION_BYTES = 2_000_000
 _IGNORED_DIRS = {"__pycache__", "__MACOSX", "node_modules", ".git", ".venv", "venv", ".nox"}
 _MAX_FILES_SCANNED = 10_000
 

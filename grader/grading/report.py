@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.text import Text
 
-from grader.grading.feedback import LEVELS, level_line
+from grader.checks.feedback import LEVELS, level_line
 from grader.grading.results import GradingResults, TestResult
 from grader.grading.terminal import (
     INDENT,

@@ -145,7 +145,7 @@ class GradingResults(_CleanText):
     stdout_visibility: Visibility = "hidden"
     internal_error: bool = False
     seed: int | None = None
-    #: how much the feedback explains (grader.grading.feedback: hint, explain, solution); None when nothing was graded
+    #: how much the feedback explains (grader.checks.feedback: hint, explain, solution); None when nothing was graded
     feedback_level: str | None = None
     #: how the submission was confined (grader.sandbox: isolation "namespaces" | "landlock" | "none", layers)
     sandbox: dict[str, Any] | None = None

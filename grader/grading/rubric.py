@@ -24,8 +24,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from grader.checks.feedback import FALLBACK_LEVEL, FeedbackLevel, check_level
 from grader.contract import function_of_check
-from grader.grading.feedback import FALLBACK_LEVEL, FeedbackLevel, check_level
 from grader.grading.results import VISIBILITIES, Visibility
 
 DEFAULT_RUBRIC = Path(__file__).with_name("rubric.toml")
@@ -74,7 +74,7 @@ class RubricEntry:
 class Rubric:
     entries: tuple[RubricEntry, ...]
     path: Path = field(default=DEFAULT_RUBRIC)
-    #: how much a failed check explains: [feedback] level (see grader.grading.feedback)
+    #: how much a failed check explains: [feedback] level (see grader.checks.feedback)
     feedback_level: FeedbackLevel = FALLBACK_LEVEL
 
     @property

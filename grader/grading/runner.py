@@ -29,10 +29,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from grader.checks.feedback import effective_level, using_level
 from grader.checks.goals import read_declaration
 from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
 from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
-from grader.grading.feedback import effective_level, using_level
 from grader.grading.results import (
     TAG_NOT_GRADABLE,
     TAG_WITHHELD,
@@ -61,7 +61,7 @@ class GradeRequest:
     #: the rubric (a loaded one, a path, or None: ``grader/grading/rubric.toml``)
     rubric: Rubric | str | Path | None = None
     #: how much a failed check explains (hint, explain, solution; None: the rubric's level), at most what this
-    #: copy's misconception catalogue contains (:mod:`grader.grading.feedback`)
+    #: copy's misconception catalogue contains (:mod:`grader.checks.feedback`)
     feedback_level: str | None = None
     #: grade just these check ids (for debugging a check)
     only: Sequence[str] = ()
@@ -354,7 +354,7 @@ def run_check(
     feedback_level: str | None = None,
 ) -> TestResult:
     """Run one check within its budget and turn its verdict into points; a failing check is the grader's error.
-    Misconceptions are explained at ``feedback_level`` (None: the level in force, see :mod:`grader.grading.feedback`)."""
+    Misconceptions are explained at ``feedback_level`` (None: the level in force, see :mod:`grader.checks.feedback`)."""
     if check is None:
         return _result(
             entry,

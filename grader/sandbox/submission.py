@@ -74,8 +74,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from grader.contract import STUDENT_FUNCTIONS, CallOutcome
-from grader.grading.locate import MAX_SUBMISSION_BYTES
+from grader.contract import MAX_SUBMISSION_BYTES, STUDENT_FUNCTIONS, CallOutcome
 from grader.sandbox.cgroup import Cgroup, CgroupLimits, cgroup_host
 from grader.sandbox.policy import (
     ISOLATION_CHOICES,

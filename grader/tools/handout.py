@@ -16,7 +16,7 @@ calibration tool and tables (``grader/tools/calibrate.py`` needs ``reference/``;
 ``calibration/thresholds.toml``, do ship). What remains of ``grader/`` is the
 student's grading path: ``nox -s grade`` works offline in the handout.
 
-Feedback level (:mod:`grader.grading.feedback`): the handout's ``grader/grading/rubric.toml`` is set to ``--feedback-level``
+Feedback level (:mod:`grader.checks.feedback`): the handout's ``grader/grading/rubric.toml`` is set to ``--feedback-level``
 (default ``hint``) and its ``grader/checks/misconceptions/misconceptions.toml`` is *stripped* to that level: the texts that explain
 more (the derivations, the solutions) are not in the handout at all, so no option of the student's copy can
 show them.
@@ -43,9 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from grader.checks import feedback
 from grader.contract import STUDENT_FUNCTIONS
 from grader.dataclass_cli import parse_into
-from grader.grading import feedback
 from grader.tools.bundle import git_files, walk, write_zip
 from grader.tools.solution_forms import solution_forms
 

@@ -64,7 +64,6 @@ class _Proxy:
 
     def __call__(self, *args: Any) -> list[float]:
         from exercise.errors import StudentCodeError
-        from grader.checks.harness import CallFailed
 
         began = time.perf_counter()
         try:
@@ -73,7 +72,7 @@ class _Proxy:
             self.seconds += time.perf_counter() - began
         if outcome.ok and outcome.value is not None:
             return list(outcome.value)
-        raise StudentCodeError(CallFailed(self.name, outcome).describe(), component=self.name)
+        raise StudentCodeError(outcome.describe(self.name), component=self.name)
 
 
 def _lane(config: dict[str, Any]) -> None:

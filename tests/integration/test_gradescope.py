@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading import feedback
+from grader.checks import feedback
 from grader.grading.results import GradingResults
 from grader.grading.rubric import load_rubric
 from grader.tools.gradescope import BUNDLE_NAME, GradescopeConfig, build_bundle, hide_seed, run_autograder

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.grading import feedback
+from grader.checks import feedback
 from grader.grading.results import GradingResults
 from grader.grading.rubric import load_rubric
 from grader.tools.handout import (

@@ -1,4 +1,4 @@
-"""Feedback levels (grader/grading/feedback.py): each level shows what it promises and nothing of the levels above it;
+"""Feedback levels (grader/checks/feedback.py): each level shows what it promises and nothing of the levels above it;
 the level comes from the rubric or --feedback-level; a copy stripped to a level cannot show more."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from rich.console import Console
 from grader.checks import REGISTRY
 from grader.checks import misconceptions as M
 from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
-from grader.grading import feedback
-from grader.grading.feedback import LEVELS, CatalogueError
+from grader.checks import feedback
+from grader.checks.feedback import LEVELS, CatalogueError
 from grader.grading.report import render
 from grader.grading.results import GradingResults
 from grader.grading.rubric import RubricEntry, RubricError, load_rubric, parse_rubric

@@ -2,7 +2,7 @@
 
 Each :class:`Misconception` has an id (what reports and gradebooks count). Its title and its explanation, per
 feedback level (hint, explain, solution), are text in ``grader/checks/misconceptions/misconceptions.toml``, read
-through :mod:`grader.grading.feedback`, which the handout ships stripped to the level it grades at.
+through :mod:`grader.checks.feedback`, which the handout ships stripped to the level it grades at.
 
 Its wrong implementations (a plausible solution with one mistake each) are part of the answer key
 (:mod:`grader.checks.key.wrong`): most are the right per-token term with one mistake around it, so they stay with
@@ -25,8 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from grader.checks import answer_key
-from grader.grading import feedback
+from grader.checks import answer_key, feedback
 
 
 @dataclass(frozen=True)

@@ -153,14 +153,35 @@ def _label(name: str, limit: int = 60) -> str:
 
 def misconception_title(misconception_id: str) -> str:
     """The catalogue's title of a misconception (its id where the catalogue has none: another grader's)."""
-    from grader.grading.feedback import load_catalogue
+    from grader.checks.feedback import load_catalogue
 
     try:
         entry = load_catalogue().entries.get(misconception_id)
     except Exception:  # noqa: BLE001 - a chart label is never worth a failed batch
         entry = None
     title = entry.title if entry is not None else ""
-    return title[:1].upper() + title[1:] if title else misconception_id
+    return title or misconception_id
+
+
+def misconception_chart(summary: Summary) -> Any:
+    """The misconceptions recognised, by submissions: each by its catalogue title, counted in whole ticks."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(9, 0.35 * max(len(summary.misconceptions), 3) + 1.2))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.barh(
+        [_label(misconception_title(m)) for m, _, _ in summary.misconceptions][::-1],
+        [n for _, n, _ in summary.misconceptions][::-1],
+    )
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts of submissions: no 0.25 of one
+    ax.set_xlabel("submissions")
+    ax.set_title("Misconceptions recognised")
+    ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    return fig
 
 
 def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Path]:
@@ -205,22 +226,8 @@ def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Pa
     written.append(path)
 
     if summary.misconceptions:
-        from matplotlib.ticker import MaxNLocator
-
-        fig = Figure(figsize=(9, 0.35 * max(len(summary.misconceptions), 3) + 1.2))
-        FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        ax.barh(
-            [_label(misconception_title(m)) for m, _, _ in summary.misconceptions][::-1],
-            [n for _, n, _ in summary.misconceptions][::-1],
-        )
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts of submissions: no 0.25 of one
-        ax.set_xlabel("submissions")
-        ax.set_title("Misconceptions recognised")
-        ax.tick_params(axis="y", labelsize=8)
-        fig.tight_layout()
         path = out / "misconceptions.png"
-        fig.savefig(path, dpi=110)
+        misconception_chart(summary).savefig(path, dpi=110)
         written.append(path)
     return written
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from grader.grading import feedback
+from grader.checks import feedback
 from grader.grading.locate import locate_submission
 from grader.grading.results import hide_seed, validate_results
 from grader.tools.gradescope.config import BUDGET_GRACE_S, CONFIG_NAME, DEFAULT_TIME_BUDGET
