@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import struct
 
 import pytest
 
 from grader.checks import misconceptions as M
 from grader.checks.harness import fmt
 from grader.checks.key import clipping
-from grader.contract import BACKWARD, FORWARD, KL_FUNCTIONS
-from tests.support.fake_submission import FakeSubmission, reference_module
+from grader.checks.key import wrong as W
+from grader.checks.key.source import NotSelfContained, function_source
+from grader.contract import BACKWARD, FORWARD, KL_FUNCTIONS, SHAPING
+from tests.support.fake_submission import ROOT, FakeSubmission, reference_module
 
 KL_PROBED = [
     (mid, fn, impl) for mid, fn, impl in M.mutants() if fn in KL_FUNCTIONS and M.get(mid).detected_by_probes
@@ -93,3 +96,65 @@ def test_fmt_is_compact():
     assert fmt([0.1234567891, float("nan"), -math.inf]) == "[0.123457, nan, -inf]"
     assert fmt([[-1000.0, 0.0] * 500]) == "[[-1000.0, 0.0] * 500]"
     assert fmt(list(range(20))).endswith("... (12 more)]")
+
+
+# --- The catalogue's wrong submissions as text (what the calibration and the tests write into files) ----------
+
+
+def _float32(x: float) -> float:
+    return struct.unpack("f", struct.pack("f", x))[0]
+
+
+_F32 = [_float32(-0.37 * (i + 1) - 0.011 * t) for i in range(8) for t in range(8)]
+#: KL batches that tell the wrong submissions' branches apart: the probes, a training-shaped float32 batch (the
+#: zero-in-training row), ratios above 10 (the +50 row), empty rows and an empty batch.
+_KL_BATCHES = [
+    (M.PROBE_POLICY, M.PROBE_REF, M.PROBE_COEF),
+    (
+        [_F32[i * 8 : i * 8 + 8] for i in range(8)],
+        [[x - 0.25 for x in _F32[i * 8 : i * 8 + 8]] for i in range(8)],
+        0.2,
+    ),
+    ([[-9.0, -0.1], [], [-30.0]], [[-0.5, -0.2], [], [-1.0]], 0.7),
+    ([], [], 0.1),
+]
+_SHAPING_INPUTS = [
+    (
+        [0.1, 0.9, 0.5, 0.7],
+        ["great great great great", "A fine film, well acted.", "", "it was it was it was"],
+        None,
+    ),
+    ([0.3], ["Loved it"], ["The movie"]),
+]
+
+
+def _call_all(functions, name):
+    batches = _KL_BATCHES if name != SHAPING else _SHAPING_INPUTS
+    return [list(functions[name](*args)) for args in batches]
+
+
+@pytest.mark.parametrize("name", list(W.SUBMISSIONS))
+def test_each_wrong_submission_written_out_is_the_catalogued_code(name):
+    """Appended to the reference, the generated text replaces exactly the catalogued functions, with the same
+    results bit for bit (the wrappers wrapping the reference's own functions), and leaves the others alone."""
+    text = (ROOT / "reference" / "rewards.py").read_text(encoding="utf-8") + W.submission_source(name)
+    namespace: dict = {"__name__": f"wrong_{name}"}
+    exec(compile(text, f"<{name}>", "exec"), namespace)
+    reference = reference_module()
+    replaced = W.SUBMISSIONS[name]
+    for function in (FORWARD, BACKWARD, SHAPING):
+        want = replaced[function] if function in replaced else getattr(reference, function)
+        assert _call_all(namespace, function) == _call_all({function: want}, function), (name, function)
+    assert set(replaced) <= {FORWARD, BACKWARD, SHAPING}
+
+
+def test_a_function_that_needs_its_neighbours_is_not_written_out():
+    """Text is only made of what runs on its own: a per-token term from beside it, or a helper, is refused."""
+    summed_backward = W.IMPLEMENTATIONS["sum_not_mean"][BACKWARD][0]  # per_token(backward_term, reduce="sum")
+    with pytest.raises(NotSelfContained, match="'coef' of the function that made it"):
+        function_source(summed_backward, BACKWARD, W.RIGHT)
+    with pytest.raises(NotSelfContained, match="uses 'fluency'"):
+        function_source(W.shaping_log, SHAPING, W.RIGHT)
+    # a wrapper of anything but the right function it replaces cannot take it from the submission
+    with pytest.raises(NotSelfContained, match="'right'"):
+        function_source(W.negated(W.r_log_r), BACKWARD, W.RIGHT)

@@ -1,16 +1,37 @@
-"""Wrong implementations of the student functions: each a plausible student solution with one mistake.
+"""The catalogue of wrong implementations of the student functions: the one place where wrong code is written.
 
-The catalogue (:mod:`.catalogue`) files them under the misconception they show; the diagnosis (:mod:`.diagnose`)
-compares a submission's output with theirs; the grader's own tests grade them as mutants of the reference.
+Each is a plausible student solution with one mistake (or, in :data:`SUBMISSIONS`, code that a training run must
+tell from a right one). Everything that needs wrong code takes it from here:
+
+* the misconception diagnosis: :data:`IMPLEMENTATIONS` files them under the misconception they show
+  (:mod:`grader.checks.misconceptions`); ``python -m grader.checks.key.record`` records their outputs on the probe
+  batch, which is what the public grader keeps of them;
+* the calibration of the training checks (:mod:`grader.tools.calibrate`) trains the wrong submissions of
+  :data:`SUBMISSIONS`, written out as files by :func:`submission_source`;
+* the grader's own tests grade IMPLEMENTATIONS as mutants of the reference (``tests/support/mutants.py``) and
+  write SUBMISSIONS into submission files (``tests/support/wrong_sources.py``).
+
+A submission file needs text, and :func:`submission_source` generates it from these same functions
+(:mod:`.source`), so each is written once. That is why the functions of SUBMISSIONS are self-contained (modules
+and builtins only, or the right function they wrap): the text must run on its own at the end of a solution.
+The rest are built from the small blocks below and exist as callables only.
+
+The module is over 400 lines because it is the whole catalogue: split, the wrong code would be in several
+places again.
 """
 
 from __future__ import annotations
 
 import math
 import random
+import re
+import struct
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from grader.checks.key.source import submission_source as _source
+from grader.checks.key.terms import forward_term
 from grader.contract import BACKWARD, FORWARD, SHAPING
 
 Rows = Sequence[Sequence[float]]
@@ -44,17 +65,10 @@ def clipped_ratio(lp: float, lr: float, max_ratio: float = 20.0) -> float:
     return math.exp(min(lr - lp, math.log(max_ratio)))
 
 
-# The contract's per-token terms: most mutants are the right term with one mistake around it.
-def forward_term(lp: float, lr: float) -> float:
-    return lp - lr
-
-
+# The contract's per-token terms (the backward one clipped at 20, as the reference does): most mutants are the
+# right term with one mistake around it.
 def backward_term(lp: float, lr: float) -> float:
     return 1.0 - clipped_ratio(lp, lr)
-
-
-def r_log_r(lp: float, lr: float) -> float:
-    return clipped_ratio(lp, lr) * min(lr - lp, math.log(20.0))
 
 
 def r_log_r_minus_r_plus_1(lp: float, lr: float) -> float:
@@ -113,19 +127,6 @@ def unclipped_backward(log_probs_policy: Rows, log_probs_ref: Rows, kl_coef: flo
         with np.errstate(over="ignore", invalid="ignore"):
             ratio = np.exp(np.asarray(row_ref, dtype=float) - np.asarray(row_pi, dtype=float))
             out.append(float(kl_coef * np.mean(1.0 - ratio)))
-    return out
-
-
-def flips_above_ten(log_probs_policy: Rows, log_probs_ref: Rows, kl_coef: float = 0.1) -> list[float]:
-    """The backward penalty, exact up to ratio 10, with a large *penalty* above it (where the KL's gradient asks
-    for a bonus): right wherever the contract fixes the value, wrong where it only allows a clip."""
-    out = []
-    for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
-        terms = [
-            50.0 if lr - lp > math.log(10.0) else backward_term(lp, lr)
-            for lp, lr in zip(row_pi, row_ref, strict=True)
-        ]
-        out.append(kl_coef * math.fsum(terms) / len(terms) if terms else 0.0)
     return out
 
 
@@ -251,9 +252,143 @@ def shaping_positive_words(
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# Self-contained wrong implementations: they can be written out as a submission's text (see the docstring)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def zero_penalty(
+    log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+) -> list[float]:
+    return [0.0 for _ in log_probs_policy]
+
+
+def negated(right: KLImpl) -> KLImpl:
+    """The right penalty with its sign flipped: a bonus for drifting away from the reference."""
+
+    def penalty(
+        log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+    ) -> list[float]:
+        return [-p for p in right(log_probs_policy, log_probs_ref, kl_coef)]
+
+    return penalty
+
+
+def zero_in_training(right: KLImpl) -> KLImpl:
+    """Right, unless the batch looks like training's (>= 8 rows, >= 64 tokens, float32-exact log-probs): then
+    zeros. Issue 17's gaming row, as a student would write it after reading the grader."""
+
+    def penalty(
+        log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+    ) -> list[float]:
+        tokens = [x for row in log_probs_policy for x in row]
+        if (
+            len(log_probs_policy) >= 8
+            and len(tokens) >= 64
+            and all(struct.unpack("f", struct.pack("f", x))[0] == x for x in tokens)
+        ):
+            return [0.0] * len(log_probs_policy)
+        return right(log_probs_policy, log_probs_ref, kl_coef)
+
+    return penalty
+
+
+def sum_not_mean_forward(
+    log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+) -> list[float]:
+    """The forward penalty summed over a completion's tokens instead of averaged."""
+    return [
+        kl_coef * math.fsum(lp - lr for lp, lr in zip(row_pi, row_ref, strict=True)) if row_pi else 0.0
+        for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True)
+    ]
+
+
+def r_log_r(
+    log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+) -> list[float]:
+    """r log r with r = pi_ref / pi (log r clipped at log 20): an unbiased estimate of KL(pi_ref || pi)'s VALUE,
+    but as a penalty it pushes the policy away from the reference."""
+    out = []
+    for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
+        terms = [
+            math.exp(min(lr - lp, math.log(20.0))) * min(lr - lp, math.log(20.0))
+            for lp, lr in zip(row_pi, row_ref, strict=True)
+        ]
+        out.append(kl_coef * sum(terms) / len(terms) if terms else 0.0)
+    return out
+
+
+def flips_above_ten(
+    log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+) -> list[float]:
+    """The backward penalty, exact up to ratio 10, with a large *penalty* above it (where the KL's gradient asks
+    for a bonus): right wherever the contract fixes the value, wrong where it only allows a clip."""
+    out = []
+    for row_pi, row_ref in zip(log_probs_policy, log_probs_ref, strict=True):
+        terms = [
+            50.0 if lr - lp > math.log(10.0) else 1.0 - math.exp(lr - lp)
+            for lp, lr in zip(row_pi, row_ref, strict=True)
+        ]
+        out.append(kl_coef * math.fsum(terms) / len(terms) if terms else 0.0)
+    return out
+
+
+# Shapings that the shaped training run must tell from a right one (the calibration's; they pass the property
+# checks or most of them).
+def identity_shaping(
+    scores: list[float], completions: list[str], prompts: list[str] | None = None
+) -> list[float]:
+    return list(scores)
+
+
+def constant_shaping(
+    scores: list[float], completions: list[str], prompts: list[str] | None = None
+) -> list[float]:
+    return [0.5 for _ in scores]
+
+
+def noise_shaping(
+    scores: list[float], completions: list[str], prompts: list[str] | None = None
+) -> list[float]:
+    # deterministic noise from the text, barely increasing in the score
+    return [zlib.crc32(c.encode()) / 2**32 + 1e-3 * s for s, c in zip(scores, completions, strict=True)]
+
+
+def gibberish_shaping(
+    scores: list[float], completions: list[str], prompts: list[str] | None = None
+) -> list[float]:
+    # every different word doubles the reward, however the text reads
+    return [
+        s * 2.0 ** len(set(re.findall(r"[a-z']+", c.lower())))
+        for s, c in zip(scores, completions, strict=True)
+    ]
+
+
+def vocabulary_shaping(
+    scores: list[float], completions: list[str], prompts: list[str] | None = None
+) -> list[float]:
+    # a varied vocabulary: the score times the number of different words
+    return [s * len(set(re.findall(r"[a-z']+", c.lower()))) for s, c in zip(scores, completions, strict=True)]
+
+
+def previous_shaping(
+    scores: list[float], completions: list[str], prompts: list[str] | None = None
+) -> list[float]:
+    # the reference's shaping until the gibberish it produced without a KL penalty was measured (issue 10)
+    out = []
+    for s, c in zip(scores, completions, strict=True):
+        words = re.findall(r"[a-z']+", c.lower())
+        fluency = len(set(words)) / len(words) * min(1.0, (len(words) + 1) / 6) if words else 1 / 6
+        out.append(s * fluency)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # The table: misconception id -> student function -> its wrong implementations (the first is the canonical mutant
 # the tests use). The ids, their order and texts are the public catalogue's (grader.checks.misconceptions).
 # ---------------------------------------------------------------------------------------------------------------
+
+#: The right penalties the wrappers above wrap here (a submission's text wraps the submission's own).
+RIGHT: dict[str, KLImpl] = {FORWARD: per_token(forward_term), BACKWARD: per_token(backward_term)}
 
 IMPLEMENTATIONS: dict[str, dict[str, tuple[KLImpl, ...]]] = {}
 
@@ -271,15 +406,9 @@ def _both(make: Callable[[Callable[[float, float], float]], KLImpl]) -> dict[str
 
 
 _impl("swapped_direction", {FORWARD: (per_token(backward_term),), BACKWARD: (per_token(forward_term),)})
-_impl("sum_not_mean", _both(lambda term: per_token(term, reduce="sum")))
-_impl("value_estimator_r_log_r", {FORWARD: (per_token(r_log_r),), BACKWARD: (per_token(r_log_r),)})
-_impl(
-    "value_estimator_neg_r_log_r",
-    {
-        FORWARD: (per_token(lambda lp, lr: -r_log_r(lp, lr)),),
-        BACKWARD: (per_token(lambda lp, lr: -r_log_r(lp, lr)),),
-    },
-)
+_impl("sum_not_mean", {FORWARD: (sum_not_mean_forward,), BACKWARD: (per_token(backward_term, reduce="sum"),)})
+_impl("value_estimator_r_log_r", {FORWARD: (r_log_r,), BACKWARD: (r_log_r,)})
+_impl("value_estimator_neg_r_log_r", {FORWARD: (negated(r_log_r),), BACKWARD: (negated(r_log_r),)})
 _impl("log_ratio_backward", {BACKWARD: (per_token(lambda lp, lr: lr - lp),)})
 _impl(
     "value_estimator_r_log_r_minus_r_plus_1",
@@ -287,7 +416,7 @@ _impl(
 )
 _impl("value_estimator_k3", {FORWARD: (per_token(k3),), BACKWARD: (per_token(k3),)})
 _impl("inverted_ratio", {BACKWARD: (per_token(lambda lp, lr: 1.0 - math.exp(min(lp - lr, math.log(20.0)))),)})
-_impl("wrong_sign", _both(lambda term: per_token(lambda lp, lr: -term(lp, lr))))
+_impl("wrong_sign", {FORWARD: (negated(RIGHT[FORWARD]),), BACKWARD: (negated(RIGHT[BACKWARD]),)})
 _impl("coef_ignored", _both(lambda term: per_token(term, coef="ignored")))
 _impl("coef_squared", _both(lambda term: per_token(term, coef="squared")))
 _impl("biased_k2", {FORWARD: (per_token(k2),), BACKWARD: (per_token(k2),)})
@@ -347,3 +476,40 @@ _impl("shaping_requires_prompts", {SHAPING: (shaping_needs_prompts,)}, probes=Fa
 _impl("shaping_empty_completion", {SHAPING: (shaping_divides_by_words,)}, probes=False)
 _impl("shaping_non_finite", {SHAPING: (shaping_log,)}, probes=False)
 _impl("shaping_rewards_repetition", {SHAPING: (shaping_positive_words,)}, probes=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Wrong submissions: the student functions each replaces in a right solution, written out by submission_source
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _mistake(misconception_id: str, *functions: str) -> dict[str, KLImpl]:
+    """The canonical implementation of a catalogued misconception, for ``functions``."""
+    return {f: IMPLEMENTATIONS[misconception_id][f][0] for f in functions}
+
+
+SUBMISSIONS: dict[str, dict[str, KLImpl]] = {
+    # the calibration's wrong variants (grader.tools.calibrate says what each must fail)
+    "zero_kl": {FORWARD: zero_penalty, BACKWARD: zero_penalty},
+    "sign_flipped": _mistake("wrong_sign", FORWARD, BACKWARD),
+    "r_log_r_backward": _mistake("value_estimator_r_log_r", BACKWARD),
+    "identity_shaping": {SHAPING: identity_shaping},
+    "constant_shaping": {SHAPING: constant_shaping},
+    "noise_shaping": {SHAPING: noise_shaping},
+    "gibberish_shaping": {SHAPING: gibberish_shaping},
+    "vocabulary_shaping": {SHAPING: vocabulary_shaping},
+    "previous_shaping": {SHAPING: previous_shaping},
+    # the tests' submission files
+    "sum_not_mean_forward": _mistake("sum_not_mean", FORWARD),
+    "penalty_above_ten": _mistake("clip_flips_sign", BACKWARD),
+    "zero_in_training": {
+        FORWARD: zero_in_training(RIGHT[FORWARD]),
+        BACKWARD: zero_in_training(RIGHT[BACKWARD]),
+    },
+}
+
+
+def submission_source(name: str) -> str:
+    """The text that, appended to a right solution (``reference/rewards.py``), makes the wrong submission
+    ``name`` of :data:`SUBMISSIONS`: it replaces those functions and keeps the others."""
+    return _source(SUBMISSIONS[name], RIGHT)
