@@ -77,6 +77,12 @@ if INSTRUCTOR:
         session.run("pytest", *parallel, *session.posargs, env={"PYTHONDONTWRITEBYTECODE": None})
 
     @nox.session
+    def lesson(session: nox.Session) -> None:
+        """Make the lesson's runs over seeds and write docs/lesson-runs.md (slow: about 50 tiny runs)."""
+        install(session)
+        session.run("python", "-m", "exercise.lesson", *session.posargs)
+
+    @nox.session
     def reference(session: nox.Session) -> None:
         """Grade the reference solution; fails unless it earns full marks (for instructors)."""
         install(session)

@@ -89,6 +89,13 @@ class LessonConfig:
             "help": "Reuse finished runs with the same settings from --runs_dir (--no_reuse: make all again)."
         },
     )
+    report_only: bool = field(
+        default=False,
+        metadata={
+            "help": "Make no runs: write the document and figures from the runs finished so far in --runs_dir "
+            "(the others are listed as not run), e.g. while a long lesson is still running."
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -196,9 +203,14 @@ def _train_in_worker(config_fields: dict, output_dir: str) -> dict:
     warnings.filterwarnings("ignore", category=FutureWarning)
     hf_logging.disable_progress_bar()
     Path(output_dir).mkdir(parents=True, exist_ok=True)
+    made_at = git_state()  # before the run: the code it runs
     with open(Path(output_dir) / "train.log", "w") as log:
         result = run(TrainConfig(**config_fields), console=Console(file=log, width=120))
+    (Path(output_dir) / MADE_AT).write_text(made_at + "\n")
     return {"error": result.error, "wall_s": result.wall_time_s}
+
+
+MADE_AT = "made_at.txt"  # beside summary.json: the commit (and uncommitted changes) a run was made at
 
 
 def _finished(summary_path: Path, expected: dict) -> bool:
@@ -209,11 +221,16 @@ def _finished(summary_path: Path, expected: dict) -> bool:
         return False
     saved = summary.get("config", {})
     final = summary.get("final") or {}
-    same = all(saved.get(key) == value for key, value in expected.items() if key != "output_dir")
+    # Fields left to the preset (None) are resolved in the saved config: compare the ones the lesson sets.
+    same = all(saved.get(k) == v for k, v in expected.items() if v is not None and k != "output_dir")
     return same and summary.get("error") is None and final.get("step") == expected["max_steps"]
 
 
-def make_runs(specs: Sequence[RunSpec], config: LessonConfig, log=print) -> dict[RunSpec, dict]:
+def _log(line: str) -> None:
+    print(line, flush=True)  # progress shows at once also when the output goes to a file
+
+
+def make_runs(specs: Sequence[RunSpec], config: LessonConfig, log=_log) -> dict[RunSpec, dict]:
     """Make (or reuse) every run; returns each spec's summary (or ``{"error": ...}``)."""
     runs_dir = Path(config.runs_dir)
     by_dir: dict[str, list[RunSpec]] = {}
@@ -227,7 +244,13 @@ def make_runs(specs: Sequence[RunSpec], config: LessonConfig, log=print) -> dict
             done_dirs[name] = json.loads((out / "summary.json").read_text())
         else:
             todo.append((group[0], fields, out))
-    log(f"{len(by_dir)} runs: {len(done_dirs)} reused, {len(todo)} to make, {config.workers} at a time")
+    if config.report_only:
+        for _spec, _, out in todo:
+            done_dirs[out.name] = {"error": "not run yet (--report_only)"}
+        log(f"{len(by_dir)} runs: {len(done_dirs) - len(todo)} finished, {len(todo)} not run yet")
+        todo = []
+    else:
+        log(f"{len(by_dir)} runs: {len(done_dirs)} reused, {len(todo)} to make, {config.workers} at a time")
     started = time.perf_counter()
     # A fresh process per run (max_tasks_per_child=1): no state carries from one run into the next, and a run
     # that crashes its process takes only itself down.
@@ -344,6 +367,23 @@ def git_state() -> str:
     return commit
 
 
+def _made_at(specs: Sequence[RunSpec], summaries: dict[RunSpec, dict]) -> list[str]:
+    """Which commits the runs were made at (each run's made_at.txt), with how many runs each."""
+    counts: dict[str, int] = {}
+    seen = set()
+    for spec in specs:
+        output_dir = summaries.get(spec, {}).get("config", {}).get("output_dir")
+        if output_dir is None or output_dir in seen:
+            continue
+        seen.add(output_dir)
+        try:
+            made = (Path(output_dir) / MADE_AT).read_text().strip()
+        except OSError:
+            made = "not recorded"
+        counts[made] = counts.get(made, 0) + 1
+    return [f"{made} ({count} runs)" for made, count in counts.items()]
+
+
 def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -367,7 +407,7 @@ def per_seed_table(table: Table, key: str, fmt: str) -> list[str]:
         cells = [label]
         for seed in table.seeds:
             value = table.seed_value(label, seed, key)
-            cells.append("failed" if value is None else fmt.format(value))
+            cells.append("n/a" if value is None else fmt.format(value))
         lines.append(_row(cells))
     return lines
 
@@ -381,7 +421,7 @@ def claims(table: Table) -> list[tuple[str, str]]:
         parts = []
         for s in seeds:
             value = table.seed_value(label, s, key)
-            parts.append(f"{s}: " + ("failed" if value is None else fmt.format(value)))
+            parts.append(f"{s}: " + ("n/a" if value is None else fmt.format(value)))
         return ", ".join(parts)
 
     ppl = table.values("plain", "ref_perplexity")
@@ -513,7 +553,11 @@ def write_document(
     flags[HIGH_LR_LABEL] = f"--scale_rewards none --learning_rate {config.high_learning_rate:g}"
     table = build_table(specs, summaries, labels)
     command = " ".join(["python -m exercise.lesson", *map(shlex.quote, argv)])
-    failed = [(s, summaries[s]["error"]) for s in specs if summaries.get(s, {}).get("error")]
+    failed_dirs: dict[str, tuple[RunSpec, str]] = {}
+    for s in specs:
+        if summaries.get(s, {}).get("error"):
+            failed_dirs.setdefault(run_dir_name(s, config), (s, summaries[s]["error"]))
+    failed = list(failed_dirs.values())
     distinct = len({run_dir_name(s, config) for s in specs})
     relative = {name: p.relative_to(path.parent).as_posix() for name, p in figures.items()}
     lines = [
@@ -522,8 +566,9 @@ def write_document(
         "Generated by `exercise/lesson.py`; do not edit by hand (the notes at the end are kept when it is rerun).",
         "",
         f"- command: `{command}`",
-        f"- commit: {git_state()}",
-        f"- made: {time.strftime('%Y-%m-%d')}, {distinct} runs ({len(failed)} failed)",
+        f"- commit: {git_state()} (this document)",
+        *(f"- runs made at: {made}" for made in _made_at(specs, summaries)),
+        f"- made: {time.strftime('%Y-%m-%d')}, {distinct} runs ({len(failed)} failed or not run; n/a in the tables)",
         f"- every run: `python -m exercise.train --preset tiny --max_steps {config.max_steps} --eval_every "
         f"{config.eval_every} --validation_prompts {config.validation_prompts} --learning_rate "
         f"{config.learning_rate:g} --seed SEED FLAGS` (2 prompts x 8 completions of 24 tokens per step, one torch "
@@ -580,7 +625,7 @@ def write_document(
         if "sweep" in relative:
             lines += [f"![final sentiment against final KL, both directions]({relative['sweep']})", ""]
     if failed:
-        lines += ["## Failed runs", ""]
+        lines += ["## Runs that failed or were not run", ""]
         lines += [f"- {s.label}, seed {s.seed}: {error}" for s, error in failed]
         lines.append("")
     lines += [NOTES_START, _kept_notes(path), NOTES_END, ""]
@@ -750,6 +795,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     document = write_document(docs / "lesson-runs.md", config, argv, specs, summaries, figures)
     failed = len({run_dir_name(s, config) for s in specs if summaries[s].get("error")})
     print(f"Wrote {document} and {', '.join(str(p) for p in figures.values())}")
+    if config.report_only:
+        if failed:
+            print(f"{failed} runs not finished yet: the document says n/a for them")
+        return 0
     if failed:
         print(
             f"error: {failed} of {len({run_dir_name(s, config) for s in specs})} runs failed; the document lists them",
