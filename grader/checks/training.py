@@ -271,16 +271,56 @@ def score_kl(
     return CheckOutcome(0.0, "\n".join(lines), tags=tags)
 
 
-def _sample_line(record: RunRecord, label: str, limit: int = 110) -> str | None:
-    """One sample of the final validation, for people to read (None when the run kept none)."""
+def _sample_line(record: RunRecord, label: str, limit: int = 110, index: int = 0) -> str | None:
+    """Sample ``index`` of the final validation, for people to read (None when the run kept none)."""
     samples = record.final.get("samples") or []
     if not samples:
         return None
-    sample = samples[0]
+    sample = samples[min(index, len(samples) - 1)]
     text = " ".join(str(sample.get("completion", "")).split())
     if len(text) > limit:
         text = text[: limit - 3] + "..."
     return f"  {label}: {str(sample.get('prompt', ''))!r} -> {text!r}"
+
+
+def _telling_sample(shaped: RunRecord, control: RunRecord, problem: str | None) -> tuple[int, str]:
+    """Which of the final validation's samples to print beside the verdict, and how to introduce it: the one that
+    shows the verdict's ``problem`` ("repetition": the completion of the shaped run that repeats itself most;
+    "unnatural": the one with the most words the tiny model's pre-training corpus never had, else the most
+    different words), so the sample and the diagnosis agree; the first prompt when nothing failed. Both runs
+    validate on the same prompts in the same order, so the control's sample at that index answers the same prompt."""
+    from exercise.sentiment import words
+
+    first = (0, "the first validation prompt")
+    texts = [str(s.get("completion", "")) for s in (shaped.final.get("samples") or [])]
+    if problem is None or not texts or not control.final.get("samples"):
+        return first
+    if problem == "repetition":
+        rates = [1 - len(set(ws)) / len(ws) if ws else 0.0 for ws in map(words, texts)]
+        what = "the validation prompt where your completion repeats itself most"
+    else:
+        vocabulary = _corpus_words(shaped)
+        if vocabulary is not None:
+            rates = [
+                sum(w not in vocabulary for w in ws) / len(ws) if ws else 0.0 for ws in map(words, texts)
+            ]
+            what = "the validation prompt where your completion has the most made-up words (sub-word soup)"
+        else:
+            rates = [float(len(set(ws))) for ws in map(words, texts)]
+            what = "the validation prompt where your completion uses the most different words"
+    best = max(range(len(rates)), key=lambda i: (rates[i], -i))
+    return (best, what) if rates[best] > 0 else first
+
+
+def _corpus_words(record: RunRecord) -> frozenset[str] | None:
+    """The words of the run's model's pre-training corpus (the tiny model ships them; GPT-2 does not)."""
+    from exercise.presets import tiny_model_path
+    from exercise.tiny.vocabulary import load_corpus_words
+
+    config = record.config or {}
+    tiny = (record.preset or config.get("preset")) == "tiny"
+    model = config.get("model_name") or (tiny_model_path() if tiny else None)
+    return load_corpus_words(model) if model else None
 
 
 def _same_history(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> bool:
@@ -366,9 +406,14 @@ def score_shaped(
         lines.append(
             f"  (distinct-2 across completions {last['distinct_2']:.2f} against {ref['distinct_2']:.2f})"
         )
-    samples = [_sample_line(shaped, "yours      "), _sample_line(control, "plain score")]
+    problem = "unnatural" if not (ppl_ok and kl_ok) else "repetition" if not drop_ok else None
+    index, which = _telling_sample(shaped, control, problem)
+    samples = [
+        _sample_line(shaped, "yours      ", index=index),
+        _sample_line(control, "plain score", index=index),
+    ]
     if all(samples):
-        lines += ["At the end, the first validation prompt:", *samples]  # type: ignore[list-item]
+        lines += [f"At the end, {which}:", *samples]  # type: ignore[list-item]
     tags = []
     if baseline is not None and baseline.usable:
         base_kl = float(baseline.final["kl_forward"])

@@ -673,3 +673,48 @@ def test_calibration_with_saved_records_resumes_and_adds_up(tmp_path, monkeypatc
     text, _ = cal.calibrate(cal.parse_args(["--rerender", str(saved)]))
     assert "--seeds 0 1 --variants reference identity_shaping --runs shaped" in text
     assert "| 0 | identity_shaping | shaped |" in text and "| 1 | identity_shaping | shaped |" in text
+
+
+def _with_samples(run, completions, **extra):
+    """``run`` with its final validation's samples replaced: one per completion, prompts "P0", "P1" ..."""
+    hist = [dict(r) for r in run.history]
+    hist[-1]["samples"] = [
+        {"prompt": f"P{i}", "completion": c, "sentiment": 0.9} for i, c in enumerate(completions)
+    ]
+    return record(hist, **extra)
+
+
+def test_the_shaped_feedback_prints_the_sample_that_shows_its_diagnosis():
+    """Issue 25: the feedback said "sub-word soup, word salad" beside the first prompt's sample, which read fine.
+    The sample printed is the one that shows the failure, for both runs at the same prompt."""
+    control = _with_samples(CONTROL, [" fine film.", " great great great.", " a good cast."])
+    fluent = [" the film was fine.", " the acting was good.", " a lovely ending."]
+    # repetition: the completion that repeats itself most
+    loops = _with_samples(shaped_run(repetition=0.13), [fluent[0], " great great great great.", fluent[2]])
+    outcome = C.score_shaped(control, loops, TH)
+    assert "training:shaping_no_effect" in outcome.tags
+    assert "where your completion repeats itself most:" in outcome.feedback
+    assert "'P1' -> 'great great great great.'" in outcome.feedback
+    assert "'P1' -> 'great great great.'" in outcome.feedback  # the plain score's, same prompt
+    # unnatural, on the tiny model: the completion with the most words its corpus never had
+    soup = _with_samples(
+        shaped_run(repetition=0.09, perplexity=35.0, kl=(0.0, 1.0, 1.7)),
+        [fluent[0], fluent[1], " greatad wefter andad film."],
+        preset="tiny",
+    )
+    outcome = C.score_shaped(control, soup, TH)
+    assert (
+        "most made-up words" in outcome.feedback
+        and "'P2' -> 'greatad wefter andad film.'" in outcome.feedback
+    )
+    # unnatural, without a corpus (GPT-2): the completion with the most different words
+    salad = _with_samples(
+        shaped_run(repetition=0.09, perplexity=35.0, kl=(0.0, 1.0, 1.7)),
+        [fluent[0], " superb moving lovely tender bright witty bold film.", fluent[2]],
+        preset="gpt2",
+    )
+    assert "'P1' -> 'superb moving" in C.score_shaped(control, salad, TH).feedback
+    # a pass shows the first prompt, as before
+    passed = C.score_shaped(control, _with_samples(shaped_run(), fluent), TH)
+    assert passed.fraction == 1 and "the first validation prompt:" in passed.feedback
+    assert "'P0' -> 'the film was fine.'" in passed.feedback
