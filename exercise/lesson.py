@@ -497,6 +497,38 @@ def claims(table: Table) -> list[tuple[str, str]]:
     return rows
 
 
+def spread_over_time(specs: Sequence[RunSpec], summaries: dict[RunSpec, dict], label: str) -> list[str]:
+    """Per logging interval of ``label``'s runs: the rewards' spread within a group (what group scaling divides
+    the advantages by) and the validation at the interval's end, mean ± sd over the seeds."""
+    rows: dict[int, dict[str, list[float]]] = {}
+    for spec in specs:
+        summary = summaries.get(spec, {})
+        if spec.label != label or "history" not in summary:
+            continue
+        validation = {r["step"]: r for r in summary["history"]}
+        for entry in summary.get("train_log", []):
+            if "reward/group_std" not in entry or entry.get("step") not in validation:
+                continue
+            row = rows.setdefault(entry["step"], {"group": [], "distinct_2": [], "ref_perplexity": []})
+            row["group"].append(float(entry["reward/group_std"]))
+            for key in ("distinct_2", "ref_perplexity"):
+                row[key].append(float(validation[entry["step"]][key]))
+    header = [
+        "steps up to",
+        "seeds",
+        "reward spread within a group",
+        "distinct-2 at the end",
+        "ref. perplexity",
+    ]
+    lines = [_row(header), "|" + " --- |" * len(header)]
+    for step in sorted(rows):
+        row = rows[step]
+        cells = [str(step), str(len(row["group"])), fmt_mean_sd(row["group"], "{:.2g}")]
+        cells += [fmt_mean_sd(row["distinct_2"], "{:.2f}"), fmt_mean_sd(row["ref_perplexity"], "{:.1f}")]
+        lines.append(_row(cells))
+    return lines
+
+
 def sweep_table(specs: Sequence[RunSpec], summaries: dict[RunSpec, dict]) -> list[str]:
     header = [
         "penalty",
@@ -608,6 +640,14 @@ def write_document(
         "batch / the rewards' standard deviation within a prompt's group (what `--scale_rewards group` divides by)",
         "",
         *spreads,
+        "",
+    ]
+    lines += [
+        "**The plain run over time**: per logging interval (10 steps), the standard deviation of the rewards "
+        "within a prompt's group of 8 (averaged over the interval's steps and prompts) and the validation at the "
+        "interval's end",
+        "",
+        *spread_over_time(specs, summaries, "plain"),
         "",
     ]
     points = sweep_points(specs, summaries)
