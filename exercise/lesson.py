@@ -750,6 +750,13 @@ def sweep_figure(specs: Sequence[RunSpec], summaries: dict[RunSpec, dict], out: 
     import matplotlib.pyplot as plt
 
     points = sweep_points(specs, summaries)
+    sweep_seeds = {s.seed for s in specs if s.label.startswith("sweep ")}
+    # The plain runs of the sweep's seeds: where kl_coef 0 ends, for scale.
+    plain = [
+        summaries[s]["final"]
+        for s in specs
+        if s.label == "plain" and s.seed in sweep_seeds and summaries.get(s, {}).get("final")
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True, constrained_layout=True)
     colours = {"forward": "tab:blue", "backward": "tab:orange"}
     for ax, (key, title) in zip(
@@ -773,6 +780,14 @@ def sweep_figure(specs: Sequence[RunSpec], summaries: dict[RunSpec, dict], out: 
                 )
                 for coef, x, y in means:
                     ax.annotate(f"{coef:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
+        if plain:
+            ax.scatter(
+                [f[key] for f in plain],
+                [f["sentiment_mean"] for f in plain],
+                marker="x",
+                color="grey",
+                label="no penalty (plain run)",
+            )
         ax.set_xscale("log")
         ax.set(xlabel=f"final {title} per token (log scale)", title=f"sentiment against {title}")
     axes[0].set_ylabel("final validation sentiment")
