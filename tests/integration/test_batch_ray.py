@@ -93,11 +93,16 @@ def test_a_ray_cluster_grades_like_the_local_pool_and_resume_regrades_nothing(
     assert [(r.name, r.score) for r in again] == [(r.name, r.score) for r in rows]
 
 
-def test_the_embedded_head_grades_like_the_local_pool(six: Path, local_book: Path, tmp_path: Path) -> None:
+def test_the_embedded_head_grades_like_the_local_pool(
+    six: Path, local_book: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "embedded"
     rows, summary = run_batch(BatchConfig(six, out, no_training=True, executor="ray", quiet=True))
     _same_grades(local_book, out)
     assert any(note.startswith("graded on a Ray head started on this machine") for note in summary.notes)
+    # Ray's notices would print into the progress line: none reaches the terminal
+    printed = capfd.readouterr()
+    assert "Token authentication" not in printed.err + printed.out, printed.err
 
 
 def _graders_of(filename: str) -> list[tuple[int, int]]:
@@ -171,3 +176,62 @@ def test_killed_workers_are_retried_and_a_submission_lost_twice_gets_its_row(
     book = (out / "gradebook.csv").read_text()
     assert "a_twice" in book and "lost 2 times" in book
     shutil.rmtree(out)
+
+
+#: The batch's command line, with the stand-in grader (its outcome chosen by directives in the submission).
+DRIVER = (
+    "import sys; from grader.tools.batch import main; from tests.support.fake_grader import COMMAND; "
+    "sys.exit(main(sys.argv[1:], grader_cmd=COMMAND))"
+)
+
+
+def test_ctrl_c_stops_a_ray_batch_and_resume_grades_the_rest(cluster: str, tmp_path: Path) -> None:
+    """The first SIGINT cancels the queued tasks and kills the running ones' workers (their graders die with
+    them), writes the gradebook of the grades that finished and exits 130; --resume grades the rest."""
+    import csv
+    import subprocess
+    import sys
+    import uuid
+
+    from grader.tools import batch
+    from tests.support.fake_grader import COMMAND as FAKE_GRADER
+    from tests.support.sandbox import processes_with, trap_and_kill, wait_until
+
+    token = uuid.uuid4().hex[:12]  # in every grader's command line (the submission's file name)
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    write_file(subs / "a_quick.py", "# fake: pass=forward.zero\n")
+    write_file(subs / "b_quick.py", "# fake: pass=forward.zero,forward.direction\n")
+    for name in ("c_slow", "d_slow", "e_slow"):
+        write_file(subs / f"{name}_{token}.py", "# fake: sleep=600\n")
+    argv = [str(subs), "--out", str(out), "--executor", "ray", "--ray-address", cluster, "--quiet"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, *argv, "--no-shared-baseline"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        # 2 CPUs: the quick grades finish, then two slow ones run and one waits in the queue.
+        assert wait_until(
+            lambda: len(processes_with(token)) >= 2 and len(list(out.glob("*_quick/batch.json"))) == 2, 240
+        ), "the grades did not start"
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        gone = wait_until(lambda: not processes_with(token), 30)
+        trap_and_kill(token)
+    assert proc.returncode == 130, (stdout, stderr)
+    assert "Traceback" not in stderr and "--resume" in stderr, stderr
+    assert gone, "a grader of the stopped batch is still running"
+    with (out / "gradebook.csv").open(newline="", encoding="utf-8") as fh:
+        assert [row["submission"] for row in csv.DictReader(fh)] == ["a_quick", "b_quick"]
+
+    for name in ("c_slow", "d_slow", "e_slow"):
+        write_file(subs / f"{name}_{token}.py", "# fake: pass=forward.zero\n")
+    assert batch.main([*argv, "--no-shared-baseline", "--resume"], grader_cmd=FAKE_GRADER) == 0
+    with (out / "gradebook.csv").open(newline="", encoding="utf-8") as fh:
+        assert len(list(csv.DictReader(fh))) == 5
