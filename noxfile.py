@@ -6,6 +6,8 @@ virtualenv under .nox/, so the second run of a session starts in seconds.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import nox
@@ -21,9 +23,28 @@ STUDENT_SUBMISSION = "exercise/rewards.py"
 REFERENCE_SUBMISSION = "reference/rewards.py"
 
 
+#: The library versions the training checks were calibrated with (the grader warns when others are installed).
+CONSTRAINTS = "grader/constraints.txt"
+
+
 def install(session: nox.Session, extras: str = "dev") -> None:
-    """Install this project (editable) with the given extras into the session's virtualenv."""
-    session.install("-e", f".[{extras}]")
+    """Install this project (editable) with the given extras, at the calibrated versions, into the session's
+    virtualenv; skipped when the reused virtualenv already has this very install (pip re-checking it costs
+    seconds on every `nox -s grade`). The code itself is installed editable: editing it needs no reinstall."""
+    inputs = [Path("pyproject.toml"), Path(CONSTRAINTS)]
+    if os.environ.get("PIP_CONSTRAINT"):
+        inputs += [Path(p) for p in os.environ["PIP_CONSTRAINT"].split()]
+    digest = hashlib.sha256(extras.encode())
+    for path in inputs:
+        digest.update(path.read_bytes() if path.is_file() else str(path).encode())
+    location = getattr(session.virtualenv, "location", None)
+    stamp = Path(location) / ".rl-sentiment-install" if location else None
+    if stamp is not None and stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        session.log(f"{extras} install up to date (pyproject.toml and {CONSTRAINTS} unchanged): skipped")
+        return
+    session.install("-c", CONSTRAINTS, "-e", f".[{extras}]")
+    if stamp is not None:
+        stamp.write_text(digest.hexdigest())
 
 
 def grader_args(posargs: list[str], submission: str) -> list[str]:
@@ -100,7 +121,7 @@ if INSTRUCTOR:
     def handout(session: nox.Session) -> None:
         """Build the student handout, a folder and a zip without the solution (`-- --out DIR [--classroom]`)."""
         install(session)
-        session.run("python", "-m", "grader.tools.handout", *session.posargs)
+        session.run("python", "-m", "grader.tools", "handout", *session.posargs)
 
     @nox.session
     def batch(session: nox.Session) -> None:
@@ -113,10 +134,10 @@ if INSTRUCTOR:
         )
         install(session, "dev,cluster" if ray else "dev")
         # Exit 1: some submissions could not be graded normally (their rows say why); the batch still finished.
-        session.run("python", "-m", "grader.tools.batch", *session.posargs, success_codes=[0, 1])
+        session.run("python", "-m", "grader.tools", "batch", *session.posargs, success_codes=[0, 1])
 
     @nox.session
     def gradescope(session: nox.Session) -> None:
         """Build the Gradescope autograder zip with a hidden grading seed (`-- --out DIR [--seed N]`)."""
         install(session)
-        session.run("python", "-m", "grader.tools.gradescope", "build", *session.posargs)
+        session.run("python", "-m", "grader.tools", "gradescope", "build", *session.posargs)

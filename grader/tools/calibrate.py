@@ -235,7 +235,7 @@ def parse_args(argv: Sequence[str] | None = None) -> CalibrateConfig:
     return parse_into(
         CalibrateConfig,
         argv,
-        prog="python -m grader.tools.calibrate",
+        prog="python -m grader.tools calibrate",
         description="Calibrate the training checks: the reference and wrong penalties and shapings over seeds "
         "-> a table.",
     )

@@ -610,7 +610,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_into(
         HandoutConfig,
         argv,
-        prog="python -m grader.tools.handout",
+        prog="python -m grader.tools handout",
         description="Build the student handout (folder + zip): exercise stubs, grader, noxfile, README; no solution.",
     )
     try:

@@ -189,7 +189,7 @@ def _versions(versions: Any) -> str:
     return ", ".join(f"{name} {versions.get(name)}" for name in LIBRARIES)
 
 
-_MAKE = "python -m grader.training.baseline"
+_MAKE = "python -m grader.tools baseline"
 
 
 # ---------------------------------------------------------------------------------------------------------------

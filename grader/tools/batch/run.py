@@ -265,7 +265,7 @@ def run_batch(
     return ordered, summary
 
 
-PROG = "python -m grader.tools.batch"
+PROG = "python -m grader.tools batch"
 
 
 def main(

@@ -16,7 +16,7 @@ from grader.tools.gradescope.run import run_autograder
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["run"]:
-        parser = argparse.ArgumentParser(prog="python -m grader.tools.gradescope run")
+        parser = argparse.ArgumentParser(prog="python -m grader.tools gradescope run")
         root_default = os.environ.get("AUTOGRADER_ROOT", "/autograder")
         parser.add_argument("--root", type=Path, default=Path(root_default), help="Gradescope's /autograder")
         parser.add_argument(
@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = parse_into(
         GradescopeConfig,
         argv,
-        prog="python -m grader.tools.gradescope [build]",
+        prog="python -m grader.tools gradescope [build]",
         description="Build the Gradescope autograder zip (setup.sh, run_autograder, the grader, a hidden seed).",
         epilog="Inside Gradescope, run_autograder calls `python -m grader.tools.gradescope run`.",
     )
