@@ -234,8 +234,13 @@ def build_trainer(config: TrainConfig, reward, tokenizer, policy):
     if config.use_peft:
         from peft import LoraConfig
 
-        # target_modules=None lets peft pick the attention projections it knows for the architecture.
-        peft_config = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM")
+        # target_modules=None lets peft pick the attention projections it knows for the architecture. GPT-2's are
+        # transformers' Conv1D, whose weight is stored transposed: fan_in_fan_out says so (peft would otherwise
+        # correct it itself, with a warning on every run).
+        conv1d = any(type(module).__name__ == "Conv1D" for module in policy.modules())
+        peft_config = LoraConfig(
+            r=16, lora_alpha=32, lora_dropout=0.0, task_type="CAUSAL_LM", fan_in_fan_out=conv1d
+        )
 
     args = GRPOConfig(
         output_dir=config.output_dir,

@@ -166,3 +166,15 @@ def test_explicit_position_ids_are_kept_and_patching_is_idempotent():
     assert seen[-1].tolist() == [[0, 0, 1]]
     model(input_ids=ids, attention_mask=mask, position_ids=torch.tensor([[3, 4, 5]]))
     assert seen[-1].tolist() == [[3, 4, 5]]
+
+
+def test_lora_on_gpt2_says_its_conv1d_weights_are_transposed(tmp_path):
+    """Issue 25: every --use_peft run printed peft's "fan_in_fan_out is set to False but the target module is
+    `Conv1D`" warning (GPT-2's attention projections store their weights transposed); the LoRA config says so."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, _, trainer = _build(tmp_path, use_peft=True)
+    assert not [w for w in caught if "fan_in_fan_out" in str(w.message)]
+    assert trainer.model.peft_config["default"].fan_in_fan_out
