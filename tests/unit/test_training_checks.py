@@ -691,8 +691,11 @@ def test_the_shaped_feedback_prints_the_sample_that_shows_its_diagnosis():
     fluent = [" the film was fine.", " the acting was good.", " a lovely ending."]
     # repetition: the completion that repeats itself most
     loops = _with_samples(shaped_run(repetition=0.13), [fluent[0], " great great great great.", fluent[2]])
-    outcome = C.score_shaped(control, loops, TH)
+    outcome = C.score_shaped(control, loops, replace(TH, shaped_min_repetition_drop=0.015))
     assert "training:shaping_no_effect" in outcome.tags
+    assert (
+        "must be at least 0.015 lower FAILED" in outcome.feedback
+    )  # the calibrated number, not rounded to 0.01
     assert "where your completion repeats itself most:" in outcome.feedback
     assert "'P1' -> 'great great great great.'" in outcome.feedback
     assert "'P1' -> 'great great great.'" in outcome.feedback  # the plain score's, same prompt
