@@ -693,9 +693,8 @@ def test_the_shaped_feedback_prints_the_sample_that_shows_its_diagnosis():
     loops = _with_samples(shaped_run(repetition=0.13), [fluent[0], " great great great great.", fluent[2]])
     outcome = C.score_shaped(control, loops, replace(TH, shaped_min_repetition_drop=0.015))
     assert "training:shaping_no_effect" in outcome.tags
-    assert (
-        "must be at least 0.015 lower FAILED" in outcome.feedback
-    )  # the calibrated number, not rounded to 0.01
+    # the calibrated number, not rounded to 0.01
+    assert "must be at least 0.015 lower FAILED" in outcome.feedback
     assert "where your completion repeats itself most:" in outcome.feedback
     assert "'P1' -> 'great great great great.'" in outcome.feedback
     assert "'P1' -> 'great great great.'" in outcome.feedback  # the plain score's, same prompt
