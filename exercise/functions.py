@@ -1,7 +1,9 @@
-"""The three functions a run takes from the student (or the reference solution, or the grader's sandbox proxies).
+"""The student contract, stated once: :class:`StudentFunctions`, the three functions ``exercise/rewards.py`` defines.
 
-The pipeline never imports ``exercise.rewards`` itself: it is handed a :class:`RewardFunctions`, so the grader can
-pass proxies that call a submission in a separate process, and ``--use_solution`` can pass the reference.
+Everything else takes their names from here (:data:`FORWARD`, :data:`BACKWARD`, :data:`SHAPING`): the pipeline,
+the grader's contract (``grader.contract``), its sandbox, training engine and checks. The pipeline never imports
+``exercise.rewards`` itself: it is handed a :class:`RewardFunctions`, so the grader can pass proxies that call a
+submission in a separate process, and ``--use_solution`` can pass the reference.
 """
 
 from __future__ import annotations
@@ -12,17 +14,46 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Protocol
 
 from .errors import PipelineError
 
-NAMES = ("kl_penalty_forward", "kl_penalty_backward", "shaped_reward")
+
+class StudentFunctions(Protocol):
+    """What ``exercise/rewards.py`` defines (module-level functions; any implementation style: plain Python, numpy,
+    torch). Inputs are plain lists; each function returns one float per completion (a list, or a 1-D array or
+    tensor). The handout's stub carries the full instructions; the grader checks the properties in docs/design.md.
+    """
+
+    def kl_penalty_forward(
+        self, log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+    ) -> list[float]:
+        """Exercise 1: a penalty per completion that regularises KL(pi || pi_ref), from the per-token log-probs
+        of each completion under the policy and the reference, scaled by ``kl_coef``."""
+        ...
+
+    def kl_penalty_backward(
+        self, log_probs_policy: list[list[float]], log_probs_ref: list[list[float]], kl_coef: float = 0.1
+    ) -> list[float]:
+        """Exercise 1: a penalty per completion that regularises KL(pi_ref || pi), from the same inputs."""
+        ...
+
+    def shaped_reward(
+        self, scores: list[float], completions: list[str], prompts: list[str] | None = None
+    ) -> list[float]:
+        """Exercise 2: rewards from the sentiment scores (in [0, 1]) and the texts, for the goal the student
+        declares in ``SHAPING_GOAL``."""
+        ...
+
+
+#: The three names, in the order reports list them.
+FORWARD = StudentFunctions.kl_penalty_forward.__name__
+BACKWARD = StudentFunctions.kl_penalty_backward.__name__
+SHAPING = StudentFunctions.shaped_reward.__name__
+NAMES = (FORWARD, BACKWARD, SHAPING)
 
 # Where each function is taught, for the "not implemented yet" message.
-EXERCISES = {
-    "kl_penalty_forward": "Exercise 1",
-    "kl_penalty_backward": "Exercise 1",
-    "shaped_reward": "Exercise 2",
-}
+EXERCISES = {FORWARD: "Exercise 1", BACKWARD: "Exercise 1", SHAPING: "Exercise 2"}
 
 
 @dataclass(frozen=True)

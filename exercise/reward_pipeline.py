@@ -20,15 +20,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .errors import NotImplementedYet, PipelineError, StudentCodeError
-from .functions import EXERCISES, RewardFunctions
+from .functions import BACKWARD, EXERCISES, FORWARD, SHAPING, RewardFunctions
 from .logprobs import completion_logprobs, reference_model
 
 # What to run instead while a function is still a stub.
-_WORKAROUND = {
-    "kl_penalty_forward": "--kl_type none",
-    "kl_penalty_backward": "--kl_type none",
-    "shaped_reward": "--reward_shaping linear",
-}
+_WORKAROUND = {FORWARD: "--kl_type none", BACKWARD: "--kl_type none", SHAPING: "--reward_shaping linear"}
 
 
 def call_component(name: str, function: Callable, *args, expected: int, source: str) -> list[float]:
@@ -114,7 +110,7 @@ def compose_rewards(
         # Copies, so a function that mutates its inputs cannot change what the next stage sees.
         prompts_copy = list(prompts) if prompts is not None else None
         shaped = call_component(
-            "shaped_reward",
+            SHAPING,
             functions.shaped_reward,
             list(scores),
             list(completions),

@@ -48,7 +48,9 @@ from typing import Any
 
 from grader.checks.misconceptions import diagnose_kl
 from grader.contract import (
+    FORWARD,
     KL_KINDS,
+    SHAPING,
     CheckContext,
     CheckFunction,
     CheckOutcome,
@@ -345,7 +347,7 @@ def score_shaped(
     says when the forward penalty did not regularise the control (then the comparison is not the one exercise 2
     is about)."""
     if not _usable(shaped):
-        if shaped.component == "kl_penalty_forward":
+        if shaped.component == FORWARD:
             return _run_failed(shaped, "your shaped_reward and your kl_penalty_forward", baseline)
         return _run_failed(shaped, "your shaped_reward", baseline)
     if baseline is not None and baseline.usable and gain(baseline.history) < th.baseline_min_gain:
@@ -542,11 +544,7 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
     runs = run_set(submission, context)
     shaped = runs.records["shaped"]
     if shaped.gated or not shaped.usable:
-        label = (
-            "your shaped_reward and your kl_penalty_forward"
-            if shaped.component == "kl_penalty_forward"
-            else "your shaped_reward"
-        )
+        label = f"your {SHAPING} and your {FORWARD}" if shaped.component == FORWARD else f"your {SHAPING}"
         outcome = _run_failed(shaped, label, runs.records.get("baseline"))
         return _finish(outcome, runs, context)
     outcome = score_shaped(

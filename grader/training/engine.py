@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader.contract import CallOutcome, Submission
+from grader.contract import SHAPING, CallOutcome, Submission
 from grader.sandbox import SandboxConfig
 from grader.training.baseline import BaselineError, load_baseline
 from grader.training.plots import plot_runs
@@ -69,7 +69,7 @@ _GATE_SHAPING = ([0.25, 0.75], [" was fine.", " was a wonderful, moving film."],
 
 def untrainable(submission: Submission, function: str) -> str | None:
     """Why ``function`` cannot be trained with (its one call on a small batch fails), or None."""
-    args = _GATE_SHAPING if function == "shaped_reward" else _GATE_KL
+    args = _GATE_SHAPING if function == SHAPING else _GATE_KL
     outcome: CallOutcome = submission.call(function, *args)
     if not outcome.ok or outcome.value is None:
         return outcome.describe(function)

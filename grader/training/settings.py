@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from grader.contract import BACKWARD, FORWARD, SHAPING
+
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
@@ -49,17 +51,17 @@ RUNS: dict[str, RunSpec] = {
     spec.name: spec
     for spec in (
         RunSpec("baseline", "linear", "none", None, "baseline (sentiment reward, no KL penalty)"),
-        RunSpec("forward", "linear", "forward", "kl_penalty_forward", "your kl_penalty_forward"),
-        RunSpec("backward", "linear", "backward", "kl_penalty_backward", "your kl_penalty_backward"),
+        RunSpec("forward", "linear", "forward", FORWARD, f"your {FORWARD}"),
+        RunSpec("backward", "linear", "backward", BACKWARD, f"your {BACKWARD}"),
         # Exercise 2's run (`--reward_shaping shaped --kl_type forward`): the shaping is judged against the forward
         # run, which differs from it only in the shaping (same penalty, coefficient and seed).
         RunSpec(
             "shaped",
             "shaped",
             "forward",
-            "shaped_reward",
-            "your shaped_reward with your kl_penalty_forward",
-            also_needs=("kl_penalty_forward",),
+            SHAPING,
+            f"your {SHAPING} with your {FORWARD}",
+            also_needs=(FORWARD,),
         ),
     )
 }
