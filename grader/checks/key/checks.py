@@ -15,10 +15,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from grader.checks import kl
 from grader.checks import strategies as S
-from grader.checks.harness import call, run_property
+from grader.checks.harness import call, examples_for, run_property
 from grader.checks.key.terms import contract_value
+from grader.checks.kl_base import KLCheck, batch_text, require_length
+from grader.checks.kl_value import clip_property, row_verdict, value_formula
 from grader.contract import BACKWARD, FORWARD, CheckContext, CheckFunction, CheckOutcome, Submission
 
 #: Share of ``context.max_examples`` (each example is a batch of up to 64 rows).
@@ -27,7 +28,7 @@ EXAMPLE_SHARE = 0.3
 
 def value_random(function: str) -> CheckFunction:
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
-        rule, formula = kl.value_formula(function)
+        rule, formula = value_formula(function)
         tested = (
             f"the value of {function} on random ragged batches like training's (1 to 64 completions of 1 to "
             f"{S.MAX_VALUE_ROW} tokens, log-probs anywhere from 0 down to {S.LOGPROB_MIN:g}, some float32 like "
@@ -38,13 +39,13 @@ def value_random(function: str) -> CheckFunction:
 
         def prop(sub: Submission, case: Any) -> None:
             if isinstance(case, S.ClipCase):
-                kl.clip_property(sub, case)
+                clip_property(sub, case)
                 return
             got = call(sub, function, *case.args)
-            kl._require_length(got, case.policy)
+            require_length(got, case.policy)
             for i, (row_pi, row_ref) in enumerate(zip(case.policy, case.ref, strict=True)):
                 fixed = contract_value(function, row_pi, row_ref, case.kl_coef)
-                kl.row_verdict(i, got[i], row_pi, row_ref, fixed, formula, got)
+                row_verdict(i, got[i], row_pi, row_ref, fixed, formula, got)
 
         strategy: st.SearchStrategy[Any] = S.value_batches(bounded=function == BACKWARD)
         if function == BACKWARD:
@@ -53,11 +54,11 @@ def value_random(function: str) -> CheckFunction:
             context,
             strategy,
             partial(prop, submission),
-            max_examples=kl.examples_for(EXAMPLE_SHARE, context),
+            max_examples=examples_for(EXAMPLE_SHARE, context),
             examples=S.VALUE_EXAMPLES,
         )
-        return kl._KLCheck(function, tested).outcome(
-            submission, failure, prop, lambda case: kl._batch_text(getattr(case, "batch", case))
+        return KLCheck(function, tested).outcome(
+            submission, failure, prop, lambda case: batch_text(getattr(case, "batch", case))
         )
 
     return check
@@ -65,4 +66,7 @@ def value_random(function: str) -> CheckFunction:
 
 def checks() -> dict[str, CheckFunction]:
     """The hidden checks by id."""
-    return {f"{kl.PREFIX[f]}.value_random": value_random(f) for f in (FORWARD, BACKWARD)}
+    return {
+        "kl_forward.value_random": value_random(FORWARD),
+        "kl_backward.value_random": value_random(BACKWARD),
+    }

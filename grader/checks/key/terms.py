@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from grader.checks.kl import LOWER_CLIP_ALLOWANCE, VALUE_RTOL, rounding_scale
+from grader.checks.kl_base import LOWER_CLIP_ALLOWANCE, VALUE_RTOL, rounding_scale
 from grader.checks.strategies import MAX_EXACT_RATIO
 from grader.contract import FORWARD
 
