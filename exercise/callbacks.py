@@ -79,3 +79,13 @@ class LogLineCallback(TrainerCallback):
             return
         parts = [f"{label} {logs[key]:.3f}" for key, label in self.KEYS if isinstance(logs.get(key), float)]
         self.console.print(f"[dim]step {state.global_step:>4}/{self.max_steps}[/]  " + "  ".join(parts))
+
+
+class StepCallback(TrainerCallback):
+    """Calls ``on_step(step, max_steps)`` after every optimisation step: how the grader shows a run's progress."""
+
+    def __init__(self, on_step: Callable[[int, int], None]):
+        self.on_step = on_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.on_step(state.global_step, state.max_steps)

@@ -67,10 +67,15 @@ def _load(loader: Callable, name: str, role: str, preset: str):
 
 
 def run(
-    config: TrainConfig, functions: RewardFunctions | None = None, *, console: Console | None = None
+    config: TrainConfig,
+    functions: RewardFunctions | None = None,
+    *,
+    console: Console | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Train with GRPO as ``config`` says. ``functions`` defaults to ``exercise/rewards.py`` (or the reference
-    with ``use_solution``). Errors the user can act on are returned in ``RunResult.error``, not raised."""
+    with ``use_solution``). Errors the user can act on are returned in ``RunResult.error``, not raised.
+    ``on_step(step, max_steps)`` is called after every optimisation step (the grader's progress line)."""
     # torch, transformers and TRL are imported where they are used, so that `--help` answers at once.
     import torch
 
@@ -96,7 +101,7 @@ def run(
         )
         if result.config.num_threads and not torch.cuda.is_available():
             torch.set_num_threads(result.config.num_threads)
-        _train(result.config, functions, console, result)
+        _train(result.config, functions, console, result, on_step)
     except PipelineError as error:
         result.error = str(error)
         result.error_component = getattr(error, "component", None)
@@ -109,11 +114,17 @@ def run(
     return result
 
 
-def _train(config: TrainConfig, functions: RewardFunctions, console: Console, result: RunResult) -> None:
+def _train(
+    config: TrainConfig,
+    functions: RewardFunctions,
+    console: Console,
+    result: RunResult,
+    on_step: Callable[[int, int], None] | None = None,
+) -> None:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, ProgressCallback, set_seed
 
-    from .callbacks import LogLineCallback, ValidationCallback
+    from .callbacks import LogLineCallback, StepCallback, ValidationCallback
     from .logprobs import positions_from_attention_mask
     from .prompts import VALIDATION_PROMPTS
     from .report import print_validation
@@ -196,6 +207,8 @@ def _train(config: TrainConfig, functions: RewardFunctions, console: Console, re
     trainer.remove_callback(ProgressCallback)
     trainer.add_callback(validation)
     trainer.add_callback(LogLineCallback(console, config.max_steps, quiet=config.quiet))
+    if on_step is not None:
+        trainer.add_callback(StepCallback(on_step))
 
     console.print(
         f"[bold]GRPO[/] {config.run_name}: model {name}, scorer {getattr(scorer, 'name', type(scorer).__name__)}, "

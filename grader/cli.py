@@ -328,6 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _grade(config: GradeConfig, started: float) -> GradingResults:
+    from grader.grading.live import live_line, wanted
     from grader.grading.locate import locate_submission
     from grader.grading.runner import GradeRequest, grade
     from grader.sandbox import SandboxConfig
@@ -344,36 +345,41 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
     ) -> str:  # a local directory reaches the training processes as an absolute path
         return model_option_value(option) if option and not config.no_training else ""
 
-    results = grade(
-        GradeRequest(
-            located.path,
-            seed=config.seed,
-            training=not config.no_training,
-            rubric=config.rubric,
-            feedback_level=config.feedback_level,
-            only=[s.strip() for s in config.only.split(",")] if config.only else (),
-            max_examples=config.max_examples,
-            time_budget_s=config.time_budget,
-            sandbox=SandboxConfig(
-                call_timeout_s=config.call_timeout,
-                isolation=config.isolation,
-                cpus=config.cpus,
-                hidden_paths=tuple(str(p) for p in hidden),
-            ),
-            training_options=TrainingOptions(
-                preset=config.training_preset,
-                lanes=config.training_jobs,
-                # a shared baseline is checked again by the training checks before use
-                baseline_run=str(config.baseline_run.absolute())
-                if config.baseline_run and not config.no_training
-                else "",
-                model_name=model(config.model_name),
-                sentiment_model=model(config.sentiment_model),
-            ),
-            # results.json -> results_training.png beside it
-            artifact_stem=config.results.absolute().with_suffix(""),
-        )
+    request = GradeRequest(
+        located.path,
+        seed=config.seed,
+        training=not config.no_training,
+        rubric=config.rubric,
+        feedback_level=config.feedback_level,
+        only=[s.strip() for s in config.only.split(",")] if config.only else (),
+        max_examples=config.max_examples,
+        time_budget_s=config.time_budget,
+        sandbox=SandboxConfig(
+            call_timeout_s=config.call_timeout,
+            isolation=config.isolation,
+            cpus=config.cpus,
+            hidden_paths=tuple(str(p) for p in hidden),
+        ),
+        training_options=TrainingOptions(
+            preset=config.training_preset,
+            lanes=config.training_jobs,
+            # a shared baseline is checked again by the training checks before use
+            baseline_run=str(config.baseline_run.absolute())
+            if config.baseline_run and not config.no_training
+            else "",
+            model_name=model(config.model_name),
+            sentiment_model=model(config.sentiment_model),
+        ),
+        # results.json -> results_training.png beside it
+        artifact_stem=config.results.absolute().with_suffix(""),
     )
+    # On a terminal, one line says the grade is moving (checks done, training steps, ETA); gone before the report.
+    with live_line(wanted(config.quiet)) as line:
+        results = grade(
+            request,
+            progress=line.check_done if line else None,
+            training_progress=line.training if line else None,
+        )
     if located.note:
         results.output = f"{located.note}\n{results.output}"
     return results

@@ -91,11 +91,13 @@ def grade(
     *,
     registry: Mapping[str, CheckFunction] | None = None,
     progress: Progress | None = None,
+    training_progress: Callable[[dict[str, tuple[int, int]]], None] | None = None,
 ) -> GradingResults:
     """Grade ``request.submission``; see the module docstring and :class:`GradeRequest`.
 
     ``registry``: check id -> check (default: ``grader.checks.REGISTRY``; tests pass fakes). ``progress`` is
-    called with each result as it is made.
+    called with each result as it is made; ``training_progress`` with each training run's (step, steps) while
+    the runs are made (:class:`grader.training.engine.TrainingEngine`).
     """
     seed, training, only, feedback_level = (
         request.seed,
@@ -183,7 +185,11 @@ def grade(
             # grade's own engine, so that nothing a grade made leaks into the next (tests grade many times in one
             # process).
             engine = TrainingEngine(
-                str(path.resolve()), str(scratch or ""), options=request.training_options, sandbox=config
+                str(path.resolve()),
+                str(scratch or ""),
+                options=request.training_options,
+                sandbox=config,
+                progress=training_progress,
             )
             artifact_stem = request.artifact_stem
             try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -95,6 +96,8 @@ class TrainingEngine:
     work_dir: str = ""
     options: TrainingOptions = field(default_factory=TrainingOptions)
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    #: called with each started run's (step, steps) by run name while runs are made (the CLI's progress line)
+    progress: Callable[[dict[str, tuple[int, int]]], None] | None = None
     _made: dict[tuple, RunSet] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -184,6 +187,7 @@ class TrainingEngine:
             sandbox=self.sandbox,
             model_name=o.model_name,
             sentiment_model=o.sentiment_model,
+            on_progress=self.progress,
         )
 
     def _shared_baseline(self, seed: int) -> RunRecord | None:

@@ -128,7 +128,14 @@ def _lane(config: dict[str, Any]) -> None:
                     proxy.seconds = 0.0
                 began = time.perf_counter()
                 try:
-                    result = run(TrainConfig(**fields), functions, console=Console(quiet=True))
+                    result = run(
+                        TrainConfig(**fields),
+                        functions,
+                        console=Console(quiet=True),
+                        on_step=_step_writer(
+                            Path(config["out_dir"]).parent / "progress" / f"{safe_key(job.key)}.json"
+                        ),
+                    )
                 except Exception as exc:  # noqa: BLE001 - a pipeline bug: the grader's fault, reported as such
                     detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
                     record.error = f"the training pipeline failed: {detail.strip()}"
@@ -151,6 +158,19 @@ def _lane(config: dict[str, Any]) -> None:
                         record.timed_out, record.budget_s = True, settings.runs.run_budget_s
                         record.budget_cost = COST.get(job.run, 1.0)
                 write(record)
+
+
+def _step_writer(path: Path):
+    """``on_step`` for a run: its step and step count, written where the grader polls for its progress line
+    (replaced atomically: the grader never reads half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(step: int, total: int) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"step": step, "total": total}), encoding="utf-8")
+        os.replace(tmp, path)
+
+    return write
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -184,13 +184,15 @@ def execute(
     settings_path: str | os.PathLike | None = None,
     model_name: str = "",
     sentiment_model: str = "",
+    on_progress: Callable[[dict[str, tuple[int, int]]], None] | None = None,
 ) -> dict[str, RunRecord]:
     """Make every job's run in parallel lanes; return one :class:`RunRecord` per job key, failed ones with the
     reason. Returns when every lane has ended; lanes still running at ``timeout_s`` are killed with their
     process trees. ``sandbox``: the grade's sandbox limits (timeouts, isolation, CPU quota, hidden paths), which
     each lane's own sandbox takes with the run's budget as its check budget (None: the defaults).
     ``model_name`` / ``sentiment_model``: every run's models instead of the preset's (absolute directories: the
-    lanes run elsewhere; empty: the preset's).
+    lanes run elsewhere; empty: the preset's). ``on_progress``: called about twice a second with each started
+    run's (step, steps) by job key, from the files the lanes write (:func:`progress_of`).
     """
     from grader.sandbox.proctree import (
         become_subreaper,
@@ -238,10 +240,14 @@ def execute(
         procs.append((proc, start_ticks(proc.pid), lane_jobs, lane_dir))
 
     timed_out = False
+    reported = 0.0
     while any(proc.poll() is None for proc, *_ in procs):
         if time.monotonic() - started > timeout_s:
             timed_out = True
             break
+        if on_progress is not None and time.monotonic() - reported >= 0.5:
+            reported = time.monotonic()
+            on_progress(progress_of(lane_dir for *_, lane_dir in procs))
         time.sleep(0.1)
     # Every lane has ended or is killed now, with whatever it started (a sandbox worker re-parented to us).
     for proc, ticks, _jobs, _dir in procs:
@@ -270,6 +276,19 @@ def execute(
                     )
             records[job.key] = record
     return records
+
+
+def progress_of(lane_dirs: Iterable[Path]) -> dict[str, tuple[int, int]]:
+    """(step, steps) of every run the lanes have started, by job key (file name), from their progress files."""
+    found: dict[str, tuple[int, int]] = {}
+    for lane_dir in lane_dirs:
+        for path in sorted((lane_dir / "progress").glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                found[path.stem] = (int(data["step"]), int(data["total"]))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a lane writing it right now: the next poll reads it
+    return found
 
 
 def sandbox_fields(config: SandboxConfig) -> dict[str, Any]:
