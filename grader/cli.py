@@ -3,8 +3,9 @@
 Exit status: 0 full marks; 1 points lost; 2 usage error or internal error; 3 not gradable: some checks could
 not be judged because of the machine, not the submission (the training control run did not learn, a run ran out
 of memory or time while the machine was as slow without the submission's code): no points lost, they are left
-out of results.json's maximum, and the grade is to be made again. A results file is written in every
-case where a results path could be read from the command line, before the report is printed:
+out of results.json's maximum, and the grade is to be made again; 130 interrupted (Ctrl-C): results.json keeps
+the checks graded before it, marked as an internal error (a grade cut short is no verdict). A results file is
+written in every case where a results path could be read from the command line, before the report is printed:
 
 * a missing or unlocatable submission (``--submission`` names no file, or a folder without ``rewards.py``):
   every check scores 0 with the reason, exit status 2 (the command was given something it cannot grade);
@@ -26,18 +27,20 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from grader.dataclass_cli import parse_into
-from grader.grading.results import GradingResults, internal_error_results
+from grader.grading.results import GradingResults, TestResult, internal_error_results
 
 EXIT_FULL_MARKS, EXIT_POINTS_LOST, EXIT_ERROR = 0, 1, 2
 #: Not 2: an internal error needs a person (a bug, a broken setup), a grade that was not gradable needs only to be
 #: made again (another machine, a quieter moment): CI may retry on 3, never on 2. An internal error wins over it.
 EXIT_NOT_GRADABLE = 3
+#: Ctrl-C: the shell's convention (128 + SIGINT); results.json keeps the checks graded before it
+EXIT_INTERRUPTED = 130
 #: Default --time-budget: about five times a full grade with training on two CPU cores (about a minute), so a
 #: student on a slow laptop still gets every check, and a hung or slow submission answers within 5 minutes.
 DEFAULT_TIME_BUDGET_S = 300.0
@@ -299,9 +302,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Hypothesis keeps caches in ./.hypothesis unless told otherwise: leave the student's folder as it was.
     if "HYPOTHESIS_STORAGE_DIRECTORY" not in os.environ:
         os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = str(hypothesis_storage())
+    finished: list[TestResult] = []  # what was graded so far: kept when the grade is interrupted
+    interrupted = False
     try:
-        results = _grade(config, started)
-    except BaseException as exc:  # noqa: BLE001 - KeyboardInterrupt included: the results file is still written
+        results = _grade(config, started, finished.append)
+    except KeyboardInterrupt:
+        interrupted = True
+        results = GradingResults(
+            tests=finished,
+            execution_time=time.monotonic() - started,
+            seed=config.seed,
+            internal_error=True,  # not a verdict: the score of a grade cut short means nothing
+            output=f"Interrupted (Ctrl-C) after {len(finished)} checks: their results are kept here, the other "
+            "checks were not graded. Run the grader again for a grade.",
+        )
+    except BaseException as exc:  # noqa: BLE001 - the results file is still written
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         results = internal_error_results(
             detail or type(exc).__name__, time.monotonic() - started, config.seed
@@ -324,10 +339,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             render(results, explain_all=config.explain_all)
     except Exception as exc:  # noqa: BLE001 - the results are written; a broken terminal must not change that
         print(f"grader: could not print the report ({exc})", file=sys.stderr)
-    return _exit_code(results)
+    return EXIT_INTERRUPTED if interrupted else _exit_code(results)
 
 
-def _grade(config: GradeConfig, started: float) -> GradingResults:
+def _grade(
+    config: GradeConfig, started: float, on_result: Callable[[TestResult], None] | None = None
+) -> GradingResults:
     from grader.grading.live import live_line, wanted
     from grader.grading.locate import locate_submission
     from grader.grading.runner import GradeRequest, grade
@@ -375,11 +392,14 @@ def _grade(config: GradeConfig, started: float) -> GradingResults:
     )
     # On a terminal, one line says the grade is moving (checks done, training steps, ETA); gone before the report.
     with live_line(wanted(config.quiet)) as line:
-        results = grade(
-            request,
-            progress=line.check_done if line else None,
-            training_progress=line.training if line else None,
-        )
+
+        def progress(result: TestResult) -> None:
+            if on_result is not None:
+                on_result(result)
+            if line is not None:
+                line.check_done(result)
+
+        results = grade(request, progress=progress, training_progress=line.training if line else None)
     if located.note:
         results.output = f"{located.note}\n{results.output}"
     return results

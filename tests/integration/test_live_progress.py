@@ -88,3 +88,31 @@ def test_a_real_lane_reports_every_step_of_its_run(tmp_path: Path):
     assert [step for step, _ in steps] == sorted(step for step, _ in steps)  # never backwards
     final = progress_of([tmp_path / "work" / "lane0"])
     assert final == {"baseline": (4, 4)}
+
+
+def test_ctrl_c_keeps_the_checks_already_graded(tmp_path: Path, monkeypatch):
+    """Ctrl-C in the middle of a grade (the third check is interrupted): exit 130, results.json holds the two
+    finished checks, marked as no verdict, and no traceback."""
+    from grader import cli
+    from grader.contract import CheckOutcome
+    from grader.grading import runner
+    from tests.support.cli import ROOT
+
+    ids = ["kl_forward.value", "kl_forward.direction", "kl_backward.value"]
+
+    def interrupted(submission, context):
+        raise KeyboardInterrupt
+
+    registry = {ids[0]: lambda s, c: CheckOutcome(1.0), ids[1]: lambda s, c: CheckOutcome(0.0, "wrong"),
+                ids[2]: interrupted}  # fmt: skip
+    monkeypatch.setattr(runner, "default_registry", lambda: registry)
+    results = tmp_path / "results.json"
+    code = cli.main(
+        ["--submission", str(ROOT / "reference" / "rewards.py"), "--results", str(results), "--no-training",
+         "--quiet", "--only", ",".join(ids)]
+    )  # fmt: skip
+    assert code == cli.EXIT_INTERRUPTED == 130
+    data = json.loads(results.read_text())
+    assert sorted(t["extra_data"]["check_id"] for t in data["tests"]) == sorted(ids[:2])  # rubric order
+    assert data["extra_data"]["internal_error"] is True
+    assert "Interrupted (Ctrl-C) after 2 checks" in data["output"]
