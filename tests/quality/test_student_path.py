@@ -94,7 +94,12 @@ class Attempt:
 
 RIGHT_FORWARD = forward()
 RIGHT_BACKWARD = backward("1 - r")
-RIGHT_SHAPING = shaping(f"{EXP} * _distinct_share(c)", "repetition")
+#: Full marks with training too (measured, seed 0: 100 / 100).
+RIGHT_SHAPING = shaping("s * _distinct_share(c)", "repetition")
+#: Every property point, but the shaped training run fails (measured, seed 0: perplexity 3.41x the plain score's
+#: run, KL 4.72x; the feedback says to keep the reward on the scale of the score): issue 25's attempt 6. One more
+#: grade with RIGHT_SHAPING after it.
+EXP_SHAPING = shaping(f"{EXP} * _distinct_share(c)", "repetition")
 
 #: Issue 25's table, the detours included: the original course's r log r, its sign flipped (the natural next
 #: guess), the exponential shaping with the stub's empty SHAPING_GOAL, then declared for repetition.
@@ -114,7 +119,7 @@ ISSUE_TABLE = (
             ("shaping.goal", "shaping_rewards_repetition"),
         ),
     ),
-    Attempt(submission(RIGHT_FORWARD, RIGHT_BACKWARD, RIGHT_SHAPING)),
+    Attempt(submission(RIGHT_FORWARD, RIGHT_BACKWARD, EXP_SHAPING)),
 )
 
 #: The exponential shaping without any declaration is graded for repetition, and says so; declared as what it
@@ -163,8 +168,8 @@ PATHS = {
     "ratio_confusions": RATIO_CONFUSIONS,
     "log_ratio": LOG_RATIO,
 }
-#: Grader runs from the naive submission to full marks on the property checks, per path (issue 25: 7 before,
-#: training included).
+#: Grader runs from the naive submission to full marks on the property checks, per path. Issue 25 counted 7,
+#: training included; the issue's table now takes these 3, and one more for the training (EXP_SHAPING): 4.
 RUNS_TO_FULL_MARKS = {name: len(path) for name, path in PATHS.items()}
 
 # --- grading as the handout does --------------------------------------------------------------------------------
