@@ -38,3 +38,17 @@ def tiny_gpt2_dir(tmp_path_factory: pytest.TempPathFactory):
     from tests.support.tiny_models import make_tiny_gpt2
 
     return make_tiny_gpt2(tmp_path_factory.mktemp("tiny-gpt2"))
+
+
+@pytest.fixture
+def stripped_to_hint(tmp_path, monkeypatch: pytest.MonkeyPatch):
+    """The grader's catalogue replaced by the copy a handout ships (stripped to hint), as in a handout. Shared by
+    the feedback-level tests in process (unit) and through a real grade (integration)."""
+    from grader.checks import feedback
+
+    path = tmp_path / "misconceptions.toml"
+    path.write_text(feedback.strip_catalogue(feedback.CATALOGUE_PATH, "hint"), encoding="utf-8")
+    feedback._default_catalogue.cache_clear()
+    monkeypatch.setattr(feedback, "CATALOGUE_PATH", path)
+    yield path
+    feedback._default_catalogue.cache_clear()

@@ -1,46 +1,32 @@
 """Feedback levels (grader/checks/feedback.py): each level shows what it promises and nothing of the levels above it;
-the level comes from the rubric or --feedback-level; a copy stripped to a level cannot show more."""
+the level comes from the rubric or --feedback-level; a copy stripped to a level cannot show more.
+
+In process: the catalogue's texts, each check at each level, the rubric's level. The level chosen on the command
+line, by a custom rubric and capped by a stripped copy in a real grade: tests/integration/test_feedback_levels_cli.py.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-from grader.checks import REGISTRY
+from grader.checks import REGISTRY, feedback
 from grader.checks import misconceptions as M
-from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
-from grader.checks import feedback
 from grader.checks.feedback import LEVELS, CatalogueError
+from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
 from grader.grading.report import render
 from grader.grading.results import GradingResults
 from grader.grading.rubric import RubricEntry, RubricError, load_rubric, parse_rubric
 from grader.grading.runner import run_check
 from grader.tools.handout import rubric_with_level
-from tests.support.cli import run_grader
 from tests.support.mutants import CASES, mutant
 from tests.support.solution_forms import SOLUTION_FORMS
-from tests.support.wrong_sources import SUM_NOT_MEAN_FORWARD
+from tests.support.text import flat as _flat
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT = CheckContext(seed=0, max_examples=100)
-
-
-def _flat(text: str) -> str:
-    return " ".join(text.split())
-
-
-@pytest.fixture
-def stripped_to_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """The grader's catalogue replaced by the copy a handout ships (stripped to hint), as in a handout."""
-    path = tmp_path / "misconceptions.toml"
-    path.write_text(feedback.strip_catalogue(feedback.CATALOGUE_PATH, "hint"), encoding="utf-8")
-    feedback._default_catalogue.cache_clear()
-    monkeypatch.setattr(feedback, "CATALOGUE_PATH", path)
-    yield path
-    feedback._default_catalogue.cache_clear()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -245,67 +231,6 @@ def test_rubric_with_level_rewrites_inserts_or_appends() -> None:
     assert appended.endswith('[feedback]\nlevel = "explain"\n')
     with pytest.raises(ValueError):
         rubric_with_level(text, "everything")
-
-
-@pytest.fixture(scope="module")
-def sum_not_mean_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("submission") / "rewards.py"
-    path.write_text((ROOT / "reference" / "rewards.py").read_text() + SUM_NOT_MEAN_FORWARD)
-    return path
-
-
-@pytest.mark.parametrize(
-    ("option", "level"),
-    [((), "explain"), (("--feedback-level", "hint"), "hint"), (("--feedback-level", "solution"), "solution")],
-)
-def test_cli_uses_the_rubric_level_unless_overridden(
-    sum_not_mean_file: Path, tmp_path: Path, option, level
-) -> None:
-    results = tmp_path / "results.json"
-    code, data, out = run_grader(
-        "--submission", sum_not_mean_file, "--results", results, "--no-training",
-        "--only", "kl_forward.mean_over_tokens", *option,
-    )  # fmt: skip
-    assert code == 1 and data is not None, out
-    assert data["feedback_level"] == level
-    feedback_text = data["tests"][0]["output"]
-    assert "[sum_not_mean]" in feedback_text and "Hint: " in feedback_text
-    assert ("Why: " in feedback_text) == (level != "hint")
-    assert ("Fix: " in feedback_text) == (level == "solution")
-    assert f"Feedback level: {level} \u2014 your instructor chose how much the grader explains" in _flat(out)
-
-
-def test_cli_takes_the_level_from_a_custom_rubric(sum_not_mean_file: Path, tmp_path: Path) -> None:
-    rubric = tmp_path / "rubric.toml"
-    rubric.write_text(
-        rubric_with_level((ROOT / "grader" / "grading" / "rubric.toml").read_text(), "solution")
-    )
-    results = tmp_path / "results.json"
-    code, data, out = run_grader(
-        "--submission", sum_not_mean_file, "--results", results, "--no-training",
-        "--only", "kl_forward.mean_over_tokens", "--rubric", rubric,
-    )  # fmt: skip
-    assert code == 1 and data is not None and data["feedback_level"] == "solution", out
-    assert "Fix: " in data["tests"][0]["output"]
-
-
-def test_asking_a_stripped_copy_for_more_is_capped_and_said(
-    stripped_to_hint: Path, sum_not_mean_file: Path
-) -> None:
-    from grader.grading.runner import GradeRequest, grade
-
-    results = grade(
-        GradeRequest(
-            sum_not_mean_file, training=False, only=["kl_forward.mean_over_tokens"], feedback_level="solution"
-        )
-    )
-    assert results.feedback_level == "hint"
-    assert (
-        "Feedback level 'solution' was asked for, but this copy of the grader only contains the 'hint'"
-        in (_flat(results.output))
-    )
-    assert "Why: " not in results.tests[0].output
-    assert json.loads(results.to_json())["feedback_level"] == "hint"
 
 
 def test_report_names_the_level() -> None:

@@ -1,5 +1,6 @@
 """Exercise 2's declared shaping goals (grader/checks/goals.py): the declaration is read without running the file,
-each goal's property passes correct shapings of that goal and fails identity, constants and the gaming rules."""
+each goal's property passes correct shapings of that goal and fails identity, constants and the gaming rules.
+A real grade reading the declaration: tests/integration/test_goals_grade.py."""
 
 from __future__ import annotations
 
@@ -100,21 +101,3 @@ def test_an_unusable_declaration_fails_the_goal_check_with_its_message():
     )
     outcome = shaping.goal(FakeSubmission({SHAPING: exponential}), context)
     assert outcome.fraction == 0.0 and "SHAPING_GOAL is 'happiness'" in outcome.feedback
-
-
-def test_the_real_grade_reads_the_declaration(tmp_path: Path):
-    """Issue 23: the original's own first idea, exp(3 (s - 0.5)), declared as "contrast", earns the shaping points
-    (it lost all 16 to the repetition property before goals existed)."""
-    from grader.grading.runner import GradeRequest, grade
-
-    reference = (Path(__file__).resolve().parents[2] / "reference" / "rewards.py").read_text()
-    path = tmp_path / "rewards.py"
-    path.write_text(
-        reference.replace('SHAPING_GOAL = "repetition"', 'SHAPING_GOAL = "contrast"')
-        + "\n\ndef shaped_reward(scores, completions, prompts=None):\n"
-        "    return [math.exp(3.0 * (s - 0.5)) for s in scores]\n"
-    )
-    results = grade(GradeRequest(path, training=False, only=["shaping.goal", "shaping.contract"]))
-    by_id = {t.check_id: t for t in results.tests}
-    assert by_id["shaping.goal"].score == by_id["shaping.goal"].max_score
-    assert "goal:contrast" in by_id["shaping.goal"].tags

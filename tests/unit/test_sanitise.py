@@ -1,16 +1,11 @@
 """Sanitised output (grader/grading/sanitise.py): text a submission controls cannot hijack the terminal, break strict
-JSON parsers or XML, or grow without bound: at unit level, through the results objects and writers, and from
-a real submission through the sandbox and the CLI."""
+JSON parsers or XML, or grow without bound: at unit level, and through the results objects and writers. From a real
+submission through the sandbox and the CLI: tests/integration/test_sanitise_cli.py."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
-import subprocess
-import sys
-import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -22,32 +17,10 @@ from rich.console import Console
 from grader.grading.report import render
 from grader.grading.results import GradingResults, TestResult
 from grader.grading.sanitise import MAX_TEXT_CHARS, clean_text, clean_tree
-from tests.support.ci import skip_unless_required
-
-ROOT = Path(__file__).resolve().parents[2]
-#: What a hostile message can carry: clear the screen and turn red, a window title, a lone surrogate, NUL,
-#: a carriage return that overwrites the line, a C1 CSI, a bidi override, and a noncharacter.
-INJECTION = (
-    "\x1b[2J\x1b[31mRED\x1b[0m \x1b]0;pwned\x07 lone\ud800 nul\x00 passed\rFAILED"
-    " c1\x9b31m bidi\u202egnp.exe nonchar\uffff end"
-)
-BIG = 16 << 20  # a 16 MB message
-
-
-def _assert_clean(text: str) -> None:
-    assert not any(0xD800 <= ord(c) <= 0xDFFF for c in text), "a surrogate is left"
-    bad = [c for c in text if (ord(c) < 0x20 and c not in "\n\t") or 0x7F <= ord(c) <= 0x9F]
-    assert not bad, f"control characters left: {bad!r}"
-    assert not set(text) & {"\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\ufffe", "\uffff"}
-    text.encode("utf-8")  # strict: raises on anything unencodable
-
-
-def _assert_strict_json(text: str) -> dict:
-    data = json.loads(text, strict=True)  # strict=True: no raw control characters inside strings
-    json.dumps(data, ensure_ascii=True).encode("ascii")
-    json.dumps(data, ensure_ascii=False).encode("utf-8")  # raises on a lone surrogate
-    return data
-
+from tests.support.sanitised import BIG, INJECTION
+from tests.support.sanitised import assert_clean as _assert_clean
+from tests.support.sanitised import assert_strict_json as _assert_strict_json
+from tests.support.sanitised import jq_accepts as _jq_accepts
 
 # --- the function ------------------------------------------------------------------------------------------
 
@@ -176,69 +149,6 @@ def test_terminal_report_renders_without_escapes() -> None:
     render(_hostile_results(), Console(file=stream, width=100, color_system=None), explain_all=True)
     printed = raw.getvalue().decode("utf-8")
     assert "RED" in printed and "\x1b" not in printed and "\r" not in printed
-
-
-# --- from a real submission, through the sandbox and the CLI -----------------------------------------------
-
-HOSTILE = f"""
-import sys
-INJECTION = {INJECTION!r}
-sys.stdout.reconfigure(errors="surrogatepass")  # write the lone surrogate as raw (invalid UTF-8) bytes
-sys.stderr.reconfigure(errors="surrogatepass")
-print("printed:", INJECTION)
-print("stderr:", INJECTION, file=sys.stderr)
-
-def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
-    raise ValueError(INJECTION + "x" * {BIG})
-
-def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
-    raise RuntimeError(INJECTION)
-
-def shaped_reward(scores, completions, prompts=None):
-    class Evil(Exception):
-        def __str__(self):
-            return INJECTION * 3
-    raise Evil()
-"""
-
-
-def test_injected_text_from_a_submission_gives_strict_json_and_a_clean_report(tmp_path: Path) -> None:
-    submission = tmp_path / "rewards.py"
-    submission.write_text(textwrap.dedent(HOSTILE), encoding="utf-8", errors="surrogatepass")
-    results, junit = tmp_path / "results.json", tmp_path / "junit.xml"
-    env = {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
-    env.update(NO_COLOR="1", COLUMNS="160")
-    proc = subprocess.run(
-        [sys.executable, "-m", "grader", "--submission", submission, "--results", results, "--junit", junit,
-         "--no-training", "--explain-all", "--only", "kl_forward.contract,kl_backward.contract,shaping.contract"],
-        cwd=ROOT, env=env, capture_output=True, timeout=120,
-    )  # fmt: skip
-    printed = proc.stdout.decode("utf-8") + proc.stderr.decode("utf-8")  # strict: valid UTF-8 only
-    assert proc.returncode == 1, printed
-    assert "could not print the report" not in printed and "Traceback" not in printed
-    assert "\x1b" not in printed and "\r" not in printed and "RED" in printed
-    text = results.read_text(encoding="utf-8")
-    data = _assert_strict_json(text)
-    assert [t["score"] for t in data["tests"]] == [0, 0, 0]
-    for test in data["tests"]:
-        _assert_clean(test["output"])
-        assert "RED" in test["output"], test["output"]  # the student still reads their message
-    _assert_clean(data["output"])
-    assert "printed:" in data["output"]
-    assert len(text) < 1_000_000
-    ET.fromstring(junit.read_bytes())
-    _jq_accepts(text, ".tests | length == 3")
-
-
-def _jq_accepts(text: str, program: str) -> None:
-    """A second, independent JSON parser reads the file: ``jq -e PROGRAM`` holds. Without jq: skipped (after
-    every other assertion of the test), except in CI (``GRADER_REQUIRE_JQ=1``), where it fails."""
-    if shutil.which("jq") is None:
-        skip_unless_required(
-            "GRADER_REQUIRE_JQ", "jq is not installed: results.json not read by a second parser"
-        )
-    jq = subprocess.run(["jq", "-e", program], input=text, text=True, capture_output=True)
-    assert jq.returncode == 0, jq.stderr
 
 
 # --- batch grading's gradebook and summaries -----------------------------------------------------------------

@@ -2,63 +2,28 @@
 that does not match the grade (seed, preset, training settings, libraries, run settings) or is not an ok
 baseline is refused with one line, before anything is graded, and never changes a grade.
 
-The files here are made from a synthetic run record, so no training run is needed; the one test that makes a
-real baseline and grades with it is in tests/integration/test_batch_ray.py (slow).
+The files here are made from a synthetic run record (tests/support/baseline_files.py), so no training run is
+needed. The grader refusing such a file from its command line, and a grade handing the file to its training
+checks: tests/integration/test_shared_baseline_cli.py; a real baseline made and graded with:
+tests/integration/test_batch_ray.py (slow).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
 
-from grader import cli
 from grader.checks.training import TrainingInternalError, run_set
 from grader.contract import TrainingContext
 from grader.training import baseline as shared
 from grader.training.engine import TrainingEngine, TrainingOptions
-from grader.training.settings import load_settings, train_config
+from tests.support.baseline_files import baseline_content as _content
+from tests.support.baseline_files import baseline_file as _file
+from tests.support.baseline_files import baseline_history as _history
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _history() -> list[dict]:
-    return [
-        {
-            "step": step,
-            "sentiment_mean": 0.6 + step / 400,
-            "kl_forward": step / 100,
-            "kl_backward": step / 120,
-        }
-        for step in (0, 40, 80)
-    ]
-
-
-def _content(seed: int = 0, preset: str = "tiny") -> dict:
-    """A baseline file as ``make_baseline`` writes it, for a run that never happened."""
-    config = train_config("baseline", load_settings(preset), seed, "/tmp/somewhere")
-    record = {
-        "run": "baseline",
-        "ok": True,
-        "error": None,
-        "component": None,
-        "internal": False,
-        "history": _history(),
-        "key": "baseline",
-        "seed": seed,
-        "preset": preset,
-        "config": config,
-    }
-    return {"format": shared.FORMAT, "version": shared.VERSION, "seed": seed, "preset": preset,
-            **shared.environment(), "record": record}  # fmt: skip
-
-
-def _file(tmp_path: Path, content: dict, name: str = "baseline.json") -> Path:
-    path = tmp_path / name
-    path.write_text(json.dumps(content), encoding="utf-8")
-    return path
 
 
 def test_a_matching_file_gives_its_record(tmp_path: Path) -> None:
@@ -135,22 +100,6 @@ def test_an_unreadable_file_is_refused(tmp_path: Path, text: str | None) -> None
     assert str(path) in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_the_grader_refuses_a_mismatched_baseline_before_grading(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    results = tmp_path / "results.json"
-    path = _file(tmp_path, _content(seed=1))
-    argv = ["--submission", str(REPO / "exercise" / "rewards.py"), "--results", str(results), "--quiet"]
-    assert cli.main([*argv, "--baseline-run", str(path)]) == cli.EXIT_ERROR  # graded at seed 0
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"python -m grader: error: --baseline-run: the shared baseline {path} was made for seed 1, "
-                   "this grade uses seed 0"]  # fmt: skip
-    data = json.loads(results.read_text())
-    assert data["score"] == 0 and "was made for seed 1" in data["output"]
-    # With --no-training the baseline is not used, so it is not checked either.
-    assert cli.main([*argv, "--baseline-run", str(path), "--no-training"]) == cli.EXIT_POINTS_LOST
-
-
 def test_run_set_refuses_a_mismatched_baseline_without_running_anything(tmp_path: Path) -> None:
     """The training checks check the file again (a TrainingContext can come from elsewhere than the CLI)."""
 
@@ -166,27 +115,3 @@ def test_run_set_refuses_a_mismatched_baseline_without_running_anything(tmp_path
     context = TrainingContext(seed=0, training=engine)
     with pytest.raises(TrainingInternalError, match="made with the gpt2 preset, this grade uses tiny"):
         run_set(NoCalls(), context)
-
-
-def test_the_grade_hands_the_file_to_training_contexts_only(tmp_path) -> None:
-    """GradeRequest(training_options=TrainingOptions(baseline_run=...)) -> the grade's one training engine, which
-    every training check's TrainingContext carries; the property checks' contexts do not."""
-    from grader.contract import CheckOutcome
-    from grader.grading.runner import GradeRequest, grade
-
-    seen = []
-
-    def check(submission, context):
-        seen.append(context)
-        return CheckOutcome(1.0)
-
-    submission = tmp_path / "rewards.py"
-    submission.write_text("")
-    ids = ["kl_forward.value", "training.forward_kl", "training.backward_kl"]
-    shared = str((tmp_path / "baseline.json").absolute())
-    request = GradeRequest(submission, only=ids, training_options=TrainingOptions(baseline_run=shared))
-    grade(request, registry=dict.fromkeys(ids, check))
-    plain, *training = seen
-    assert not isinstance(plain, TrainingContext)
-    assert [c.training.options.baseline_run for c in training] == [shared] * 2
-    assert training[0].training is training[1].training  # the grade's training checks share one engine

@@ -1,0 +1,268 @@
+"""The training checks inside a real grade: the runner, the sandbox and the training lanes together.
+
+Fast tests: the grade's sandbox settings reaching each training lane's configuration, the results hook that lists
+the files a check writes (the curves PNG), and a stub (every function raises NotImplementedError) scoring 0 on
+every training check within seconds (the gate stops it before any run starts).
+
+Slow tests (``-m slow``) grade with the real runs: the seed-0 baseline is made once for the module and shared by
+the grades (as a batch shares it, ``--baseline-run``), so each grade makes three GRPO runs of about 15 s on one
+core (two processes in parallel): the reference passes; a zero KL penalty and a sign-flipped one fail the forward
+and backward checks; r log r as the backward penalty fails the backward check; the score returned unchanged as
+the shaping reproduces the forward run and fails the shaped check; the reference graded again, making its own
+baseline, gets the same scores and feedback (same seed, same runs; sharing the baseline changes nothing); a
+function that fails in the middle of its run costs that run only.
+
+The scoring itself, on synthetic validation histories, is in tests/unit/test_training_checks.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.checks import training as C
+from grader.contract import CallOutcome, CheckOutcome, TrainingContext
+from grader.grading.rubric import parse_rubric
+from grader.grading.runner import GradeRequest, grade
+from grader.sandbox import SandboxConfig
+from grader.tools.calibrate import variant_sources
+from grader.training import engine as engine_module
+from grader.training import runs as training_runs
+from grader.training.engine import TrainingEngine, TrainingOptions
+from grader.training.runs import Job, execute
+from tests.support.check_ids import TRAINING_IDS
+
+ROOT = Path(__file__).resolve().parents[2]
+REFERENCE = ROOT / "reference" / "rewards.py"
+STUB = ROOT / "exercise" / "rewards.py"
+
+
+# --- the lanes and the results hook ------------------------------------------------------------------------------
+
+
+def test_the_lanes_sandbox_gets_the_grades_sandbox(tmp_path, monkeypatch):
+    """--isolation and --cpus reach the training lanes: the engine passes the grade's SandboxConfig to
+    execute(), which writes it into each lane's configuration, from which the lane builds its own."""
+    seen, real_execute = {}, execute
+    grades_sandbox = SandboxConfig(isolation="strict", cpus=0.5, call_timeout_s=3.0)
+
+    def fake_execute(jobs, **kwargs):
+        seen.update(kwargs)
+        return {}
+
+    monkeypatch.setattr(engine_module, "execute", fake_execute)  # where the engine looks it up
+    engine = TrainingEngine(str(REFERENCE if REFERENCE.is_file() else STUB), sandbox=grades_sandbox)
+    context = TrainingContext(training=engine)
+    ok = type("Ok", (), {"call": lambda self, f, *a: CallOutcome("ok", [0.1, 0.2])})()
+    runs = C.run_set(ok, context)
+    assert runs.records == {} and engine._made  # the (empty) runs are this grade's, kept by its engine
+    assert seen["sandbox"] == grades_sandbox
+
+    real_popen = (
+        training_runs.subprocess.Popen
+    )  # a lane that exits at once: only its configuration matters here
+    monkeypatch.setattr(training_runs.subprocess, "Popen", lambda argv, **kw: real_popen(["true"], **kw))
+    records = real_execute(
+        [Job("baseline", "baseline", str(STUB))], work_dir=tmp_path, timeout_s=30, sandbox=grades_sandbox
+    )
+    written = json.loads((tmp_path / "lane0" / "lane.json").read_text())["sandbox"]
+    lane_sandbox = training_runs.sandbox_from_fields(written, check_budget_s=99.0)
+    assert lane_sandbox == replace(grades_sandbox, check_budget_s=99.0)
+    assert records["baseline"].internal and not records["baseline"].ok
+
+
+def test_files_a_check_writes_are_listed_in_the_results(tmp_path):
+    """The hook for the curves PNG: the runner hands checks a path stem next to the results and lists what they
+    wrote in the results' output and the test's extra_data."""
+    seen = {}
+
+    def writes_a_plot(submission, context):
+        seen["stem"] = context.artifact_stem
+        path = Path(f"{context.artifact_stem}_training.png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"png")
+        return CheckOutcome(1.0, "ok", artifacts=[str(path)])
+
+    rubric = parse_rubric({"checks": {"training.fake": {"name": "training: fake", "points": 1}}})
+    submission = tmp_path / "rewards.py"
+    submission.write_text("def shaped_reward(s, c, p=None):\n    return list(s)\n")
+    results = grade(
+        GradeRequest(submission, rubric=rubric, artifact_stem=tmp_path / "out" / "results"),
+        registry={"training.fake": writes_a_plot},
+    )
+    expected = str((tmp_path / "out" / "results_training.png").absolute())
+    assert seen["stem"] == str((tmp_path / "out" / "results").absolute())
+    assert expected in results.output
+    assert results.to_gradescope_dict()["tests"][0]["extra_data"]["artifacts"] == [expected]
+
+
+# --- the stub: 0 on every training check, without a training run ----------------------------------------------
+
+
+def test_the_stub_scores_zero_on_every_training_check_without_a_training_run(tmp_path):
+    results = grade(GradeRequest(STUB, only=TRAINING_IDS, seed=0, artifact_stem=tmp_path / "results"))
+    by_id = {t.check_id: t for t in results.tests}
+    assert set(by_id) == set(TRAINING_IDS) and results.score == 0
+    assert not any(t.internal_error for t in results.tests)
+    for check_id, function in (
+        ("training.forward_kl", "kl_penalty_forward"),
+        ("training.backward_kl", "kl_penalty_backward"),
+        ("training.shaped", "shaped_reward"),
+    ):
+        output = by_id[check_id].output
+        assert f"{function} raised NotImplementedError" in output and "not implemented yet" in output, output
+    assert "none of your functions could be trained with" in by_id["training.baseline"].output
+    assert not (tmp_path / "results_training.png").exists()  # nothing ran, nothing to draw
+
+
+# --- real runs (slow) --------------------------------------------------------------------------------------------
+
+
+def _variant(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.py"
+    path.write_text(variant_sources(REFERENCE)[name])
+    return path
+
+
+def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Path | None = None):
+    results = grade(
+        GradeRequest(
+            path,
+            only=TRAINING_IDS,
+            seed=seed,
+            artifact_stem=tmp_path / f"{path.stem}-results",
+            training_options=TrainingOptions(baseline_run=str(baseline_run)),
+        )
+    )
+    assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
+    return {t.check_id: t for t in results.tests}, results
+
+
+@pytest.fixture(scope="module")
+def shared_baseline(tmp_path_factory) -> Path:
+    """The seed-0 baseline run, made once for this module's grades (as a batch shares it: --baseline-run), so
+    each grade below makes three runs instead of four. test_same_seed_same_training_scores makes its own."""
+    from grader.training.baseline import make_baseline, write_baseline
+
+    return write_baseline(tmp_path_factory.mktemp("baseline") / "baseline.json", make_baseline(0, "tiny"))
+
+
+@pytest.fixture(scope="module")
+def reference_graded(shared_baseline, tmp_path_factory):
+    """The reference's training checks at seed 0 with the shared baseline (three real GRPO runs)."""
+    tmp_path = tmp_path_factory.mktemp("reference")
+    return (*_grade_training(REFERENCE, tmp_path, baseline_run=shared_baseline), tmp_path)
+
+
+@pytest.mark.slow
+def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(reference_graded):
+    """Slow: the shared baseline and three real GRPO runs (about 30 s on two cores)."""
+    by_id, results, tmp_path = reference_graded
+    assert all(t.score == t.max_score for t in by_id.values()), [t.output for t in by_id.values()]
+    assert results.score == 20
+    png = tmp_path / "rewards-results_training.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png.absolute()) in results.output
+    assert "the unregularised baseline's" in by_id["training.forward_kl"].output
+    assert "made once and shared by every grade" in by_id["training.baseline"].output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["zero_kl", "sign_flipped"])
+def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, variant, shared_baseline):
+    """Slow: three real GRPO runs per variant."""
+    by_id, _ = _grade_training(_variant(tmp_path, variant), tmp_path, baseline_run=shared_baseline)
+    for check_id in ("training.forward_kl", "training.backward_kl"):
+        assert by_id[check_id].score == 0, by_id[check_id].output
+    # The shaped run trains the reference's shaping with this broken forward penalty (exercise 2's run), so its
+    # verdict is not the shaping's: the feedback says that the penalty did not regularise the comparison.
+    assert "with your kl_penalty_forward the plain-score run drifted" in by_id["training.shaped"].output
+    if variant == "sign_flipped":
+        assert "AWAY" in by_id["training.forward_kl"].output
+        assert by_id["training.forward_kl"].misconception == "wrong_sign"
+    else:
+        assert "barely holds the policy back" in by_id["training.forward_kl"].output
+
+
+@pytest.mark.slow
+def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path, shared_baseline):
+    """Slow: three real GRPO runs."""
+    by_id, _ = _grade_training(_variant(tmp_path, "r_log_r_backward"), tmp_path, baseline_run=shared_baseline)
+    backward = by_id["training.backward_kl"]
+    assert backward.score == 0 and "AWAY" in backward.output, backward.output
+    assert backward.misconception == "value_estimator_r_log_r"
+    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
+
+
+@pytest.mark.slow
+def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp_path, shared_baseline):
+    """Slow: three real GRPO runs. Through the sandbox and the JSON crossing, the identity shaping's rewards are
+    the plain score's to the bit, so the shaped run is the forward run step for step."""
+    by_id, _ = _grade_training(_variant(tmp_path, "identity_shaping"), tmp_path, baseline_run=shared_baseline)
+    shaped = by_id["training.shaped"]
+    assert shaped.score == 0 and "plain-score run step for step" in shaped.output, shaped.output
+    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
+
+
+@pytest.mark.slow
+def test_same_seed_same_training_scores(tmp_path, reference_graded):
+    """Slow: the reference graded again (four real GRPO runs), this time making its own baseline: the same
+    scores and feedback as the grade with the shared baseline, so sharing it changes nothing but the time."""
+    first, *_ = reference_graded
+    second, _ = _grade_training(REFERENCE, tmp_path)
+    note = re.compile(r"\nThis baseline run was made once and shared[^\n]*")
+    curves = re.compile(r"Curves of all training runs: \S+")
+
+    def comparable(output: str) -> str:
+        return curves.sub("Curves: PNG", note.sub("", output))
+
+    assert {k: (t.score, comparable(t.output)) for k, t in first.items()} == {
+        k: (t.score, comparable(t.output)) for k, t in second.items()
+    }
+
+
+BROKEN_DURING_THE_RUN = """
+import time
+
+_calls = {"forward": 0, "backward": 0, "shaped": 0}
+
+
+def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    _calls["forward"] += 1
+    # passes the pre-flight, then fails mid-run; but not in the shaped run (which calls shaped_reward first, and
+    # may follow the forward run in the same worker): there the shaping's NaN is what stops it
+    if _calls["forward"] > 3 and not _calls["shaped"]:
+        raise ValueError("forward broke on call %d" % _calls["forward"])
+    return [0.0 for _ in log_probs_policy]
+
+
+def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    _calls["backward"] += 1
+    if _calls["backward"] > 3:
+        time.sleep(60)
+    return [0.0 for _ in log_probs_policy]
+
+
+def shaped_reward(scores, completions, prompts=None):
+    _calls["shaped"] += 1
+    return [float("nan") if len(scores) > 2 else s for s in scores]
+"""
+
+
+@pytest.mark.slow
+def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
+    """Slow: the baseline and three runs that stop early. A raise, a hang (past the per-call timeout) and a NaN
+    in the middle of a run each score 0 for that run with the reason; the other runs are still made."""
+    path = tmp_path / "rewards.py"
+    path.write_text(BROKEN_DURING_THE_RUN)
+    results = grade(GradeRequest(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results"))
+    by_id = {t.check_id: t for t in results.tests}
+    assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
+    assert "raised ValueError: forward broke on call 4" in by_id["training.forward_kl"].output
+    assert "did not finish in time" in by_id["training.backward_kl"].output
+    assert "returned nan" in by_id["training.shaped"].output
+    assert all(by_id[c].score == 0 for c in TRAINING_IDS)
+    assert "+0." in by_id["training.baseline"].output  # the control run was still made and scored
