@@ -83,9 +83,6 @@ def test_the_stub_lists_exactly_the_rubrics_defining_and_gated_checks():
             f"{function}: the stub's '{SECTION}' list (ids and their defining/hidden marks, in order) differs "
             f"from grader/grading/rubric.toml's defining and gated checks.\nstub:   {got}\nrubric: {expected[function]}"
         )
-    # Whatever the stub does not list earns nothing: the control run alone.
-    listed_ids = {check_id for rules in listed.values() for check_id, _, _ in rules}
-    assert [e.check_id for e in rubric.entries if e.check_id not in listed_ids and e.points > 0] == []
 
 
 def test_the_shaping_goal_rule_names_the_declaration_the_stub_has():
