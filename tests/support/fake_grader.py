@@ -12,6 +12,11 @@ outcome cheaply and deterministically:
     # fake: internal       write score 0 with an internal-error output, exit 2
     # fake: sleep=30       sleep first (timeouts)
     # fake: daemon=PATH    first leave a detached (setsid, double-forked) sleeper behind; its pid goes to PATH
+    # fake: challenge=0.91,12.3,0.61   add the tuning challenge's check (``challenge.outcome``, scored by the real
+                         check on a run that ended at sentiment, reference perplexity, distinct-2), with the
+                         leaderboard the real grader writes (in the check's extra_data and at the top)
+    # fake: challenge-preset=gpt2      that run's preset (default: --training-preset when given, else tiny)
+    # fake: challenge-failed           add the challenge's check for a run that never ended: no leaderboard
 
 Its results are built from the real grader's result types (:class:`grader.grading.results.TestResult` and
 :class:`~grader.grading.results.GradingResults`), so results.json has exactly the real shape (the misconception
@@ -31,6 +36,11 @@ from pathlib import Path
 
 from grader.grading.results import GradingResults, TestResult, internal_error_results
 
+#: The challenge's check as the fake rubric has it (only with a challenge directive: other tests keep their columns).
+CHALLENGE = ("challenge.outcome", 10.0)
+#: The fake's challenge targets (the real ones are calibrated per preset): sentiment >= 0.8, reference
+#: perplexity <= 20, distinct-2 >= 0.5.
+CHALLENGE_TARGETS = (0.8, 20.0, 0.5)
 #: How tests start it: the same interpreter, this file as a script.
 COMMAND = (sys.executable, str(Path(__file__).resolve()))
 #: (name, max_score): the fake rubric, in order; "shaping.goal" is advisory (0 points).
@@ -119,11 +129,48 @@ def main(argv: list[str] | None = None) -> int:
                 advisory_failed=max_score == 0 and not passed,
             )
         )
+    preset = (directives.get("challenge-preset") or [args.training_preset or "tiny"])[0]
+    if "challenge" in directives:
+        tests.append(_challenge(preset, [float(v) for v in directives["challenge"]]))
+    elif "challenge-failed" in directives:
+        name, max_score = CHALLENGE
+        output = "Your tuning challenge could not be run: TRAINING_CHALLENGE['kl_coef'] is not a number."
+        tests.append(TestResult(name, 0.0, max_score, output, tags=["fake"], check_id=name))
     graded = GradingResults(
         tests=tests, execution_time=time.monotonic() - started, output="fake grade", seed=args.seed
     )
     _write(results, graded)
     return 0 if graded.full_marks else 1
+
+
+def _challenge(preset: str, ended_at: list[float]) -> TestResult:
+    """The challenge's result as the real grader makes it: the real check scores a run record that ended at
+    ``ended_at`` (sentiment, reference perplexity, distinct-2) and names the leaderboard entries; the points and
+    entries go into the result as the grader's runner puts them."""
+    # imported here: the checks package costs seconds, and only a challenge directive needs it
+    from grader.checks.challenge import score_challenge
+    from grader.training.runs import RunRecord
+    from grader.training.settings import ChallengeTargets
+
+    sentiment, perplexity, distinct = ended_at
+    record = RunRecord(
+        "challenge",
+        ok=True,
+        history=[
+            {"step": 1, "sentiment_mean": sentiment, "ref_perplexity": perplexity, "distinct_2": distinct}
+        ],
+    )
+    outcome = score_challenge(record, ChallengeTargets(*CHALLENGE_TARGETS, max_steps=100), preset)
+    name, max_score = CHALLENGE
+    return TestResult(
+        name,
+        outcome.fraction * max_score,
+        max_score,
+        outcome.feedback,
+        tags=["fake"],
+        check_id=name,
+        leaderboard=[e.to_dict() for e in outcome.leaderboard],
+    )
 
 
 def _write(path: Path, results: GradingResults) -> None:

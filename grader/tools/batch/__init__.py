@@ -44,6 +44,10 @@ Output in ``OUT``:
   full points, as in the gradebook; a check that passed on its own but whose points the rubric's gates withheld
   (tag ``withheld``: a check it requires failed) is not passed, and is counted in its own ``withheld`` column so
   that the rate of students who have the property is still visible (passed + withheld);
+* with the tuning challenge in the grades: the class leaderboard (:mod:`grader.tools.batch.leaderboard`) in
+  ``summary.md`` / ``summary.json`` (one board per training preset, ranked by the targets met, then sentiment;
+  the submissions with no run listed below), one ``leaderboard: NAME`` gradebook column per number, and
+  ``leaderboard.png`` (sentiment against reference perplexity, log scale, one panel per preset);
 * ``pass_rates.png``, ``score_histogram.png`` and, when any were recognised, ``misconceptions.png``.
 
 The progress line (on a terminal) fits 80 columns: done / total, ``failed`` (grades that did not finish

@@ -23,6 +23,7 @@ RESERVED = {
     "pass_rates.png",
     "score_histogram.png",
     "misconceptions.png",
+    "leaderboard.png",
 }
 #: Batch files that are not a submission's: a submission's folder name never starts with "_" (see discover).
 SHARED_DIR = "_shared"

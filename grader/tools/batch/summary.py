@@ -3,7 +3,8 @@
 A check that was not gradable in a grade (``extra_data.gradable: false``: the machine, not the submission, kept it
 from being judged; see :mod:`grader.grading.results`) has no verdict there: it counts neither as passed nor as
 failed, nor in the mean points, and is counted in its own column; the submissions with such checks are listed
-for a regrade (``--resume`` grades them again: their grader exited with status 3).
+for a regrade (``--resume`` grades them again: their grader exited with status 3). The tuning challenge's class
+leaderboard comes with the summary (:mod:`grader.tools.batch.leaderboard`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from grader.grading.results import TAG_WITHHELD
 from grader.tools.batch.config import EPS, Graded
+from grader.tools.batch.leaderboard import Leaderboard, build_leaderboard
 
 # ---------------------------------------------------------------------------------------------------------------
 # Summarising
@@ -116,9 +118,12 @@ class Summary:
     notes: list[str] = field(default_factory=list)  # how the batch ran (executor, shared baseline, resume)
     #: submissions with checks that were not gradable (no points lost: to be graded again, e.g. --resume)
     regrade: list[str] = field(default_factory=list)
+    #: the tuning challenge's class leaderboard, per preset (empty when no grade had the challenge)
+    leaderboard: Leaderboard = field(default_factory=Leaderboard)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["leaderboard"] = self.leaderboard.to_json()
         data["checks"] = [dict(asdict(c), pass_rate=c.pass_rate) for c in self.checks]
         data["misconceptions"] = [
             {"id": m, "submissions": n, "checks": checks} for m, n, checks in self.misconceptions
@@ -185,4 +190,5 @@ def summarise(rows: Sequence[Graded], seconds: float = 0.0) -> Summary:
         misconceptions=misconceptions,
         seconds=seconds,
         regrade=[row.name for row in rows if row_points_not_graded(row.tests) is not None],
+        leaderboard=build_leaderboard(rows),
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 from grader.grading.sanitise import clean_text, clean_tree
 from grader.tools.batch.config import Graded
+from grader.tools.batch.leaderboard import PERPLEXITY, SENTIMENT, Board, Leaderboard, row_entries
 from grader.tools.batch.summary import (
     Summary,
     check_columns,
@@ -18,6 +19,8 @@ from grader.tools.batch.summary import (
     row_points_not_graded,
 )
 
+#: How a gradebook column of a leaderboard number starts (then the number's name, e.g. "sentiment (tiny)").
+LEADERBOARD_COLUMN = "leaderboard: "
 #: A gradebook cell of a check that was not gradable (no points lost; its points are not in max_score).
 NOT_GRADABLE = "not gradable"
 
@@ -45,16 +48,30 @@ def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
     ``error`` column the details of a grade that could not be made normally. Text cells (names, reasons,
     errors) are :func:`formula_safe`; the numbers are written as numbers. A check that was not gradable in a grade reads ``not gradable`` in its cell (not 0:
     no points were lost), and when any grade had one, a ``not_gradable`` column before ``error`` holds the points
-    left out of that row's ``max_score`` (empty: every check was judged); those rows are to be graded again."""
+    left out of that row's ``max_score`` (empty: every check was judged); those rows are to be graded again.
+    When any grade has tuning-challenge leaderboard numbers, one ``leaderboard: NAME`` column per number (its
+    name carries the preset, so a gpt2 run never shares a column with a tiny one) follows the checks; empty where
+    the submission has no run."""
     columns = check_columns(rows)
     fallback_max = expected_max_score(rows)
     left_out = [row_points_not_graded(row.tests) for row in rows]
     extra = ["not_gradable"] if any(p is not None for p in left_out) else []
-    header = ["submission", "score", "max_score", *columns, *extra, "reason", "error"]
+    entries = [row_entries(row) for row in rows]
+    board = list(dict.fromkeys(name for found in entries for name in found))  # first seen first
+    header = [
+        "submission",
+        "score",
+        "max_score",
+        *columns,
+        *(f"{LEADERBOARD_COLUMN}{name}" for name in board),
+        *extra,
+        "reason",
+        "error",
+    ]
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow([formula_safe(h) for h in clean_tree(header)])  # check names come from results.json
-        for row, cut in zip(rows, left_out, strict=True):
+        for row, cut, found in zip(rows, left_out, entries, strict=True):
             points = {
                 t["name"]: NOT_GRADABLE
                 if not_gradable_points(t) is not None
@@ -68,6 +85,7 @@ def write_gradebook(path: Path, rows: Sequence[Graded]) -> list[str]:
             writer.writerow(
                 [label, number_text(row.score), number_text(max_score)]
                 + [points.get(name, "0") for name in columns]
+                + [number_text(found.get(name)) for name in board]  # empty: no run
                 + ([number_text(cut)] if extra else [])
                 + [reason, error]
             )
@@ -133,6 +151,7 @@ def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> No
             lines.append(f"| {_cell(mid)} | {count} | {100 * share:.0f}% | {_cell(', '.join(where))} |")
     else:
         lines.append("None.")
+    lines += leaderboard_md(summary.leaderboard)
     problems = [row for row in rows if row.error or row.reason]
     if problems:
         lines += [
@@ -144,6 +163,56 @@ def write_summary_md(path: Path, summary: Summary, rows: Sequence[Graded]) -> No
         ]
         lines += [f"| {_cell(row.name)} | {_cell(row.reason)} | {_cell(row.error)} |" for row in problems]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _value(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _board_cells(board: Board) -> list[str]:
+    return [
+        f"{metric} ({'higher' if order == 'desc' else 'lower'} is better)" for metric, order in board.metrics
+    ]
+
+
+def leaderboard_md(leaderboard: Leaderboard) -> list[str]:
+    """The tuning challenge's boards, one per preset (ranked), then the submissions with no run."""
+    if not leaderboard:
+        return []
+    lines = [
+        "",
+        "## Challenge leaderboard",
+        "",
+        "Ranked by the targets the challenge's run met (its points), then by sentiment, perplexity and distinct-2; "
+        "one board per training preset (runs of different presets are not comparable). Chart: leaderboard.png.",
+    ]
+    for board in leaderboard.boards:
+        lines += [
+            "",
+            f"### {_cell(board.preset or 'preset not named')}",
+            "",
+            "| rank | submission | targets met | points | "
+            + " | ".join(map(_cell, _board_cells(board)))
+            + " |",
+            "| ---: | --- | ---: | ---: |" + " ---: |" * len(board.metrics),
+        ]
+        for s in board.standings:
+            met = "n/a" if s.targets_met is None else f"{s.targets_met}/{s.targets}"
+            points = "n/a" if s.score is None else f"{s.score:.4g}/{number_text(s.max_score)}"
+            values = " | ".join(_value(s.values.get(metric)) for metric, _ in board.metrics)
+            lines.append(f"| {s.rank} | {_cell(s.submission)} | {met} | {points} | {values} |")
+    if leaderboard.no_run:
+        lines += [
+            "",
+            "### No run",
+            "",
+            "Not ranked: the challenge's run did not end (or the grade had no challenge).",
+            "",
+            "| submission | why |",
+            "| --- | --- |",
+        ]
+        lines += [f"| {_cell(n.submission)} | no run: {_cell(n.why)} |" for n in leaderboard.no_run]
+    return lines
 
 
 def _label(name: str, limit: int = 60) -> str:
@@ -229,7 +298,83 @@ def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Pa
         path = out / "misconceptions.png"
         misconception_chart(summary).savefig(path, dpi=110)
         written.append(path)
+    chart = leaderboard_chart(summary.leaderboard)
+    if chart is not None:
+        path = out / LEADERBOARD_CHART
+        chart.savefig(path, dpi=110)
+        written.append(path)
     return written
+
+
+#: The leaderboard's chart in the batch's output folder.
+LEADERBOARD_CHART = "leaderboard.png"
+#: A point's colour by the share of the challenge's targets met (none, some, all; grey: no points to compare).
+_MET_COLOURS = ("#c44e52", "#dd8452", "#55a868")
+
+
+def _plotted(board: Board) -> list[tuple[str, float, float, float | None]]:
+    """(submission, perplexity, sentiment, share of targets met) of the standings the chart can place."""
+    points = []
+    for s in board.standings:
+        sentiment, perplexity = s.values.get(SENTIMENT), s.values.get(PERPLEXITY)
+        if sentiment is None or perplexity is None or not perplexity > 0:  # a log axis has no place for it
+            continue
+        share = s.targets_met / s.targets if s.targets_met is not None and s.targets else None
+        points.append((s.submission, perplexity, sentiment, share))
+    return points
+
+
+def leaderboard_chart(leaderboard: Leaderboard) -> Any:
+    """Sentiment against reference perplexity (log scale), one labelled point per submission, one panel per
+    preset; None when no board has both numbers."""
+    boards = [(board, _plotted(board)) for board in leaderboard.boards]
+    boards = [(board, points) for board, points in boards if points]
+    if not boards:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig = Figure(figsize=(6.5 * len(boards), 5))
+    FigureCanvasAgg(fig)
+    for n, (board, points) in enumerate(boards, start=1):
+        ax = fig.add_subplot(1, len(boards), n)
+        colours = [
+            "#8c8c8c" if share is None else _MET_COLOURS[min(2, int(share * 2 + 0.5))]
+            for _, _, _, share in points
+        ]
+        ax.scatter([p for _, p, _, _ in points], [s for _, _, s, _ in points], c=colours, zorder=2)
+        for name, perplexity, sentiment, _ in points:
+            ax.annotate(
+                _label(clean_text(name), 24),
+                (perplexity, sentiment),
+                xytext=(4, 3),
+                textcoords="offset points",
+                fontsize=7,
+            )
+        ax.set_xscale("log")
+        low, high = min(p for _, p, _, _ in points), max(p for _, p, _, _ in points)
+        ax.set_xlim(
+            low / 1.6, high * 1.6
+        )  # room for the labels; a decade's ticks even when the runs are close
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("reference perplexity (log; lower reads more like the reference)")
+        ax.set_ylabel("validation sentiment (higher is more positive)")
+        ax.set_title(
+            f"Challenge: {board.preset or 'preset not named'} ({len(points)} run{'' if len(points) == 1 else 's'})"
+        )
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle(
+        "Tuning challenge: up and to the left is positive and sensible (red: no target met, green: all)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+#: The terminal shows the top of each board (summary.md has all of it).
+TERMINAL_BOARD = 10
 
 
 def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> None:
@@ -269,6 +414,26 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         for mid, count, where in summary.misconceptions:
             table.add_row(text(mid), str(count), text(", ".join(where)))
         console.print(table)
+    for board in summary.leaderboard.boards:
+        table = Table(
+            title=f"Challenge leaderboard ({text(board.preset or 'preset not named')})", title_justify="left"
+        )
+        for title in ("rank", "submission", "targets", *(metric for metric, _ in board.metrics)):
+            table.add_column(text(title), justify="left" if title == "submission" else "right")
+        for s in board.standings[:TERMINAL_BOARD]:
+            met = "n/a" if s.targets_met is None else f"{s.targets_met}/{s.targets}"
+            table.add_row(
+                str(s.rank), text(s.submission), met, *(_value(s.values.get(m)) for m, _ in board.metrics)
+            )
+        console.print(table)
+        if len(board.standings) > TERMINAL_BOARD:
+            console.print(f"... {len(board.standings) - TERMINAL_BOARD} more in summary.md")
+    if summary.leaderboard.no_run:
+        console.print(
+            text(
+                f"Challenge, no run: {', '.join(n.submission for n in summary.leaderboard.no_run)} (summary.md says why)"
+            )
+        )
     problems = [row for row in rows if row.error or row.reason]
     if problems:
         table = Table(title="Submissions with problems (scored 0 unless the grader reported otherwise)")
