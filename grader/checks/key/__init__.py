@@ -5,7 +5,8 @@ the public grader reaches it only through :mod:`grader.checks.answer_key`, so th
 breaking a student's ``nox -s grade``:
 
 * :mod:`.terms`: the contract's per-token terms and the value each row must get, with its tolerance;
-* :mod:`.wrong`: the catalogue's wrong implementations (most are the right term with one mistake around it);
+* :mod:`.wrong`: the one catalogue of wrong implementations (most are the right term with one mistake around it),
+  for the diagnosis, the calibration and the tests; :mod:`.source` writes them out as a submission's text;
 * :mod:`.checks`: the hidden checks (the value checks on random batches, training-like ones included);
 * :mod:`.clipping`: the diagnosis of a backward ratio clipped too tightly;
 * :mod:`.record`: writes ``grader/checks/recorded.json``, the numbers the public grader keeps instead of the
