@@ -228,6 +228,30 @@ def shaped_reward(
 
 
 # ============================================================================================================
+# Exercise 3: the tuning challenge. YOUR CODE HERE (change the values, keep the names).
+# ============================================================================================================
+# The original exercise's last aim: tune the reward, the regularisation and the training configuration so that the
+# model ends with both positive sentiment and sensible text. `nox -s grade` trains once with this configuration
+# (your functions where it uses them) and checks where the run ends: sentiment high, text the reference model
+# would write (low perplexity under it), and varied (distinct bigrams). These defaults train without a penalty at a
+# large learning rate: they collapse into word salad. Try your own run first with `nox -s train` (the grader's
+# feedback prints the exact command), then change the values here. Graded as challenge.outcome (a third of its points
+# per target met); your numbers also go on the class leaderboard.
+#   kl_type         "none", "forward" (your kl_penalty_forward) or "backward" (your kl_penalty_backward)
+#   kl_coef         0 to 2, the penalty's weight
+#   reward_shaping  "linear" (the sentiment score) or "shaped" (your shaped_reward)
+#   learning_rate   1e-5 to 1e-3
+#   max_steps       20 to 120 GRPO steps on the tiny preset
+TRAINING_CHALLENGE = {
+    "kl_type": "none",
+    "kl_coef": 0.1,
+    "reward_shaping": "linear",
+    "learning_rate": 1e-3,
+    "max_steps": 80,
+}
+
+
+# ============================================================================================================
 # DO NOT MODIFY below this line: a quick self-check you can run with `python exercise/rewards.py`.
 # ============================================================================================================
 

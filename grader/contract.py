@@ -118,6 +118,21 @@ class CheckOutcome:
     counterexample: str | None = None  # the smallest failing input hypothesis found, pretty-printed
     tags: list[str] = field(default_factory=list)
     artifacts: list[str] = field(default_factory=list)  # files written for people to look at (paths)
+    #: numbers a class compares (Gradescope's leaderboard): the tuning challenge's outcome
+    leaderboard: list[LeaderboardEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LeaderboardEntry:
+    """One column of a class leaderboard (Gradescope's ``leaderboard`` entries): ``order`` "desc" ranks larger
+    values first, "asc" smaller ones."""
+
+    name: str
+    value: float
+    order: Literal["asc", "desc"] = "desc"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "value": self.value, "order": self.order}
 
 
 @dataclass(frozen=True)

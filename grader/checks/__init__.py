@@ -7,7 +7,7 @@ registered in the instructor's grader, absent from a student handout."""
 
 from __future__ import annotations
 
-from grader.checks import answer_key, kl, shaping
+from grader.checks import answer_key, challenge, kl, shaping
 from grader.checks import training as training_checks
 from grader.contract import CheckFunction
 
@@ -16,6 +16,7 @@ REGISTRY: dict[str, CheckFunction] = {
     **answer_key.hidden_checks(),
     **shaping.checks(),
     **training_checks.checks(),
+    **challenge.checks(),
 }
 
 __all__ = ["REGISTRY"]

@@ -86,6 +86,8 @@ class TestResult(_CleanText):
     #: ``points_not_graded`` holds the points it is worth (see the module docstring)
     gradable: bool = True
     points_not_graded: float = 0.0
+    #: the check's numbers for a class leaderboard (the results' top-level ``leaderboard``)
+    leaderboard: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_score) and self.max_score >= 0):
@@ -127,6 +129,7 @@ class TestResult(_CleanText):
             "misconception": self.misconception,
             "internal_error": self.internal_error,
             "artifacts": list(self.artifacts),
+            "leaderboard": list(self.leaderboard),
         }
         data["extra_data"] = {k: v for k, v in extra.items() if v not in (None, "", False, [])}
         if not self.gradable:
@@ -157,6 +160,11 @@ class GradingResults(_CleanText):
     @property
     def max_score(self) -> float:
         return round(math.fsum(t.max_score for t in self.tests), _DECIMALS)
+
+    @property
+    def leaderboard(self) -> list[dict[str, Any]]:
+        """Gradescope's leaderboard entries (name, value, order): those of the checks that report any."""
+        return [entry for test in self.tests for entry in test.leaderboard]
 
     @property
     def not_gradable(self) -> list[TestResult]:
@@ -207,6 +215,7 @@ class GradingResults(_CleanText):
                     [str(a) for a in test_extra.get("artifacts", []) if isinstance(a, str)],
                     gradable=test_extra.get("gradable") is not False,
                     points_not_graded=_points(test_extra.get("points_not_graded")),
+                    leaderboard=_leaderboard(test_extra.get("leaderboard")),
                 )
             )
         seed = extra.get("seed")
@@ -237,6 +246,7 @@ class GradingResults(_CleanText):
             "visibility": self.visibility,
             "stdout_visibility": self.stdout_visibility,
             "tests": [t.to_gradescope_dict() for t in self.tests],
+            **({"leaderboard": self.leaderboard} if self.leaderboard else {}),
             **({"feedback_level": self.feedback_level} if self.feedback_level else {}),
             **({"sandbox": self.sandbox} if self.sandbox else {}),
             "extra_data": {
@@ -408,6 +418,22 @@ def _atomic_write(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def _leaderboard(value: Any) -> list[dict[str, Any]]:
+    """Leaderboard entries read back: only well-formed ones (a name, a finite number, asc or desc)."""
+    if not isinstance(value, list):
+        return []
+    return [
+        {"name": e["name"], "value": float(e["value"]), "order": e.get("order", "desc")}
+        for e in value
+        if isinstance(e, dict)
+        and isinstance(e.get("name"), str)
+        and isinstance(e.get("value"), (int, float))
+        and not isinstance(e.get("value"), bool)
+        and math.isfinite(e["value"])
+        and e.get("order", "desc") in ("asc", "desc")
+    ]
 
 
 def internal_error_results(

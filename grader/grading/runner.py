@@ -190,6 +190,8 @@ def grade(
                 options=request.training_options,
                 sandbox=config,
                 progress=training_progress,
+                # the tuning challenge's run is made only for a rubric that grades it
+                challenge=any(e.check_id.startswith("challenge.") for e in entries),
             )
             artifact_stem = request.artifact_stem
             try:
@@ -411,6 +413,7 @@ def run_check(
         misconception=outcome.misconception,
         extra_tags=outcome.tags,
         artifacts=[str(a) for a in getattr(outcome, "artifacts", None) or ()],
+        leaderboard=[e.to_dict() for e in outcome.leaderboard],
     )
 
 
@@ -445,6 +448,7 @@ def _result(
     extra_tags: Sequence[str] = (),
     artifacts: Sequence[str] = (),
     gradable: bool = True,
+    leaderboard: Sequence[dict] = (),
 ) -> TestResult:
     tags = [entry.function_tag, *entry.tags, *extra_tags]
     if not gradable:
@@ -466,6 +470,7 @@ def _result(
         internal_error=internal_error,
         advisory_failed=entry.advisory and fraction < 1 and not internal_error and gradable,
         artifacts=list(artifacts),
+        leaderboard=list(leaderboard),
         gradable=gradable,
         points_not_graded=0.0 if gradable else entry.points,
     )

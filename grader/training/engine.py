@@ -22,9 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from exercise.presets import PRESETS
 from grader.contract import SHAPING, CallOutcome, Submission
 from grader.sandbox import SandboxConfig
 from grader.training.baseline import BaselineError, load_baseline
+from grader.training.challenge import ChallengeConfig, read_challenge
+from grader.training.lane import resolve_preset
 from grader.training.plots import plot_runs
 from grader.training.runs import Job, RunRecord, execute
 from grader.training.settings import RUNS, SETTINGS_PATH, TrainingSettings, file_digest, load_settings
@@ -61,6 +64,8 @@ class RunSet:
     wall_time_s: float = 0.0
     plots: dict[str, str] = field(default_factory=dict)  # artifact stem -> PNG written for it
     baseline_note: str = ""  # where the baseline run came from, when it was not made by this grade alone
+    #: the tuning challenge's configuration, when the grade makes its run (records["challenge"])
+    challenge: ChallengeConfig | None = None
 
 
 # What the gate calls each function with (the pipeline's pre-flight uses a batch of the same shape).
@@ -98,6 +103,8 @@ class TrainingEngine:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     #: called with each started run's (step, steps) by run name while runs are made (the CLI's progress line)
     progress: Callable[[dict[str, tuple[int, int]]], None] | None = None
+    #: also make the tuning challenge's run (the grade's rubric has the challenge)
+    challenge: bool = False
     _made: dict[tuple, RunSet] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -138,8 +145,12 @@ class TrainingEngine:
                 if failed != spec.function:
                     reason = f"this run also trains with your {failed} ({spec.label}), and {reason}"
                 records[name] = RunRecord(name, error=reason, component=failed, gated=True)
+        challenge = self._challenge(submission, seed, reasons, records) if self.challenge else None
+        twin = self._graded_twin(challenge) if challenge is not None else None
+        if challenge is not None and twin is None:
+            jobs.append(Job("challenge", "challenge", self.submission_path, seed, challenge.train_fields()))
         baseline_note = ""
-        if jobs:  # the control run is only worth its time when there is something to compare with it
+        if any(job.run != "challenge" for job in jobs):  # a control is only worth its time with a graded run
             baseline_job = Job("baseline", "baseline", self.submission_path, seed)
             if shared is None:
                 jobs.insert(0, baseline_job)
@@ -164,17 +175,76 @@ class TrainingEngine:
                         "(--baseline-run); it calls none of your code, so it is the run this grade would have made."
                     )
         else:
+            records.update(self._execute(jobs, Path(self.work_dir or ".") / f"training-seed{seed}", budget_s))
             records["baseline"] = RunRecord(
                 "baseline",
                 error="not run: none of your functions could be trained with (see the other training checks), "
                 "so there is nothing to compare it with",
                 gated=True,
             )
+        if challenge is not None and twin is not None:  # the challenge asked for a run the grade makes anyway
+            made = records.get(twin)
+            if made is not None and not made.gated:
+                records["challenge"] = replace(made, run="challenge", key="challenge")
+            else:  # ... unless that run was not made (its function failed its gate): make it as the challenge
+                job = Job("challenge", "challenge", self.submission_path, seed, challenge.train_fields())
+                work = Path(self.work_dir or ".") / f"training-seed{seed}-challenge"
+                records.update(self._execute([job], work, budget_s))
         presets = {r.preset for r in records.values() if r.preset}
         if len(presets) > 1:
             raise TrainingInternalError(f"the training processes disagreed on the preset: {sorted(presets)}")
         settings = load_settings(presets.pop()) if presets else None
-        return RunSet(records, settings, seed, time.monotonic() - started, baseline_note=baseline_note)
+        return RunSet(
+            records,
+            settings,
+            seed,
+            time.monotonic() - started,
+            baseline_note=baseline_note,
+            challenge=challenge,
+        )
+
+    def _preset(self) -> str:
+        """The preset the lanes will resolve ``auto`` to (the same function, the same answer)."""
+        o = self.options
+        return resolve_preset(o.preset, o.model_name, o.sentiment_model)
+
+    def _graded_twin(self, config: ChallengeConfig) -> str | None:
+        """The graded run the challenge's configuration is identical to, if any: its run is reused, not made
+        twice (the reference's tuned configuration is the graded forward run's)."""
+        preset = self._preset()
+        if self.options.model_name or self.options.sentiment_model:
+            return None  # other models: the preset's defaults say nothing about them
+        runs = load_settings(preset).runs
+        if config.learning_rate != PRESETS[preset].learning_rate or config.max_steps != runs.max_steps:
+            return None
+        for name, spec in RUNS.items():
+            same_penalty = spec.kl_type == config.kl_type and (
+                spec.kl_type == "none" or runs.kl_coef(spec.kl_type) == config.kl_coef
+            )
+            if same_penalty and spec.reward_shaping == config.reward_shaping:
+                return name
+        return None
+
+    def _challenge(
+        self, submission: Submission, seed: int, reasons: dict[str, str | None], records: dict[str, RunRecord]
+    ) -> ChallengeConfig | None:
+        """The challenge's configuration when its run can be made; else None and its record says why."""
+        declaration = read_challenge(self.submission_path, load_settings(self._preset()).challenge.max_steps)
+        if declaration.config is None:
+            records["challenge"] = RunRecord("challenge", error=declaration.problem, gated=True)
+            return None
+        for function in declaration.config.needs:
+            if function not in reasons:
+                reasons[function] = untrainable(submission, function)
+            if reasons[function] is not None:
+                records["challenge"] = RunRecord(
+                    "challenge",
+                    error=f"your configuration trains with {function}, and {reasons[function]}",
+                    component=function,
+                    gated=True,
+                )
+                return None
+        return declaration.config
 
     def _execute(self, jobs: list[Job], work: Path, budget_s: float) -> dict[str, RunRecord]:
         o = self.options

@@ -15,7 +15,7 @@ from typing import Any
 
 from grader.contract import STUDENT_FUNCTIONS
 from grader.training.runs import COST, Job, RunRecord, safe_key, sandbox_from_fields
-from grader.training.settings import RUNS, load_settings, train_config
+from grader.training.settings import load_settings, spec_of, train_config
 
 # ---------------------------------------------------------------------------------------------------------------
 # The lane (its own process: imports torch and the pipeline)
@@ -46,10 +46,11 @@ def resolve_preset(requested: str, model_name: str = "", sentiment_model: str = 
     ``tiny``."""
     if requested != "auto":
         return requested
+    if not gpt2_models_available(model_name, sentiment_model):
+        return "tiny"  # decided without importing torch (the grader process asks too)
     import torch
 
-    available = gpt2_models_available(model_name, sentiment_model)
-    return "gpt2" if torch.cuda.is_available() and available else "tiny"
+    return "gpt2" if torch.cuda.is_available() else "tiny"
 
 
 class _Proxy:
@@ -116,9 +117,9 @@ def _lane(config: dict[str, Any]) -> None:
             functions = RewardFunctions(*proxies, source=Path(submission).name)
             for job in sub_jobs:
                 output_dir = str(Path(config["runs_dir"]) / safe_key(job.key))
-                fields = train_config(job.run, settings, job.seed, output_dir, **models)
+                fields = {**train_config(job.run, settings, job.seed, output_dir, **models), **job.overrides}
                 record = RunRecord(job.run, key=job.key, seed=job.seed, preset=preset, config=fields)
-                if not imported.ok and RUNS[job.run].function is not None:
+                if not imported.ok and (spec_of(job.run).function is not None or job.overrides):
                     record.error = f"the submission could not be imported: {imported.message}"
                     record.wall_time_s = 0.0
                     write(record)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from exercise.report import kl_axis
 from grader.training.runs import RunRecord
 from grader.training.settings import RUNS, Thresholds
 
@@ -74,7 +75,6 @@ def plot_runs(
                 va="top",
             )
         if metric.startswith("kl_"):
-            ax.set_yscale("symlog", linthresh=0.1)
             run = "forward" if metric == "kl_forward" else "backward"
             if thresholds is not None and baseline and _number(baseline[-1].get(metric)):
                 limit = thresholds.kl_max_ratio * baseline[-1][metric]
@@ -86,6 +86,8 @@ def plot_runs(
                     fontsize=7,
                     va="bottom",
                 )
+            # symlog from 0 with plain labels (a KL is never negative: no "-10^-1" tick), after the limit lines
+            kl_axis(ax)
         if metric == "ref_perplexity":
             plotted = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
             if plotted and max(plotted) > 20 * min(plotted):  # gibberish: perplexity in the thousands

@@ -52,12 +52,14 @@ class Job:
     run: str
     submission: str
     seed: int = 0
+    #: TrainConfig fields that replace the run's own (the tuning challenge's run: the student's choices)
+    overrides: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 #: Relative cost of a run, for spreading jobs over lanes (a KL run also scores policy and reference), and for
 #: judging from the control run's time whether a run that missed its budget would have made it on this machine
 #: (:func:`grader.checks.training.overrun_cause`).
-COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4}
+COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4, "challenge": 1.4}
 _COST = COST
 
 

@@ -67,6 +67,15 @@ RUNS: dict[str, RunSpec] = {
 }
 
 
+#: The tuning challenge's run (grader.training.challenge): its settings are the student's; the rest is a graded
+#: run's. Not in RUNS: only a grade whose rubric has the challenge makes it.
+CHALLENGE = RunSpec("challenge", "linear", "none", None, "your tuning challenge's run")
+
+
+def spec_of(run: str) -> RunSpec:
+    return CHALLENGE if run == CHALLENGE.name else RUNS[run]
+
+
 @dataclass(frozen=True)
 class RunSettings:
     max_steps: int
@@ -93,12 +102,23 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class ChallengeTargets:
+    """Where the tuning challenge's run must end (validation at its last step), and how long it may be."""
+
+    min_sentiment: float  # validation sentiment mean at least this
+    max_ref_perplexity: float  # the samples' perplexity under the reference model at most this
+    min_distinct_2: float  # distinct bigram share of the samples at least this
+    max_steps: int  # the longest run a student may ask for (the grade's time budget)
+
+
+@dataclass(frozen=True)
 class TrainingSettings:
     preset: str
     calibrated: bool
     note: str
     runs: RunSettings
     thresholds: Thresholds
+    challenge: ChallengeTargets
 
 
 class SettingsError(ValueError):
@@ -145,12 +165,16 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
             f"{path}: [{preset}.thresholds] kl_max_ratio, shaped_max_perplexity_ratio and shaped_max_kl_ratio "
             "must be positive"
         )
+    challenge = section("challenge", ChallengeTargets)
+    if challenge.max_steps != int(challenge.max_steps) or challenge.max_steps < 20:
+        raise SettingsError(f"{path}: [{preset}.challenge] max_steps must be a whole number of at least 20")
     return TrainingSettings(
         preset=preset,
         calibrated=bool(table.get("calibrated", False)),
         note=str(table.get("note", "")),
         runs=runs,
         thresholds=thresholds,
+        challenge=ChallengeTargets(**{**challenge.__dict__, "max_steps": int(challenge.max_steps)}),
     )
 
 
@@ -166,7 +190,7 @@ def train_config(
     """The :class:`exercise.config.TrainConfig` fields of one graded run (plain data: it is also recorded).
     ``model_name`` / ``sentiment_model`` (the grade's ``--model_name`` / ``--sentiment_model``) replace the
     preset's models; left empty, the fields are not set at all, so the record says the preset's were used."""
-    spec = RUNS[run]
+    spec = spec_of(run)
     models = {"model_name": model_name, "sentiment_model": sentiment_model}
     return {
         **{name: value for name, value in models.items() if value},

@@ -16,7 +16,7 @@ from grader.contract import CheckContext
 from grader.grading.results import GradingResults
 from grader.grading.rubric import load_rubric
 from grader.grading.runner import run_check
-from tests.support.check_ids import TRAINING_IDS
+from tests.support.check_ids import RUN_IDS
 from tests.support.fake_submission import ROOT, FakeSubmission
 
 CONTEXT = CheckContext(seed=0, max_examples=10)
@@ -64,7 +64,7 @@ SUBMISSIONS = {
         "shaped_reward": lambda scores, completions, prompts=None: [5e-324] * 10_000,
     },
 }
-PROPERTY_CHECKS = [cid for cid in REGISTRY if cid not in TRAINING_IDS]
+PROPERTY_CHECKS = [cid for cid in REGISTRY if cid not in RUN_IDS]
 #: The defining checks: every submission above is wrong, so each of them must fail it.
 DEFINING = {c for c in PROPERTY_CHECKS if c.split(".")[1] in ("direction", "value", "value_random", "goal")}
 

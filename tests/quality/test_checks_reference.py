@@ -14,7 +14,7 @@ from grader.checks import REGISTRY
 from grader.checks.misconceptions import get
 from grader.contract import BACKWARD, FORWARD, SHAPING, CheckContext
 from grader.sandbox import SandboxedSubmission
-from tests.support.check_ids import HIDDEN_IDS, PROPERTY_IDS, TRAINING_IDS
+from tests.support.check_ids import HIDDEN_IDS, PROPERTY_IDS, RUN_IDS
 from tests.support.fake_submission import ROOT, FakeSubmission, exercise_module, reference_module
 
 CONTEXT = CheckContext(seed=0, max_examples=100)
@@ -27,12 +27,12 @@ def grade(submission, ids=None, context=CONTEXT):
     return {
         cid: check(submission, context)
         for cid, check in REGISTRY.items()
-        if (ids is None or cid in ids) and cid not in TRAINING_IDS
+        if (ids is None or cid in ids) and cid not in RUN_IDS
     }
 
 
 def test_registry_has_exactly_the_agreed_ids():
-    assert set(REGISTRY) == PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS
+    assert set(REGISTRY) == PROPERTY_IDS | HIDDEN_IDS | RUN_IDS
 
 
 @pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
@@ -285,7 +285,7 @@ def test_reference_earns_full_marks_through_the_sandbox(tmp_path: Path):
     with _sandboxed(path) as sub:
         assert sub.start().ok
         for cid, check in REGISTRY.items():
-            if cid in TRAINING_IDS:
+            if cid in RUN_IDS:
                 continue
             sub.begin_check()
             outcome = check(sub, CONTEXT)

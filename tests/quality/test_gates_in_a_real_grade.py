@@ -12,7 +12,7 @@ from pathlib import Path
 from grader.grading.results import TAG_WITHHELD, GradingResults
 from grader.grading.rubric import load_rubric
 from grader.grading.runner import GradeRequest, grade
-from tests.support.check_ids import TRAINING_IDS
+from tests.support.check_ids import RUN_IDS
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINING_BACKWARD = ("kl_backward.direction", "kl_backward.value", "kl_backward.value_random")
@@ -29,11 +29,9 @@ def test_a_failed_defining_check_withholds_the_secondary_points_in_a_real_grade(
     results = grade(GradeRequest(submission, training=False, max_examples=20))
     rubric = load_rubric()
     by_id = {t.check_id: t for t in results.tests}
-    assert set(by_id) == {e.check_id for e in rubric.entries} - TRAINING_IDS
+    assert set(by_id) == {e.check_id for e in rubric.entries} - RUN_IDS
 
-    secondary = {
-        e.check_id for e in rubric.entries if set(e.requires) == set(DEFINING_BACKWARD)
-    } - TRAINING_IDS
+    secondary = {e.check_id for e in rubric.entries if set(e.requires) == set(DEFINING_BACKWARD)} - RUN_IDS
     assert len(secondary) == 7, secondary
     for check_id in DEFINING_BACKWARD:
         assert by_id[check_id].score == 0 and not by_id[check_id].withheld, by_id[check_id].output

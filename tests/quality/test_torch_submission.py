@@ -20,7 +20,7 @@ import pytest
 from grader.checks import REGISTRY
 from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import SandboxConfig, SandboxedSubmission
-from tests.support.check_ids import TRAINING_IDS
+from tests.support.check_ids import RUN_IDS
 from tests.support.sandbox import GOOD, RUBRIC, write_submission
 from tests.support.sandbox import REGISTRY as EXACT_REGISTRY
 
@@ -79,7 +79,7 @@ def test_a_torch_solution_earns_full_marks_through_the_sandbox(tmp_path: Path) -
     results = grade(GradeRequest(write_submission(tmp_path, TORCH_SOLUTION), training=False, max_examples=20))
     failed = {t.check_id: t.output for t in results.tests if t.score < t.max_score}
     assert results.full_marks and not failed, failed
-    assert {t.check_id for t in results.tests} == set(REGISTRY) - TRAINING_IDS
+    assert {t.check_id for t in results.tests} == set(REGISTRY) - RUN_IDS
 
 
 # --- the CUDA wheel's failure mode, without the CUDA wheel ------------------------------------------------------

@@ -31,3 +31,7 @@ PROPERTY_IDS = {
 #: The hidden checks (rubric: hidden = true), in the instructor's grader only: the answer key registers them.
 HIDDEN_IDS = {"kl_forward.value_random", "kl_backward.value_random"}
 TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}
+#: The tuning challenge (a training run with the student's configuration; graded like the training checks, no gate)
+CHALLENGE_IDS = {"challenge.outcome"}
+#: Every check that needs a training run (what --no-training skips)
+RUN_IDS = TRAINING_IDS | CHALLENGE_IDS

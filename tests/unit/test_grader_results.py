@@ -12,7 +12,7 @@ import pytest
 
 from grader.grading.results import GradingResults, TestResult, internal_error_results
 from grader.grading.rubric import DEFAULT_RUBRIC, RubricError, load_rubric, parse_rubric
-from tests.support.check_ids import HIDDEN_IDS, PROPERTY_IDS, TRAINING_IDS
+from tests.support.check_ids import CHALLENGE_IDS, HIDDEN_IDS, PROPERTY_IDS, RUN_IDS
 
 
 def _results() -> GradingResults:
@@ -125,16 +125,20 @@ def test_internal_error_results() -> None:
 # --- rubric ---------------------------------------------------------------------------------------------------
 
 
-def test_shipped_rubric_is_valid_and_worth_100() -> None:
-    rubric = load_rubric(known_ids=PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS)
-    assert {e.check_id for e in rubric.entries} == PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS
-    assert rubric.total_points == 100
+def test_shipped_rubric_is_valid_and_worth_100_plus_the_challenge() -> None:
+    rubric = load_rubric(known_ids=PROPERTY_IDS | HIDDEN_IDS | RUN_IDS)
+    assert {e.check_id for e in rubric.entries} == PROPERTY_IDS | HIDDEN_IDS | RUN_IDS
+    # 100 for the functions (80 property checks, 20 training) and 10 for the tuning challenge
+    assert rubric.total_points == 110
+    assert (
+        math.fsum(rubric[c].points for c in CHALLENGE_IDS) == 10 and not rubric["challenge.outcome"].requires
+    )
     # the hidden checks are marked so, and Gradescope shows their results after the due date by default
     assert {e.check_id for e in rubric.entries if e.hidden} == HIDDEN_IDS
     assert {e.visibility for e in rubric.entries if e.hidden} == {"after_due_date"}
     # the property checks (what --no-training grades) are 80, the training checks 20
     assert math.fsum(e.points for e in rubric.selected(training=False)) == 80
-    assert {e.check_id for e in rubric.entries if e.requires_training} == TRAINING_IDS
+    assert {e.check_id for e in rubric.entries if e.requires_training} == RUN_IDS
     by_id = {e.check_id: e for e in rubric.entries}
     # the shaping's defining check is scored (issue 8): `return list(scores)` must not earn the exercise
     assert not by_id["shaping.goal"].advisory and by_id["shaping.goal"].points > 0

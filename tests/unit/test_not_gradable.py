@@ -166,9 +166,11 @@ def test_the_gradebook_shows_checks_that_were_not_gradable(tmp_path):
         "property",
         "training: run",
         "not_gradable",
+        "reason",
         "error",
     ]
     assert book[0]["training: run"] == "not gradable" and book[0]["not_gradable"] == "7"
+    assert book[0]["reason"] == "not gradable" and book[1]["reason"] == ""
     assert book[1]["training: run"] == "7" and book[1]["not_gradable"] == ""
     summary = summarise(rows)
     stats = {c.name: c for c in summary.checks}["training: run"]

@@ -11,7 +11,14 @@ import pytest
 from grader.grading.results import GradingResults, TestResult
 from grader.grading.rubric import RubricError, load_rubric, parse_rubric
 from grader.grading.runner import TAG_WITHHELD, apply_gates
-from tests.support.check_ids import HIDDEN_IDS, KL_PROPERTIES, PROPERTY_IDS, SHAPING_PROPERTIES, TRAINING_IDS
+from tests.support.check_ids import (
+    HIDDEN_IDS,
+    KL_PROPERTIES,
+    PROPERTY_IDS,
+    RUN_IDS,
+    SHAPING_PROPERTIES,
+    TRAINING_IDS,
+)
 
 DEFINING = {
     "kl_forward": ("kl_forward.direction", "kl_forward.value", "kl_forward.value_random"),
@@ -24,7 +31,7 @@ DEFINING = {
 
 
 def test_every_secondary_check_requires_its_functions_defining_checks():
-    rubric = load_rubric(known_ids=PROPERTY_IDS | HIDDEN_IDS | TRAINING_IDS)
+    rubric = load_rubric(known_ids=PROPERTY_IDS | HIDDEN_IDS | RUN_IDS)
     by_id = {e.check_id: e for e in rubric.entries}
     for group, properties in (
         ("kl_forward", (*KL_PROPERTIES, "expected_value")),
