@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 CONFIGURATIONS = ["plain", "forward", "backward", "none", "shaped", "none, high lr"]
 
 
-def lesson(*args, timeout=1200):
+def lesson(*args, timeout=1500):
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "exercise.lesson", *map(str, args)],
@@ -44,17 +44,19 @@ def tables(markdown: str) -> list[list[list[str]]]:
 MEAN_SD = re.compile(r"^-?\d+(\.\d+)? ± \d+(\.\d+)?$")
 
 
-@pytest.mark.slow  # 14 short training runs, two at a time: over a minute on 2 cores
+# 12 one-step training runs, two at a time, each in a fresh process: about 1.5 min on 2 idle cores, many more on
+# busy ones (its own timeout, above the suite's 600 s).
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_two_seeds_write_every_configuration_and_the_sweep(tmp_path):
     args = [
-        "--seeds", 0, 1, "--sweep_seeds", 0, "--sweep_coefs", 0.1, 0.3, "--max_steps", 2, "--eval_every", 1,
+        "--seeds", 0, 1, "--sweep_seeds", 0, "--sweep_coefs", 0.1, "--max_steps", 1, "--eval_every", 1,
         "--validation_prompts", 4, "--runs_dir", tmp_path / "runs", "--docs_dir", tmp_path / "docs",
     ]  # fmt: skip
     proc = lesson(*args)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert (
-        "14 runs: 0 reused, 14 to make" in proc.stdout
-    )  # the sweep's forward/backward 0.1 at seed 0 are shared
+    # The sweep's runs (forward and backward at 0.1, seed 0) are the configurations' own: made once.
+    assert "12 runs: 0 reused, 12 to make" in proc.stdout
     document = (tmp_path / "docs" / "lesson-runs.md").read_text()
     for figure in ("lesson-curves.png", "lesson-sweep.png"):
         assert (tmp_path / "docs" / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
@@ -77,9 +79,7 @@ def test_two_seeds_write_every_configuration_and_the_sweep(tmp_path):
         assert [row[0] for row in table[1:]] == CONFIGURATIONS
         assert all(re.fullmatch(r"-?\d+\.\d+", cell) for row in table[1:] for cell in row[1:])
     sweep = next(t for t in rest if t[0][:2] == ["penalty", "kl_coef"])
-    assert {(row[0], row[1]) for row in sweep[1:]} == {
-        (k, c) for k in ("forward", "backward") for c in ("0.1", "0.3")
-    }
+    assert {(row[0], row[1]) for row in sweep[1:]} == {("forward", "0.1"), ("backward", "0.1")}
     assert all(row[2] == "1" for row in sweep[1:])
 
     # Notes written by hand survive a rerun, and a rerun with the same settings reuses every run.
@@ -87,7 +87,7 @@ def test_two_seeds_write_every_configuration_and_the_sweep(tmp_path):
     path.write_text(document.replace("<!-- end of notes -->", "A note.\n<!-- end of notes -->"))
     again = lesson(*args)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "14 runs: 14 reused, 0 to make" in again.stdout
+    assert "12 runs: 12 reused, 0 to make" in again.stdout
     assert "A note." in path.read_text()
 
 
