@@ -466,19 +466,20 @@ def claims(table: Table) -> list[tuple[str, str]]:
             )
         )
     for key, name in (("kl_forward", "KL(pi‖ref)"), ("kl_backward", "KL(ref‖pi)")):
-        ratios = [
-            b / f
+        by_seed = {
+            s: b / f
             for s in seeds
             if (b := table.seed_value("backward", s, key)) is not None
             and (f := table.seed_value("forward", s, key))
-        ]
-        if ratios:
+        }
+        if by_seed:
+            ratios = list(by_seed.values())
             further = sum(r > 1 for r in ratios)
             rows.append(
                 (
                     f"backward ends further from the reference than forward in {name} (kl_coef 0.1)",
                     f"ratio backward / forward {fmt_mean_sd(ratios, '{:.2f}')}; further on {further} of {len(ratios)} "
-                    f"seeds ({', '.join(f'{s}: {r:.2f}' for s, r in zip(seeds, ratios, strict=False))})",
+                    f"seeds ({', '.join(f'{s}: {r:.2f}' for s, r in by_seed.items())})",
                 )
             )
     for label in ("forward", "backward"):
