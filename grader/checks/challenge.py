@@ -116,5 +116,9 @@ def check_challenge(submission: Submission, context: CheckContext) -> CheckOutco
     return _finish(outcome, runs, context)
 
 
+#: The run this check judges (see grader.checks.training.RUNS_JUDGED)
+RUNS_JUDGED = {"challenge.outcome": frozenset({"challenge"})}
+
+
 def checks() -> dict[str, CheckFunction]:
     return {"challenge.outcome": check_challenge}

@@ -557,6 +557,16 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
     return _finish(outcome, runs, context)
 
 
+#: The runs each check judges (the engine makes only those of the grade's checks: ``--only training.shaped``
+#: makes two runs, not four).
+RUNS_JUDGED: dict[str, frozenset[str]] = {
+    "training.baseline": frozenset({"baseline"}),
+    "training.forward_kl": frozenset({"baseline", "forward"}),
+    "training.backward_kl": frozenset({"baseline", "backward"}),
+    "training.shaped": frozenset({"forward", "shaped"}),
+}
+
+
 def checks() -> dict[str, CheckFunction]:
     return {
         "training.baseline": check_baseline,

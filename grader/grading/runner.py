@@ -79,6 +79,19 @@ class GradeRequest:
     artifact_stem: str | Path | None = None
 
 
+def runs_judged(entries: Sequence[RubricEntry]) -> frozenset[str] | None:
+    """The training runs the grade's checks judge; None (the four graded runs) for a check of unknown runs."""
+    from grader.checks import RUNS_JUDGED
+
+    wanted: set[str] = set()
+    for entry in entries:
+        if entry.requires_training:
+            if entry.check_id not in RUNS_JUDGED:
+                return None  # a check of the instructor's own: make what a grade always made
+            wanted |= RUNS_JUDGED[entry.check_id]
+    return frozenset(wanted)
+
+
 def default_registry() -> Mapping[str, CheckFunction]:
     """The real checks (imported lazily: the CLI starts, and reports a broken check module, without them)."""
     from grader.checks import REGISTRY
@@ -190,8 +203,8 @@ def grade(
                 options=request.training_options,
                 sandbox=config,
                 progress=training_progress,
-                # the tuning challenge's run is made only for a rubric that grades it
-                challenge=any(e.check_id.startswith("challenge.") for e in entries),
+                # only the runs this grade's checks judge (the tuning challenge's only when the rubric has it)
+                wanted=runs_judged(entries),
             )
             artifact_stem = request.artifact_stem
             try:

@@ -103,8 +103,14 @@ class TrainingEngine:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     #: called with each started run's (step, steps) by run name while runs are made (the CLI's progress line)
     progress: Callable[[dict[str, tuple[int, int]]], None] | None = None
-    #: also make the tuning challenge's run (the grade's rubric has the challenge)
-    challenge: bool = False
+    #: the runs the grade's checks judge (run names of RUNS, and "challenge" for the tuning challenge's run);
+    #: None: the four graded runs
+    wanted: frozenset[str] | None = None
+
+    @property
+    def challenge(self) -> bool:
+        return self.wanted is not None and "challenge" in self.wanted
+
     _made: dict[tuple, RunSet] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -129,7 +135,7 @@ class TrainingEngine:
         jobs = []
         reasons: dict[str, str | None] = {}  # each function is tried once, whichever runs need it
         for name, spec in RUNS.items():
-            if spec.function is None:
+            if spec.function is None or (self.wanted is not None and name not in self.wanted):
                 continue
             failed = None
             for function in spec.needs:
@@ -147,10 +153,14 @@ class TrainingEngine:
                 records[name] = RunRecord(name, error=reason, component=failed, gated=True)
         challenge = self._challenge(submission, seed, reasons, records) if self.challenge else None
         twin = self._graded_twin(challenge) if challenge is not None else None
+        if twin is not None and twin != "baseline" and twin not in {job.run for job in jobs}:
+            twin = None  # its run is not part of this grade (--only): make the challenge's own
         if challenge is not None and twin is None:
             jobs.append(Job("challenge", "challenge", self.submission_path, seed, challenge.train_fields()))
         baseline_note = ""
-        if any(job.run != "challenge" for job in jobs):  # a control is only worth its time with a graded run
+        # a control is only worth its time with a graded run to compare with it (or a check of its own)
+        with_baseline = self.wanted is None or "baseline" in self.wanted or twin == "baseline"
+        if with_baseline and any(job.run != "challenge" for job in jobs):
             baseline_job = Job("baseline", "baseline", self.submission_path, seed)
             if shared is None:
                 jobs.insert(0, baseline_job)

@@ -15,6 +15,7 @@ from grader.contract import CheckContext
 from grader.grading.results import TestResult
 from grader.grading.rubric import load_rubric
 from grader.grading.runner import apply_gates, run_check
+from tests.support.check_ids import CHALLENGE_IDS, TRAINING_IDS
 from tests.support.fake_submission import FakeSubmission, reference_module
 from tests.support.gaming_submissions import BACKWARD, FORWARD, GAMING, SHAPING
 
@@ -37,15 +38,17 @@ def _property_results(name: str) -> tuple[TestResult, ...]:
 
 
 def graded(name: str, training: bool) -> dict[str, TestResult]:
-    """check id -> gated result; with ``training``, every training check passes before the gates."""
+    """check id -> gated result; with ``training``, every training check passes before the gates. The tuning
+    challenge is left out: it grades where the student's configured run ends, not the functions (whichever it
+    trains with), so no gate applies to it (tests/unit/test_challenge.py)."""
     tests = list(_property_results(name))
     if training:
         tests += [
             TestResult(e.name, e.points, e.points, "assumed to pass", check_id=e.check_id)
             for e in RUBRIC.entries
-            if e.requires_training
+            if e.check_id in TRAINING_IDS
         ]
-    entries = RUBRIC.selected(training)
+    entries = [e for e in RUBRIC.selected(training) if e.check_id not in CHALLENGE_IDS]
     return {t.check_id: t for t in apply_gates(entries, tests)}
 
 

@@ -19,6 +19,7 @@ from grader.training.runs import RunRecord
 from grader.training.settings import ChallengeTargets, load_settings
 
 TARGETS = ChallengeTargets(min_sentiment=0.8, max_ref_perplexity=20.0, min_distinct_2=0.5, max_steps=120)
+ALL_RUNS = frozenset({"baseline", "forward", "backward", "shaped", "challenge"})
 TUNED = {
     "kl_type": "forward",
     "kl_coef": 0.3,
@@ -130,7 +131,7 @@ def _jobs_made(tmp_path, monkeypatch, declaration: dict) -> list:
 
     monkeypatch.setattr(engine_module, "execute", fake_execute)
     path = _declare(tmp_path, f"TRAINING_CHALLENGE = {declaration!r}\n")
-    runs = TrainingEngine(str(path), str(tmp_path), challenge=True).run_set(_Ok(), 0, 60)
+    runs = TrainingEngine(str(path), str(tmp_path), wanted=ALL_RUNS).run_set(_Ok(), 0, 60)
     assert runs.records["challenge"].run == "challenge" and runs.records["challenge"].usable
     return made
 
@@ -146,3 +147,35 @@ def test_any_other_configuration_is_a_run_of_its_own_with_the_students_settings(
     made = _jobs_made(tmp_path, monkeypatch, {**TUNED, "learning_rate": 1e-4})
     (challenge,) = [j for j in made if j.run == "challenge"]
     assert challenge.overrides == {**TUNED, "learning_rate": 1e-4}
+
+
+def test_only_the_runs_the_grades_checks_judge_are_made(tmp_path, monkeypatch):
+    """--only challenge.outcome makes the challenge's run alone, even when a graded run is its twin."""
+    made = []
+
+    def fake_execute(jobs, **kwargs):
+        made.extend(jobs)
+        history = [{"step": 0}, {"step": 80}]
+        return {
+            job.key: RunRecord(job.run, key=job.key, ok=True, preset="tiny", history=history) for job in jobs
+        }
+
+    monkeypatch.setattr(engine_module, "execute", fake_execute)
+    path = _declare(tmp_path, f"TRAINING_CHALLENGE = {TUNED!r}\n")
+    engine = TrainingEngine(str(path), str(tmp_path), wanted=frozenset({"challenge"}))
+    runs = engine.run_set(_Ok(), 0, 60)
+    assert [j.run for j in made] == ["challenge"] and runs.records["challenge"].usable
+    made.clear()
+    shaped_only = TrainingEngine(str(path), str(tmp_path), wanted=frozenset({"forward", "shaped"}))
+    shaped_only.run_set(_Ok(), 0, 60)
+    assert sorted(j.run for j in made) == ["forward", "shaped"]  # no control, no KL run it does not judge
+
+
+def test_the_runner_asks_for_the_runs_of_its_checks():
+    from grader.grading.rubric import load_rubric
+    from grader.grading.runner import runs_judged
+
+    rubric = load_rubric()
+    assert runs_judged(rubric.entries) == ALL_RUNS
+    assert runs_judged([rubric["training.shaped"]]) == {"forward", "shaped"}
+    assert runs_judged([rubric["kl_forward.value"]]) == frozenset()
