@@ -70,7 +70,7 @@ def test_two_seeds_write_every_configuration_and_the_sweep(tmp_path):
     columns = [summary[0].index(name) for name in metrics]
     for row in summary[1:]:
         assert all(MEAN_SD.match(row[c]) for c in columns), row
-        assert re.fullmatch(r"\d of 2", row[-1])
+        assert re.fullmatch(r"\d / \d of 2", row[-1])
     claims = rest[0]
     assert claims[0] == ["claim", "measured"] and len(claims) > 5
     per_seed = [t for t in rest if t[0][1:] == ["seed 0", "seed 1"]]
