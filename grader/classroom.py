@@ -131,7 +131,8 @@ def summary_markdown(data: dict[str, Any] | None, problem: str = "") -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m grader.tools classroom", description="Report a results.json to GitHub Actions / Classroom."
+        prog="python -m grader.classroom",  # in student repositories, which have no grader/tools
+        description="Report a results.json to GitHub Actions / Classroom.",
     )
     parser.add_argument("results", type=Path, help="the grader's results.json")
     parser.add_argument("--summary", type=Path, default=os.environ.get("GITHUB_STEP_SUMMARY") or None,

@@ -11,8 +11,10 @@ and this check scores where its last validation lands against the preset's targe
   write: no collapse into word salad or one stock phrase),
 * distinct-2 at least ``min_distinct_2`` (not one phrase repeated).
 
-One third of the points per target met: the feedback says where the run landed against each, with a sample and
-the command that reproduces the run. The three numbers are also the class leaderboard's (Gradescope's
+Nothing unless the text stays sensible (the perplexity and distinct-2 targets: a collapsed run's "positive"
+word salad earns no points, as in the lesson), then the share of the way from the run's step-0 sentiment to the
+sentiment target (partial credit for a run that learned too little). The feedback says where the run landed
+against each target, with a sample and the command that reproduces the run. The three numbers are also the class leaderboard's (Gradescope's
 ``leaderboard``): sentiment and distinct-2 rank high first, perplexity low first, named with the preset (a GPU
 run of the gpt2 preset is not ranked with tiny runs).
 """
@@ -31,40 +33,50 @@ from grader.training.settings import ChallengeTargets
 def score_challenge(
     record: RunRecord, targets: ChallengeTargets, preset: str, command: str = ""
 ) -> CheckOutcome:
-    """The outcome of the challenge's run: a third of the points per target its last validation meets."""
-    final = record.history[-1]
+    """The outcome of the challenge's run, from its first and last validation: nothing unless the text stays
+    sensible (perplexity and distinct-2 targets), then the share of the way from its starting sentiment to the
+    sentiment target (all of it at or above the target)."""
+    first, final = record.history[0], record.history[-1]
+    start = float(first.get("sentiment_mean", math.nan))
     sentiment = float(final.get("sentiment_mean", math.nan))
     perplexity = float(final.get("ref_perplexity", math.nan))
     distinct = float(final.get("distinct_2", math.nan))
-    met = {
-        "positive": sentiment >= targets.min_sentiment,
-        "reads like the reference": perplexity <= targets.max_ref_perplexity,
-        "varied": distinct >= targets.min_distinct_2,
-    }
+    positive = sentiment >= targets.min_sentiment
+    reads_like_reference = perplexity <= targets.max_ref_perplexity
+    varied = distinct >= targets.min_distinct_2
+    sensible = reads_like_reference and varied
+    if not sensible:
+        fraction = 0.0
+    elif positive:
+        fraction = 1.0
+    else:  # partial credit along the way: the share of the sentiment gain the target asks for
+        needed = targets.min_sentiment - start
+        fraction = min(1.0, max(0.0, (sentiment - start) / needed)) if needed > 0 else 1.0
     lines = [
         f"Your configuration's run ({preset} preset, step {final.get('step', '?')}) ended at:",
-        f"  sentiment {sentiment:.3f} (target >= {targets.min_sentiment:g}): {_mark(met['positive'])}",
+        f"  sentiment {sentiment:.3f}, from {start:.3f} at step 0 (target >= {targets.min_sentiment:g}): "
+        f"{_mark(positive)}",
         f"  reference perplexity {perplexity:.1f} (target <= {targets.max_ref_perplexity:g}): "
-        f"{_mark(met['reads like the reference'])}",
-        f"  distinct-2 {distinct:.2f} (target >= {targets.min_distinct_2:g}): {_mark(met['varied'])}",
+        f"{_mark(reads_like_reference)}",
+        f"  distinct-2 {distinct:.2f} (target >= {targets.min_distinct_2:g}): {_mark(varied)}",
     ]
     sample = _sample(record)
     if sample:
         lines.append(f"A sample at its last step: {sample}")
-    missed = [name for name, ok in met.items() if not ok]
-    if missed == ["positive"]:
+    if not sensible:
         lines.append(
-            "The text stays sensible but not positive enough: the run learns too little (more steps, a larger "
-            "learning rate, or a smaller kl_coef)."
+            "The run bought its sentiment with the text: it drifted from anything the reference model writes, "
+            "and a positive score for such text earns nothing here (a KL penalty, a larger kl_coef, a smaller "
+            "learning rate or fewer steps hold it closer)."
         )
-    elif missed:
+    elif not positive:
         lines.append(
-            "The run bought its sentiment with the text: it drifted from what the reference model writes "
-            "(a KL penalty, a larger kl_coef, a smaller learning rate or fewer steps hold it closer)."
+            f"The text stays sensible but the run learned too little: {fraction:.0%} of the way to the sentiment "
+            "target (more steps, a larger learning rate, or a smaller kl_coef)."
         )
     if command:
         lines.append(f"Reproduce and inspect it: {command}")
-    outcome = CheckOutcome(sum(met.values()) / len(met), "\n".join(lines))
+    outcome = CheckOutcome(fraction, "\n".join(lines))
     outcome.leaderboard = [
         LeaderboardEntry(f"sentiment ({preset})", _finite(sentiment), "desc"),
         LeaderboardEntry(f"reference perplexity ({preset})", _finite(perplexity, worst=1e9), "asc"),

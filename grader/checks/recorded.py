@@ -2,7 +2,7 @@
 
 A student's copy of the grader has no answer key (:mod:`grader.checks.answer_key`), so it cannot compute the
 penalties' right values. It checks them against values the instructor's grader recorded
-(``grader/checks/recorded.json``, written by ``python -m grader.checks.key.record``):
+(``grader/checks/recorded.json``, written by ``python -m grader.tools record``):
 
 * ``value``: for each KL penalty, the right value and tolerance of every row of the fixed batches of
   :func:`grader.checks.strategies.fixed_value_batches` (null where the contract leaves a row's value free);

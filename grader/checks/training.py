@@ -104,7 +104,7 @@ def control_problem(baseline: RunRecord | None, th: Thresholds) -> str | None:
             f"the control run (GRPO without a penalty, none of your code) did not learn on this machine "
             f"({_sentiment_line(baseline.history)}, needs at least {th.baseline_min_gain:+g}): this machine or "
             "preset does not train as the thresholds were calibrated for (instructors: check the models, or "
-            "recalibrate with python -m grader.tools.calibrate)"
+            "recalibrate with python -m grader.tools calibrate)"
         )
     return None
 

@@ -1,8 +1,8 @@
 """Calibrate the training checks: run the reference and known-wrong KL penalties and shapings over several seeds,
 score them with the thresholds of ``grader/training/calibration/thresholds.toml`` and write the table.
 
-    python -m grader.tools.calibrate --preset tiny --seeds 0 1 2 3 4          # -> grader/training/calibration/tiny.md
-    python -m grader.tools.calibrate --preset gpt2 --seeds 0 1 2 3 4          # on a GPU with the models cached
+    python -m grader.tools calibrate --preset tiny --seeds 0 1 2 3 4          # -> grader/training/calibration/tiny.md
+    python -m grader.tools calibrate --preset gpt2 --seeds 0 1 2 3 4          # on a GPU with the models cached
 
 The variants (the reference and known-wrong submissions, what each must pass or fail) are
 :mod:`grader.tools.calibrate_variants`; the table, its verdicts and margins :mod:`grader.tools.calibrate_table`.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -202,7 +201,7 @@ def _command(
     preset: str, seeds: Sequence[int], variants: Sequence[str], runs: Sequence[str], settings
 ) -> str:
     """The one command that makes this table from scratch."""
-    command = f"python -m grader.tools.calibrate --preset {preset} --seeds {' '.join(map(str, seeds))}"
+    command = f"python -m grader.tools calibrate --preset {preset} --seeds {' '.join(map(str, seeds))}"
     if [v for v in VARIANTS if v in variants] != list(VARIANTS):
         command += " --variants " + " ".join(v for v in VARIANTS if v in variants)
     if set(runs or RUNS) != set(RUNS):
@@ -223,7 +222,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Wrote {out}. {'Every requirement held.' if ok else 'SOME REQUIREMENTS FAILED: see the verdicts.'}"
     )
     return 0 if ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

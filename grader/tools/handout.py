@@ -1,6 +1,6 @@
 """Build the student handout: a folder and a zip with the exercise stubs, the grader and a student README.
 
-    python -m grader.tools.handout --out DIR [--name NAME] [--classroom] [--force]
+    python -m grader.tools handout --out DIR [--name NAME] [--classroom] [--force]
 
 What goes in (an allow-list, never "everything except"): ``exercise/`` (stubs, pipeline, ``exercise/assets/``),
 ``grader/``, ``noxfile.py``, ``pyproject.toml``, ``.gitignore`` and a ``README.md`` generated from
@@ -86,11 +86,9 @@ SCANNED_SUFFIXES = (".py", ".md", ".txt", ".toml", ".cfg", ".json", ".ipynb")
 FORBIDDEN_NAMES = {"results.json", "results_training.png", "junit.xml", ".DS_Store", "autograder.json"}
 #: Grader files only an instructor uses, which a handout leaves out: the training-check calibration (it runs the
 #: reference solution and known-wrong variants, and describes why they fail) and the tables it writes.
-#: Entries ending in "/" are folders: the instructor tools (batch, Gradescope, this builder) and the alias that
-#: keeps ``python -m grader.gradescope`` working for deployed bundles.
+#: Entries ending in "/" are folders: the instructor tools (batch, Gradescope, this builder).
 INSTRUCTOR_ONLY = (
     "grader/tools/",
-    "grader/gradescope.py",
     "grader/training/calibration/*.md",
     "grader/checks/key/",  # the answer key: the right per-token terms, the wrong ones, the hidden checks
 )
@@ -621,7 +619,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"handout: {len(handout.files)} files in {handout.folder} (feedback level {config.feedback_level})")
     print(f"handout: zip {handout.zip_path} ({handout.zip_path.stat().st_size / 1e6:.1f} MB)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

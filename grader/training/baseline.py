@@ -11,7 +11,7 @@ the grade's ``auto`` is compared once its lanes have resolved it), the training 
 versions of torch, transformers and TRL, and the run's recorded configuration; and only a baseline that finished
 with a validation history. Anything else is a :class:`BaselineError` with one line saying what differs.
 
-    python -m grader.training.baseline --out baseline.json [--seed N] [--training-preset tiny]
+    python -m grader.tools baseline --out baseline.json [--seed N] [--training-preset tiny]
 
 makes one by hand (the batch does this itself).
 """
@@ -225,7 +225,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_baseline(config.out, content)
     print(f"wrote {config.out} (seed {config.seed}, preset {content['preset']})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

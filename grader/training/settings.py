@@ -1,6 +1,6 @@
 """The graded runs (:data:`RUNS`: which functions of the submission each trains with) and their settings and
 thresholds per preset, read from ``calibration/thresholds.toml`` next to this file (written by
-``python -m grader.tools.calibrate``)."""
+``python -m grader.tools calibrate``)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,8 @@ import io
 import json
 from pathlib import Path
 
+import pytest
+
 from grader.contract import LeaderboardEntry
 from grader.grading.results import GradingResults, TestResult, validate_results
 from grader.tools.batch import (
@@ -88,7 +90,7 @@ def _table_names(md: str, heading: str) -> list[str]:
     return [line.split(" | ")[1].strip() for line in rows]
 
 
-def test_the_board_ranks_by_targets_met_then_sentiment(tmp_path: Path) -> None:
+def test_the_board_ranks_by_the_challenge_share_then_sentiment(tmp_path: Path) -> None:
     rows = [
         _row("ann", met=2, numbers=(0.70, 14.0, 0.61)),
         _row("ben", met=3, numbers=(0.85, 12.3, 0.66)),
@@ -96,7 +98,7 @@ def test_the_board_ranks_by_targets_met_then_sentiment(tmp_path: Path) -> None:
         _row("dan", met=0, numbers=(0.99, 900.0, 0.05)),  # the most positive, by word salad: last
     ]
     (board,) = build_leaderboard(rows).boards
-    assert [(s.submission, s.rank, s.targets_met) for s in board.standings] == [
+    assert [(s.submission, s.rank, round(s.share * 3)) for s in board.standings] == [
         ("ben", 1, 3),
         ("cat", 2, 2),
         ("ann", 3, 2),
@@ -105,7 +107,7 @@ def test_the_board_ranks_by_targets_met_then_sentiment(tmp_path: Path) -> None:
     md = _summary_md(tmp_path, rows)
     assert _table_names(md, "### tiny") == ["ben", "cat", "ann", "dan"]
     ben = next(line for line in md.splitlines() if line.startswith("| 1 | ben"))
-    assert ben == "| 1 | ben | 3/3 | 10/10 | 0.85 | 12.3 | 0.66 |"  # perplexity and distinct-2 columns
+    assert ben == "| 1 | ben | 100% | 10/10 | 0.85 | 12.3 | 0.66 |"  # perplexity and distinct-2 columns
     data = json.loads(json.dumps(summarise(rows).to_json()))  # summary.json: the same board
     (tiny,) = data["leaderboard"]["presets"]
     assert [s["submission"] for s in tiny["standings"]] == ["ben", "cat", "ann", "dan"]
@@ -215,7 +217,7 @@ def test_the_stand_in_grader_writes_the_leaderboard_as_the_grader_does(tmp_path:
     from tests.support import fake_grader
 
     sources = {
-        "ann": "# fake: challenge=0.7,14.0,0.61\n",  # two of the fake's three targets (sentiment >= 0.8 missed)
+        "ann": "# fake: challenge=0.7,14.0,0.61\n",  # sensible, two thirds of the way from 0.5 to 0.8
         "ben": "# fake: challenge=0.85,12.3,0.66\n",
         "gpu": "# fake: challenge=0.95,30.0,0.7\n# fake: challenge-preset=gpt2\n",
         "cid": "# fake: challenge-failed\n",
@@ -237,6 +239,6 @@ def test_the_stand_in_grader_writes_the_leaderboard_as_the_grader_does(tmp_path:
         {"name": "distinct-2 (gpt2)", "value": 0.7, "order": "desc"},
     ]
     leaderboard = summarise(rows).leaderboard
-    boards = {b.preset: [(s.submission, s.targets_met) for s in b.standings] for b in leaderboard.boards}
-    assert boards == {"tiny": [("ben", 3), ("ann", 2)], "gpt2": [("gpu", 2)]}
+    boards = {b.preset: [(s.submission, s.share) for s in b.standings] for b in leaderboard.boards}
+    assert boards == {"tiny": [("ben", 1.0), ("ann", pytest.approx(2 / 3))], "gpt2": [("gpu", 0.0)]}
     assert [n.submission for n in leaderboard.no_run] == ["cid"]

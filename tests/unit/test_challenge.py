@@ -66,22 +66,30 @@ def test_no_declaration_and_an_unreadable_file_are_problems_not_crashes(tmp_path
     assert "could not be read" in read_challenge(_declare(tmp_path, "def (:\n"), 120).problem
 
 
-def _record(sentiment: float, perplexity: float, distinct: float) -> RunRecord:
+def _record(sentiment: float, perplexity: float, distinct: float, start: float = 0.6) -> RunRecord:
     final = {"step": 80, "sentiment_mean": sentiment, "ref_perplexity": perplexity, "distinct_2": distinct,
              "samples": [{"prompt": "The film was", "completion": " lovely and warm.", "sentiment": 0.9}]}  # fmt: skip
-    return RunRecord("challenge", ok=True, history=[{"step": 0, "sentiment_mean": 0.5}, final])
+    return RunRecord("challenge", ok=True, history=[{"step": 0, "sentiment_mean": start}, final])
 
 
 @pytest.mark.parametrize(
     "numbers, fraction, missed",
     [
-        ((0.9, 12.0, 0.6), 1.0, []),
-        ((0.7, 12.0, 0.6), 2 / 3, ["sentiment"]),
-        ((0.99, 9000.0, 0.1), 1 / 3, ["perplexity", "distinct-2"]),
-        ((0.5, 900.0, 0.2), 0.0, ["sentiment", "perplexity", "distinct-2"]),
+        ((0.9, 12.0, 0.6), 1.0, []),  # positive and sensible
+        ((0.7, 12.0, 0.6), 0.5, ["sentiment"]),  # sensible, half the way from 0.6 to 0.8
+        ((0.55, 12.0, 0.6), 0.0, ["sentiment"]),  # sensible, lost sentiment
+        (
+            (0.999, 9000.0, 0.1),
+            0.0,
+            ["perplexity", "distinct-2"],
+        ),  # the collapse: positive salad earns nothing
+        ((0.999, 9000.0, 0.7), 0.0, ["perplexity"]),  # a varied salad is still not what the reference writes
+        ((0.999, 12.0, 0.05), 0.0, ["distinct-2"]),  # one phrase repeated
     ],
 )
-def test_a_third_of_the_points_per_target_met_and_the_feedback_says_which(numbers, fraction, missed):
+def test_nothing_without_sensible_text_then_the_share_of_the_way_to_the_sentiment_target(
+    numbers, fraction, missed
+):
     outcome = score_challenge(_record(*numbers), TARGETS, "tiny", "nox -s train -- ...")
     assert outcome.fraction == pytest.approx(fraction)
     lines = outcome.feedback.splitlines()

@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("grader.checks",),  # judging: property checks, training checks, feedback texts (use the engine)
     ("grader.grading",),  # a grade: rubric, runner, results, report (runs the checks)
     ("grader.cli", "grader.versions", "grader.__main__"),  # python -m grader
-    ("grader.tools", "grader.classroom", "grader.gradescope", "grader"),  # instructor tools (use the CLI)
+    ("grader.tools", "grader.classroom", "grader"),  # instructor tools (use the CLI)
 )
 
 

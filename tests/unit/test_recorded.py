@@ -17,7 +17,7 @@ from tests.support.mutants import mutant
 
 def test_the_recording_is_up_to_date():
     assert recorded.RECORDED_FILE.read_text(encoding="utf-8") == record.render(), (
-        "grader/checks/recorded.json is out of date: run `python -m grader.checks.key.record` and commit it"
+        "grader/checks/recorded.json is out of date: run `python -m grader.tools record` and commit it"
     )
 
 

@@ -264,7 +264,7 @@ def test_shipped_settings_load_and_the_gpt2_ones_say_they_are_uncalibrated(tmp_p
     tiny = load_settings("tiny")
     assert tiny.calibrated and tiny.runs.max_steps >= 1 and 0 < tiny.thresholds.kl_max_ratio < 1
     gpt2 = load_settings("gpt2")
-    assert not gpt2.calibrated and "python -m grader.tools.calibrate --preset gpt2" in gpt2.note
+    assert not gpt2.calibrated and "python -m grader.tools calibrate --preset gpt2" in gpt2.note
     bad = tmp_path / "t.toml"
     bad.write_text("[tiny]\n[tiny.runs]\nmax_steps = 1\n")
     with pytest.raises(SettingsError, match=r"\[tiny.runs\] must have exactly"):

@@ -1,4 +1,4 @@
-"""Record what the public grader checks against: ``python -m grader.checks.key.record`` (instructors; the tests
+"""Record what the public grader checks against: ``python -m grader.tools record`` (instructors; the tests
 fail when ``grader/checks/recorded.json`` is out of date, and print this command).
 
 Writes the contract's value of every row of the public value check's fixed batches, and every catalogued wrong
@@ -40,7 +40,7 @@ def recording() -> dict[str, Any]:
             outputs = [[float(v) for v in impl(PROBE_POLICY, PROBE_REF, PROBE_COEF)] for impl in impls]
             probes.setdefault(mid, {})[function] = outputs
     return {
-        "about": "Recorded by python -m grader.checks.key.record: see grader/checks/recorded.py.",
+        "about": "Recorded by python -m grader.tools record: see grader/checks/recorded.py.",
         "value": value,
         "probes": probes,
     }
@@ -54,7 +54,3 @@ def main() -> int:
     recorded.RECORDED_FILE.write_text(render(), encoding="utf-8")
     print(f"wrote {recorded.RECORDED_FILE}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

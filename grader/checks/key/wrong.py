@@ -4,7 +4,7 @@ Each is a plausible student solution with one mistake (or, in :data:`SUBMISSIONS
 tell from a right one). Everything that needs wrong code takes it from here:
 
 * the misconception diagnosis: :data:`IMPLEMENTATIONS` files them under the misconception they show
-  (:mod:`grader.checks.misconceptions`); ``python -m grader.checks.key.record`` records their outputs on the probe
+  (:mod:`grader.checks.misconceptions`); ``python -m grader.tools record`` records their outputs on the probe
   batch, which is what the public grader keeps of them;
 * the calibration of the training checks (:mod:`grader.tools.calibrate`) trains the wrong submissions of
   :data:`SUBMISSIONS`, written out as files by :func:`submission_source`;

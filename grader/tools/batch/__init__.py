@@ -1,6 +1,6 @@
 """Grade a whole class: a gradebook, per-check pass rates, common misconceptions, charts.
 
-    python -m grader.tools.batch SUBMISSIONS_DIR --out OUT [--no-training] [--jobs N] [--seed N] [--timeout S]
+    python -m grader.tools batch SUBMISSIONS_DIR --out OUT [--no-training] [--jobs N] [--seed N] [--timeout S]
         [--resume] [--executor local|ray] [--ray-address ADDR] [--cpus-per-grade N] [--gpus-per-grade N]
         [--feedback-level LEVEL] [--rubric FILE] [--isolation MODE] [--hidden-visibility WHEN]
 
@@ -45,7 +45,7 @@ Output in ``OUT``:
   (tag ``withheld``: a check it requires failed) is not passed, and is counted in its own ``withheld`` column so
   that the rate of students who have the property is still visible (passed + withheld);
 * with the tuning challenge in the grades: the class leaderboard (:mod:`grader.tools.batch.leaderboard`) in
-  ``summary.md`` / ``summary.json`` (one board per training preset, ranked by the targets met, then sentiment;
+  ``summary.md`` / ``summary.json`` (one board per training preset, ranked by the challenge's share of points, then sentiment;
   the submissions with no run listed below), one ``leaderboard: NAME`` gradebook column per number, and
   ``leaderboard.png`` (sentiment against reference perplexity, log scale, one panel per preset);
 * ``pass_rates.png``, ``score_histogram.png`` and, when any were recognised, ``misconceptions.png``.

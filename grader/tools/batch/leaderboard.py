@@ -3,8 +3,8 @@
 Each grade's challenge check carries Gradescope leaderboard entries in its ``extra_data.leaderboard`` (read back
 with the grader's own reader, :meth:`GradingResults.from_dict`): ``sentiment (tiny)``, ``reference perplexity
 (tiny)``, ``distinct-2 (tiny)``. The name's parenthesis is the training preset: a gpt2 run (a GPU) and a tiny run
-are not comparable, so each preset gets its own board. A board ranks by the challenge check's share of points (one
-target per leaderboard number, an equal share each: the targets met), then by each number in the order the grader
+are not comparable, so each preset gets its own board. A board ranks by the challenge check's share of points (the
+grader's verdict on the run: positive and sensible), then by each number in the order the grader
 lists them (sentiment first), each its own way (``order``: desc ranks larger first, asc smaller first). A
 submission without entries (no challenge check in its grade, or the run failed before it ended) is not ranked: it
 is listed under ``no_run`` with the reason, so nobody disappears from the board silently.
@@ -37,8 +37,7 @@ class Standing:
     rank: int
     score: float | None  # the challenge check's points (None: it had none to give)
     max_score: float | None
-    targets_met: int | None
-    targets: int
+    share: float | None  # the challenge check's share of its points (None: it had none to give)
     values: dict[str, float]  # metric (without the preset) -> value
 
 
@@ -145,15 +144,13 @@ def build_leaderboard(rows: Sequence[Graded]) -> Leaderboard:
         gradable = test.gradable and (test.max_score > 0)
         for preset, values in per_preset.items():
             share = test.score / test.max_score if gradable else None
-            targets = len(values)
             boards[preset].standings.append(
                 Standing(
                     row.name,
                     0,
                     test.score if gradable else None,
                     test.max_score if gradable else None,
-                    round(share * targets) if share is not None else None,
-                    targets,
+                    share,
                     values,
                 )
             )

@@ -338,7 +338,3 @@ def _invalid(config: BatchConfig) -> str:
     if config.ray_address and config.executor != "ray":
         return "--ray-address needs --executor ray"
     return rubric_problem(config)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

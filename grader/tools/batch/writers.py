@@ -191,13 +191,13 @@ def leaderboard_md(leaderboard: Leaderboard) -> list[str]:
             "",
             f"### {_cell(board.preset or 'preset not named')}",
             "",
-            "| rank | submission | targets met | points | "
+            "| rank | submission | challenge | points | "
             + " | ".join(map(_cell, _board_cells(board)))
             + " |",
             "| ---: | --- | ---: | ---: |" + " ---: |" * len(board.metrics),
         ]
         for s in board.standings:
-            met = "n/a" if s.targets_met is None else f"{s.targets_met}/{s.targets}"
+            met = "n/a" if s.share is None else f"{s.share:.0%}"
             points = "n/a" if s.score is None else f"{s.score:.4g}/{number_text(s.max_score)}"
             values = " | ".join(_value(s.values.get(metric)) for metric, _ in board.metrics)
             lines.append(f"| {s.rank} | {_cell(s.submission)} | {met} | {points} | {values} |")
@@ -308,19 +308,18 @@ def write_charts(out: Path, summary: Summary, rows: Sequence[Graded]) -> list[Pa
 
 #: The leaderboard's chart in the batch's output folder.
 LEADERBOARD_CHART = "leaderboard.png"
-#: A point's colour by the share of the challenge's targets met (none, some, all; grey: no points to compare).
+#: A point's colour by the challenge's share of points (none, some, all; grey: no points to compare).
 _MET_COLOURS = ("#c44e52", "#dd8452", "#55a868")
 
 
 def _plotted(board: Board) -> list[tuple[str, float, float, float | None]]:
-    """(submission, perplexity, sentiment, share of targets met) of the standings the chart can place."""
+    """(submission, perplexity, sentiment, the challenge's share of points) of the standings the chart can place."""
     points = []
     for s in board.standings:
         sentiment, perplexity = s.values.get(SENTIMENT), s.values.get(PERPLEXITY)
         if sentiment is None or perplexity is None or not perplexity > 0:  # a log axis has no place for it
             continue
-        share = s.targets_met / s.targets if s.targets_met is not None and s.targets else None
-        points.append((s.submission, perplexity, sentiment, share))
+        points.append((s.submission, perplexity, sentiment, s.share))
     return points
 
 
@@ -418,10 +417,10 @@ def print_summary(summary: Summary, rows: Sequence[Graded], console: Any) -> Non
         table = Table(
             title=f"Challenge leaderboard ({text(board.preset or 'preset not named')})", title_justify="left"
         )
-        for title in ("rank", "submission", "targets", *(metric for metric, _ in board.metrics)):
+        for title in ("rank", "submission", "challenge", *(metric for metric, _ in board.metrics)):
             table.add_column(text(title), justify="left" if title == "submission" else "right")
         for s in board.standings[:TERMINAL_BOARD]:
-            met = "n/a" if s.targets_met is None else f"{s.targets_met}/{s.targets}"
+            met = "n/a" if s.share is None else f"{s.share:.0%}"
             table.add_row(
                 str(s.rank), text(s.submission), met, *(_value(s.values.get(m)) for m, _ in board.metrics)
             )

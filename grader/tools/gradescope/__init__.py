@@ -1,6 +1,6 @@
 """The Gradescope autograder: build its zip, and the runner inside it.
 
-    python -m grader.tools.gradescope build --out DIR [--seed N] [--no-training]     (instructor, once per term)
+    python -m grader.tools gradescope build --out DIR [--seed N] [--no-training]     (instructor, once per term)
     python -m grader.tools.gradescope run                                             (Gradescope, per submission)
 
 ``build`` writes ``DIR/gradescope-autograder.zip`` (and the same files unpacked in ``DIR/gradescope-autograder/``

@@ -1,4 +1,4 @@
-"""``python -m grader.tools.gradescope build|run``: see :mod:`grader.tools.gradescope`."""
+"""``python -m grader.tools gradescope build|run``: see :mod:`grader.tools.gradescope`."""
 
 import sys
 

@@ -1,4 +1,4 @@
-"""``python -m grader.tools.gradescope build|run``."""
+"""``python -m grader.tools gradescope build|run``."""
 
 from __future__ import annotations
 
@@ -53,7 +53,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         "gradescope: upload the zip in the assignment's 'Configure Autograder' page (base image: Ubuntu 22.04)"
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
