@@ -668,7 +668,7 @@ def write_document(
             "## The kl_coef sweep",
             "",
             f"Both penalties at each `kl_coef`, seeds {', '.join(map(str, sweep_seeds))}, learning rate "
-            f"{config.learning_rate:g} (held fixed: a larger one moves every point further from the reference).",
+            f"{config.learning_rate:g}, held fixed (the `none` rows above show how far the learning rate alone moves a run).",
             "",
             *sweep_table(specs, summaries),
             "",
