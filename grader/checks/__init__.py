@@ -19,7 +19,4 @@ REGISTRY: dict[str, CheckFunction] = {
     **challenge.checks(),
 }
 
-#: check id -> the training runs it judges (its grade's engine makes the union of its checks' runs)
-RUNS_JUDGED: dict[str, frozenset[str]] = {**training_checks.RUNS_JUDGED, **challenge.RUNS_JUDGED}
-
-__all__ = ["REGISTRY", "RUNS_JUDGED"]
+__all__ = ["REGISTRY"]

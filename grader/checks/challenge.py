@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 
-from grader.checks.training import _finish, _run_failed, run_set
+from grader.checks.training import _finish, _run_failed, judging, run_set
 from grader.contract import CheckContext, CheckFunction, CheckOutcome, LeaderboardEntry, Submission
 from grader.training.challenge import NAME
 from grader.training.runs import RunRecord
@@ -128,9 +128,5 @@ def check_challenge(submission: Submission, context: CheckContext) -> CheckOutco
     return _finish(outcome, runs, context)
 
 
-#: The run this check judges (see grader.checks.training.RUNS_JUDGED)
-RUNS_JUDGED = {"challenge.outcome": frozenset({"challenge"})}
-
-
 def checks() -> dict[str, CheckFunction]:
-    return {"challenge.outcome": check_challenge}
+    return {"challenge.outcome": judging(check_challenge, "challenge")}

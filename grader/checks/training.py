@@ -557,20 +557,17 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
     return _finish(outcome, runs, context)
 
 
-#: The runs each check judges (the engine makes only those of the grade's checks: ``--only training.shaped``
-#: makes two runs, not four).
-RUNS_JUDGED: dict[str, frozenset[str]] = {
-    "training.baseline": frozenset({"baseline"}),
-    "training.forward_kl": frozenset({"baseline", "forward"}),
-    "training.backward_kl": frozenset({"baseline", "backward"}),
-    "training.shaped": frozenset({"forward", "shaped"}),
-}
+def judging(check: CheckFunction, *runs: str) -> CheckFunction:
+    """Mark ``check`` with the training runs it judges (``runs_judged``): a grade's engine makes only the runs of
+    its checks (``--only training.shaped`` makes two runs, not four)."""
+    check.runs_judged = frozenset(runs)  # type: ignore[attr-defined]
+    return check
 
 
 def checks() -> dict[str, CheckFunction]:
     return {
-        "training.baseline": check_baseline,
-        "training.forward_kl": _check_kl("forward"),
-        "training.backward_kl": _check_kl("backward"),
-        "training.shaped": check_shaped,
+        "training.baseline": judging(check_baseline, "baseline"),
+        "training.forward_kl": judging(_check_kl("forward"), "baseline", "forward"),
+        "training.backward_kl": judging(_check_kl("backward"), "baseline", "backward"),
+        "training.shaped": judging(check_shaped, "forward", "shaped"),
     }

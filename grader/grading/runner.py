@@ -79,16 +79,18 @@ class GradeRequest:
     artifact_stem: str | Path | None = None
 
 
-def runs_judged(entries: Sequence[RubricEntry]) -> frozenset[str] | None:
-    """The training runs the grade's checks judge; None (the four graded runs) for a check of unknown runs."""
-    from grader.checks import RUNS_JUDGED
-
+def runs_judged(
+    entries: Sequence[RubricEntry], registry: Mapping[str, CheckFunction]
+) -> frozenset[str] | None:
+    """The training runs the grade's checks judge (each training check's ``runs_judged``); None (the four graded
+    runs) when a check does not say which (an instructor's own)."""
     wanted: set[str] = set()
     for entry in entries:
         if entry.requires_training:
-            if entry.check_id not in RUNS_JUDGED:
-                return None  # a check of the instructor's own: make what a grade always made
-            wanted |= RUNS_JUDGED[entry.check_id]
+            runs = getattr(registry.get(entry.check_id), "runs_judged", None)
+            if runs is None:
+                return None
+            wanted |= runs
     return frozenset(wanted)
 
 
@@ -204,7 +206,7 @@ def grade(
                 sandbox=config,
                 progress=training_progress,
                 # only the runs this grade's checks judge (the tuning challenge's only when the rubric has it)
-                wanted=runs_judged(entries),
+                wanted=runs_judged(entries, registry),
             )
             artifact_stem = request.artifact_stem
             try:

@@ -180,10 +180,13 @@ def test_only_the_runs_the_grades_checks_judge_are_made(tmp_path, monkeypatch):
 
 
 def test_the_runner_asks_for_the_runs_of_its_checks():
+    from grader.checks import REGISTRY
     from grader.grading.rubric import load_rubric
     from grader.grading.runner import runs_judged
 
     rubric = load_rubric()
-    assert runs_judged(rubric.entries) == ALL_RUNS
-    assert runs_judged([rubric["training.shaped"]]) == {"forward", "shaped"}
-    assert runs_judged([rubric["kl_forward.value"]]) == frozenset()
+    assert runs_judged(rubric.entries, REGISTRY) == ALL_RUNS
+    assert runs_judged([rubric["training.shaped"]], REGISTRY) == {"forward", "shaped"}
+    assert runs_judged([rubric["kl_forward.value"]], REGISTRY) == frozenset()
+    unknown = {**REGISTRY, "training.shaped": lambda submission, context: None}  # an instructor's own check
+    assert runs_judged([rubric["training.shaped"]], unknown) is None
