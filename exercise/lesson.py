@@ -390,7 +390,7 @@ def _made_at(specs: Sequence[RunSpec], summaries: dict[RunSpec, dict]) -> list[s
         except OSError:
             made = "not recorded"
         counts[made] = counts.get(made, 0) + 1
-    return [f"{made} ({count} runs)" for made, count in counts.items()]
+    return [f"{made}: {count}" for made, count in counts.items()]
 
 
 def _row(cells: Sequence[str]) -> str:
@@ -609,7 +609,7 @@ def write_document(
         "",
         f"- command: `{command}`",
         f"- commit: {git_state()} (this document)",
-        *(f"- runs made at: {made}" for made in _made_at(specs, summaries)),
+        f"- runs made at (commit: runs; from each run's {MADE_AT}): {'; '.join(_made_at(specs, summaries))}",
         f"- made: {time.strftime('%Y-%m-%d')}, {distinct} runs ({len(failed)} failed or not run; n/a in the tables)",
         f"- every run: `python -m exercise.train --preset tiny --max_steps {config.max_steps} --eval_every "
         f"{config.eval_every} --validation_prompts {config.validation_prompts} --learning_rate "
