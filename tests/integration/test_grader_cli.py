@@ -44,7 +44,7 @@ def test_reference_gets_full_marks_exit_0_and_junit(tmp_path: Path) -> None:
     elapsed = time.monotonic() - started
     data = _valid(data)
     assert code == 0, out
-    # --no-training: the property checks, 80 of the rubric's 100 points
+    # --no-training: the property checks, 80 of the rubric's 110 points
     assert data["score"] == data["max_score"] == sum(t["max_score"] for t in data["tests"]) == 80
     assert "Training checks skipped (--no-training): 4 checks, 20 points not graded" in data["output"]
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
