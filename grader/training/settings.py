@@ -108,7 +108,7 @@ class ChallengeTargets:
     min_sentiment: float  # validation sentiment mean at least this
     max_ref_perplexity: float  # the samples' perplexity under the reference model at most this
     min_distinct_2: float  # distinct bigram share of the samples at least this
-    max_steps: int  # the longest run a student may ask for (the grade's time budget)
+    max_run_steps: int  # the longest run a student may ask for (the grade's time budget)
 
 
 @dataclass(frozen=True)
@@ -166,15 +166,15 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
             "must be positive"
         )
     challenge = section("challenge", ChallengeTargets)
-    if challenge.max_steps != int(challenge.max_steps) or challenge.max_steps < 20:
-        raise SettingsError(f"{path}: [{preset}.challenge] max_steps must be a whole number of at least 20")
+    if challenge.max_run_steps != int(challenge.max_run_steps) or challenge.max_run_steps < 20:
+        raise SettingsError(f"{path}: [{preset}.challenge] max_run_steps must be a whole number of at least 20")
     return TrainingSettings(
         preset=preset,
         calibrated=bool(table.get("calibrated", False)),
         note=str(table.get("note", "")),
         runs=runs,
         thresholds=thresholds,
-        challenge=ChallengeTargets(**{**challenge.__dict__, "max_steps": int(challenge.max_steps)}),
+        challenge=ChallengeTargets(**{**challenge.__dict__, "max_run_steps": int(challenge.max_run_steps)}),
     )
 
 

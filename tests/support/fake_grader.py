@@ -161,7 +161,7 @@ def _challenge(preset: str, ended_at: list[float]) -> TestResult:
             {"step": 1, "sentiment_mean": sentiment, "ref_perplexity": perplexity, "distinct_2": distinct},
         ],
     )
-    outcome = score_challenge(record, ChallengeTargets(*CHALLENGE_TARGETS, max_steps=100), preset)
+    outcome = score_challenge(record, ChallengeTargets(*CHALLENGE_TARGETS, max_run_steps=100), preset)
     name, max_score = CHALLENGE
     return TestResult(
         name,

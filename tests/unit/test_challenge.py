@@ -18,7 +18,7 @@ from grader.training.engine import TrainingEngine
 from grader.training.runs import RunRecord
 from grader.training.settings import ChallengeTargets, load_settings
 
-TARGETS = ChallengeTargets(min_sentiment=0.8, max_ref_perplexity=20.0, min_distinct_2=0.5, max_steps=120)
+TARGETS = ChallengeTargets(min_sentiment=0.8, max_ref_perplexity=20.0, min_distinct_2=0.5, max_run_steps=120)
 ALL_RUNS = frozenset({"baseline", "forward", "backward", "shaped", "challenge"})
 TUNED = {
     "kl_type": "forward",
