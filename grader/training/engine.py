@@ -239,7 +239,9 @@ class TrainingEngine:
         self, submission: Submission, seed: int, reasons: dict[str, str | None], records: dict[str, RunRecord]
     ) -> ChallengeConfig | None:
         """The challenge's configuration when its run can be made; else None and its record says why."""
-        declaration = read_challenge(self.submission_path, load_settings(self._preset()).challenge.max_run_steps)
+        declaration = read_challenge(
+            self.submission_path, load_settings(self._preset()).challenge.max_run_steps
+        )
         if declaration.config is None:
             records["challenge"] = RunRecord("challenge", error=declaration.problem, gated=True)
             return None

@@ -167,7 +167,9 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
         )
     challenge = section("challenge", ChallengeTargets)
     if challenge.max_run_steps != int(challenge.max_run_steps) or challenge.max_run_steps < 20:
-        raise SettingsError(f"{path}: [{preset}.challenge] max_run_steps must be a whole number of at least 20")
+        raise SettingsError(
+            f"{path}: [{preset}.challenge] max_run_steps must be a whole number of at least 20"
+        )
     return TrainingSettings(
         preset=preset,
         calibrated=bool(table.get("calibrated", False)),
