@@ -135,7 +135,7 @@ def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Pat
             only=TRAINING_IDS,
             seed=seed,
             artifact_stem=tmp_path / f"{path.stem}-results",
-            training_options=TrainingOptions(baseline_run=str(baseline_run)),
+            training_options=TrainingOptions(baseline_run=str(baseline_run) if baseline_run else ""),
         )
     )
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
