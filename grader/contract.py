@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -33,6 +34,23 @@ KL_FUNCTIONS: tuple[str, ...] = tuple(KL_KINDS.values())
 EXERCISE: dict[str, str] = EXERCISES
 #: The check-id group of each function (``kl_forward.direction`` is about ``kl_penalty_forward``).
 CHECK_GROUPS: dict[str, str] = {"kl_forward": FORWARD, "kl_backward": BACKWARD, "shaping": SHAPING}
+
+
+def top_level_assignments(tree: ast.Module, name: str) -> list[ast.expr | None]:
+    """The values assigned to ``name`` at the top level of a submission file's syntax tree, in file order (None for
+    a bare annotation, ``NAME: str``): how the grader reads what a file declares (its shaping goal, its tuning
+    challenge) without running it. Assignments inside functions, classes or ``if`` blocks are not declarations."""
+    values: list[ast.expr | None] = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign):
+            targets, value = [node.target], node.value
+        else:
+            continue
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            values.append(value)
+    return values
 
 
 def function_of_check(check_id: str) -> str:

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from grader.checks import strategies as S
 from grader.checks.harness import Falsified, call, fmt
-from grader.contract import SHAPING, Submission
+from grader.contract import SHAPING, Submission, top_level_assignments
 
 DECLARATION = "SHAPING_GOAL"
 DEFAULT_GOAL = "repetition"
@@ -50,25 +50,15 @@ def read_declaration(path: str | Path) -> Declaration:
         tree = ast.parse(Path(path).read_bytes())
     except (OSError, SyntaxError, ValueError):
         return Declaration(DEFAULT_GOAL)  # the import fails anyway, with its own message
-    value: Any = None
-    found = False
-    for node in tree.body:
-        targets = (
-            node.targets
-            if isinstance(node, ast.Assign)
-            else [node.target]
-            if isinstance(node, ast.AnnAssign)
-            else []
-        )
-        if any(isinstance(t, ast.Name) and t.id == DECLARATION for t in targets):
-            found = True
-            value = node.value.value if isinstance(node.value, ast.Constant) else ...
-    if not found:
+    values = top_level_assignments(tree, DECLARATION)
+    if not values:
         return Declaration(
             DEFAULT_GOAL,
             f'No {DECLARATION} declared in your file: your shaping is graded for the "{DEFAULT_GOAL}" goal. '
             f'Declare yours beside shaped_reward, e.g. {DECLARATION} = "{DEFAULT_GOAL}" (goals: {choices}).',
         )
+    last = values[-1]  # what the module ends up with
+    value: Any = last.value if isinstance(last, ast.Constant) else ...
     if isinstance(value, str) and value.strip().lower() in GOALS:
         return Declaration(value.strip().lower())
     shown = "not a plain string" if value is ... else repr(value)[:60]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from grader.contract import BACKWARD, FORWARD, SHAPING
+from grader.contract import BACKWARD, FORWARD, SHAPING, top_level_assignments
 
 NAME = "TRAINING_CHALLENGE"
 
@@ -79,17 +79,9 @@ def read_challenge(path: str | Path, max_steps: int) -> Declaration:
         tree = ast.parse(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError) as exc:
         return Declaration(None, f"the file could not be read ({type(exc).__name__})")
-    value = None
-    for node in tree.body:
-        targets = (
-            node.targets
-            if isinstance(node, ast.Assign)
-            else [node.target]
-            if isinstance(node, ast.AnnAssign)
-            else []
-        )
-        if any(isinstance(t, ast.Name) and t.id == NAME for t in targets) and node.value is not None:
-            value = node.value
+    # the last assignment is what the module ends up with (a bare annotation assigns nothing)
+    values = [v for v in top_level_assignments(tree, NAME) if v is not None]
+    value = values[-1] if values else None
     if value is None:
         return Declaration(None, f"no {NAME} = {{...}} at the top level of your rewards.py")
     try:
