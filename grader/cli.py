@@ -137,6 +137,14 @@ class GradeConfig:
             "metavar": "FILE",
         },
     )
+    no_run_cache: bool = field(
+        default=False,
+        metadata={
+            "help": "make the training checks' control run even when an earlier grade on this machine kept a "
+            "matching one (kept in $GRADER_RUN_CACHE, else ~/.cache/rl-sentiment/runs; only the control run, "
+            "which calls none of your code, is kept)",
+        },
+    )
     model_name: str | None = field(
         default=None,
         metadata={
@@ -349,12 +357,16 @@ def _grade(
     from grader.grading.locate import locate_submission
     from grader.grading.runner import GradeRequest, grade
     from grader.sandbox import SandboxConfig
+    from grader.training import cache as run_cache
     from grader.training.engine import TrainingOptions
 
     located = locate_submission(config.submission)
     if located.path is None:
         return _not_gradeable(f"Nothing to grade: {located.error}", config, started)
     hidden = [config.results.absolute().parent] + ([config.junit.absolute().parent] if config.junit else [])
+    kept_runs = "" if config.no_run_cache or config.no_training else run_cache.default_dir()
+    if kept_runs:
+        hidden.append(Path(kept_runs).absolute())  # a forged control run would move every comparison
     from grader.training.settings import model_option_value
 
     def model(
@@ -386,6 +398,7 @@ def _grade(
             else "",
             model_name=model(config.model_name),
             sentiment_model=model(config.sentiment_model),
+            run_cache=str(Path(kept_runs).absolute()) if kept_runs else "",
         ),
         # results.json -> results_training.png beside it
         artifact_stem=config.results.absolute().with_suffix(""),

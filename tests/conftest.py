@@ -15,6 +15,17 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 # Tests never reach the Hugging Face Hub: fail fast instead of waiting on the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The control run that `python -m grader` keeps across grades (grader/training/cache.py) is kept for this test
+# session only, in a directory of its own: the user's ~/.cache is never read or written, and the grades of one
+# session share their seed-0 control as a student's grades do. Set before xdist starts its workers (they
+# inherit it); a test that needs its grades to make the control passes --no-run-cache. Removed at the end.
+if "GRADER_RUN_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["GRADER_RUN_CACHE"] = _RUN_CACHE = tempfile.mkdtemp(prefix="grader-test-runs-")
+    atexit.register(shutil.rmtree, _RUN_CACHE, ignore_errors=True)
 
 import pytest
 from hypothesis import HealthCheck, settings

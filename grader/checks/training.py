@@ -125,7 +125,8 @@ def overrun_cause(record: RunRecord, baseline: RunRecord | None) -> str | None:
     * the control run (none of the submission's code) also missed its budget;
     * the control's time, scaled by the run costs (``runs.COST``) to the work the run's training process had to
       do within the budget (``record.budget_cost``: this run and those before it in the same process), reached
-      :data:`SLOW_MACHINE_SHARE` of the budget;
+      :data:`SLOW_MACHINE_SHARE` of the budget (a control made before this grade, ``made_earlier``, says nothing
+      about the machine now and is not used);
     * the run's own time outside the submission's calls (``timing``: ``wall_seconds`` minus
       ``submission_seconds``) reached that share of it.
     """
@@ -137,7 +138,7 @@ def overrun_cause(record: RunRecord, baseline: RunRecord | None) -> str | None:
         )
     if not budget or budget <= 0:
         return None
-    if baseline is not None and baseline.usable and baseline.wall_time_s:
+    if baseline is not None and baseline.usable and baseline.wall_time_s and not baseline.made_earlier:
         per_unit = float(baseline.wall_time_s) / COST["baseline"]
         needed = per_unit * (record.budget_cost or COST.get(record.run, 1.0))
         if needed >= SLOW_MACHINE_SHARE * budget:

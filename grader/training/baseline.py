@@ -18,6 +18,7 @@ makes one by hand (the batch does this itself).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -40,7 +41,8 @@ from grader.training.settings import (
 )
 
 FORMAT = "rl-sentiment baseline run"
-VERSION = 1
+#: 2: files record the training pipeline's digest (version 1 files are refused: make them again)
+VERSION = 2
 #: The libraries a run's numbers depend on (the grader process reads their versions without importing them).
 LIBRARIES = ("torch", "transformers", "trl")
 #: What the scoring reads from every validation of the baseline.
@@ -53,15 +55,50 @@ class BaselineError(ValueError):
     """A shared baseline file that cannot be used for this grade (the message is one line saying why)."""
 
 
+#: The code and files a run's numbers depend on besides the libraries: the exercise's pipeline and shipped model
+#: (the student's exercise/rewards.py aside: the baseline calls none of it) and the grader's training lane.
+_PIPELINE_ROOTS = (
+    (Path(__file__).resolve().parents[2] / "exercise", ("rewards.py",)),
+    (Path(__file__).resolve().parent, ()),
+)
+#: The sentiment scorer of the tiny preset is a library too; its version is part of the pipeline's digest.
+_PIPELINE_LIBRARIES = ("vaderSentiment",)
+
+
+def pipeline_digest() -> str:
+    """One digest of everything in :data:`_PIPELINE_ROOTS` (Python files and the shipped model's files) and the
+    scorer library's version: a change to any of them (a new grader, an edited pipeline) makes earlier runs stale.
+    About 10 ms: read once per grade."""
+    digest = hashlib.sha256()
+    for root, skipped in _PIPELINE_ROOTS:
+        for path in sorted(root.rglob("*")):
+            if path.name in skipped or not path.is_file() or "__pycache__" in path.parts:
+                continue
+            if path.suffix not in {".py", ".json", ".txt", ".safetensors", ".toml"}:
+                continue
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name in _PIPELINE_LIBRARIES:
+        try:
+            digest.update(f"{name}=={metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name} missing".encode())
+    return digest.hexdigest()
+
+
 def environment() -> dict[str, Any]:
-    """What a baseline run depends on besides its seed and preset: the settings file and library versions."""
+    """What a baseline run depends on besides its seed and preset: the settings file, library versions and the
+    pipeline's code and model files."""
     versions = {}
     for name in LIBRARIES:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = None
-    return {"settings_digest": file_digest(SETTINGS_PATH), "versions": versions}
+    return {
+        "settings_digest": file_digest(SETTINGS_PATH),
+        "versions": versions,
+        "pipeline_digest": pipeline_digest(),
+    }
 
 
 def make_baseline(
@@ -95,10 +132,15 @@ def make_baseline(
         raise BaselineError(
             f"the baseline run failed: {(record.error if record else None) or 'no validation history'}"
         )
+    return baseline_content(record)
+
+
+def baseline_content(record: RunRecord) -> dict[str, Any]:
+    """A baseline file's content for ``record``, a finished baseline run made by this grader."""
     return {
         "format": FORMAT,
         "version": VERSION,
-        "seed": seed,
+        "seed": record.seed,
         "preset": record.preset,
         **environment(),
         "record": record.to_dict(),
@@ -141,6 +183,11 @@ def check_baseline(content: Any, *, seed: int, preset: str, source: str = "the s
         raise BaselineError(
             f"{source} was made with {_versions(content.get('versions'))}, this grader has "
             f"{_versions(here['versions'])}: make it again here"
+        )
+    if content.get("pipeline_digest") != here["pipeline_digest"]:
+        raise BaselineError(
+            f"{source} was made by another version of the training pipeline (exercise/ or grader/training/ "
+            "changed since): make it again"
         )
     record = content.get("record")
     if not isinstance(record, dict) or record.get("run") != "baseline":

@@ -7,8 +7,8 @@ grade's engine for the :class:`RunSet` of the submission at a seed, and the firs
    pipeline's own pre-flight does the same inside the run): a stub or a broken function costs its run, with the
    reason, in milliseconds, and when no function can be trained with, nothing is run at all;
 2. the runs that can be made are made in parallel lanes (:func:`grader.training.runs.execute`), the control
-   run (``baseline``: none of the submission's code) among them unless a shared baseline file replaces it
-   (:mod:`grader.training.baseline`);
+   run (``baseline``: none of the submission's code) among them unless a shared baseline file
+   (:mod:`grader.training.baseline`) or the run an earlier grade kept (:mod:`grader.training.cache`) replaces it;
 3. the records come back as one :class:`RunSet`, which every later check of the grade shares.
 
 One engine per grade (the runner makes it): nothing a grade made leaks into the next.
@@ -25,6 +25,7 @@ from pathlib import Path
 from exercise.presets import PRESETS
 from grader.contract import SHAPING, CallOutcome, Submission
 from grader.sandbox import SandboxConfig
+from grader.training import cache as run_cache
 from grader.training.baseline import BaselineError, load_baseline
 from grader.training.challenge import ChallengeConfig, read_challenge
 from grader.training.lane import resolve_preset
@@ -52,6 +53,8 @@ class TrainingOptions:
     #: the runs' policy and sentiment model (absolute local directories or ``vader``); empty: the preset's
     model_name: str = ""
     sentiment_model: str = ""
+    #: the directory that keeps the control run across grades (:mod:`grader.training.cache`); empty: none
+    run_cache: str = ""
 
 
 @dataclass
@@ -161,29 +164,37 @@ class TrainingEngine:
         # a control is only worth its time with a graded run to compare with it (or a check of its own)
         with_baseline = self.wanted is None or "baseline" in self.wanted or twin == "baseline"
         if with_baseline and any(job.run != "challenge" for job in jobs):
+            o = self.options
             baseline_job = Job("baseline", "baseline", self.submission_path, seed)
-            if shared is None:
+            kept = None if shared is not None else self._kept_baseline(seed)
+            earlier = shared or kept
+            if earlier is None:
                 jobs.insert(0, baseline_job)
             work = Path(self.work_dir or ".") / f"training-seed{seed}"
             records.update(self._execute(jobs, work, budget_s))
-            if shared is not None:
+            if earlier is not None:
                 resolved = {r.preset for r in records.values() if r.preset}
-                # `auto` may resolve otherwise in this grade's lanes: then the shared run is not this grade's
-                if resolved and shared.preset not in resolved:
+                # `auto` may resolve otherwise in this grade's lanes: then the earlier run is not this grade's
+                if resolved and earlier.preset not in resolved:
                     records.update(
                         self._execute([baseline_job], work.with_name(work.name + "-baseline"), budget_s)
                     )
                     baseline_note = (
-                        f"The shared baseline run (--baseline-run) was made with the {shared.preset} preset, but "
-                        f"this grade's runs use {', '.join(sorted(resolved))}: the baseline was made again for "
-                        "this grade."
+                        f"The {'shared' if shared else 'kept'} baseline run was made with the {earlier.preset} "
+                        f"preset, but this grade's runs use {', '.join(sorted(resolved))}: the baseline was made "
+                        "again for this grade."
                     )
-                else:
-                    records["baseline"] = shared
+                elif shared is not None:
+                    records["baseline"] = replace(shared, made_earlier=True)
                     baseline_note = (
                         "This baseline run was made once and shared by every grade at this seed and preset "
                         "(--baseline-run); it calls none of your code, so it is the run this grade would have made."
                     )
+                else:
+                    records["baseline"] = earlier
+                    baseline_note = run_cache.describe(o.run_cache, seed, earlier.preset or "")
+            if o.run_cache and not (o.model_name or o.sentiment_model) and "baseline" in records:
+                run_cache.write(o.run_cache, records["baseline"])  # only a run this grade made, finished
         else:
             records.update(self._execute(jobs, Path(self.work_dir or ".") / f"training-seed{seed}", budget_s))
             records["baseline"] = RunRecord(
@@ -271,6 +282,14 @@ class TrainingEngine:
             sentiment_model=o.sentiment_model,
             on_progress=self.progress,
         )
+
+    def _kept_baseline(self, seed: int) -> RunRecord | None:
+        """The control run an earlier grade on this machine kept (:mod:`grader.training.cache`), when it still
+        matches; None without a cache, with the grade's own models, or when none matches."""
+        o = self.options
+        if not o.run_cache or o.model_name or o.sentiment_model:
+            return None
+        return run_cache.read(o.run_cache, seed, self._preset())
 
     def _shared_baseline(self, seed: int) -> RunRecord | None:
         """The shared baseline run of ``options.baseline_run``, checked against this grade (seed, preset,

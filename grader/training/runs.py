@@ -63,12 +63,16 @@ COST = {"baseline": 1.0, "shaped": 1.4, "forward": 1.4, "backward": 1.4, "challe
 _COST = COST
 
 
-def default_lanes() -> int:
-    """Parallel training processes: one per available CPU core, at most 4."""
+def default_lanes(jobs: int = 0) -> int:
+    """Parallel training processes: one per available CPU core, at most 4; one per job when there is a single
+    job more than cores (3 equal runs on 2 cores: two lanes would make one of them wait for a whole run, three
+    share the cores and end together, for one more process start, about 6 CPU seconds)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
+    if jobs == cores + 1:
+        return max(1, min(4, jobs))
     return max(1, min(4, cores))
 
 
@@ -97,7 +101,8 @@ class RunRecord:
     pre-flight call (or, for the baseline, nothing else could run). ``timed_out``: it missed its time budget
     (``budget_s`` seconds; ``budget_cost``: the work, in :data:`COST` units, its training process had to do within
     that budget: this run and those before it in the same process); whether that is the submission's fault or the
-    machine's is the checks' to decide. The rest says what was run and how long it took: ``key``, ``seed``,
+    machine's is the checks' to decide; ``made_earlier``: a control run made before this grade and reused. The
+    rest says what was run and how long it took: ``key``, ``seed``,
     ``preset``, ``config`` (the ``TrainConfig`` fields), ``wall_time_s``, ``timing`` (``submission_seconds``: the
     time spent in the submission's calls).
     """
@@ -118,6 +123,9 @@ class RunRecord:
     timed_out: bool = False
     budget_s: float | None = None
     budget_cost: float | None = None
+    #: made before this grade and reused (a shared baseline file, the run cache): its time says nothing about
+    #: how fast this machine is now
+    made_earlier: bool = False
 
     #: Always written, even when empty; the others only when set.
     _ALWAYS = ("run", "ok", "error", "component", "internal", "history")
@@ -212,7 +220,7 @@ def execute(
     preexisting = children_of_me()
     started = time.monotonic()
     procs: list[tuple[subprocess.Popen, int | None, list[Job], Path]] = []
-    for n, lane_jobs in enumerate(split_jobs(jobs, lanes or default_lanes())):
+    for n, lane_jobs in enumerate(split_jobs(jobs, lanes or default_lanes(len(jobs)))):
         lane_dir = work / f"lane{n}"
         lane_dir.mkdir(parents=True, exist_ok=True)
         config = {

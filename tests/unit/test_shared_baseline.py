@@ -1,5 +1,5 @@
 """The shared baseline run (grader/training/baseline.py, ``python -m grader --baseline-run FILE``): a file
-that does not match the grade (seed, preset, training settings, libraries, run settings) or is not an ok
+that does not match the grade (seed, preset, training settings, libraries, pipeline, run settings) or is not an ok
 baseline is refused with one line, before anything is graded, and never changes a grade.
 
 The files here are made from a synthetic run record (tests/support/baseline_files.py), so no training run is
@@ -60,6 +60,12 @@ def _spoil(**changes) -> dict:
             0,
             "tiny",
             "torch 1.0",
+        ),
+        (
+            lambda: _spoil(pipeline_digest="0" * 64),
+            0,
+            "tiny",
+            "another version of the training pipeline (exercise/ or grader/training/ changed since)",
         ),
         (lambda: _spoil(record__config__max_steps=5), 0, "tiny", "other run settings than this grader's"),
         (
