@@ -56,19 +56,18 @@ Besides the confinement:
   timed out or the worker has crashed during a check, later calls in that check fail the same way at once, and
   the worker is restarted (the submission re-imported) for the next check;
 * when the worker is done or stuck, its whole process tree is killed (:func:`grader.sandbox.proctree.kill_tree`).
+
+The class is assembled from its parts: starting the worker (:mod:`grader.sandbox.launch`), the pipe exchange
+(:mod:`grader.sandbox.channel`) and the isolation's description (:mod:`grader.sandbox.isolation_report`); this
+module holds its lifecycle (choosing the isolation and the cgroup, restarts, the stop) and the calls.
 """
 
 from __future__ import annotations
 
-import ctypes
-import json
 import math
 import os
-import select
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -76,19 +75,17 @@ from typing import Any
 
 from grader.contract import MAX_SUBMISSION_BYTES, STUDENT_FUNCTIONS, CallOutcome
 from grader.sandbox.cgroup import Cgroup, CgroupLimits, cgroup_host
+from grader.sandbox.channel import WorkerChannel
+from grader.sandbox.errors import SandboxError, SubmissionFileError
+from grader.sandbox.isolation_report import IsolationReport
+from grader.sandbox.launch import WORKER_PATH, WorkerLaunch
 from grader.sandbox.policy import (
     ISOLATION_CHOICES,
     NS_DIR,
     NS_SYSTEM_DIRS,
-    REPO_ROOT,
-    SIGNAL_EXIT_BASE,
     NamespaceLauncher,
     SandboxConfig,
-    enlarge_pipe,
-    gib,
-    namespace_argv,
     namespace_launcher,
-    nproc_limit,
     ns_etc,
     readable_paths,
     sandbox_ids,
@@ -96,55 +93,14 @@ from grader.sandbox.policy import (
 from grader.sandbox.proctree import (
     MemoryWatch,
     become_subreaper,
-    children_of_me,
     kill_tree,
-    new_children,
-    start_ticks,
 )
 from grader.sandbox.protocol import decode_reply, encode_request
 
-WORKER_PATH = Path(__file__).with_name("worker.py")
-_CLONE_NEWIPC = 0x08000000
-# ---------------------------------------------------------------------------------------------------------
-# The sandbox
-# ---------------------------------------------------------------------------------------------------------
+__all__ = ["WORKER_PATH", "SandboxError", "SandboxedSubmission", "SubmissionFileError"]
 
 
-def _ipc_namespace() -> str | None:
-    try:
-        return os.readlink("/proc/self/ns/ipc")
-    except OSError:
-        return None
-
-
-class SandboxError(Exception):
-    """The sandbox itself could not be set up (not the submission's fault)."""
-
-
-class SubmissionFileError(SandboxError):
-    """The submission file cannot be graded at all (unreadable, too large): the submission's problem."""
-
-
-def _describe_exit(returncode: int | None, namespaces: bool = False) -> str:
-    if returncode is None:
-        return "it stopped answering"
-    if namespaces and returncode > SIGNAL_EXIT_BASE:  # bwrap reports a worker killed by signal N as 128 + N
-        returncode = SIGNAL_EXIT_BASE - returncode
-    if returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        hint = {
-            "SIGXCPU": " (CPU time limit exceeded)",
-            "SIGKILL": " (killed: memory or another limit?)",
-            "SIGSEGV": " (segmentation fault)",
-        }.get(name, "")
-        return f"it was killed by {name}{hint}"
-    return f"it exited with status {returncode} (os._exit, or an exit from a thread or native code)"
-
-
-class SandboxedSubmission:
+class SandboxedSubmission(WorkerLaunch, WorkerChannel, IsolationReport):
     """A submission file run in a confined worker process; use as a context manager.
 
     >>> with SandboxedSubmission("rewards.py") as sub:          # doctest: +SKIP
@@ -364,277 +320,6 @@ class SandboxedSubmission:
             )
         return outcome
 
-    # -- worker process -------------------------------------------------------------------------------------
-
-    def _hidden(self) -> list[str]:
-        hidden = [str(REPO_ROOT)] if REPO_ROOT else []
-        return hidden + [str(Path(p).resolve()) for p in self.config.hidden_paths]
-
-    def _spawn(self) -> CallOutcome:
-        if self._tmp is None:
-            raise SandboxError("use SandboxedSubmission as a context manager")
-        self._stop()
-        cfg = self.config
-        request_r, request_w = os.pipe()
-        reply_r, reply_w = os.pipe()
-        for fd in (request_w, reply_w):
-            enlarge_pipe(fd)
-        namespaces = self._launcher is not None
-        work = Path("/tmp") if namespaces else self._tmp / "work"
-        worker_config = {
-            "request_fd": request_r,
-            "reply_fd": reply_w,
-            # inside a PID namespace the parent is the namespace's init, and the kernel ends the worker with it
-            "parent_pid": None if namespaces else os.getpid(),
-            "drop_to": list(self._ids) if namespaces and self._launcher.drop_uid else None,
-            "submission": f"{NS_DIR}/submission.py"
-            if namespaces
-            else str(self._tmp / "sub" / "submission.py"),
-            "display_name": self.display_name,
-            "functions": list(STUDENT_FUNCTIONS),
-            "landlock": cfg.landlock,
-            "landlock_scoping": cfg.landlock_scoping,
-            # without a PID namespace, a seccomp filter guards the grader where Landlock's scoping cannot
-            "signal_filter": not namespaces,
-            # SysV segments belong to no process: allowed only where a memory cgroup counts them and the worker's
-            # own IPC namespace frees them with it (the worker compares its namespace with this one)
-            "sysv_shm_counted": self._cgroup is not None,
-            "host_ipc_ns": _ipc_namespace(),
-            "read_paths": self._read_paths,
-            "write_paths": [str(work), "/dev/null"],
-            "max_reply_bytes": cfg.max_reply_bytes,
-            "limits": {
-                "address_space_bytes": cfg.address_space_bytes,
-                "cpu_seconds": cfg.cpu_seconds,
-                "file_bytes": cfg.file_bytes,
-                "open_files": cfg.open_files,
-                # in the namespaces mode the count is the sandbox's own (a user namespace, or an unused uid)
-                "max_processes": cfg.max_processes if namespaces else nproc_limit(cfg.max_processes),
-            },
-        }
-        env = {
-            "PATH": "/usr/local/bin:/usr/bin:/bin",
-            "HOME": str(work),
-            "TMPDIR": str(work if namespaces else work / "tmp"),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-            "PYTHONHASHSEED": "0",
-            "PYTHONSAFEPATH": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-            "PYTHONNOUSERSITE": "1",
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONIOENCODING": "utf-8",
-            "OMP_NUM_THREADS": "1",
-            "OPENBLAS_NUM_THREADS": "1",
-            "MKL_NUM_THREADS": "1",
-            "MPLBACKEND": "Agg",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
-        logs = self._tmp / "logs"
-        self._preexisting = children_of_me()
-        if namespaces:
-            env["USER"] = env["LOGNAME"] = "sandbox"
-            command = [sys.executable, "-s", "-B", f"{NS_DIR}/worker.py", json.dumps(worker_config)]
-            argv = namespace_argv(self._launcher, self._binds, self._files, cfg.tmpfs_bytes, command)
-        else:
-            argv = [sys.executable, "-s", "-B", str(WORKER_PATH), json.dumps(worker_config)]
-        try:
-            with open(logs / "stdout.txt", "ab") as out, open(logs / "stderr.txt", "ab") as err:
-                self._proc = subprocess.Popen(
-                    argv,
-                    cwd=self._tmp if namespaces else work,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    pass_fds=(request_r, reply_w),
-                    close_fds=True,
-                    start_new_session=True,
-                    preexec_fn=self._preexec(namespaces),
-                )
-        finally:
-            os.close(request_r)
-            os.close(reply_w)
-        self._started_ticks = start_ticks(self._proc.pid)
-        self._oom_base = self._cgroup.oom_kills() if self._cgroup is not None else 0
-        self._watch = MemoryWatch(self._tree_roots(self._proc, namespaces), cfg.memory_bytes).start()
-        self._request_fd, self._reply_fd = request_w, reply_r
-        os.set_blocking(request_w, False)
-        os.set_blocking(reply_r, False)
-        self._buffer = b""
-        self._next_id = 1
-        deadline = time.monotonic() + cfg.import_timeout_s
-        for expected in ("confined", "imported"):
-            line = self._read_line(deadline)
-            if isinstance(line, CallOutcome):
-                self._stop()
-                if expected == "confined":  # no submission code has run yet: the sandbox failed to start
-                    raise SandboxError(
-                        f"the worker did not start ({line.message or line.status}):\n"
-                        f"{self._log_tail('stderr.txt', 2000)}"
-                    )
-                if line.status == "timeout":
-                    return CallOutcome(
-                        "timeout",
-                        None,
-                        f"importing {self.display_name} did not finish within {cfg.import_timeout_s:g} s (an endless loop or slow work at import time?)",
-                    )
-                if line.status == "invalid":
-                    return CallOutcome("error", None, f"importing {self.display_name} failed: {line.message}")
-                return CallOutcome(
-                    "crashed",
-                    None,
-                    f"the submission's process died while importing {self.display_name}: {line.message}",
-                )
-            try:
-                reply = json.loads(line, parse_constant=lambda c: None)
-                ok = isinstance(reply, dict) and reply.get("id") == 0
-            except (ValueError, RecursionError):
-                ok = False
-            if expected == "confined":
-                if not ok or reply.get("status") != "confined" or not isinstance(reply.get("layers"), list):
-                    self._stop()
-                    raise SandboxError(
-                        f"the worker did not start properly:\n{self._log_tail('stderr.txt', 2000)}"
-                    )
-                self._describe_isolation(reply)
-                continue
-            if ok and reply.get("status") == "ready":
-                return CallOutcome("ok")
-            self._stop()
-            message = reply.get("message") if ok and reply.get("status") == "import_error" else None
-            if not isinstance(message, str):
-                message = (
-                    "the import did not complete properly (did the submission write to the grader's channel?)"
-                )
-            return CallOutcome("error", None, f"importing {self.display_name} failed: {message[:4000]}")
-        raise AssertionError("unreachable")
-
-    def _preexec(self, namespaces: bool):
-        """What the worker's process does between fork and exec: enter the sandbox's cgroup (so that everything
-        it starts is born inside it) and, without namespaces but as root, take a new IPC namespace (its SysV
-        segments then die with it; bwrap makes one in the namespaces mode)."""
-        cgroup = self._cgroup
-        unshare = None
-        if not namespaces and os.geteuid() == 0 and sys.platform.startswith("linux"):
-            try:
-                unshare = ctypes.CDLL(None, use_errno=True).unshare
-            except (OSError, AttributeError):
-                unshare = None
-
-        def preexec() -> None:
-            if cgroup is not None:
-                cgroup.enter()
-            if unshare is not None:
-                unshare(_CLONE_NEWIPC)  # best effort: the worker checks which namespace it is in
-
-        return preexec
-
-    def _tree_roots(self, proc: subprocess.Popen, namespaces: bool):
-        """What the memory watch measures: the worker (in the namespaces mode, bwrap: the namespace is below
-        it) and, without namespaces, the orphans it left that were re-parented to us."""
-        started, preexisting = self._started_ticks, self._preexisting | {proc.pid}
-
-        def roots() -> list[int]:
-            if proc.returncode is not None:  # reaped: the pid may belong to someone else now
-                return []
-            if namespaces or started is None:
-                return [proc.pid]
-            return [proc.pid, *new_children(started, preexisting)]
-
-        return roots
-
-    def _describe_isolation(self, reply: dict) -> None:
-        """Combine what the grader set up with what the worker reports it applied (sanitised: untrusted)."""
-        cfg = self.config
-        layers = [str(x)[:120] for x in reply["layers"][:8]]
-        abi = reply.get("landlock_abi")
-        self.landlock_abi = abi if type(abi) is int and 0 <= abi < 100 else 0
-        namespaces = self._launcher is not None
-        tasks = cfg.max_processes is not None and (namespaces or os.geteuid() != 0)
-        held = self.limits_in_force()
-        # the resident-memory watch runs in any case (with a cgroup too: it names what it measured)
-        limits = (
-            f"limits: {gib(cfg.memory_bytes)} resident memory, {cfg.cpu_seconds} s CPU, "
-            f"{gib(cfg.file_bytes)} per file, {cfg.open_files} open files"
-        )
-        if tasks:
-            limits += f", {cfg.max_processes} tasks"
-        all_layers = []
-        if namespaces:
-            user = "unused uid" if self._launcher.drop_uid else "user"
-            all_layers.append(
-                f"namespaces ({self._launcher.version}: pid, net, ipc, uts, mount, {user}; read-only root, "
-                f"/tmp {gib(cfg.tmpfs_bytes)})"
-            )
-        all_layers += layers
-        if self._cgroup is not None:
-            all_layers.append(
-                f"{self._cgroup.host.describe()} ({gib(cfg.memory_bytes)} memory incl. shared memory and /tmp, "
-                f"{held['tasks']}, {held['cpu']})"
-            )
-        all_layers.append(limits)
-        if self._cgroup is None and not namespaces:
-            all_layers.append("process-tree sweep")
-        kind = "namespaces" if namespaces else "landlock" if self.landlock_abi else "none"
-        self.isolation = " + ".join(all_layers)
-        reasons = [
-            r
-            for r in (self._fallback_reason, self._cgroup_reason and f"no cgroup: {self._cgroup_reason}")
-            if r
-        ]
-        if reasons:
-            self.isolation += f" [{'; '.join(reasons)}]"
-        self.sandbox_info = {
-            "isolation": kind,
-            "layers": all_layers,
-            "landlock_abi": self.landlock_abi,
-            "memory_limit_bytes": cfg.memory_bytes,
-            "cgroup": None
-            if self._cgroup is None
-            else {
-                "version": self._cgroup.host.version,
-                "memory_bytes": cfg.memory_bytes,
-                "max_tasks": cfg.max_processes,
-                "cpus": cfg.cpus if self._cgroup.cpu_limited else None,
-            },
-            "limits_in_force": held,
-        }
-        if self._fallback_reason:
-            self.sandbox_info["fallback_reason"] = self._fallback_reason
-        if self._cgroup_reason:
-            self.sandbox_info["cgroup_reason"] = self._cgroup_reason
-
-    def limits_in_force(self) -> dict[str, str]:
-        """Which limit holds for each resource, in words (results.json's ``sandbox.limits_in_force``)."""
-        cfg, group = self.config, self._cgroup
-        namespaces = self._launcher is not None
-        if group is not None:
-            memory = (
-                f"{gib(cfg.memory_bytes)}, every page counted (cgroup: shared memory, memfds, /tmp included)"
-            )
-        else:
-            memory = (
-                f"{gib(cfg.memory_bytes)} resident, mapped pages only (polled; unmapped memfds not counted)"
-            )
-        if group is not None and cfg.max_processes is not None:
-            tasks = f"{cfg.max_processes} tasks (cgroup)"
-        elif cfg.max_processes is not None and (namespaces or os.geteuid() != 0):
-            tasks = f"{cfg.max_processes} tasks (RLIMIT_NPROC)"
-        else:
-            tasks = "no task limit"
-        cpu = (
-            f"{cfg.cpus:g} CPU (cgroup quota)" if group is not None and group.cpu_limited else "no CPU quota"
-        )
-        if group is not None:
-            kill = "by cgroup (frozen, then killed)" if group.host.version == 1 else "by cgroup (cgroup.kill)"
-        elif namespaces:
-            kill = "with the PID namespace"
-        else:
-            kill = "process-tree sweep"
-        return {"memory": memory, "tasks": tasks, "cpu": cpu, "kill": kill}
-
     def _stop(self) -> None:
         if self._watch is not None:
             self._watch.stop()
@@ -650,90 +335,3 @@ class SandboxedSubmission:
                 self._cgroup.kill()
             kill_tree(self._proc, self._started_ticks, self._preexisting)
             self._proc = None
-
-    def _exchange(self, request: bytes, deadline: float) -> bytes | CallOutcome:
-        view = memoryview(request)
-        while view:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return CallOutcome("timeout")
-            _r, writable, _x = select.select([], [self._request_fd], [], remaining)
-            if writable:
-                try:
-                    view = view[os.write(self._request_fd, view) :]
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    return self._dead()
-        return self._read_line(deadline)
-
-    def _read_line(self, deadline: float) -> bytes | CallOutcome:
-        limit = self.config.max_reply_bytes
-        while b"\n" not in self._buffer[: limit + 1]:
-            if len(self._buffer) > limit:  # not read further, not parsed: the worker is killed
-                return CallOutcome("invalid", None, f"it sent a reply larger than {gib(limit)}")
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return CallOutcome("timeout")
-            readable, _w, _x = select.select([self._reply_fd], [], [], remaining)
-            if not readable:
-                continue
-            try:
-                chunk = os.read(self._reply_fd, 1 << 16)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                return self._dead()
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        if len(line) > limit:
-            return CallOutcome("invalid", None, f"it sent a reply larger than {gib(limit)}")
-        return line
-
-    def _dead(self) -> CallOutcome:
-        """The channel closed: describe how the worker ended (it normally exits right after)."""
-        returncode = None
-        if self._proc is not None:
-            try:
-                returncode = self._proc.wait(timeout=1.0)
-            except subprocess.TimeoutExpired:
-                returncode = None
-        watch = self._watch
-        if self._cgroup is not None and self._cgroup.oom_kills() > self._oom_base:
-            how = (
-                f"it used more than {gib(self.config.memory_bytes)} of memory (the sandbox's limit, which counts "
-                "shared memory, memfds and files in /tmp too) and was stopped"
-            )
-        elif watch is not None and watch.exceeded is not None:
-            how = (
-                f"it used more than {gib(watch.limit_bytes)} of memory (the sandbox's limit; measured "
-                f"{gib(watch.exceeded)} resident) and was stopped"
-            )
-        elif returncode is not None:
-            how = _describe_exit(returncode, namespaces=self._launcher is not None)
-        else:
-            how = "it closed the grader's channel"
-        return CallOutcome("crashed", None, how)
-
-    # -- captured output ------------------------------------------------------------------------------------
-
-    def _log_tail(self, name: str, limit: int) -> str:
-        if self._tmp is None:
-            return ""
-        try:
-            with open(self._tmp / "logs" / name, "rb") as f:
-                data = f.read(limit + 1)
-        except OSError:
-            return ""
-        text = data[:limit].decode("utf-8", "replace")
-        return text + ("\n[... truncated]" if len(data) > limit else "")
-
-    def captured_output(self) -> str:
-        """The beginning of what the submission printed (stdout, then stderr), truncated."""
-        limit = self.config.output_excerpt_bytes
-        parts = []
-        for name in ("stdout.txt", "stderr.txt"):
-            text = self._log_tail(name, limit)
-            if text.strip():
-                parts.append(f"[{name.split('.')[0]}]\n{text.rstrip()}")
-        return "\n".join(parts)
