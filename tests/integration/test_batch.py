@@ -358,7 +358,7 @@ def test_the_shared_baseline_is_made_once_and_given_to_every_grade(
     out = tmp_path / "out"
     rows, summary = run_batch(BatchConfig(class_folder, out, jobs=2, seed=3, quiet=True), FAKE_GRADER)
     assert made == [(3, "auto")]  # once for the batch, at its seed
-    shared = out / "_shared" / "baseline-seed3-auto.json"
+    shared = out / "_shared" / "baseline-seed3-tiny.json"  # named with the preset it was made with
     assert json.loads(shared.read_text()) == FAKE_BASELINE
     for name in ("alice", "bob", "carol"):
         argv = json.loads((out / name / "results.json").read_text())["argv"]
@@ -489,10 +489,13 @@ def test_an_unreachable_ray_address_is_one_line_at_once(
 
 
 @pytest.mark.slow
-def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks(tmp_path: Path) -> None:
-    """Slow: the one test that makes real training runs with a shared baseline (the baseline once, then the
-    reference's three runs: about a full grade, 40-60 s of both cores). How a baseline is checked is tested on
-    synthetic runs in tests/unit/test_shared_baseline.py."""
+def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks(
+    tmp_path: Path, kept_control
+) -> None:
+    """Slow: the one test that makes real training runs with a shared baseline: the session's kept control
+    (tests/conftest.py) becomes the batch's shared baseline, then the reference's three runs (about a full
+    grade, 40-60 s of both cores). How a baseline is checked is tested on synthetic runs in
+    tests/unit/test_shared_baseline.py; made by the batch: the test above (with a stand-in)."""
     from grader.training.baseline import load_baseline
 
     subs = tmp_path / "subs"
@@ -501,9 +504,10 @@ def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks
     # A generous time budget: on a busy machine the three runs can take minutes, and this is no test of time.
     rows, summary = run_batch(BatchConfig(subs, out, jobs=1, time_budget=1800, quiet=True))
     assert rows[0].error == "" and rows[0].score == rows[0].max_score == 110  # the challenge: its forward run
-    shared = out / "_shared" / "baseline-seed0-auto.json"
+    shared = out / "_shared" / "baseline-seed0-tiny.json"
     baseline = load_baseline(shared, seed=0, preset="auto")  # a valid shared baseline for this grader
-    assert any(note.startswith("shared baseline run: made once") for note in summary.notes)
+    assert baseline.history == kept_control.history
+    assert any(note.startswith("shared baseline run: kept from an earlier grade") for note in summary.notes)
     results = GradingResults.from_dict(json.loads((out / "ref" / "results.json").read_text()))
     check = next(t for t in results.tests if t.check_id == "training.baseline")
     assert "made once and shared by every grade" in check.output

@@ -128,14 +128,22 @@ def _variant(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Path | None = None):
+def _grade_training(
+    path: Path,
+    tmp_path: Path,
+    seed: int = 0,
+    baseline_run: Path | None = None,
+    only: tuple[str, ...] = TRAINING_IDS,
+    run_cache: str = "",
+):
+    options = TrainingOptions(baseline_run=str(baseline_run) if baseline_run else "", run_cache=run_cache)
     results = grade(
         GradeRequest(
             path,
-            only=TRAINING_IDS,
+            only=only,
             seed=seed,
             artifact_stem=tmp_path / f"{path.stem}-results",
-            training_options=TrainingOptions(baseline_run=str(baseline_run) if baseline_run else ""),
+            training_options=options,
         )
     )
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
@@ -143,12 +151,15 @@ def _grade_training(path: Path, tmp_path: Path, seed: int = 0, baseline_run: Pat
 
 
 @pytest.fixture(scope="module")
-def shared_baseline(tmp_path_factory) -> Path:
-    """The seed-0 baseline run, made once for this module's grades (as a batch shares it: --baseline-run), so
-    each grade below makes three runs instead of four. test_same_seed_same_training_scores makes its own."""
-    from grader.training.baseline import make_baseline, write_baseline
+def shared_baseline(tmp_path_factory, kept_control) -> Path:
+    """The seed-0 baseline run, made once for the session (tests/conftest.py) and shared by this module's grades
+    as a batch shares it (--baseline-run), so each grade below makes three runs instead of four.
+    test_same_seed_same_training_scores makes its own."""
+    from grader.training.baseline import baseline_content, write_baseline
 
-    return write_baseline(tmp_path_factory.mktemp("baseline") / "baseline.json", make_baseline(0, "tiny"))
+    return write_baseline(
+        tmp_path_factory.mktemp("baseline") / "baseline.json", baseline_content(kept_control)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +220,14 @@ def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp
 
 @pytest.mark.slow
 def test_same_seed_same_training_scores(tmp_path, reference_graded):
-    """Slow: the reference graded again (four real GRPO runs), this time making its own baseline: the same
-    scores and feedback as the grade with the shared baseline, so sharing it changes nothing but the time."""
+    """Slow: the reference's control and forward run made again (two real GRPO runs), this time the control
+    by this grade: the same scores and feedback as the grade with the shared (and kept: tests/conftest.py)
+    control, so sharing or keeping it changes nothing but the time. The backward and shaped checks compare with
+    the same control as the forward one; the forward run shows a graded run reproduces too."""
     first, *_ = reference_graded
-    second, _ = _grade_training(REFERENCE, tmp_path)
+    compared = ("training.baseline", "training.forward_kl")
+    second, _ = _grade_training(REFERENCE, tmp_path, only=compared)
+    first = {k: t for k, t in first.items() if k in compared}
     note = re.compile(r"\nThis baseline run was made once and shared[^\n]*")
     curves = re.compile(r"Curves of all training runs: \S+")
 
@@ -253,16 +268,23 @@ def shaped_reward(scores, completions, prompts=None):
 
 
 @pytest.mark.slow
-def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path):
-    """Slow: the baseline and three runs that stop early. A raise, a hang (past the per-call timeout) and a NaN
-    in the middle of a run each score 0 for that run with the reason; the other runs are still made."""
+def test_a_function_that_fails_during_its_run_costs_that_run_only(tmp_path, kept_control):
+    """Slow: three runs that stop early, beside the session's kept control (tests/conftest.py: the run cache
+    through a real grade). A raise, a hang (past the per-call timeout) and a NaN in the middle of a run each
+    score 0 for that run with the reason; the other runs are still made."""
+    from grader.training import cache
+
     path = tmp_path / "rewards.py"
     path.write_text(BROKEN_DURING_THE_RUN)
-    results = grade(GradeRequest(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results"))
+    options = TrainingOptions(run_cache=cache.default_dir())
+    results = grade(
+        GradeRequest(path, only=TRAINING_IDS, artifact_stem=tmp_path / "results", training_options=options)
+    )
     by_id = {t.check_id: t for t in results.tests}
     assert not any(t.internal_error for t in results.tests), [t.output for t in results.tests]
     assert "raised ValueError: forward broke on call 4" in by_id["training.forward_kl"].output
     assert "did not finish in time" in by_id["training.backward_kl"].output
     assert "returned nan" in by_id["training.shaped"].output
     assert all(by_id[c].score == 0 for c in TRAINING_IDS)
-    assert "+0." in by_id["training.baseline"].output  # the control run was still made and scored
+    assert "+0." in by_id["training.baseline"].output  # the control run was still scored ...
+    assert "made by an earlier grade on this machine" in by_id["training.baseline"].output  # ... the kept one

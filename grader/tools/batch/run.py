@@ -63,9 +63,21 @@ class LocalExecutor:
         kill_descendants(self.since, self.preexisting)
 
     def make_baseline(self, seed: int, preset: str, timeout: float) -> dict[str, Any]:
-        from grader.training.baseline import make_baseline
+        """The baseline file's content: the control an earlier grade or batch on this machine kept
+        (grader/training/cache.py) when it matches, else made now and kept."""
+        from grader.training import cache
+        from grader.training.baseline import baseline_content, make_baseline
+        from grader.training.lane import resolve_preset
+        from grader.training.runs import RunRecord
 
-        return make_baseline(seed, preset, timeout_s=timeout)
+        directory = cache.default_dir()
+        kept = cache.read(directory, seed, resolve_preset(preset)) if directory else None
+        if kept is not None:
+            return {**baseline_content(kept), "kept": True}
+        content = make_baseline(seed, preset, timeout_s=timeout)
+        if directory:
+            cache.write(directory, RunRecord.from_dict(content["record"]))
+        return content
 
     def grade(
         self,
@@ -132,13 +144,14 @@ def shared_baseline(
 
     stop = stop if stop is not None else Stop()
     seed = config.seed if config.seed is not None else 0  # the grader's default seed
-    path = config.out / SHARED_DIR / f"baseline-seed{seed}-{config.training_preset}.json"
-    if config.resume and path.is_file():
+    shared_dir = config.out / SHARED_DIR
+    # named with the preset it was made with (`auto` resolves on the machine that makes it)
+    for path in sorted(shared_dir.glob(f"baseline-seed{seed}-*.json")) if config.resume else ():
         try:
             load_baseline(path, seed=seed, preset=config.training_preset)
             return path, f"shared baseline run: kept {path.name} (--resume)"
         except BaselineError:
-            pass  # made again below
+            continue  # made again below
     events.phase("baseline run")
     started = time.monotonic()
     try:
@@ -152,7 +165,12 @@ def shared_baseline(
         return None, f"shared baseline run failed ({reason}): each grade made its own"
     finally:
         events.phase("grading")
-    write_baseline(path, content)
+    path = write_baseline(shared_dir / f"baseline-seed{seed}-{content['preset']}.json", content)
+    if content.pop("kept", False):
+        return path, (
+            f"shared baseline run: kept from an earlier grade on this machine ({content['preset']} preset, "
+            f"seed {seed}; settings, libraries and pipeline match) and used by every grade"
+        )
     return path, (
         f"shared baseline run: made once in {time.monotonic() - started:.0f} s ({content['preset']} preset, "
         f"seed {seed}) and used by every grade"
