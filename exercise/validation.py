@@ -21,7 +21,12 @@ Measured:
   direction would need text sampled from pi_ref).
 * ``ref_perplexity``: exp of the mean negative log-likelihood of the sampled tokens under the reference model
   (temperature 1): how unnatural the samples look to the model we started from.
-* ``completion_length``: mean sampled tokens per completion (EOS included).
+* ``completion_length``: mean sampled tokens per completion (EOS included); ``completion_words``: mean words
+  per completion (:func:`exercise.sentiment.words`: letters and apostrophes), the unit a length shaping counts in.
+* ``sentiment_contrast``: mean distance of the scores from the neutral midpoint 0.5 (0 when all are neutral,
+  0.5 when all are 0 or 1): how far from neutral the completions are, whichever side.
+* ``rhyme_rate``: the share of completions that rhyme (:func:`rhymes`: two consecutive sentences end in words
+  with the same last three letters).
 * ``oov_share`` (models that ship the words of their pre-training corpus: the tiny one): the share of the
   completions' words that never occur in that corpus, i.e. made-up words glued from sub-word pieces
   (:mod:`exercise.tiny.vocabulary` defines it). Rises when the policy drifts into sub-word soup.
@@ -30,6 +35,7 @@ Measured:
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 
@@ -54,6 +60,33 @@ def repetition_rate(texts: Sequence[str]) -> float:
         if ws:
             rates.append(1.0 - len(set(ws)) / len(ws))
     return sum(rates) / len(rates) if rates else 0.0
+
+
+#: Two words rhyme when their last this many letters are the same (a shorter word rhymes only with itself).
+RHYME_LETTERS = 3
+_SENTENCE_END = re.compile(r"[.!?]+")
+
+
+def sentence_end_words(text: str) -> list[str]:
+    """The last word of each sentence of ``text`` (split at . ! ?; the text after the last end counts as one)."""
+    ends = []
+    for sentence in _SENTENCE_END.split(text):
+        ws = words(sentence)
+        if ws:
+            ends.append(ws[-1])
+    return ends
+
+
+def rhymes(text: str) -> bool:
+    """Whether two consecutive sentences of ``text`` end in words with the same last :data:`RHYME_LETTERS`
+    letters (the rule of the grader's rhyme goal)."""
+    ends = [w[-RHYME_LETTERS:] for w in sentence_end_words(text)]
+    return any(a == b for a, b in zip(ends, ends[1:], strict=False))
+
+
+def rhyme_rate(texts: Sequence[str]) -> float:
+    """The share of ``texts`` that rhyme (:func:`rhymes`); 0 for none."""
+    return sum(map(rhymes, texts)) / len(texts) if texts else 0.0
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -177,6 +210,10 @@ class Validator:
             "repetition": repetition_rate(texts),
             **self.divergences(policy, frozen_reference, prompt_ids, completion_ids),
             "completion_length": sum(map(len, completion_ids)) / len(completion_ids),
+            # from the texts and scores above: no sampling, so every other value stays as it was
+            "completion_words": sum(len(words(t)) for t in texts) / len(texts),
+            "sentiment_contrast": sum(abs(s - 0.5) for s in scores) / len(scores),
+            "rhyme_rate": rhyme_rate(texts),
         }
         if self.vocabulary is not None:
             record["oov_share"] = oov_share(texts, self.vocabulary)

@@ -138,6 +138,8 @@ class CheckOutcome:
     artifacts: list[str] = field(default_factory=list)  # files written for people to look at (paths)
     #: numbers a class compares (Gradescope's leaderboard): the tuning challenge's outcome
     leaderboard: list[LeaderboardEntry] = field(default_factory=list)
+    #: what the check measured, for tools (results.json's ``extra_data.measurements``): plain JSON values
+    measurements: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

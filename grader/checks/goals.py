@@ -11,8 +11,16 @@ identity, constants and the gaming shapings fail every goal. The declaration is 
 (never by running it): a top-level ``SHAPING_GOAL = "<goal>"``. A file without one is graded for "repetition",
 the goal this grader checked before goals existed, and the report says so.
 
+Each goal also names its training metric (:class:`TrainingMetric`): in the shaped training run
+(``training.shaped``) that metric of the final validation must move the goal's way against the forward run (the same
+run with the plain score) by a calibrated amount: repetition falls, mean words per completion rise or fall, the
+sentiment scores' distance from neutral widens, the share of rhyming completions rises.
+
 To add a goal: a :class:`Goal` in :data:`GOALS` with its property (it raises :class:`Falsified` when a case breaks
-it) and its case strategy in :mod:`grader.checks.strategies`.
+it), its case strategy in :mod:`grader.checks.strategies` and its training metric: a metric of the validation
+history (:mod:`exercise.validation`) and a threshold key in ``[<preset>.thresholds]`` of
+``grader/training/calibration/thresholds.toml`` (a field of :class:`grader.training.settings.Thresholds`),
+calibrated as ``grader/training/calibration/tiny.md`` describes.
 """
 
 from __future__ import annotations
@@ -142,6 +150,28 @@ def _rhyme(sub: Submission, case: S.RhymeCase) -> None:
 
 
 @dataclass(frozen=True)
+class TrainingMetric:
+    """What the goal's training check (``training.shaped``, :func:`grader.checks.training.score_shaped`) requires
+    of the shaped run: the final validation's ``key`` (a metric of :mod:`exercise.validation`) moved in
+    ``direction`` (+1 up, -1 down) by at least the threshold ``threshold`` (a field of
+    :class:`grader.training.settings.Thresholds`) against the forward run, the same run with the plain score."""
+
+    key: str
+    #: what the metric is, for people
+    name: str
+    direction: int
+    threshold: str
+    #: what a shaping that moved it did to the text ("makes it less repetitive")
+    done: str
+    #: what to do when it did not move
+    hint: str
+
+    @property
+    def way(self) -> str:
+        return "higher" if self.direction > 0 else "lower"
+
+
+@dataclass(frozen=True)
 class Goal:
     id: str
     #: what the shaping is for, as the report says it
@@ -150,6 +180,7 @@ class Goal:
     tested: str
     cases: Callable[[], st.SearchStrategy[Any]]
     prop: Callable[[Submission, Any], None]
+    metric: TrainingMetric
 
 
 def _repetition_prop(sub: Submission, case: Any) -> None:  # the shaping module's own check handles this goal
@@ -163,6 +194,15 @@ GOALS: dict[str, Goal] = {
         "",  # grader.checks.shaping.goal
         S.repetition_cases,
         _repetition_prop,
+        TrainingMetric(
+            "repetition",
+            "repetition (share of a completion's words it already used)",
+            -1,
+            "shaped_min_repetition_drop",
+            "makes it less repetitive",
+            "The text is not less repetitive than with the plain score, which is the reward hack a shaping is "
+            "for: repeating the words and phrases that score well. Make repeating yourself cost reward.",
+        ),
     ),
     "longer": Goal(
         "longer",
@@ -171,6 +211,16 @@ GOALS: dict[str, Goal] = {
         "than a shorter fluent one (and a higher score earns more for the same text).",
         S.length_cases,
         lambda sub, case: _length(sub, case, longer=True),
+        TrainingMetric(
+            "completion_words",
+            "mean words per completion",
+            +1,
+            "shaped_min_words_rise",
+            "makes it longer",
+            "Your completions are not longer than with the plain score. GRPO only compares completions within a "
+            "group: each extra word must change which of them your reward prefers, at scores that differ as "
+            "much as theirs do (the policy lengthens its text by delaying the end-of-text token).",
+        ),
     ),
     "shorter": Goal(
         "shorter",
@@ -179,6 +229,16 @@ GOALS: dict[str, Goal] = {
         "than a longer fluent one (and a higher score earns more for the same text).",
         S.length_cases,
         lambda sub, case: _length(sub, case, longer=False),
+        TrainingMetric(
+            "completion_words",
+            "mean words per completion",
+            -1,
+            "shaped_min_words_drop",
+            "makes it shorter",
+            "Your completions are not shorter than with the plain score. GRPO only compares completions within "
+            "a group: each word fewer must change which of them your reward prefers, at scores that differ as "
+            "much as theirs do (the policy shortens its text by ending it earlier).",
+        ),
     ),
     "contrast": Goal(
         "contrast",
@@ -187,6 +247,17 @@ GOALS: dict[str, Goal] = {
         "(at or above 0.5) each equal step up in score is worth strictly more than the one below it.",
         S.contrast_cases,
         _contrast,
+        TrainingMetric(
+            "sentiment_contrast",
+            "mean distance of the sentiment scores from neutral 0.5",
+            +1,
+            "shaped_min_contrast_rise",
+            "moves it further from neutral",
+            "Your completions are no further from neutral than with the plain score. GRPO only compares "
+            "completions within a group, so a contrast shaping works through how much more it pays a very "
+            "positive completion than a mildly positive one: a transformation that is nearly linear over the "
+            "scores the policy writes (an exponential with a small factor, a small power) changes almost nothing.",
+        ),
     ),
     "rhyme": Goal(
         "rhyme",
@@ -196,5 +267,16 @@ GOALS: dict[str, Goal] = {
         "score earns more for the same text).",
         S.rhyme_cases,
         _rhyme,
+        TrainingMetric(
+            "rhyme_rate",
+            "share of completions in which two consecutive sentences end in rhyming words (the same last three "
+            "letters)",
+            +1,
+            "shaped_min_rhyme_rise",
+            "makes it rhyme more often",
+            "Your completions do not rhyme more often than with the plain score. The bonus must be large enough "
+            "against the score's differences within a group to change which completion GRPO prefers, and it "
+            "must pay what the policy can write: sentence ends (. ! ?) whose last words share their ending.",
+        ),
     ),
 }

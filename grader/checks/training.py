@@ -8,12 +8,13 @@ Four runs per grade, made once and shared by the four checks (the training engin
   run must still learn (a smaller gain) and end much closer to the reference than the baseline, measured by the
   exact KL the penalty is meant to control: KL(pi || pi_ref) for forward, KL(pi_ref || pi) for backward;
 * ``shaped``: the submission's ``shaped_reward`` with its ``kl_penalty_forward`` (exercise 2's run), compared with
-  the ``forward`` run, which differs from it only in the shaping: it must still learn (a sentiment gain), repeat
-  itself less than the plain score does (repetition lower by a calibrated amount: returning the score unchanged
-  reproduces the forward run exactly and fails), and stay near the reference model: text that reads as naturally
-  to it (perplexity under pi_ref at most a calibrated factor above the forward run's) and a policy the penalty
-  still holds (KL(pi || pi_ref) at most a calibrated factor above the forward run's). A shaping that pays for
-  gibberish fails these.
+  the ``forward`` run, which differs from it only in the shaping: it must still learn (a sentiment gain), move
+  the training metric of the goal the submission declares (grader.checks.goals: repetition lower, completions
+  longer or shorter, sentiment further from neutral, more rhymes) by a calibrated amount against it (returning
+  the score unchanged reproduces the forward run exactly and fails every goal), and stay near the reference
+  model: text that reads as naturally to it (perplexity under pi_ref at most a calibrated factor above the
+  forward run's) and a policy the penalty still holds (KL(pi || pi_ref) at most a calibrated factor above the
+  forward run's). A shaping that pays for gibberish fails these.
 
 Before any run starts, each function the run needs is called once on a small batch through the grader's sandbox
 (the pipeline's own pre-flight does the same inside the run): a stub or a broken function costs its run, with the
@@ -46,6 +47,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from grader.checks.goals import GOALS
+from grader.checks.goals import TrainingMetric as GoalMetric
 from grader.checks.misconceptions import diagnose_kl
 from grader.contract import (
     FORWARD,
@@ -326,8 +329,8 @@ def _corpus_words(record: RunRecord) -> frozenset[str] | None:
     return load_corpus_words(model) if model else None
 
 
-def _same_history(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> bool:
-    keys = ("step", "sentiment_mean", "repetition", "ref_perplexity", "kl_forward")
+def _same_history(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]], *also: str) -> bool:
+    keys = ("step", "sentiment_mean", "repetition", "ref_perplexity", "kl_forward", *also)
     return len(a) == len(b) and all(x.get(k) == y.get(k) for x, y in zip(a, b, strict=True) for k in keys)
 
 
@@ -340,11 +343,11 @@ def score_shaped(
 ) -> CheckOutcome:
     """The shaped run (the submission's shaping and forward penalty) against its control, the forward run (the
     plain score and the same penalty, seed and coefficient): it learns (sentiment gain >= ``shaped_min_gain``),
-    for the declared ``goal`` "repetition" (grader.checks.goals) repeats itself less (final repetition at least
-    ``shaped_min_repetition_drop`` below the control's; the other goals' metrics are not calibrated yet, so
-    they are reported, not required) and stays
-    near the reference (final perplexity under it at most ``shaped_max_perplexity_ratio`` x the control's, final
-    KL(pi || pi_ref) at most ``shaped_max_kl_ratio`` x the control's). With the ``baseline`` the feedback also
+    moves the declared ``goal``'s training metric (:class:`grader.checks.goals.TrainingMetric`) its way by at
+    least the goal's threshold (repetition falls, mean words per completion rise or fall, the scores' distance
+    from neutral widens, the share of rhyming completions rises), and stays near the reference (final perplexity
+    under it at most ``shaped_max_perplexity_ratio`` x the control's, final KL(pi || pi_ref) at most
+    ``shaped_max_kl_ratio`` x the control's). With the ``baseline`` the feedback also
     says when the forward penalty did not regularise the control (then the comparison is not the one exercise 2
     is about)."""
     if not _usable(shaped):
@@ -377,11 +380,16 @@ def score_shaped(
     history, base = shaped.history, control.history
     last, ref = history[-1], base[-1]
     g = gain(history)
-    drop = float(ref["repetition"]) - float(last["repetition"])
+    if goal not in GOALS:
+        raise ValueError(f"score_shaped: unknown shaping goal {goal!r} (goals: {', '.join(GOALS)})")
+    metric = GOALS[goal].metric
+    value, ref_value = _goal_value(last, metric, "shaped"), _goal_value(ref, metric, "forward")
+    move = metric.direction * (value - ref_value)  # > 0: the goal's way
+    least = float(getattr(th, metric.threshold))
     ppl, ref_ppl = float(last["ref_perplexity"]), float(ref["ref_perplexity"])
     ratio = ppl / ref_ppl if math.isfinite(ppl) and math.isfinite(ref_ppl) and ref_ppl > 0 else math.nan
     gain_ok = g >= th.shaped_min_gain
-    drop_ok = drop >= th.shaped_min_repetition_drop or goal != "repetition"
+    goal_ok = move >= least
     ppl_ok = ratio <= th.shaped_max_perplexity_ratio  # False for nan: no text to judge
     kl, ref_kl = float(last["kl_forward"]), float(ref["kl_forward"])
     kl_ratio = kl / ref_kl if ref_kl > 0 else (1.0 if kl <= 0 else math.inf)
@@ -392,13 +400,8 @@ def score_shaped(
         f"Your shaped_reward with your kl_penalty_forward ({coef}{last['step']} GRPO steps), compared with the same "
         "run on the plain score (the training.forward_kl run: same penalty, same seed):",
         f"  {_sentiment_line(history)}, must rise at least {th.shaped_min_gain:+g} {'ok' if gain_ok else 'FAILED'}",
-        f"  repetition (share of a completion's words it already used) {last['repetition']:.3f}, the plain "
-        f"score's {ref['repetition']:.3f}: "
-        + (
-            f"must be at least {th.shaped_min_repetition_drop:g} lower {'ok' if drop_ok else 'FAILED'}"
-            if goal == "repetition"
-            else f"not required (your declared goal is {goal!r})"
-        ),
+        f"  your goal ({goal}): {metric.name} {value:.3f}, the plain score's {ref_value:.3f}: must be at least "
+        f"{least:g} {metric.way} {'ok' if goal_ok else 'FAILED'}",
         f"  perplexity under the reference model (how natural the text looks to the model you started from) "
         f"{ppl:.1f} against {ref_ppl:.1f}: {ratio:.2f}x, must be at most {th.shaped_max_perplexity_ratio:g}x "
         f"{'ok' if ppl_ok else 'FAILED'}",
@@ -409,7 +412,11 @@ def score_shaped(
         lines.append(
             f"  (distinct-2 across completions {last['distinct_2']:.2f} against {ref['distinct_2']:.2f})"
         )
-    problem = "unnatural" if not (ppl_ok and kl_ok) else "repetition" if not drop_ok else None
+    if goal != "repetition" and "repetition" in last and "repetition" in ref:
+        lines.append(f"  (repetition {last['repetition']:.3f} against {ref['repetition']:.3f})")
+    problem = "unnatural" if not (ppl_ok and kl_ok) else None
+    if problem is None and not goal_ok and goal == "repetition":
+        problem = "repetition"  # the other goals' first sample shows their metric as well as any
     index, which = _telling_sample(shaped, control, problem)
     samples = [
         _sample_line(shaped, "yours      ", index=index),
@@ -428,10 +435,19 @@ def score_shaped(
                 "here are close to unregularised. Fix the penalty first; this verdict may change with it."
             )
             tags.append("training:control_unregularised")
-    if gain_ok and drop_ok and ppl_ok and kl_ok:
-        lines.append("Your shaping keeps the text positive and natural and makes it less repetitive.")
-        return CheckOutcome(1.0, "\n".join(lines), tags=tags)
-    if _same_history(history, base):
+    measured = {
+        "goal": goal,
+        "metric": metric.key,
+        "value": value,
+        "control": ref_value,
+        "move": move,
+        "least_move": least,
+        "moved": goal_ok,
+    }
+    if gain_ok and goal_ok and ppl_ok and kl_ok:
+        lines.append(f"Your shaping keeps the text positive and natural and {metric.done}.")
+        return CheckOutcome(1.0, "\n".join(lines), tags=tags, measurements=measured)
+    if _same_history(history, base, metric.key):
         lines.append(
             "Your shaped run is the plain-score run step for step: GRPO sees no difference between your reward "
             "and the score. Returning the score unchanged (or shifted by a constant) changes nothing, because "
@@ -464,13 +480,23 @@ def score_shaped(
             "the score drowns the penalty), and do not pay for variety that does not read as text."
         )
         tags.append("training:shaped_gibberish" if not ppl_ok else "training:shaped_overpowers_penalty")
-    if not drop_ok and "training:shaping_changes_nothing" not in tags:
-        lines.append(
-            "The text is not less repetitive than with the plain score, which is the reward hack a shaping is "
-            "for: repeating the words and phrases that score well. Make repeating yourself cost reward."
-        )
+    if not goal_ok and "training:shaping_changes_nothing" not in tags:
+        lines.append(metric.hint)
         tags.append("training:shaping_no_effect")
-    return CheckOutcome(0.0, "\n".join(lines), tags=tags)
+    return CheckOutcome(0.0, "\n".join(lines), tags=tags, measurements=measured)
+
+
+def _goal_value(entry: dict[str, Any], metric: GoalMetric, run: str) -> float:
+    """The goal's metric in a final validation; :class:`NotGradable` when the pipeline did not record it (a
+    training package older than the grader: the grader's problem, not the submission's)."""
+    value = entry.get(metric.key)
+    if not _number(value):
+        raise NotGradable(
+            f"The {run} run's validation did not record {metric.key!r} ({metric.name}), which the declared goal "
+            "is judged by: the training pipeline (exercise/validation.py) is older than the grader. "
+            "Instructors: update both together."
+        )
+    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -88,6 +88,8 @@ class TestResult(_CleanText):
     points_not_graded: float = 0.0
     #: the check's numbers for a class leaderboard (the results' top-level ``leaderboard``)
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
+    #: what the check measured, for tools (``extra_data.measurements``; e.g. the shaped run's goal metric)
+    measurements: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.max_score) and self.max_score >= 0):
@@ -130,8 +132,9 @@ class TestResult(_CleanText):
             "internal_error": self.internal_error,
             "artifacts": list(self.artifacts),
             "leaderboard": list(self.leaderboard),
+            "measurements": dict(self.measurements),
         }
-        data["extra_data"] = {k: v for k, v in extra.items() if v not in (None, "", False, [])}
+        data["extra_data"] = {k: v for k, v in extra.items() if v not in (None, "", False, [], {})}
         if not self.gradable:
             data["extra_data"].update(gradable=False, points_not_graded=self.points_not_graded)
         return data
@@ -216,6 +219,9 @@ class GradingResults(_CleanText):
                     gradable=test_extra.get("gradable") is not False,
                     points_not_graded=_points(test_extra.get("points_not_graded")),
                     leaderboard=_leaderboard(test_extra.get("leaderboard")),
+                    measurements=dict(test_extra["measurements"])
+                    if isinstance(test_extra.get("measurements"), dict)
+                    else {},
                 )
             )
         seed = extra.get("seed")

@@ -429,6 +429,7 @@ def run_check(
         extra_tags=outcome.tags,
         artifacts=[str(a) for a in getattr(outcome, "artifacts", None) or ()],
         leaderboard=[e.to_dict() for e in outcome.leaderboard],
+        measurements=dict(getattr(outcome, "measurements", None) or {}),
     )
 
 
@@ -464,6 +465,7 @@ def _result(
     artifacts: Sequence[str] = (),
     gradable: bool = True,
     leaderboard: Sequence[dict] = (),
+    measurements: dict | None = None,
 ) -> TestResult:
     tags = [entry.function_tag, *entry.tags, *extra_tags]
     if not gradable:
@@ -486,6 +488,7 @@ def _result(
         advisory_failed=entry.advisory and fraction < 1 and not internal_error and gradable,
         artifacts=list(artifacts),
         leaderboard=list(leaderboard),
+        measurements=dict(measurements or {}),
         gradable=gradable,
         points_not_graded=0.0 if gradable else entry.points,
     )

@@ -99,6 +99,13 @@ class Thresholds:
     shaped_min_repetition_drop: float
     shaped_max_perplexity_ratio: float
     shaped_max_kl_ratio: float
+    # The other declared goals' training metrics (grader.checks.goals.TrainingMetric): the least move against the
+    # forward run. Read from thresholds.toml like the rest; the defaults only serve code that builds thresholds
+    # itself (tests) for the repetition goal: with them no run passes another goal's metric.
+    shaped_min_words_rise: float = math.inf
+    shaped_min_words_drop: float = math.inf
+    shaped_min_contrast_rise: float = math.inf
+    shaped_min_rhyme_rise: float = math.inf
 
 
 @dataclass(frozen=True)

@@ -186,13 +186,17 @@ def test_the_identity_shaping_reproduces_its_control_and_fails():
 
 
 def test_the_repetition_drop_is_required_for_the_repetition_goal_only():
-    """Issue 23: a shaping declared for another goal (grader.checks.goals) is not failed for repeating itself as
-    much as the plain score; its goal's own training metric is not calibrated yet, so it is reported, not required."""
+    """Issue 23: a shaping declared for another goal (grader.checks.goals) is judged by its goal's own training
+    metric, not failed for repeating itself as much as the plain score (each goal's metric:
+    tests/unit/test_shaping_goal_training.py)."""
     as_repetitive = shaped_run(repetition=0.13)
     assert C.score_shaped(CONTROL, as_repetitive, TH).fraction == 0.0
-    other = C.score_shaped(CONTROL, as_repetitive, TH, goal="longer")
+    longer = record([{**e, "completion_words": 16.0} for e in as_repetitive.history])
+    control = record([{**e, "completion_words": 12.0} for e in CONTROL.history], config={"kl_coef": 0.3})
+    th = replace(TH, shaped_min_words_rise=2.0)
+    other = C.score_shaped(control, longer, th, goal="longer")
     assert other.fraction == 1.0, other.feedback
-    assert "not required (your declared goal is 'longer')" in other.feedback
+    assert "your goal (longer): mean words per completion 16.000, the plain score's 12.000" in other.feedback
 
 
 def test_a_shaping_that_pays_for_gibberish_fails_on_perplexity():

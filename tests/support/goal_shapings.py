@@ -1,0 +1,74 @@
+"""Correct shapings for each declared goal but "repetition" (the reference's own goal), and the two that must fail
+every goal (identity, a constant): for the goals' property tests (tests/unit/test_goals.py), the training check's
+real-run test and its calibration (grader/training/calibration/tiny.md, "Shaping goals").
+
+Each is written as the reference's shaping is: the score times a positive factor about the text (or, for the
+contrast goal, the original exercise's own exponential), so the reward stays on the score's scale and the KL
+penalty subtracted from it keeps its weight. :func:`submission_file_text` makes a whole submission of one: the
+reference solution (its penalties) with the goal declared and the shaping appended, which replaces the
+reference's ``shaped_reward``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "rewards.py"
+
+
+def contrast_shaping(scores, completions, prompts=None):
+    # the original exercise's first idea: order kept, differences from neutral amplified
+    return [math.exp(3.0 * (s - 0.5)) for s in scores]
+
+
+def longer_shaping(scores, completions, prompts=None):
+    return [s * (1.0 + 0.05 * len(c.split())) for s, c in zip(scores, completions, strict=True)]
+
+
+def shorter_shaping(scores, completions, prompts=None):
+    return [s / (1.0 + 0.05 * len(c.split())) for s, c in zip(scores, completions, strict=True)]
+
+
+def rhyme_shaping(scores, completions, prompts=None):
+    # one more share of the score for each pair of consecutive sentences whose last words share three letters
+    out = []
+    for s, c in zip(scores, completions, strict=True):
+        ends = [w.strip(".,!?")[-3:] for w in (x.split()[-1] for x in c.split(".") if x.split())]
+        out.append(s * (1.0 + sum(a == b for a, b in zip(ends, ends[1:], strict=False))))
+    return out
+
+
+def identity_shaping(scores, completions, prompts=None):
+    return list(scores)
+
+
+def constant_shaping(scores, completions, prompts=None):
+    return [1.0 for _ in scores]
+
+
+#: goal -> a correct shaping for it
+CORRECT = {
+    "contrast": contrast_shaping,
+    "longer": longer_shaping,
+    "shorter": shorter_shaping,
+    "rhyme": rhyme_shaping,
+}
+#: the shapings that must fail every goal (they reproduce the forward run, or learn nothing)
+WRONG = {"identity": identity_shaping, "constant": constant_shaping}
+
+
+def submission_file_text(name: str | None) -> str:
+    """A whole submission: the reference solution, with ``name``'s shaping (a key of :data:`CORRECT` or
+    :data:`WRONG`; None: the reference unchanged) as its ``shaped_reward``, declared for its goal (the wrong ones
+    keep the reference's declaration: they fail every goal)."""
+    source = REFERENCE.read_text(encoding="utf-8")
+    if name is None:
+        return source
+    fn = {**CORRECT, **WRONG}[name]
+    if name in CORRECT:
+        source = source.replace('SHAPING_GOAL = "repetition"', f'SHAPING_GOAL = "{name}"')
+        assert f'SHAPING_GOAL = "{name}"' in source, "the reference's declaration line changed"
+    body = inspect.getsource(fn).replace(f"def {fn.__name__}(", "def shaped_reward(", 1)
+    return f"{source}\n\n# --- {name} shaping (tests/support/goal_shapings.py)\n{body}"
