@@ -141,3 +141,72 @@ if INSTRUCTOR:
         """Build the Gradescope autograder zip with a hidden grading seed (`-- --out DIR [--seed N]`)."""
         install(session)
         session.run("python", "-m", "grader.tools", "gradescope", "build", *session.posargs)
+
+    @nox.session
+    def mutation(session: nox.Session) -> None:
+        """Mutation-test grader/grading/ with mutmut, its unit tests as the killer (slow, manual: not in CI)."""
+        import json
+        import shutil
+
+        install(session)
+        session.install("mutmut>=3.8,<4")
+        # mutmut reads its settings from pyproject.toml and writes its mutated copy to mutants/ beside them: both
+        # live in a scratch copy under build/ (ignored), so the repository carries no mutmut section and lint
+        # never sees mutated code. mutants/ is kept between runs: mutmut retests only the functions that changed.
+        work = Path("build/mutation")
+        work.mkdir(parents=True, exist_ok=True)
+        for folder in ("grader", "tests", "reference", "exercise"):
+            shutil.rmtree(work / folder, ignore_errors=True)
+            shutil.copytree(folder, work / folder, ignore=shutil.ignore_patterns("__pycache__"))
+        if (work / "mutants" / "grader").is_dir():  # mutmut copies the package's data files only once
+            shutil.copytree(
+                "grader",
+                work / "mutants" / "grader",
+                ignore=shutil.ignore_patterns("__pycache__", "*.py"),
+                dirs_exist_ok=True,
+            )
+        # The killer: the in-process tests of grader/grading/ (no grade, no sandbox, no training). A mutant reruns
+        # only those of them that reached the function it changes.
+        killers = [
+            "tests/unit/test_grader_results.py",
+            "tests/unit/test_rubric_gates.py",
+            "tests/unit/test_not_gradable.py",
+            "tests/unit/test_sanitise.py",
+            "tests/unit/test_report_terminal.py",
+            "tests/unit/test_feedback_levels.py",
+            "tests/unit/test_fair_time.py",
+            "tests/unit/test_batch_leaderboard.py",
+            "tests/unit/test_check_ids.py",
+            "tests/unit/test_challenge.py::test_the_runner_asks_for_the_runs_of_its_checks",
+            # the in-process tests of integration/ modules whose other tests grade for real
+            "tests/integration/test_batch.py::test_locate_rules",
+            "tests/integration/test_batch.py::test_locate_refuses_links_to_other_files",
+            "tests/integration/test_live_progress.py::test_the_line_counts_checks_then_shows_each_runs_steps_and_an_eta",
+            "tests/integration/test_live_progress.py::test_only_on_a_terminal_and_never_quiet_or_in_ci",
+            "tests/integration/test_gradescope.py::test_hide_seed",
+            "tests/integration/test_time_budget.py::test_a_function_that_timed_out_fails_its_later_calls_at_once",
+            "tests/integration/test_time_budget.py::test_only_a_functions_own_per_call_timeout_marks_it",
+            "tests/integration/test_time_budget.py::test_check_budgets_are_capped_by_the_grade_budget_and_nothing_runs_after_it",
+            "tests/integration/test_time_budget.py::test_a_budget_must_be_positive_and_finite",
+            "tests/integration/test_time_budget.py::test_the_watchdog_fires_at_the_deadline_and_not_after_the_block",
+        ]
+        settings = {
+            "source_paths": ["grader"],
+            "only_mutate": ["grader/grading/*"],
+            "also_copy": ["reference", "exercise"],
+            "pytest_add_cli_args_test_selection": killers,
+            # the chart test plots with matplotlib (7 s) and reads no grading code the others do not
+            "pytest_add_cli_args": [
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:xdist",
+                "--deselect",
+                "tests/unit/test_batch_leaderboard.py::test_the_chart_plots_sentiment_against_log_perplexity_per_preset",
+            ],
+        }
+        table = "".join(f"{key} = {json.dumps(value)}\n" for key, value in settings.items())
+        (work / "pyproject.toml").write_text(Path("pyproject.toml").read_text() + "\n[tool.mutmut]\n" + table)
+        # `-- results` lists the survivors, `-- show NAME` shows one, `-- run NAME...` retests some.
+        with session.chdir(work):
+            session.run("nice", "-n", "15", "mutmut", *(session.posargs or ["run"]), external=True)
