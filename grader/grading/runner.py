@@ -485,7 +485,12 @@ def _result(
         advisory=entry.advisory,
         misconception=misconception,
         internal_error=internal_error,
-        advisory_failed=entry.advisory and fraction < 1 and not internal_error and gradable,
+        # a check worth no points (advisory, or the training checks' control) that did not hold, or was not run,
+        # is not "passed": its points hide nothing, its status must not either
+        advisory_failed=(entry.advisory or entry.points == 0)
+        and fraction < 1
+        and not internal_error
+        and gradable,
         artifacts=list(artifacts),
         leaderboard=list(leaderboard),
         measurements=dict(measurements or {}),

@@ -233,3 +233,17 @@ def test_from_dict_reads_back_what_to_gradescope_dict_wrote() -> None:
         GradingResults.from_dict({"tests": [{"score": 1}]})
     with pytest.raises(ValueError, match="invalid max_score"):
         GradingResults.from_dict({"tests": [{"name": "x", "max_score": float("nan")}]})
+
+
+@pytest.mark.parametrize(("fraction", "status"), [(0.0, "failed"), (1.0, "passed")])
+def test_a_check_worth_no_points_is_failed_when_it_did_not_hold(fraction: float, status: str) -> None:
+    """training.baseline (the control run, 0 points) of the stub was not run: 0 of 0 is not "passed"
+    (before: results.json said passed for a check that never ran)."""
+    from grader.contract import CheckContext, CheckOutcome
+    from grader.grading.runner import run_check
+
+    entry = load_rubric(DEFAULT_RUBRIC)["training.baseline"]
+    assert entry.points == 0 and not entry.advisory
+    result = run_check(entry, lambda _s, _c: CheckOutcome(fraction, "not run"), object(), CheckContext())
+    assert result.to_gradescope_dict()["status"] == status and result.score == result.max_score == 0
+    assert result.advisory_failed is (status == "failed")
