@@ -66,7 +66,8 @@ class GradeConfig:
         default="auto",
         metadata={
             "help": "models of the training checks: tiny (the small offline model, CPU), gpt2 (GPT-2 and the "
-            "5-star sentiment model, for a GPU), auto (gpt2 on CUDA when both are available locally, else tiny)",
+            "5-star sentiment model, for a GPU), auto (gpt2 on CUDA when both are available locally and its "
+            "thresholds are calibrated, else tiny)",
         },
     )
     training_jobs: int | None = field(

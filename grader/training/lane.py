@@ -42,11 +42,12 @@ def gpt2_models_available(model_name: str = "", sentiment_model: str = "") -> bo
 
 
 def resolve_preset(requested: str, model_name: str = "", sentiment_model: str = "") -> str:
-    """``auto``: ``gpt2`` on CUDA when its models (the preset's or the given ones) are available locally, else
-    ``tiny``."""
+    """``auto``: ``gpt2`` on CUDA when its models (the preset's or the given ones) are available locally and its
+    thresholds are calibrated (``calibrated = true`` in thresholds.toml: placeholders would judge nothing), else
+    ``tiny``. ``--training-preset gpt2`` asks for it whatever its calibration."""
     if requested != "auto":
         return requested
-    if not gpt2_models_available(model_name, sentiment_model):
+    if not gpt2_models_available(model_name, sentiment_model) or not load_settings("gpt2").calibrated:
         return "tiny"  # decided without importing torch (the grader process asks too)
     import torch
 

@@ -120,3 +120,21 @@ def test_graded_runs_take_the_grades_models_and_record_them_only_when_given():
     assert given == {**plain, "model_name": "/models/gpt2", "sentiment_model": "vader"}
     config = resolve_config(TrainConfig(**given))
     assert (config.preset, config.model_name, config.sentiment_model) == ("gpt2", "/models/gpt2", "vader")
+
+
+@pytest.mark.parametrize(("calibrated", "chosen"), [(False, "tiny"), (True, "gpt2")])
+def test_auto_chooses_gpt2_on_a_gpu_only_once_its_thresholds_are_calibrated(monkeypatch, calibrated, chosen):
+    """Before: a GPU machine with GPT-2 cached graded with the gpt2 placeholders, silently."""
+    import torch
+
+    from grader.training import lane
+    from grader.training.settings import load_settings
+
+    gpt2 = load_settings("gpt2")
+    monkeypatch.setattr(lane, "gpt2_models_available", lambda *_a: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(
+        lane, "load_settings", lambda preset, *_a: dataclasses.replace(gpt2, calibrated=calibrated)
+    )
+    assert lane.resolve_preset("auto") == chosen
+    assert lane.resolve_preset("gpt2") == "gpt2"  # asked for by name: whatever its calibration

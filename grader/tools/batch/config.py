@@ -85,7 +85,9 @@ class BatchConfig:
     )
     training_preset: Literal["auto", "tiny", "gpt2"] = field(
         default="auto",
-        metadata={"help": "The grader's --training-preset (auto: each grade picks gpt2 on CUDA, else tiny)."},
+        metadata={
+            "help": "The grader's --training-preset (auto: each grade picks gpt2 on CUDA once its thresholds are calibrated, else tiny)."
+        },
     )
     shared_baseline: bool = field(
         default=True,
