@@ -20,6 +20,10 @@ It is stdlib-only and imports nothing from the grader package. Everything it sen
 (the submission runs in this very process and could write to the reply pipe itself); this file only makes the
 honest path robust: return values are converted to plain floats here, without calling any method the
 submission could have overridden, and encoded without NaN literals (``"nan"``, ``"inf"``, ``"-inf"``).
+
+Why one file of 700 lines: the namespaces mode copies only this file into the sandbox and runs it with
+``PYTHONSAFEPATH`` (no sibling module can be imported), and everything it uses must be bound before the submission
+is imported, so the confinement, the value conversion and the request loop cannot be split into modules.
 """
 
 from __future__ import annotations
