@@ -19,7 +19,13 @@ REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "rewards.py"
 
 
 def contrast_shaping(scores, completions, prompts=None):
-    # the original exercise's first idea: order kept, differences from neutral amplified
+    # an exponential rescaled to map [0, 1] onto [0, 1]: convex (each step up is worth more than the one below)
+    # and on the score's scale, so the KL penalty keeps its weight
+    return [(math.exp(3.0 * s) - 1.0) / (math.exp(3.0) - 1.0) for s in scores]
+
+
+def exponential_shaping(scores, completions, prompts=None):
+    # the original exercise's first idea as it writes it: rewards up to 4.5x the score's scale
     return [math.exp(3.0 * (s - 0.5)) for s in scores]
 
 
@@ -55,20 +61,23 @@ CORRECT = {
     "shorter": shorter_shaping,
     "rhyme": rhyme_shaping,
 }
+#: further correct shapings, by name: (their goal, the shaping)
+ALSO_CORRECT = {"exponential": ("contrast", exponential_shaping)}
 #: the shapings that must fail every goal (they reproduce the forward run, or learn nothing)
 WRONG = {"identity": identity_shaping, "constant": constant_shaping}
 
 
 def submission_file_text(name: str | None) -> str:
-    """A whole submission: the reference solution, with ``name``'s shaping (a key of :data:`CORRECT` or
-    :data:`WRONG`; None: the reference unchanged) as its ``shaped_reward``, declared for its goal (the wrong ones
-    keep the reference's declaration: they fail every goal)."""
+    """A whole submission: the reference solution, with ``name``'s shaping (a key of :data:`CORRECT`,
+    :data:`ALSO_CORRECT` or :data:`WRONG`; None: the reference unchanged) as its ``shaped_reward``, declared for
+    its goal (the wrong ones keep the reference's declaration: they fail every goal)."""
     source = REFERENCE.read_text(encoding="utf-8")
     if name is None:
         return source
-    fn = {**CORRECT, **WRONG}[name]
-    if name in CORRECT:
-        source = source.replace('SHAPING_GOAL = "repetition"', f'SHAPING_GOAL = "{name}"')
-        assert f'SHAPING_GOAL = "{name}"' in source, "the reference's declaration line changed"
+    shapings = {**{g: (g, f) for g, f in CORRECT.items()}, **ALSO_CORRECT}
+    goal, fn = shapings[name] if name in shapings else (None, WRONG[name])
+    if goal is not None:
+        source = source.replace('SHAPING_GOAL = "repetition"', f'SHAPING_GOAL = "{goal}"')
+        assert f'SHAPING_GOAL = "{goal}"' in source, "the reference's declaration line changed"
     body = inspect.getsource(fn).replace(f"def {fn.__name__}(", "def shaped_reward(", 1)
     return f"{source}\n\n# --- {name} shaping (tests/support/goal_shapings.py)\n{body}"

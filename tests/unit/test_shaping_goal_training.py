@@ -98,16 +98,19 @@ def test_each_goal_is_judged_by_its_own_metric_only():
 
 @pytest.mark.parametrize("goal", GOALS)
 def test_identity_and_constant_shapings_fail_every_goal(goal):
-    """Identity reproduces the forward run step for step (every metric's move is 0); a constant learns nothing
-    and leaves every metric where the untrained model has it (here: the control's)."""
+    """Identity reproduces the forward run step for step (every metric's move is 0). A constant learns nothing
+    and leaves the text as the untrained model writes it: as tiny.md measured (seed 0), shorter, less repetitive
+    and closer to neutral than the forward run, so its moves pass the "repetition" and "shorter" metrics; it
+    fails those goals (and every other) on the sentiment gain."""
     identity = C.score_shaped(CONTROL, run("shaped", CONTROL.history), TH, goal=goal)
     assert identity.fraction == 0 and "training:shaping_changes_nothing" in identity.tags
     assert identity.measurements["move"] == 0 and "FAILED" in identity.feedback
+    untrained = {"repetition": 0.05, "completion_words": 11.4, "sentiment_contrast": 0.23, "rhyme_rate": 0.0}
     flat = [0.55, 0.55, 0.56]
-    constant = _with(run("shaped", history(flat, [0.0, 0.0, 0.0], repetition=0.12)), CONTROL_METRICS)
+    constant = _with(run("shaped", history(flat, [0.0, 0.0, 0.0], repetition=0.05)), untrained)
     outcome = C.score_shaped(CONTROL, constant, TH, goal=goal)
     assert outcome.fraction == 0 and "training:shaped_no_learning" in outcome.tags
-    assert "training:shaping_no_effect" in outcome.tags
+    assert outcome.measurements["moved"] is (goal in ("repetition", "shorter"))
 
 
 def test_a_run_without_the_goal_metric_is_not_gradable():
@@ -189,3 +192,17 @@ def test_the_validation_record_has_the_goal_metrics_of_its_own_texts(tiny_gpt2_d
 def test_thresholds_built_in_code_without_the_goal_keys_pass_no_other_goal():
     th = replace(TH, shaped_min_words_rise=math.inf)
     assert C.score_shaped(CONTROL, _shaped("longer", 100.0), th, goal="longer").fraction == 0
+
+
+@pytest.mark.parametrize("name", ["contrast", "longer", "shorter", "rhyme", "exponential"])
+def test_the_calibrations_correct_shapings_pass_their_goals_property(name):
+    """The shapings the goals' training thresholds are calibrated with (tests/support/goal_shapings.py) are correct
+    by the goal's defining property, so the calibration measures correct submissions."""
+    from grader.checks import shaping
+    from grader.contract import SHAPING, CheckContext
+    from tests.support.fake_submission import FakeSubmission
+    from tests.support.goal_shapings import ALSO_CORRECT, CORRECT
+
+    goal, fn = ALSO_CORRECT.get(name) or (name, CORRECT[name])
+    context = CheckContext(seed=0, max_examples=60, shaping_goal=goal)
+    assert shaping.goal(FakeSubmission({SHAPING: fn}), context).fraction == 1
