@@ -1,7 +1,9 @@
-"""The `tiny` offline preset: the shipped model, its corpus, its build script and the prompt sets.
+"""The `tiny` offline preset: the shipped model, its corpus and the prompt sets.
 
 The shipped model stands in for GPT-2 wherever there is no GPU or no Hub, so these tests hold it to GPT-2's
-contract: it loads with ``from_pretrained`` from a directory, is a GPT-2 architecture, and writes words.
+contract: it loads with ``from_pretrained`` from a directory, is a GPT-2 architecture, and writes words. The
+build script's end-to-end run (it trains a model in a process of its own) is in
+``tests/integration/test_tiny_model_build.py``.
 """
 
 from __future__ import annotations
@@ -9,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,18 +22,11 @@ from exercise.prompts import CORPUS_VALIDATION_PROMPTS, TRAIN_PROMPTS, VALIDATIO
 from exercise.tiny import tiny_model_dir
 from exercise.tiny.corpus import NEG, NEU, POS, ReviewGrammar, generate_corpus, opening_kind
 from exercise.tiny.vocabulary import corpus_words, load_corpus_words, oov_share
+from tests.support.model_files import load_model_dir as _load
 
 MAX_BYTES = 10 * 1024 * 1024
 #: The generated corpus of the shipped model's build (build_log.json: 60,000 sentences, seed 0).
 SHIPPED_CORPUS_SHA256 = "1f10501f6ea5313fe9d5a667e45e63eafe547adb16520ab1d2c710675e9eccfd"
-
-
-def _load(path: Path):
-    # Imported here, not at the top: transformers' model classes cost seconds to import, and every pytest-xdist
-    # worker imports every test module.
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    return AutoModelForCausalLM.from_pretrained(path), AutoTokenizer.from_pretrained(path)
 
 
 @pytest.fixture(scope="module")
@@ -157,36 +150,6 @@ def test_shipped_model_writes_words(tiny):
     assert oov_share(texts, load_corpus_words(tiny_model_dir())) < 0.05
     # the tokenizer round-trips plain text, like GPT-2's byte-level BPE
     assert tokenizer.decode(tokenizer(prompt)["input_ids"]) == prompt
-
-
-# -- the build script ------------------------------------------------------------------------------------------
-@pytest.mark.slow  # over 10 s on 2 cores (measured with --durations)
-def test_build_runs_end_to_end(tmp_path):
-    out = tmp_path / "model"
-    cmd = [
-        sys.executable,
-        "-m",
-        "exercise.tiny.build",
-        "--out",
-        str(out),
-        "--seconds",
-        "30",
-        "--max-steps",
-        "12",
-        "--num-sentences",
-        "500",
-        "--eval-samples",
-        "1",
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    log = json.loads((out / "build_log.json").read_text())
-    assert log["final_loss"] < log["initial_loss"]
-    assert 0.0 <= log["val_sentiment_mean"] <= 1.0
-    model, tokenizer = _load(out)
-    assert model.config.model_type == "gpt2" and tokenizer.eos_token_id == 0
-    assert "python -m exercise.tiny.build" in (out / "MODEL_CARD.md").read_text()
-    assert load_corpus_words(out) == frozenset(corpus_words(generate_corpus(500, seed=0)))
 
 
 def test_shipped_model_starts_mid_scale_on_vader(tiny):
