@@ -109,7 +109,7 @@ def run(
         torch.set_num_threads(threads_before)
         result.wall_time_s = time.perf_counter() - started
         result.timing["wall_seconds"] = result.wall_time_s
-        if is_main and result.history:
+        if is_main and result.history and result.config.write_files:
             _write(result, console)
     return result
 

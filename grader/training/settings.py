@@ -213,6 +213,7 @@ def train_config(
         "seed": seed,
         "output_dir": output_dir,
         "save_model": False,
+        "write_files": False,  # the lane returns the record; the run's own files and plot would go unread
         "quiet": True,
     }
 
