@@ -1,10 +1,10 @@
 """What every property check shares: calling the submission, running a hypothesis property with a bounded,
-deterministic search, and turning the shrunk failure into feedback a student can act on."""
+deterministic search, and turning the shrunk failure into feedback a student can act on. Comparing and showing
+numbers (``finite``, ``close``, ``fmt``, ``fmt_args``) is in :mod:`grader.checks.numbers`, re-exported here."""
 
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
 from grader.checks.misconceptions import Diagnosis, Misconception
+from grader.checks.numbers import close, finite, fmt, fmt_args  # noqa: F401 (the checks import them from here)
 from grader.contract import (
     BACKWARD,
     FORWARD,
@@ -187,53 +188,6 @@ def overflowed(exc: OverflowError) -> Falsified:
         f"({type(exc).__name__}: {exc}); every value must be a moderate finite number, far from the largest "
         "float (about 1.8e308)"
     )
-
-
-def finite(values: Sequence[float]) -> bool:
-    return all(math.isfinite(v) for v in values)
-
-
-def close(got: float, want: float, *, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
-    """``got`` within tolerance of ``want``; never true for nan or inf (unless both are the same infinity)."""
-    if not (math.isfinite(got) and math.isfinite(want)):
-        return got == want
-    return abs(got - want) <= atol + rtol * abs(want)
-
-
-def fmt(value: Any, digits: int = 6, max_items: int = 8) -> str:
-    """Compact, rounded rendering of inputs and outputs for feedback."""
-    if isinstance(value, bool) or value is None:
-        return repr(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(float(f"{value:.{digits}g}"))
-    if isinstance(value, int):
-        return repr(value)
-    if isinstance(value, str):
-        text = repr(value)
-        return text if len(text) <= 90 else text[:80] + "...' (" + str(len(value)) + " characters)"
-    if isinstance(value, (list, tuple)):
-        items = list(value)
-        for period in (1, 2, 3, 4):
-            if (
-                len(items) > max_items
-                and len(items) % period == 0
-                and items == items[:period] * (len(items) // period)
-            ):
-                return f"{fmt(items[:period], digits)} * {len(items) // period}"
-        shown = ", ".join(fmt(v, digits) for v in items[:max_items])
-        if len(items) > max_items:
-            shown += f", ... ({len(items) - max_items} more)"
-        return f"[{shown}]"
-    return repr(value)
-
-
-def fmt_args(**named: Any) -> str:
-    width = max(len(k) for k in named)
-    return "\n".join(f"  {k.ljust(width)} = {fmt(v)}" for k, v in named.items())
 
 
 # ---------------------------------------------------------------------------------------------------------------
