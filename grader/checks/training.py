@@ -44,9 +44,11 @@ A check whose rubric gate is closed (its function failed a defining check) score
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from grader.checks.evidence import NEAR, decide, near
 from grader.checks.goals import GOALS
 from grader.checks.goals import TrainingMetric as GoalMetric
 from grader.checks.misconceptions import diagnose_kl
@@ -245,9 +247,14 @@ def score_kl(
         f"  {_sentiment_line(history)}, must rise at least {th.kl_min_gain:+g} "
         f"{'ok' if gain_ok else 'FAILED'}",
     ]
+    measured = {"kl_ratio": ratio, "gain": g, NEAR: []}
+    if near(ratio, th.kl_max_ratio):
+        measured[NEAR].append(f"{name} ratio {ratio:.3f} against at most {th.kl_max_ratio:g}")
+    if near(g, th.kl_min_gain):
+        measured[NEAR].append(f"sentiment gain {g:+.3f} against at least {th.kl_min_gain:+g}")
     if kl_ok and gain_ok:
         lines.append("Your penalty keeps the policy close to the reference while it still learns.")
-        return CheckOutcome(1.0, "\n".join(lines))
+        return CheckOutcome(1.0, "\n".join(lines), measurements=measured)
     tags = []
     if not kl_ok and ratio > 1.0:
         lines.append(
@@ -274,7 +281,7 @@ def score_kl(
             "applied twice, or a penalty that is large even when pi == pi_ref."
         )
         tags.append("training:over_regularises")
-    return CheckOutcome(0.0, "\n".join(lines), tags=tags)
+    return CheckOutcome(0.0, "\n".join(lines), tags=tags, measurements=measured)
 
 
 def _sample_line(record: RunRecord, label: str, limit: int = 110, index: int = 0) -> str | None:
@@ -443,6 +450,24 @@ def score_shaped(
         "move": move,
         "least_move": least,
         "moved": goal_ok,
+        NEAR: [
+            what
+            for what, value_, threshold in (
+                (f"sentiment gain {g:+.3f} against at least {th.shaped_min_gain:+g}", g, th.shaped_min_gain),
+                (f"{metric.name} moved {move:.3f} against at least {least:g}", move, least),
+                (
+                    f"perplexity ratio {ratio:.2f} against at most {th.shaped_max_perplexity_ratio:g}",
+                    ratio,
+                    th.shaped_max_perplexity_ratio,
+                ),
+                (
+                    f"KL ratio {kl_ratio:.2f} against at most {th.shaped_max_kl_ratio:g}",
+                    kl_ratio,
+                    th.shaped_max_kl_ratio,
+                ),
+            )  # fmt: skip
+            if near(value_, threshold)
+        ],
     }
     if gain_ok and goal_ok and ppl_ok and kl_ok:
         lines.append(f"Your shaping keeps the text positive and natural and {metric.done}.")
@@ -545,6 +570,34 @@ def check_baseline(submission: Submission, context: CheckContext) -> CheckOutcom
     return _finish(outcome, runs, context)
 
 
+def _more_evidence(
+    submission: Submission,
+    context: CheckContext,
+    judged: tuple[str, ...],
+    first: RunSet,
+    score: Callable[[RunSet], CheckOutcome],
+) -> Callable[[int], CheckOutcome | None]:
+    """For :func:`grader.checks.evidence.decide`: the check's verdict on its runs (``judged``) made at another
+    seed, or None when the check's time left is not enough for them (judged by what the grade's own runs took)
+    or a run did not finish there: the machine's doing, never evidence against the submission."""
+    started = time.monotonic()
+
+    def judge_at(seed: int) -> CheckOutcome | None:
+        assert isinstance(context, TrainingContext) and context.training is not None  # run_set checked it
+        left = context.budget_s - (time.monotonic() - started)
+        if left < 1.5 * max(first.wall_time_s, 1.0):
+            return None
+        runs = context.training.run_set(submission, seed, left, only=frozenset(judged))
+        if not all(_usable(runs.records.get(name)) for name in judged) or runs.settings is None:
+            return None
+        try:
+            return score(runs)
+        except NotGradable:
+            return None
+
+    return judge_at
+
+
 def _check_kl(kind: str):
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
         runs = run_set(submission, context)
@@ -552,9 +605,18 @@ def _check_kl(kind: str):
         if student.gated or not student.usable:  # judged without the settings: no run may have reported them
             outcome = _run_failed(student, f"your {KL_KINDS[kind]}", runs.records.get("baseline"))
             return _finish(outcome, runs, context)
-        settings = _settings(runs)
-        outcome = score_kl(
-            kind, runs.records.get("baseline"), student, settings.thresholds, settings.runs.kl_coef(kind)
+
+        def score(made: RunSet) -> CheckOutcome:
+            settings = _settings(made)
+            return score_kl(
+                kind, made.records.get("baseline"), made.records[kind], settings.thresholds,
+                settings.runs.kl_coef(kind),
+            )  # fmt: skip
+
+        outcome = decide(
+            score(runs),
+            context.seed,
+            _more_evidence(submission, context, ("baseline", kind), runs, score),
         )
         if outcome.fraction < 1 and student.usable:
             diagnosis = diagnose_kl(submission, KL_KINDS[kind])
@@ -574,12 +636,18 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
         label = f"your {SHAPING} and your {FORWARD}" if shaped.component == FORWARD else f"your {SHAPING}"
         outcome = _run_failed(shaped, label, runs.records.get("baseline"))
         return _finish(outcome, runs, context)
-    outcome = score_shaped(
-        runs.records.get("forward"),
-        shaped,
-        _settings(runs).thresholds,
-        runs.records.get("baseline"),
-        goal=getattr(context, "shaping_goal", None) or "repetition",
+
+    def score(made: RunSet) -> CheckOutcome:
+        return score_shaped(
+            made.records.get("forward"),
+            made.records["shaped"],
+            _settings(made).thresholds,
+            made.records.get("baseline"),
+            goal=getattr(context, "shaping_goal", None) or "repetition",
+        )
+
+    outcome = decide(
+        score(runs), context.seed, _more_evidence(submission, context, ("forward", "shaped"), runs, score)
     )
     return _finish(outcome, runs, context)
 

@@ -110,35 +110,38 @@ class TrainingEngine:
     #: None: the four graded runs
     wanted: frozenset[str] | None = None
 
-    @property
-    def challenge(self) -> bool:
-        return self.wanted is not None and "challenge" in self.wanted
-
     _made: dict[tuple, RunSet] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def submission_name(self) -> str:
         return Path(self.submission_path or "rewards.py").name
 
-    def run_set(self, submission: Submission, seed: int, budget_s: float) -> RunSet:
-        """The four graded runs at ``seed``: made on first use within ``budget_s`` seconds, then shared."""
+    def run_set(
+        self, submission: Submission, seed: int, budget_s: float, only: frozenset[str] | None = None
+    ) -> RunSet:
+        """The graded runs at ``seed`` (those the grade's checks judge, or ``only`` these: a check that wants
+        more evidence at another seed asks for its own runs): made on first use within ``budget_s`` seconds,
+        then shared."""
         if not self.submission_path:
             raise TrainingInternalError("the training engine needs the submission's path")
         o = self.options
+        wanted = self.wanted if only is None else only
         key = (file_digest(self.submission_path), seed, o.preset, file_digest(SETTINGS_PATH), o.model_name,
-               o.sentiment_model)  # fmt: skip
+               o.sentiment_model, wanted)  # fmt: skip
         if key not in self._made:
-            self._made[key] = self._make(submission, seed, budget_s)
+            self._made[key] = self._make(submission, seed, budget_s, wanted)
         return self._made[key]
 
-    def _make(self, submission: Submission, seed: int, budget_s: float) -> RunSet:
+    def _make(
+        self, submission: Submission, seed: int, budget_s: float, wanted: frozenset[str] | None
+    ) -> RunSet:
         started = time.monotonic()
         shared = self._shared_baseline(seed)  # a validated baseline made once for many grades, or None
         records: dict[str, RunRecord] = {}
         jobs = []
         reasons: dict[str, str | None] = {}  # each function is tried once, whichever runs need it
         for name, spec in RUNS.items():
-            if spec.function is None or (self.wanted is not None and name not in self.wanted):
+            if spec.function is None or (wanted is not None and name not in wanted):
                 continue
             failed = None
             for function in spec.needs:
@@ -154,7 +157,8 @@ class TrainingEngine:
                 if failed != spec.function:
                     reason = f"this run also trains with your {failed} ({spec.label}), and {reason}"
                 records[name] = RunRecord(name, error=reason, component=failed, gated=True)
-        challenge = self._challenge(submission, seed, reasons, records) if self.challenge else None
+        with_challenge = wanted is not None and "challenge" in wanted
+        challenge = self._challenge(submission, seed, reasons, records) if with_challenge else None
         twin = self._graded_twin(challenge) if challenge is not None else None
         if twin is not None and twin != "baseline" and twin not in {job.run for job in jobs}:
             twin = None  # its run is not part of this grade (--only): make the challenge's own
@@ -162,7 +166,7 @@ class TrainingEngine:
             jobs.append(Job("challenge", "challenge", self.submission_path, seed, challenge.train_fields()))
         baseline_note = ""
         # a control is only worth its time with a graded run to compare with it (or a check of its own)
-        with_baseline = self.wanted is None or "baseline" in self.wanted or twin == "baseline"
+        with_baseline = wanted is None or "baseline" in wanted or twin == "baseline"
         if with_baseline and any(job.run != "challenge" for job in jobs):
             o = self.options
             baseline_job = Job("baseline", "baseline", self.submission_path, seed)

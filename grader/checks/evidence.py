@@ -1,0 +1,85 @@
+"""More evidence for a training check whose result landed in the calibration's noise band.
+
+One GRPO run is one draw: the same submission at another seed ends elsewhere. The thresholds are calibrated so
+that the reference clears each one, and the wrong variants miss it, by about 2x on every seed measured
+(``grader/training/calibration/tiny.md``); a result closer to a threshold than half that margin (a factor
+:data:`NOISE_BAND`, the square root of 2, either side) says little about the submission and much about the seed.
+Such a verdict is not left to one draw: the check judges the same runs at the next seeds and the majority of
+three decides (a second seed that agrees with the first settles it). The feedback says that this happened, and
+what each seed gave.
+
+Pure orchestration: the check passes a function that judges its runs at another seed (the runs are the grade's
+engine's to make), or answers None when it cannot (no time left in the grade, a run the machine did not finish);
+then the first verdict stands, and the feedback says why.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import replace
+
+from grader.contract import CheckOutcome
+
+#: A result within this factor of a threshold, either side, is inside the noise band (half the 2x margin the
+#: calibration requires, in log scale).
+NOISE_BAND = math.sqrt(2)
+#: The measurement key a scoring function lists the quantities under that landed in the band.
+NEAR = "near_threshold"
+#: At most this many seeds decide (the grade's own and the next ones): a majority of three.
+DRAWS = 3
+
+
+def near(value: float, threshold: float, band: float = NOISE_BAND) -> bool:
+    """``value`` lies within a factor ``band`` of a positive, finite ``threshold``, either side."""
+    if not (math.isfinite(value) and math.isfinite(threshold)) or threshold <= 0:
+        return False
+    return threshold / band <= value <= threshold * band
+
+
+def decide(first: CheckOutcome, seed: int, judge_at: Callable[[int], CheckOutcome | None]) -> CheckOutcome:
+    """``first`` (the verdict at the grade's ``seed``) when it is clear; else the majority over up to
+    :data:`DRAWS` seeds (``seed``, ``seed + 1``, ...), judged by ``judge_at`` (None: no evidence to be had)."""
+    quantities = first.measurements.get(NEAR) or []
+    if not quantities:
+        return first
+    verdicts: list[tuple[int, CheckOutcome]] = [(seed, first)]
+    stopped = ""
+    for extra in range(seed + 1, seed + DRAWS):
+        outcome = judge_at(extra)
+        if outcome is None:
+            stopped = (
+                f"More evidence could not be had at seed {extra} (not enough time left in the grade, or a run this "
+                "machine did not finish): the verdict stands on the seeds judged."
+            )
+            break
+        verdicts.append((extra, outcome))
+        passes = sum(_passed(o) for _, o in verdicts)
+        if max(passes, len(verdicts) - passes) * 2 > DRAWS:
+            break  # a majority of DRAWS already: two agreeing draws settle it
+    passes = sum(_passed(o) for _, o in verdicts)
+    # the majority of the draws made; a tie (the last draw could not be made) leaves the grade's own seed's verdict
+    passed = _passed(first) if passes * 2 == len(verdicts) else passes * 2 > len(verdicts)
+    base = first if _passed(first) == passed else next(o for _, o in verdicts if _passed(o) == passed)
+    listed = ", ".join(f"seed {s} {'pass' if _passed(o) else 'FAIL'}" for s, o in verdicts)
+    agreeing = passes if passed else len(verdicts) - passes
+    note = (
+        f"Your result at seed {seed} was close to a threshold ({', '.join(quantities)}: within a factor "
+        f"{NOISE_BAND:.2f} of it, inside the noise between seeds that the calibration measured), so one training "
+        "run does not decide it and the grader judges the runs at further seeds"
+    )
+    if len(verdicts) > 1:
+        note += f": {listed}. {'Passed' if passed else 'Failed'} on {agreeing} of {len(verdicts)} seeds."
+    else:
+        note += "."
+    if stopped:
+        note += " " + stopped
+    if base is not first:
+        note += f" The run shown above is seed {next(s for s, o in verdicts if o is base)}'s."
+    measurements = {**base.measurements, "seeds": [s for s, _ in verdicts]}
+    measurements["verdicts"] = [_passed(o) for _, o in verdicts]
+    return replace(base, feedback=f"{base.feedback}\n{note}", measurements=measurements)
+
+
+def _passed(outcome: CheckOutcome) -> bool:
+    return outcome.fraction >= 1.0

@@ -1,0 +1,114 @@
+"""A training verdict inside the calibration's noise band is decided by more seeds, not by one draw
+(grader/checks/evidence.py, issue 22 item 3): the check asks the grade's engine for its runs at the next seeds and
+the majority of three decides; a clear verdict costs nothing more; a draw the machine cannot make leaves the
+grade's own verdict, and the feedback says each time what happened.
+
+The runs are made-up records, by run and seed, handed to a real engine in place of the GRPO runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from grader.checks import evidence
+from grader.checks.training import checks
+from grader.contract import CallOutcome, CheckOutcome, TrainingContext
+from grader.training import engine as engine_module
+from grader.training.engine import TrainingEngine, TrainingOptions
+from tests.support.run_records import LEARNED, history, run
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "rewards.py"
+CHECK = checks()["training.forward_kl"]
+
+
+def forward(kl_ratio: float) -> object:
+    """A forward run that learns (+0.25) and ends at ``kl_ratio`` x LEARNED's final KL (5.0); the tiny threshold
+    is 0.17, so 0.15 and 0.19 are inside the noise band, 0.05 and 0.6 far outside it."""
+    return run("forward", history([0.55, 0.7, 0.8], [0.0, 1.0, 5.0 * kl_ratio]), wall_time_s=15.0)
+
+
+class Answers:
+    def call(self, function, *args) -> CallOutcome:
+        return CallOutcome("ok", value=[0.0] * len(args[0]))
+
+
+@pytest.fixture
+def lanes(monkeypatch) -> list[tuple[int, list[str]]]:
+    """(seed, run names) of every request to the lanes; the forward run's KL ratio per seed from ``ratios``."""
+    asked: list[tuple[int, list[str]]] = []
+    lanes.ratios = {}  # type: ignore[attr-defined]
+
+    def fake_execute(jobs, **_kwargs):
+        seed = jobs[0].seed
+        asked.append((seed, sorted(job.run for job in jobs)))
+        made = {"baseline": LEARNED, "forward": forward(lanes.ratios[seed])}  # type: ignore[attr-defined]
+        return {job.key: replace(made[job.run], key=job.key, seed=job.seed) for job in jobs}
+
+    monkeypatch.setattr(engine_module, "execute", fake_execute)
+    return asked
+
+
+def grade(ratios: dict[int, float], budget_s: float = 600.0) -> CheckOutcome:
+    lanes.ratios.clear()  # type: ignore[attr-defined]
+    lanes.ratios.update(ratios)  # type: ignore[attr-defined]
+    engine = TrainingEngine(
+        str(REFERENCE),
+        "",
+        options=TrainingOptions(preset="tiny"),
+        wanted=frozenset({"baseline", "forward"}),
+    )
+    return CHECK(Answers(), TrainingContext(seed=0, training=engine, budget_s=budget_s))
+
+
+def test_a_clear_verdict_is_decided_by_the_grades_own_runs(lanes) -> None:
+    assert grade({0: 0.05}).fraction == 1.0
+    assert grade({0: 0.6}).fraction == 0.0
+    assert [seed for seed, _ in lanes] == [0, 0]  # no further seed
+
+
+def test_a_verdict_in_the_noise_band_that_a_second_seed_confirms_takes_two_seeds(lanes) -> None:
+    outcome = grade({0: 0.19, 1: 0.30})
+    assert outcome.fraction == 0.0
+    assert [seed for seed, _ in lanes] == [0, 1]
+    assert lanes[1][1] == ["baseline", "forward"]  # only the runs this check judges
+    assert "seed 0 FAIL, seed 1 FAIL. Failed on 2 of 2 seeds" in outcome.feedback
+    assert "KL(pi || pi_ref) ratio 0.190 against at most 0.17" in outcome.feedback
+    assert outcome.measurements["seeds"] == [0, 1] and outcome.measurements["verdicts"] == [False, False]
+
+
+def test_a_split_is_decided_by_a_third_seed_and_the_feedback_shows_the_deciding_run(lanes) -> None:
+    """A correct penalty unlucky at the grade's seed (just above the threshold) passes on the next two."""
+    outcome = grade({0: 0.19, 1: 0.12, 2: 0.08})
+    assert outcome.fraction == 1.0
+    assert [seed for seed, _ in lanes] == [0, 1, 2]
+    assert "seed 0 FAIL, seed 1 pass, seed 2 pass. Passed on 2 of 3 seeds" in outcome.feedback
+    assert "The run shown above is seed 1's" in outcome.feedback
+    assert "0.12x the unregularised baseline's" in outcome.feedback  # seed 1's numbers, not seed 0's
+    # ... and a wrong one lucky at the grade's seed (just below it) fails on the next two
+    assert grade({0: 0.15, 1: 0.25, 2: 0.5}).fraction == 0.0
+
+
+def test_without_time_for_more_runs_the_grades_own_verdict_stands_and_says_why(lanes) -> None:
+    """A further seed needs 1.5x the time the grade's own runs took (at least 1 s): with 1 s left the check
+    makes none, and the grade's own verdict stands (a machine too slow for more evidence costs nothing)."""
+    outcome = grade({0: 0.15}, budget_s=1.0)
+    assert outcome.fraction == 1.0
+    assert [seed for seed, _ in lanes] == [0]
+    assert "More evidence could not be had at seed 1" in outcome.feedback
+
+
+def test_decide_leaves_a_clear_outcome_alone_and_never_asks_for_more() -> None:
+    first = CheckOutcome(1.0, "fine", measurements={evidence.NEAR: []})
+    assert evidence.decide(first, 0, lambda seed: pytest.fail(f"asked for seed {seed}")) is first
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold", "inside"),
+    [(0.17, 0.17, True), (0.121, 0.17, True), (0.240, 0.17, True), (0.119, 0.17, False), (0.241, 0.17, False),
+     (-0.1, 0.1, False), (float("nan"), 0.17, False), (0.5, float("inf"), False)],
+)  # fmt: skip
+def test_the_noise_band_is_a_factor_of_root_two_either_side(value, threshold, inside) -> None:
+    assert evidence.near(value, threshold) is inside
