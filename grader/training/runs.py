@@ -167,7 +167,7 @@ def _failed_record(job: Job, error: str, *, internal: bool) -> RunRecord:
 
 def _lane_env() -> dict[str, str]:
     env = dict(os.environ)
-    package_parent = str(Path(__file__).resolve().parents[3])  # the folder holding grader/
+    package_parent = str(Path(__file__).resolve().parents[2])  # the folder holding grader/
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
     env.update(
         OMP_NUM_THREADS="1",
