@@ -152,7 +152,7 @@ def render(
         f"{elapsed:.0f} s, one torch thread per run.",
         "",
         f"Run settings (`[{settings.preset}.runs]` of `grader/training/calibration/thresholds.toml`): "
-        + ", ".join(f"{k} = {v:g}" for k, v in vars(settings.runs).items()),
+        + ", ".join(f"{k} = {v:g}" for k, v in vars(settings.runs).items() if v is not None),
         "",
         f"Thresholds (`[{settings.preset}.thresholds]`): "
         + ", ".join(f"{k} = {v:g}" for k, v in vars(th).items()),

@@ -240,7 +240,8 @@ class TrainingEngine:
         if self.options.model_name or self.options.sentiment_model:
             return None  # other models: the preset's defaults say nothing about them
         runs = load_settings(preset).runs
-        if config.learning_rate != PRESETS[preset].learning_rate or config.max_steps != runs.max_steps:
+        graded_rate = runs.learning_rate or PRESETS[preset].learning_rate
+        if config.learning_rate != graded_rate or config.max_steps != runs.max_steps:
             return None
         for name, spec in RUNS.items():
             same_penalty = spec.kl_type == config.kl_type and (

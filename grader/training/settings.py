@@ -4,6 +4,7 @@ thresholds per preset, read from ``calibration/thresholds.toml`` next to this fi
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
@@ -84,6 +85,8 @@ class RunSettings:
     forward_kl_coef: float
     backward_kl_coef: float
     run_budget_s: float
+    #: the graded runs' learning rate (optional key; None: the preset's, exercise/presets.py)
+    learning_rate: float | None = None
 
     def kl_coef(self, kl_type: str) -> float:
         """The coefficient of a run with ``--kl_type kl_type`` (the forward and the shaped run share one)."""
@@ -145,10 +148,16 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
 
     def section(name: str, cls: type) -> Any:
         raw = table.get(name)
-        wanted = {f for f in cls.__dataclass_fields__}
-        if not isinstance(raw, dict) or set(raw) != wanted:
+        known = cls.__dataclass_fields__
+        # the keys without a default must be there; those with one may be
+        wanted = {f for f, spec in known.items() if spec.default is dataclasses.MISSING}
+        if not isinstance(raw, dict) or not wanted <= set(raw) <= set(known):
             got = sorted(raw) if isinstance(raw, dict) else raw
-            raise SettingsError(f"{path}: [{preset}.{name}] must have exactly {sorted(wanted)}, not {got}")
+            optional = sorted(set(known) - wanted)
+            also = f" (and may have {optional})" if optional else ""
+            raise SettingsError(
+                f"{path}: [{preset}.{name}] must have exactly {sorted(wanted)}{also}, not {got}"
+            )
         for key, value in raw.items():
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise SettingsError(f"{path}: [{preset}.{name}] {key} must be a number, not {value!r}")
@@ -163,6 +172,8 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
         raise SettingsError(f"{path}: [{preset}.runs] validation_prompts must be a whole number")
     if min(runs.forward_kl_coef, runs.backward_kl_coef) <= 0:
         raise SettingsError(f"{path}: [{preset}.runs] the KL coefficients must be positive")
+    if runs.learning_rate is not None and runs.learning_rate <= 0:
+        raise SettingsError(f"{path}: [{preset}.runs] learning_rate must be positive")
     thresholds = section("thresholds", Thresholds)
     if (
         min(thresholds.kl_max_ratio, thresholds.shaped_max_perplexity_ratio, thresholds.shaped_max_kl_ratio)
@@ -207,6 +218,7 @@ def train_config(
         "reward_shaping": spec.reward_shaping,
         "kl_type": spec.kl_type,
         "kl_coef": settings.runs.kl_coef(spec.kl_type) if spec.kl_type != "none" else 0.1,
+        **({"learning_rate": settings.runs.learning_rate} if settings.runs.learning_rate else {}),
         "max_steps": settings.runs.max_steps,
         "eval_every": settings.runs.eval_every,
         "validation_prompts": int(settings.runs.validation_prompts),

@@ -138,3 +138,26 @@ def test_auto_chooses_gpt2_on_a_gpu_only_once_its_thresholds_are_calibrated(monk
     )
     assert lane.resolve_preset("auto") == chosen
     assert lane.resolve_preset("gpt2") == "gpt2"  # asked for by name: whatever its calibration
+
+
+def test_the_graded_runs_may_name_their_own_learning_rate(tmp_path):
+    """[<preset>.runs] learning_rate (optional): the graded runs' rate instead of the preset's, recorded in each
+    run's configuration; a file without it keeps the preset's, a bad one is refused with the key's name."""
+    from grader.training.settings import SETTINGS_PATH, SettingsError, load_settings, train_config
+
+    text = SETTINGS_PATH.read_text(encoding="utf-8")
+    plain = load_settings("tiny")
+    assert "learning_rate" not in train_config("forward", plain, 0, "") or plain.runs.learning_rate
+    faster = tmp_path / "thresholds.toml"
+    faster.write_text(
+        text.replace("[tiny.runs]\n", "[tiny.runs]\nlearning_rate = 6e-4\n", 1), encoding="utf-8"
+    )
+    assert train_config("forward", load_settings("tiny", faster), 0, "")["learning_rate"] == 6e-4
+    faster.write_text(text.replace("[tiny.runs]\n", "[tiny.runs]\nlearning_rate = -1\n", 1), encoding="utf-8")
+    with pytest.raises(SettingsError, match="learning_rate must be positive"):
+        load_settings("tiny", faster)
+    faster.write_text(
+        text.replace("[tiny.runs]\n", "[tiny.runs]\nlearning_rat = 1e-3\n", 1), encoding="utf-8"
+    )
+    with pytest.raises(SettingsError, match=r"may have \['learning_rate'\]"):
+        load_settings("tiny", faster)
