@@ -7,6 +7,7 @@ few fields let a wrong element name or a dropped property through.
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -214,3 +215,33 @@ def test_results_read_back_take_unknown_visibilities_as_visible() -> None:
     data["tests"].append({**data["tests"][0], "visibility": "after_published"})
     assert [t.visibility for t in GradingResults.from_dict(data).tests] == ["visible", "after_published"]
     assert GradingResults.from_dict(data).tests[0].to_gradescope_dict()["visibility"] == "visible"
+
+
+def test_results_read_back_from_their_json_are_the_same_results(tmp_path) -> None:
+    results = _results()
+    # not the check that was not gradable: read back, a failed 0-point check is taken for failed advice
+    # (advisory_failed), which changes nothing that is shown (not gradable decides first everywhere)
+    results.tests = [t for t in results.tests if t.gradable]
+    results.tests[0].artifacts = ["curve.png"]
+    results.tests[0].measurements = {"rate": 0.5}
+    results.tests[0].leaderboard = [{"name": "sentiment", "value": 0.9, "order": "asc"}]
+    results.seed, results.feedback_level = 5, "explain"
+    results.sandbox = {"isolation": "namespaces", "layers": ["bwrap"]}
+    results.execution_time = 1.5
+    path = tmp_path / "results.json"
+    results.write_json(path)
+    assert GradingResults.from_dict(json.loads(path.read_text())) == results
+
+
+def test_a_test_read_back_without_its_optional_keys_gets_their_defaults() -> None:
+    read = GradingResults.from_dict(
+        {"tests": [{"name": "a", "status": "failed", "extra_data": {"misconception": 5}}]}
+    )
+    assert read.tests == [TestResult("a", 0, 0, "", advisory_failed=True)]
+    assert read.execution_time == 0.0
+
+
+def test_the_junit_file_is_the_junit_xml(tmp_path) -> None:
+    path = tmp_path / "out" / "junit.xml"
+    _results().write_junit(path)
+    assert path.read_text(encoding="utf-8") == _results().to_junit_xml()

@@ -7,6 +7,7 @@ pin what its helpers write, which the mutation run (tests/README.md, "Mutation s
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from grader.grading.runner import (
     _out_of_time,
     _overall_output,
     _result,
+    apply_gates,
     hidden_note,
     not_gradable_note,
     run_check,
@@ -112,14 +114,18 @@ def test_an_import_failure_says_what_happened_and_how_to_see_it(status: str, hea
 @pytest.mark.parametrize("internal", [True, False])
 def test_a_grade_that_could_not_run_fails_every_check_with_the_reason(internal: bool) -> None:
     seen: list[TestResult] = []
-    results = _everything_failed([VALUE, RUN], "the reason", 0.0, 7, internal=internal, progress=seen.append)
+    started = time.monotonic()
+    results = _everything_failed(
+        [VALUE, RUN], "the reason", started, 7, internal=internal, progress=seen.append
+    )
+    since_started = time.monotonic() - started
     assert seen == results.tests
     assert [(t.check_id, t.score, t.max_score, t.output, t.internal_error) for t in results.tests] == [
         ("kl_forward.value", 0, 4, "the reason", internal),
         ("training.forward", 0, 5, "the reason", internal),
     ]
     assert (results.output, results.internal_error, results.seed) == ("the reason", internal, 7)
-    assert results.execution_time > 0  # measured from the start it was given
+    assert 0 <= results.execution_time <= since_started  # measured from the start it was given
     assert _everything_failed([VALUE], "x", 0.0, 7, internal=False).tests[0].check_id == "kl_forward.value"
 
 
@@ -190,7 +196,11 @@ def test_the_feedback_is_the_checks_with_its_counterexample_once(
 
 def test_an_advisory_check_is_advice_when_its_property_does_not_hold() -> None:
     failed = run_check(ADVICE, lambda s, c: CheckOutcome(0.5, "no"), object(), object())
-    assert (failed.advisory, failed.advisory_failed, failed.tags) == (True, True, ["shaped_reward", "advisory"])
+    assert (failed.advisory, failed.advisory_failed, failed.tags) == (
+        True,
+        True,
+        ["shaped_reward", "advisory"],
+    )
     held = run_check(ADVICE, lambda s, c: CheckOutcome(1.0, "ok"), object(), object())
     assert (held.advisory, held.advisory_failed) == (True, False)
 
@@ -271,3 +281,40 @@ def test_the_check_starts_its_budget_and_runs_at_the_feedback_level() -> None:
 def test_a_result_dedupes_its_tags_in_order() -> None:
     result = _result(VALUE, 1.0, "ok", extra_tags=["core", "kl_penalty_forward", "new"])
     assert result.tags == ["kl_penalty_forward", "core", "new"]
+
+
+# --- gates ------------------------------------------------------------------------------------------------------
+
+DIRECTION = RubricEntry("kl_forward.direction", "kl_penalty_forward: direction", 10.0)
+GATED = RubricEntry(
+    "kl_forward.finite", "kl_penalty_forward: finite", 2.0, requires=(DIRECTION.check_id, VALUE.check_id)
+)
+
+
+def test_every_failed_requirement_is_named_with_its_name() -> None:
+    tests = [
+        TestResult(DIRECTION.name, 0, 10, "no", check_id=DIRECTION.check_id),
+        TestResult(VALUE.name, 0, 4, "no", check_id=VALUE.check_id),
+        TestResult(GATED.name, 2, 2, "Passed.", check_id=GATED.check_id),
+    ]
+    gated = apply_gates([DIRECTION, VALUE, GATED], tests)[2]
+    assert gated.output == (
+        "Withheld: requires kl_forward.direction and kl_forward.value, which failed. On its own this check earned "
+        "2 / 2, but its points count only when the checks it requires pass (kl_forward.direction: "
+        "kl_penalty_forward: direction; kl_forward.value: kl_penalty_forward: value).\n\nPassed."
+    )
+
+
+def test_a_closed_gate_on_a_check_not_gradable_makes_it_a_verdict_of_zero() -> None:
+    tests = [
+        TestResult(DIRECTION.name, 0, 10, "no", check_id=DIRECTION.check_id),
+        run_check(GATED, lambda s, c: (_ for _ in ()).throw(NotGradable("busy")), object(), object()),
+    ]
+    gated = apply_gates([DIRECTION, VALUE, GATED], tests)[1]
+    assert (gated.score, gated.max_score, gated.gradable, gated.points_not_graded) == (0, 2, True, 0.0)
+    assert TAG_NOT_GRADABLE not in gated.tags
+
+
+def test_a_result_the_rubric_does_not_know_passes_the_gates_unchanged() -> None:
+    stray = TestResult("other", 1, 1, "ok", check_id="other.check")
+    assert apply_gates([DIRECTION, GATED], [stray]) == [stray]
