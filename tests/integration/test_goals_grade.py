@@ -2,7 +2,11 @@
 runner reads ``SHAPING_GOAL`` from the submission's syntax tree and the shaping checks, run against the sandboxed
 submission, judge the shaping by that goal.
 
-The declaration's parsing and each goal's property, in process: tests/unit/test_goals.py.
+Slow: a "longer" submission's shaped training run judged by its goal's metric (mean words per completion) in a
+real grade.
+
+The declaration's parsing and each goal's property, in process: tests/unit/test_goals.py; each goal's training
+verdict on synthetic records: tests/unit/test_shaping_goal_training.py.
 """
 
 from __future__ import annotations

@@ -46,6 +46,19 @@ def rhyme_shaping(scores, completions, prompts=None):
     return out
 
 
+def rhyme_mild_shaping(scores, completions, prompts=None):
+    # rhyme_shaping with a third of its bonus
+    out = []
+    for s, c in zip(scores, completions, strict=True):
+        ends = [w.strip(".,!?")[-3:] for w in (x.split()[-1] for x in c.split(".") if x.split())]
+        out.append(s * (1.0 + 0.3 * sum(a == b for a, b in zip(ends, ends[1:], strict=False))))
+    return out
+
+
+def shorter_mild_shaping(scores, completions, prompts=None):
+    return [s / (1.0 + 0.02 * len(c.split())) for s, c in zip(scores, completions, strict=True)]
+
+
 def identity_shaping(scores, completions, prompts=None):
     return list(scores)
 
@@ -62,7 +75,11 @@ CORRECT = {
     "rhyme": rhyme_shaping,
 }
 #: further correct shapings, by name: (their goal, the shaping)
-ALSO_CORRECT = {"exponential": ("contrast", exponential_shaping)}
+ALSO_CORRECT = {
+    "exponential": ("contrast", exponential_shaping),
+    "rhyme_mild": ("rhyme", rhyme_mild_shaping),
+    "shorter_mild": ("shorter", shorter_mild_shaping),
+}
 #: the shapings that must fail every goal (they reproduce the forward run, or learn nothing)
 WRONG = {"identity": identity_shaping, "constant": constant_shaping}
 

@@ -194,7 +194,9 @@ def test_thresholds_built_in_code_without_the_goal_keys_pass_no_other_goal():
     assert C.score_shaped(CONTROL, _shaped("longer", 100.0), th, goal="longer").fraction == 0
 
 
-@pytest.mark.parametrize("name", ["contrast", "longer", "shorter", "rhyme", "exponential"])
+@pytest.mark.parametrize(
+    "name", ["contrast", "longer", "shorter", "rhyme", "exponential", "rhyme_mild", "shorter_mild"]
+)
 def test_the_calibrations_correct_shapings_pass_their_goals_property(name):
     """The shapings the goals' training thresholds are calibrated with (tests/support/goal_shapings.py) are correct
     by the goal's defining property, so the calibration measures correct submissions."""
