@@ -133,6 +133,17 @@ class TimeBudget:
             + self._advice()
         )
 
+    def machine_message(self, started: bool, call_seconds: float) -> str:
+        """Why a training check cut short by the deadline is not graded: the time went into the training runs
+        (the grader's work), not into the submission's calls."""
+        what = "ran out during this check" if started else "ran out before this check started"
+        return (
+            f"the grading time budget of {self.seconds:g} s {what}, while the training runs (the grader's work, "
+            f"at this machine's speed) were being made; your functions took {call_seconds:.1f} s of it. This "
+            "machine was too slow or too busy for the training runs within the budget: grade again with a larger "
+            "--time-budget, or at a quieter moment."
+        )
+
     def _advice(self) -> str:
         return (
             "The whole grade must finish within that time. If your functions are slow in every call, make them "
@@ -181,6 +192,8 @@ class BudgetedSubmission:
         self.budget = budget
         self.call_timeout_s = call_timeout_s
         self.timed_out: dict[str, str] = {}  # function -> the message of its first per-call timeout
+        #: seconds spent in the submission's calls so far (whose time a run-out budget is, see the runner)
+        self.call_seconds = 0.0
         self._check_deadline = math.inf
 
     def begin_check(self, budget_s: float | None = None) -> None:
@@ -209,7 +222,10 @@ class BudgetedSubmission:
             )
         began = time.monotonic()
         room = min(self._check_deadline, self.budget.deadline) - began
-        outcome = self.inner.call(function, *args, **kwargs)
+        try:
+            outcome = self.inner.call(function, *args, **kwargs)
+        finally:
+            self.call_seconds += time.monotonic() - began
         # Only this function's own per-call timeout counts: the call ran the full timeout (the sandbox repeats
         # a failure for the rest of a check at once, for any function) and no budget cut it short.
         if (

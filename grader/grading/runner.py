@@ -213,6 +213,10 @@ def grade(
                 for entry in entries:
                     if budget.expired:
                         result = _out_of_time(entry, budget.not_run_message(), TAG_NOT_RUN)
+                        if entry.requires_training and _machines_time(budgeted, budget):
+                            result = _machine_out_of_time(
+                                entry, budget.machine_message(False, budgeted.call_seconds), TAG_NOT_RUN
+                            )
                         tests.append(result)
                         if progress is not None:
                             progress(result)
@@ -232,6 +236,10 @@ def grade(
                     # so whatever it concluded is not a verdict on the submission.
                     if budget.expired:
                         result = _out_of_time(entry, budget.unfinished_message(), TAG_UNFINISHED)
+                        if entry.requires_training and _machines_time(budgeted, budget):
+                            result = _machine_out_of_time(
+                                entry, budget.machine_message(True, budgeted.call_seconds), TAG_UNFINISHED
+                            )
                     tests.append(result)
                     if progress is not None:
                         progress(result)
@@ -496,6 +504,28 @@ def _result(
         measurements=dict(measurements or {}),
         gradable=gradable,
         points_not_graded=0.0 if gradable else entry.points,
+    )
+
+
+#: A training check cut short by the grade's deadline is the machine's when the submission's own calls took less
+#: than this share of the budget: the rest went into the training runs, which are the grader's work (a submission
+#: slow inside the runs misses the runs' own budget first, and that is charged to it: checks/training.py).
+MACHINE_TIME_SHARE = 0.5
+
+
+def _machines_time(budgeted: BudgetedSubmission, budget: TimeBudget) -> bool:
+    return budgeted.call_seconds < MACHINE_TIME_SHARE * budget.seconds
+
+
+def _machine_out_of_time(entry: RubricEntry, message: str, tag: str) -> TestResult:
+    """Not gradable: the deadline cut a training check short while the machine, not the submission, took the
+    time (no points lost, left out of the maximum, flagged for a regrade)."""
+    return _result(
+        entry,
+        0.0,
+        f"NOT GRADABLE (not your code's fault; no points lost, left out of the maximum): {message}",
+        extra_tags=[tag],
+        gradable=False,
     )
 
 

@@ -246,7 +246,9 @@ def test_the_budget_stops_a_slow_submission_and_reports_what_is_unfinished(tmp_p
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc (Linux)")
 def test_the_watchdog_kills_training_processes_a_check_waits_for(tmp_path: Path) -> None:
     """A training check waits for processes of its own (the training lanes); at the deadline they are killed,
-    the check ends, and it scores 0 as unfinished. Its own budget was capped by the grade's."""
+    the check ends, and, since the submission's own calls took almost none of the time, it and the training check
+    after it are not gradable (the machine's time: no points lost, left out of the maximum). Its own budget was
+    capped by the grade's."""
     marker = f"grader-test-lane-{uuid.uuid4().hex}"
     seen: list[float] = []
 
@@ -278,8 +280,34 @@ def test_the_watchdog_kills_training_processes_a_check_waits_for(tmp_path: Path)
     shaping, fake, after = results.tests
     assert shaping.score == 1
     assert fake.score == 0 and TAG_UNFINISHED in fake.tags and after.score == 0 and TAG_NOT_RUN in after.tags
+    for check in (fake, after):
+        assert not check.gradable and check.max_score == 0 and check.points_not_graded > 0, check.output
+        assert check.output.startswith("NOT GRADABLE") and "your functions took" in check.output
     assert len(seen) == 1 and 0 < seen[0] <= 3
     assert processes_with(marker) == []
+
+
+def test_a_deadline_the_submissions_own_calls_spent_still_costs_the_training_checks(tmp_path: Path) -> None:
+    """The other side: when the submission's calls took at least half the budget (here 0.9 s of 1.5 s in the
+    property check), the training check the deadline stops scores 0 as before: its slowness is its own."""
+
+    def training_check(submission: Submission, context: CheckContext) -> CheckOutcome:
+        time.sleep(3)  # past the deadline, like runs that did not finish
+        return CheckOutcome(1.0, "finished late")
+
+    rubric = parse_rubric(
+        {
+            "checks": {
+                "shaping.contract": {"name": "shaping", "points": 1},
+                "training.fake": {"name": "training: fake", "points": 3, "budget_s": 600},
+            }
+        }
+    )
+    registry = {"shaping.contract": _calls("shaped_reward", 1), "training.fake": training_check}
+    path = _submission(tmp_path, "import time\ntime.sleep(0.9)\nreturn [0.0] * len(args[0])")
+    results = grade(GradeRequest(path, rubric=rubric, sandbox=FAST, time_budget_s=1.5), registry=registry)
+    _shaping, fake = results.tests
+    assert fake.gradable and fake.max_score == 3 and fake.score == 0 and TAG_UNFINISHED in fake.tags
 
 
 # --- the CLI with the real checks ----------------------------------------------------------------------------
