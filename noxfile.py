@@ -177,6 +177,12 @@ if INSTRUCTOR:
             "tests/unit/test_fair_time.py",
             "tests/unit/test_batch_leaderboard.py",
             "tests/unit/test_check_ids.py",
+            # written for this score: each kills mutants the tests above let through
+            "tests/unit/test_results_exact.py",
+            "tests/unit/test_locate.py",
+            "tests/unit/test_runner_units.py",
+            "tests/unit/test_rubric_messages.py",
+            "tests/unit/test_live_line.py",
             "tests/unit/test_challenge.py::test_the_runner_asks_for_the_runs_of_its_checks",
             # the in-process tests of integration/ modules whose other tests grade for real
             "tests/integration/test_batch.py::test_locate_rules",

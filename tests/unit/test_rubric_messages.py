@@ -224,3 +224,39 @@ def test_load_rubric_reads_utf8_checks_known_ids_and_says_what_it_cannot_read(
     with pytest.raises(RubricError) as caught:
         load_rubric(missing)
     assert str(caught.value) == f"{missing}: cannot read the rubric (No such file or directory)"
+
+
+def test_the_edges_of_what_an_entry_accepts() -> None:
+    rubric = parse_rubric(
+        {
+            "checks": {
+                "kl_forward.value": {**OK, "name": "x" * 200, "budget_s": 3600},
+                "kl_forward.finite": {**OK, "budget_s": 0.5},
+            }
+        }
+    )
+    assert (rubric["kl_forward.value"].budget_s, rubric["kl_forward.finite"].budget_s) == (3600.0, 0.5)
+
+
+def test_a_bad_value_is_reported_once_and_the_checks_after_it_are_still_read() -> None:
+    data = {"checks": {"kl_forward.value": 5, "kl_forward.finite": {**OK, "points": -2}}}
+    assert _problems(data) == [
+        f"{WHERE}: must be a table",
+        "checks.'kl_forward.finite': 'points' must be a number >= 0, not -2",
+    ]
+    # bad points on advice are not also "worth more than 0"; a bad 'hidden' is not taken as hidden
+    assert _problems(_entry(advisory=True, points=-1)) == [f"{WHERE}: 'points' must be a number >= 0, not -1"]
+    assert _problems({**_entry(hidden="yes"), "defaults": {"hidden_visibility": "nobody"}}) == [
+        f"{WHERE}: 'hidden' must be true or false, not 'yes'"
+    ]
+
+
+def test_ids_of_more_than_two_parts_are_matched_by_their_last_part() -> None:
+    assert _problems({"checks": {"other.value": OK}}, {"shaping.deep.value"}) == [
+        "checks.'other.value': unknown check id: no check is registered under it (known ids include: "
+        "shaping.deep.value)"
+    ]
+    assert _problems({"checks": {"other.deep.value": OK}}, {"shaping.value"}) == [
+        "checks.'other.deep.value': unknown check id: no check is registered under it (known ids include: "
+        "shaping.value)"
+    ]
