@@ -246,7 +246,14 @@ def test_handout_grades_at_hint_and_holds_no_solution(handout) -> None:
     assert not list((folder / "grader" / "training" / "calibration").glob("*.md"))
     # The instructor tools stay out (batch, Gradescope, the builders); the grading path is all there.
     assert not (folder / "grader" / "tools").exists()
-    for module in ("cli.py", "classroom.py", "grading/runner.py", "sandbox/worker.py", "checks/kl.py"):
+    for module in (
+        "cli/__init__.py",
+        "cli/options.py",
+        "classroom.py",
+        "grading/runner.py",
+        "sandbox/worker.py",
+        "checks/kl.py",
+    ):
         assert (folder / "grader" / module).is_file(), module
     assert "feedback level is **hint**" in (folder / "README.md").read_text()
 
