@@ -214,7 +214,11 @@ class GradingResults(_CleanText):
                     if isinstance(test_extra.get("misconception"), str)
                     else None,
                     bool(test_extra.get("internal_error", False)),
-                    test.get("status") == "failed" and float(test.get("max_score", 0.0)) == 0,
+                    # a failed check worth nothing is failed advice, unless it was not gradable (its maximum
+                    # is 0 because the machine kept it from being judged)
+                    test.get("status") == "failed"
+                    and float(test.get("max_score", 0.0)) == 0
+                    and test_extra.get("gradable") is not False,
                     [str(a) for a in test_extra.get("artifacts", []) if isinstance(a, str)],
                     gradable=test_extra.get("gradable") is not False,
                     points_not_graded=_points(test_extra.get("points_not_graded")),
