@@ -213,9 +213,13 @@ def grade(
                 for entry in entries:
                     if budget.expired:
                         result = _out_of_time(entry, budget.not_run_message(), TAG_NOT_RUN)
-                        if entry.requires_training and _machines_time(budgeted, budget):
+                        if entry.requires_training and _machines_time(budgeted, budget, engine):
                             result = _machine_out_of_time(
-                                entry, budget.machine_message(False, budgeted.call_seconds), TAG_NOT_RUN
+                                entry,
+                                budget.machine_message(
+                                    False, budgeted.call_seconds + engine.submission_seconds()
+                                ),
+                                TAG_NOT_RUN,
                             )
                         tests.append(result)
                         if progress is not None:
@@ -236,9 +240,13 @@ def grade(
                     # so whatever it concluded is not a verdict on the submission.
                     if budget.expired:
                         result = _out_of_time(entry, budget.unfinished_message(), TAG_UNFINISHED)
-                        if entry.requires_training and _machines_time(budgeted, budget):
+                        if entry.requires_training and _machines_time(budgeted, budget, engine):
                             result = _machine_out_of_time(
-                                entry, budget.machine_message(True, budgeted.call_seconds), TAG_UNFINISHED
+                                entry,
+                                budget.machine_message(
+                                    True, budgeted.call_seconds + engine.submission_seconds()
+                                ),
+                                TAG_UNFINISHED,
                             )
                     tests.append(result)
                     if progress is not None:
@@ -508,13 +516,15 @@ def _result(
 
 
 #: A training check cut short by the grade's deadline is the machine's when the submission's own calls took less
-#: than this share of the budget: the rest went into the training runs, which are the grader's work (a submission
-#: slow inside the runs misses the runs' own budget first, and that is charged to it: checks/training.py).
+#: than this share of the budget, counting its calls inside the training runs (the lanes report them with each
+#: step): the rest went into the training runs, which are the grader's work.
 MACHINE_TIME_SHARE = 0.5
 
 
-def _machines_time(budgeted: BudgetedSubmission, budget: TimeBudget) -> bool:
-    return budgeted.call_seconds < MACHINE_TIME_SHARE * budget.seconds
+def _machines_time(budgeted: BudgetedSubmission, budget: TimeBudget, engine: TrainingEngine) -> bool:
+    """The submission's calls (the grade's own, and inside the training runs: their longest lane) took less than
+    :data:`MACHINE_TIME_SHARE` of the budget."""
+    return budgeted.call_seconds + engine.submission_seconds() < MACHINE_TIME_SHARE * budget.seconds
 
 
 def _machine_out_of_time(entry: RubricEntry, message: str, tag: str) -> TestResult:

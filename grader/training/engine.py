@@ -30,7 +30,7 @@ from grader.training.baseline import BaselineError, load_baseline
 from grader.training.challenge import ChallengeConfig, read_challenge
 from grader.training.lane import resolve_preset
 from grader.training.plots import plot_runs
-from grader.training.runs import Job, RunRecord, execute
+from grader.training.runs import Job, RunRecord, execute, submission_seconds_of
 from grader.training.settings import RUNS, SETTINGS_PATH, TrainingSettings, file_digest, load_settings
 
 
@@ -111,6 +111,7 @@ class TrainingEngine:
     wanted: frozenset[str] | None = None
 
     _made: dict[tuple, RunSet] = field(default_factory=dict, compare=False, repr=False)
+    _work_dirs: list[Path] = field(default_factory=list, compare=False, repr=False)
 
     @property
     def submission_name(self) -> str:
@@ -274,7 +275,13 @@ class TrainingEngine:
                 return None
         return declaration.config
 
+    def submission_seconds(self) -> float:
+        """Seconds the submission's calls took inside this grade's training runs so far (each batch of runs: its
+        longest lane), also for runs killed at the grade's deadline: whose the time was."""
+        return sum(submission_seconds_of(work.glob("lane*")) for work in self._work_dirs)
+
     def _execute(self, jobs: list[Job], work: Path, budget_s: float) -> dict[str, RunRecord]:
+        self._work_dirs.append(work)
         o = self.options
         return execute(
             jobs,

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +135,8 @@ def _lane(config: dict[str, Any]) -> None:
                         functions,
                         console=Console(quiet=True),
                         on_step=_step_writer(
-                            Path(config["out_dir"]).parent / "progress" / f"{safe_key(job.key)}.json"
+                            Path(config["out_dir"]).parent / "progress" / f"{safe_key(job.key)}.json",
+                            lambda proxies=proxies: sum(p.seconds for p in proxies),
                         ),
                     )
                 except Exception as exc:  # noqa: BLE001 - a pipeline bug: the grader's fault, reported as such
@@ -162,14 +163,16 @@ def _lane(config: dict[str, Any]) -> None:
                 write(record)
 
 
-def _step_writer(path: Path):
-    """``on_step`` for a run: its step and step count, written where the grader polls for its progress line
-    (replaced atomically: the grader never reads half a file)."""
+def _step_writer(path: Path, submission_seconds: Callable[[], float] = lambda: 0.0):
+    """``on_step`` for a run: its step and step count, and the seconds its submission calls took so far, written
+    where the grader polls for its progress line and, at a deadline, for whose time it was (replaced
+    atomically: the grader never reads half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(step: int, total: int) -> None:
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"step": step, "total": total}), encoding="utf-8")
+        done = {"step": step, "total": total, "submission_seconds": submission_seconds()}
+        tmp.write_text(json.dumps(done), encoding="utf-8")
         os.replace(tmp, path)
 
     return write

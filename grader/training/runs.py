@@ -301,6 +301,21 @@ def progress_of(lane_dirs: Iterable[Path]) -> dict[str, tuple[int, int]]:
     return found
 
 
+def submission_seconds_of(lane_dirs: Iterable[Path]) -> float:
+    """The most seconds any one lane spent in the submission's calls, by its runs' progress files (lanes run in
+    parallel, so the longest lane is how much of the grade's time the submission took there)."""
+    longest = 0.0
+    for lane_dir in lane_dirs:
+        spent = 0.0
+        for path in (lane_dir / "progress").glob("*.json"):
+            try:
+                spent += float(json.loads(path.read_text(encoding="utf-8")).get("submission_seconds", 0.0))
+            except (OSError, ValueError, TypeError, AttributeError):
+                continue
+        longest = max(longest, spent)
+    return longest
+
+
 def sandbox_fields(config: SandboxConfig) -> dict[str, Any]:
     """``config`` as the JSON a lane reads back with :func:`sandbox_from_fields`."""
     return {**asdict(config), "hidden_paths": [str(p) for p in config.hidden_paths]}
