@@ -165,8 +165,9 @@ def shared_baseline(
         return None, f"shared baseline run failed ({reason}): each grade made its own"
     finally:
         events.phase("grading")
+    kept = content.pop("kept", False)  # how it was had, not part of the file
     path = write_baseline(shared_dir / f"baseline-seed{seed}-{content['preset']}.json", content)
-    if content.pop("kept", False):
+    if kept:
         return path, (
             f"shared baseline run: kept from an earlier grade on this machine ({content['preset']} preset, "
             f"seed {seed}; settings, libraries and pipeline match) and used by every grade"
