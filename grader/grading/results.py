@@ -22,6 +22,11 @@ cleaned by :func:`grader.grading.sanitise.clean_text` when it is set (no escape 
 surrogates, bounded length), and :meth:`GradingResults.to_gradescope_dict` passes its whole tree through the
 same function: ``results.json`` is strict JSON and the terminal report cannot be hijacked, whoever built or
 edited the objects.
+
+The results' other views live beside this module, each in its own: reading a ``results.json`` back
+(:mod:`grader.grading.results_read`: ``validate_results``), the JUnit XML (:mod:`grader.grading.junit`), and
+keeping a hidden seed out of published reports (:mod:`grader.grading.hidden_seed`: ``hide_seed``). Their
+public names are re-exported here, so ``from grader.grading.results import validate_results, hide_seed`` works.
 """
 
 from __future__ import annotations
@@ -29,15 +34,30 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import tempfile
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from grader.contract import NotGradable  # noqa: F401 - raised by checks, recorded here
+from grader.grading.hidden_seed import hide_seed
+from grader.grading.junit import junit_xml
+from grader.grading.results_read import _leaderboard, _points, validate_results
 from grader.grading.sanitise import clean_text, clean_tree
+
+# Imported from here by the reporters, the batch and the tests (their home modules are named above).
+__all__ = [
+    "TAG_NOT_GRADABLE",
+    "TAG_WITHHELD",
+    "VISIBILITIES",
+    "GradingResults",
+    "NotGradable",
+    "TestResult",
+    "Visibility",
+    "hide_seed",
+    "internal_error_results",
+    "validate_results",
+]
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_published")
@@ -283,132 +303,12 @@ class GradingResults(_CleanText):
         _atomic_write(Path(path), self.to_json())
 
     def to_junit_xml(self, suite_name: str = "grader") -> str:
-        """One ``testcase`` per check; lost points are ``failure`` elements, grader faults ``error`` elements."""
-        suite = ET.Element(
-            "testsuite",
-            name=suite_name,
-            tests=str(len(self.tests)),
-            failures=str(sum(1 for t in self.tests if not t.passed and not t.internal_error and t.gradable)),
-            errors=str(sum(1 for t in self.tests if t.internal_error)),
-            skipped=str(len(self.not_gradable)),
-            time=f"{self.execution_time:.3f}",
-        )
-        for test in self.tests:
-            case = ET.SubElement(
-                suite,
-                "testcase",
-                classname=(test.check_id.split(".")[0] or suite_name),
-                name=test.name,
-                time="0",
-            )
-            ET.SubElement(case, "properties")
-            props = case.find("properties")
-            assert props is not None
-            for key, value in (
-                ("check_id", test.check_id),
-                ("score", f"{test.score:g}"),
-                ("max_score", f"{test.max_score:g}"),
-                ("misconception", test.misconception or ""),
-            ):
-                if value:
-                    ET.SubElement(props, "property", name=key, value=value)
-            if not test.gradable:
-                skipped = ET.SubElement(case, "skipped", message=_first_line(test.output))
-                skipped.text = _xml_safe(test.output)
-            elif test.internal_error:
-                error = ET.SubElement(case, "error", message=_first_line(test.output), type="internal_error")
-                error.text = _xml_safe(test.output)
-            elif not test.passed:
-                failure = ET.SubElement(
-                    case,
-                    "failure",
-                    message=_first_line(test.output),
-                    type=test.misconception or "check_failed",
-                )
-                failure.text = _xml_safe(test.output)
-        if self.output:
-            out = ET.SubElement(suite, "system-out")
-            out.text = _xml_safe(self.output)
-        root = ET.Element(
-            "testsuites",
-            name=suite_name,
-            tests=suite.get("tests", "0"),
-            failures=suite.get("failures", "0"),
-            errors=suite.get("errors", "0"),
-        )
-        root.append(suite)
-        ET.indent(root)
-        return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        """One ``testcase`` per check; lost points are ``failure`` elements, grader faults ``error`` elements
+        (:func:`grader.grading.junit.junit_xml`)."""
+        return junit_xml(self, suite_name)
 
     def write_junit(self, path: str | os.PathLike) -> None:
         _atomic_write(Path(path), self.to_junit_xml())
-
-
-def validate_results(data: Any) -> tuple[float, list[dict[str, Any]]]:
-    """Check a ``results.json`` payload enough to read its score and checks (batch gradebooks, the Gradescope
-    and Classroom reporters); return ``(score, tests)`` or raise ``ValueError`` saying what is wrong. The score
-    is the file's own ``score`` when it has one, else the sum of its tests'."""
-    if not isinstance(data, dict):
-        raise ValueError("results.json is not a JSON object")
-    score = data.get("score")
-    tests = data.get("tests", [])
-    if not isinstance(tests, list):
-        raise ValueError("results.json: 'tests' is not a list")
-    clean = []
-    for test in tests:
-        if not isinstance(test, dict) or not isinstance(test.get("name"), str):
-            raise ValueError("results.json: a test has no name")
-        for key in ("score", "max_score"):
-            value = test.get(key, 0.0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ValueError(f"results.json: test {test['name']!r} has an invalid {key}")
-        clean.append(test)
-    if score is None:
-        score = sum(float(t.get("score", 0.0)) for t in clean)
-    if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-        raise ValueError("results.json: 'score' is not a finite number")
-    return float(score), clean
-
-
-def hide_seed(data: Any, seed: int) -> Any:
-    """Keep a hidden grading seed out of a report students see (the instructor's log still has it).
-
-    Drops every key whose name mentions "seed" and replaces the seed in strings: after the word "seed" always,
-    anywhere when it has 6 or more digits (a short one like 7 would also match unrelated numbers).
-    """
-    token = re.escape(str(seed))
-    labelled = re.compile(rf"(?i)(seed\W{{0,3}}){token}(?!\d)")
-    bare = re.compile(rf"(?<!\d){token}(?!\d)") if len(str(seed)) >= 6 else None
-
-    def scrub(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: scrub(v) for k, v in value.items() if not (isinstance(k, str) and "seed" in k.lower())}
-        if isinstance(value, list):
-            return [scrub(v) for v in value]
-        if isinstance(value, str):
-            value = labelled.sub(r"\1<hidden>", value)
-            return bare.sub("<hidden>", value) if bare is not None else value
-        return value
-
-    return scrub(data)
-
-
-def _points(value: Any) -> float:
-    ok = (
-        isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-    )
-    return float(value) if ok else 0.0
-
-
-def _first_line(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return _xml_safe(line[:300])
-
-
-def _xml_safe(text: str) -> str:
-    """Text XML 1.0 can carry: :func:`~grader.grading.sanitise.clean_text` drops every character it cannot (control
-    characters, lone surrogates, U+FFFE/U+FFFF) along with escape sequences."""
-    return clean_text(text)
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -428,22 +328,6 @@ def _atomic_write(path: Path, text: str) -> None:
         except OSError:
             pass
         raise
-
-
-def _leaderboard(value: Any) -> list[dict[str, Any]]:
-    """Leaderboard entries read back: only well-formed ones (a name, a finite number, asc or desc)."""
-    if not isinstance(value, list):
-        return []
-    return [
-        {"name": e["name"], "value": float(e["value"]), "order": e.get("order", "desc")}
-        for e in value
-        if isinstance(e, dict)
-        and isinstance(e.get("name"), str)
-        and isinstance(e.get("value"), (int, float))
-        and not isinstance(e.get("value"), bool)
-        and math.isfinite(e["value"])
-        and e.get("order", "desc") in ("asc", "desc")
-    ]
 
 
 def internal_error_results(
