@@ -544,12 +544,19 @@ def run_set(submission: Submission, context: CheckContext) -> RunSet:
     return context.training.run_set(submission, context.seed, context.budget_s)
 
 
+def _declared_goal(context: CheckContext) -> str:
+    """The goal the shaped check judges and the curves show: the declared one; "repetition" when the declaration
+    is unusable (the shaping checks' feedback says so)."""
+    return getattr(context, "shaping_goal", None) or "repetition"
+
+
 def _finish(outcome: CheckOutcome, runs: RunSet, context: CheckContext) -> CheckOutcome:
     notes = []
     if runs.settings is not None and not runs.settings.calibrated:
         notes.append(f"Note: the {runs.settings.preset} thresholds are {runs.settings.note}.")
     engine = getattr(context, "training", None)
-    outcome.artifacts = engine.plot(runs, getattr(context, "artifact_stem", "")) if engine else []
+    stem = getattr(context, "artifact_stem", "")
+    outcome.artifacts = engine.plot(runs, stem, GOALS.get(_declared_goal(context))) if engine else []
     if outcome.artifacts:
         notes.append(f"Curves of all training runs: {outcome.artifacts[0]}")
     if notes:
@@ -643,7 +650,7 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
             made.records["shaped"],
             _settings(made).thresholds,
             made.records.get("baseline"),
-            goal=getattr(context, "shaping_goal", None) or "repetition",
+            goal=_declared_goal(context),
         )
 
     outcome = decide(

@@ -29,7 +29,7 @@ from grader.training import cache as run_cache
 from grader.training.baseline import BaselineError, load_baseline
 from grader.training.challenge import ChallengeConfig, read_challenge
 from grader.training.lane import resolve_preset
-from grader.training.plots import plot_runs
+from grader.training.plots import ShapingGoal, plot_runs
 from grader.training.runs import Job, RunRecord, execute, submission_seconds_of
 from grader.training.settings import RUNS, SETTINGS_PATH, TrainingSettings, file_digest, load_settings
 
@@ -314,8 +314,9 @@ class TrainingEngine:
         except BaselineError as exc:
             raise TrainingInternalError(str(exc)) from exc
 
-    def plot(self, runs: RunSet, stem: str) -> list[str]:
-        """The curves PNG next to the results (``<stem>_training.png``), drawn once per grade and stem."""
+    def plot(self, runs: RunSet, stem: str, goal: ShapingGoal | None = None) -> list[str]:
+        """The curves PNG next to the results (``<stem>_training.png``), drawn once per grade and stem, with the
+        declared shaping ``goal``'s metric (every check of a grade passes the same one)."""
         if not stem or not any(r.history for r in runs.records.values()):
             return []
         if stem not in runs.plots:
@@ -327,6 +328,7 @@ class TrainingEngine:
                     path,
                     title=f"Training checks for {self.submission_name}: preset {preset}, seed {runs.seed}",
                     thresholds=runs.settings.thresholds if runs.settings else None,
+                    goal=goal,
                 )
                 runs.plots[stem] = str(path)
             except Exception:  # noqa: BLE001 - a picture is a convenience: never a reason to fail a check

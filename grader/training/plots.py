@@ -6,7 +6,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from exercise.report import kl_axis
 from grader.training.runs import RunRecord
@@ -23,31 +23,81 @@ _STYLE = {
     "shaped": dict(color="tab:green"),
 }
 
+#: The y-axis of each metric a panel can show (keys of the validation history, exercise/validation.py).
+_AXES = {
+    "repetition": "repetition (share of words already used)",
+    "completion_words": "words per completion (mean)",
+    "sentiment_contrast": "sentiment contrast (mean distance from neutral 0.5)",
+    "rhyme_rate": "rhyme rate (share of completions that rhyme)",
+}
+#: What the goal's limit counts in, where it is not a plain number.
+_UNITS = {"completion_words": " words"}
 
-def plot_runs(
+
+class _GoalMetric(Protocol):
+    @property
+    def key(self) -> str: ...
+    @property
+    def direction(self) -> int: ...
+    @property
+    def threshold(self) -> str: ...
+
+
+class ShapingGoal(Protocol):
+    """What the plot needs of the declared shaping goal (a :class:`grader.checks.goals.Goal`, which this layer
+    may not import): its id, its aim and the training metric the shaped check judges."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def aim(self) -> str: ...
+    @property
+    def metric(self) -> _GoalMetric: ...
+
+
+def plot_runs(records: dict[str, RunRecord], path: str | os.PathLike, **figure: Any) -> Path:
+    """:func:`training_figure` of ``records`` (its keyword arguments in ``figure``) written to ``path`` as PNG."""
+    path = Path(path)
+    fig = training_figure(records, **figure)  # first: it selects the Agg backend
+
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    try:
+        fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def training_figure(
     records: dict[str, RunRecord],
-    path: str | os.PathLike,
     *,
     title: str = "",
     thresholds: Thresholds | None = None,
     labels: Callable[[str], str] | None = None,
-) -> Path:
-    """Sentiment, KL(pi || pi_ref), KL(pi_ref || pi), repetition and reference perplexity against the step, one
-    line per run (``records`` by run name). The KL limits of the forward and backward checks, and the shaped
-    check's limits relative to the forward run, are drawn where ``thresholds`` are given."""
+    goal: ShapingGoal | None = None,
+) -> Any:
+    """Sentiment, KL(pi || pi_ref), KL(pi_ref || pi), the shaping goal's metric and reference perplexity against
+    the step, one line per run (``records`` by run name). The goal panel shows the metric the shaped check judges
+    for the declared ``goal`` (words per completion for "longer", rhyme rate for "rhyme" ...; repetition without
+    a goal). The KL limits of the forward and backward checks, and the shaped check's limits relative to the
+    forward run (the goal's among them), are drawn where ``thresholds`` are given."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    path = Path(path)
     fig, grid = plt.subplots(2, 3, figsize=(15, 8), constrained_layout=True)
     axes = list(grid.flat)
+    judged = goal.metric.key if goal is not None else "repetition"
     panels = (
         ("sentiment_mean", "validation sentiment (mean)"),
         ("kl_forward", "KL(pi || pi_ref) per token"),
         ("kl_backward", "KL(pi_ref || pi) per token"),
-        ("repetition", "repetition (share of words already used)"),
+        (judged, _AXES.get(judged, judged)),  # the panel of the shaping goal's metric
         ("ref_perplexity", "perplexity under the reference model"),
     )
     baseline = records["baseline"].history if "baseline" in records else []
@@ -94,17 +144,16 @@ def plot_runs(
                 ax.set_yscale("log")
         if thresholds is not None and control and _number(control[-1].get(metric)):
             limit = None
-            if metric == "repetition":
-                limit = control[-1][metric] - thresholds.shaped_min_repetition_drop
-                text = (
-                    f"pass limit of the shaped run: {thresholds.shaped_min_repetition_drop:g} below forward's"
-                )
+            if goal is not None and metric == goal.metric.key:
+                limit, text = _goal_limit(goal, thresholds, control[-1][metric])
             elif metric == "ref_perplexity":
                 limit = thresholds.shaped_max_perplexity_ratio * control[-1][metric]
                 text = f"pass limit of the shaped run: {thresholds.shaped_max_perplexity_ratio:g} x forward's"
-            if limit is not None:
+            if limit is not None and math.isfinite(limit):  # an uncalibrated goal has no limit yet
                 ax.axhline(limit, color=_STYLE["shaped"]["color"], linewidth=0.8, linestyle=":")
                 ax.annotate(text, (0.02, limit), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
+        if goal is not None and metric == judged:
+            ax.set_title(f'your shaping goal "{goal.id}": {goal.aim}', fontsize=8, wrap=True)
         ax.set_xlabel("GRPO step")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
@@ -114,12 +163,20 @@ def plot_runs(
         axes[-1].legend(handles, names, fontsize=9, loc="center")
     if title:
         fig.suptitle(title, fontsize=10)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return fig
+
+
+def _goal_limit(goal: ShapingGoal, thresholds: Thresholds, forward: float) -> tuple[float, str]:
+    """Where the shaped run's last value of the goal's metric must end (the forward run's last, moved the goal's
+    way by its threshold: grader.checks.training's score_shaped), and that line's label."""
+    m = goal.metric
+    least = float(getattr(thresholds, m.threshold))
+    side, sign = ("above", "+") if m.direction > 0 else ("below", "-")
+    text = (
+        f"the shaped run passes {side} this line: the forward run's last value {sign} {least:g}"
+        f"{_UNITS.get(m.key, '')}"
+    )
+    return forward + m.direction * least, text
 
 
 def _number(value: Any) -> bool:
