@@ -27,7 +27,7 @@ _STYLE = {
 _AXES = {
     "repetition": "repetition (share of words already used)",
     "completion_words": "words per completion (mean)",
-    "sentiment_contrast": "sentiment contrast (mean distance from neutral 0.5)",
+    "sentiment_contrast": "sentiment contrast (mean distance from 0.5)",
     "rhyme_rate": "rhyme rate (share of completions that rhyme)",
 }
 #: What the goal's limit counts in, where it is not a plain number.
@@ -153,7 +153,7 @@ def training_figure(
                 ax.axhline(limit, color=_STYLE["shaped"]["color"], linewidth=0.8, linestyle=":")
                 ax.annotate(text, (0.02, limit), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
         if goal is not None and metric == judged:
-            ax.set_title(f'your shaping goal "{goal.id}": {goal.aim}', fontsize=8, wrap=True)
+            ax.set_title(f'your shaping goal "{goal.id}":\n{goal.aim}', fontsize=8)
         ax.set_xlabel("GRPO step")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
