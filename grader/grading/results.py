@@ -62,7 +62,7 @@ __all__ = [
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 VISIBILITIES: tuple[str, ...] = ("visible", "hidden", "after_due_date", "after_published")
 #: The tag of a check whose points the rubric's gates withheld (it passed on its own, a check it requires
-#: did not): see :func:`grader.grading.runner.apply_gates`.
+#: did not): see :func:`grader.grading.gates.apply_gates`.
 TAG_WITHHELD = "withheld"
 #: The tag of a check that could not be judged because of the machine (see the module docstring).
 TAG_NOT_GRADABLE = "not_gradable"

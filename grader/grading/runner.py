@@ -16,6 +16,12 @@ of the maximum, the reason in its output and a note in the summary (see :mod:`gr
 
 With ``time_budget_s`` the whole grade has a deadline (:mod:`grader.grading.budget`): checks still to run when it
 passes score 0 with the reason, the check it interrupts too, and the results are returned as usual.
+
+This module holds the request and the order of a grade (:func:`grade`); its parts are beside it, each in its
+module, and re-exported here: one check run and its points (:mod:`grader.grading.verdicts`: ``run_check``), the
+rubric's gates (:mod:`grader.grading.gates`: ``apply_gates``), the checks the deadline cut short
+(:mod:`grader.grading.out_of_time`), and the summary's texts and the results of a grade that failed as a whole
+(:mod:`grader.grading.grade_summary`).
 """
 
 from __future__ import annotations
@@ -29,23 +35,59 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from grader.checks.feedback import effective_level, using_level
+from grader.checks.feedback import effective_level
 from grader.checks.goals import read_declaration
-from grader.contract import CheckContext, CheckFunction, CheckOutcome, Submission, TrainingContext
+from grader.contract import CheckContext, CheckFunction, TrainingContext
 from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED, BudgetedSubmission, TimeBudget
-from grader.grading.results import (
-    TAG_NOT_GRADABLE,
-    TAG_WITHHELD,
-    GradingResults,
-    NotGradable,
-    TestResult,
+from grader.grading.gates import apply_gates
+from grader.grading.grade_summary import (
+    Progress,
+    _everything_failed,
+    _import_feedback,
+    _level_capped,
+    _overall_output,
+    hidden_note,
+    not_gradable_note,
 )
+from grader.grading.out_of_time import (
+    MACHINE_TIME_SHARE,
+    _budget_note,
+    _machine_out_of_time,
+    _machines_time,
+    _out_of_time,
+)
+from grader.grading.results import TAG_WITHHELD, GradingResults
 from grader.grading.rubric import Rubric, RubricEntry, load_rubric
+from grader.grading.verdicts import _feedback, _result, run_check
 from grader.sandbox import SandboxConfig, SandboxedSubmission, SandboxError, SubmissionFileError
 from grader.sandbox.proctree import boot_ticks_now, children_of_me, kill_descendants
 from grader.training.engine import TrainingEngine, TrainingOptions
 
-Progress = Callable[[TestResult], None]
+# The grade's parts, each in its module (the module docstring names them), are imported from here by the CLI,
+# the tests and the mutation session's killers.
+__all__ = [
+    "MACHINE_TIME_SHARE",
+    "TAG_WITHHELD",
+    "GradeRequest",
+    "Progress",
+    "_budget_note",
+    "_everything_failed",
+    "_feedback",
+    "_import_feedback",
+    "_level_capped",
+    "_machine_out_of_time",
+    "_machines_time",
+    "_out_of_time",
+    "_overall_output",
+    "_result",
+    "apply_gates",
+    "default_registry",
+    "grade",
+    "hidden_note",
+    "not_gradable_note",
+    "run_check",
+    "runs_judged",
+]
 
 
 @dataclass(frozen=True)
@@ -292,312 +334,3 @@ def grade(
     results.feedback_level = level
     results.sandbox = sandbox_info
     return results
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Gates (the rubric's ``requires``): a check's points count only when the checks it requires passed
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def apply_gates(
-    entries: Sequence[RubricEntry], tests: Sequence[TestResult], notes: list[str] | None = None
-) -> list[TestResult]:
-    """``tests`` with the points of every check whose gate is closed withheld: score 0, the reason first in its
-    output, tag ``withheld``. A gate is closed when a check it requires was graded and did not pass on its own
-    (its verdict before gates: chains are the rubric's to spell out). A required check that was not graded
-    (--no-training, --only) does not close it. A note for the overall output is appended to ``notes``."""
-    by_id = {e.check_id: e for e in entries}
-    # A check that could not be judged has no verdict: like one not graded, it closes no gate.
-    verdicts = {t.check_id: t.passed for t in tests if t.gradable}
-    internal = {t.check_id for t in tests if t.internal_error}
-    gated, withheld = [], 0.0
-    for test in tests:
-        entry = by_id.get(test.check_id)
-        failed = [r for r in (entry.requires if entry else ()) if verdicts.get(r) is False]
-        if not failed:
-            gated.append(test)
-            continue
-        broken = [r for r in failed if r in internal]
-        reasons = "requires " + ", and ".join(
-            f"{' and '.join(ids)}, which {verdict}"
-            for ids, verdict in (
-                ([r for r in failed if r not in internal], "failed"),
-                (broken, "could not be graded (internal error)"),
-            )
-            if ids
-        )
-        names = "; ".join(f"{r}: {by_id[r].name}" for r in failed if r in by_id)
-        if not test.gradable:
-            # Its points are withheld whatever its run would have shown: a verdict after all, 0 of its points.
-            output = (
-                f"Withheld: {reasons}. This check's points count only when the checks it requires pass "
-                f"({names}), so it scores 0 whatever it would have found; it also could not be judged on this "
-                f"machine:\n\n{test.output}"
-            )
-            tags = [t for t in test.tags if t != TAG_NOT_GRADABLE]
-            test = replace(
-                test,
-                score=0.0,
-                max_score=test.points_not_graded,
-                output=output,
-                tags=tags,
-                gradable=True,
-                points_not_graded=0.0,
-            )
-        elif test.score > 0:
-            withheld += test.score
-            output = (
-                f"Withheld: {reasons}. On its own this check earned {test.score:g} / {test.max_score:g}, but its "
-                f"points count only when the checks it requires pass ({names}).\n\n{test.output}"
-            )
-            test = replace(test, score=0.0, output=output, tags=[*test.tags, TAG_WITHHELD])
-        else:
-            test = replace(test, output=f"{test.output}\n(Gate: this check {reasons}.)")
-        gated.append(test)
-    if withheld and notes is not None:
-        count = sum(TAG_WITHHELD in t.tags for t in gated)
-        notes.append(
-            f"Withheld by the rubric's gates: {withheld:g} points on {count} checks that passed, because a "
-            "check they require failed (each says which). Fix the defining checks first."
-        )
-    return gated
-
-
-def not_gradable_note(tests: Sequence[TestResult]) -> str:
-    """What the summary says of the checks that could not be judged on this machine."""
-    cut = [t for t in tests if not t.gradable]
-    points = math.fsum(t.points_not_graded for t in cut)
-    return (
-        f"Not gradable: {len(cut)} check{'s' if len(cut) != 1 else ''} ({points:g} points) could not be judged "
-        "because of the machine, not your code (each says why). No points lost: they are left out of this "
-        "score's maximum, and the grade is to be made again (exit status 3) on a machine that can judge them."
-    )
-
-
-def hidden_note(absent: Sequence[RubricEntry]) -> str:
-    """What the report says of the hidden checks a student's copy of the grader does not have."""
-    points = math.fsum(e.points for e in absent)
-    return (
-        f"Hidden checks: {len(absent)} more check{'s' if len(absent) != 1 else ''}, worth {points:g} points, "
-        "are graded when you submit (the same properties on inputs nobody sees in advance); this score does not "
-        "include them."
-    )
-
-
-def run_check(
-    entry: RubricEntry,
-    check: CheckFunction | None,
-    submission: Submission,
-    context: CheckContext,
-    *,
-    feedback_level: str | None = None,
-) -> TestResult:
-    """Run one check within its budget and turn its verdict into points; a failing check is the grader's error.
-    Misconceptions are explained at ``feedback_level`` (None: the level in force, see :mod:`grader.checks.feedback`)."""
-    if check is None:
-        return _result(
-            entry,
-            0.0,
-            f"Internal grader error: no check is registered under the id {entry.check_id!r}.",
-            internal_error=True,
-        )
-    begin = getattr(submission, "begin_check", None)
-    if begin is not None:
-        begin(entry.budget_s)
-    try:
-        with using_level(feedback_level):
-            outcome = check(submission, context)
-    except NotGradable as exc:
-        return _result(
-            entry,
-            0.0,
-            f"NOT GRADABLE (not your code's fault; no points lost, left out of the maximum): {exc}",
-            gradable=False,
-        )
-    except Exception as exc:  # noqa: BLE001
-        frames = traceback.extract_tb(exc.__traceback__)
-        where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-        return _result(
-            entry,
-            0.0,
-            f"Internal grader error in this check: {type(exc).__name__}: {exc}{where}. "
-            "This is not your fault; please report it.",
-            internal_error=True,
-        )
-    if (
-        not isinstance(outcome, CheckOutcome)
-        or isinstance(outcome.fraction, bool)
-        or not isinstance(outcome.fraction, (int, float))
-        or not 0.0 <= outcome.fraction <= 1.0
-    ):
-        return _result(
-            entry,
-            0.0,
-            f"Internal grader error: the check returned {type(outcome).__name__} "
-            f"{getattr(outcome, 'fraction', '')!r}, not a CheckOutcome with a fraction in [0, 1].",
-            internal_error=True,
-        )
-    return _result(
-        entry,
-        float(outcome.fraction),
-        _feedback(outcome),
-        misconception=outcome.misconception,
-        extra_tags=outcome.tags,
-        artifacts=[str(a) for a in getattr(outcome, "artifacts", None) or ()],
-        leaderboard=[e.to_dict() for e in outcome.leaderboard],
-        measurements=dict(getattr(outcome, "measurements", None) or {}),
-    )
-
-
-def _feedback(outcome: CheckOutcome) -> str:
-    """The check's feedback, plus its counterexample when the check did not include it. The misconception is
-    the check's to explain (:meth:`grader.checks.misconceptions.Diagnosis.render`, at the level in force): the
-    runner only adds points to the verdict."""
-    parts = [outcome.feedback.strip()] if outcome.feedback.strip() else []
-    if outcome.counterexample and outcome.counterexample not in outcome.feedback:
-        parts.append("Counterexample:\n" + outcome.counterexample.rstrip())
-    if not parts:
-        parts.append("Passed." if outcome.fraction >= 1 else "Failed.")
-    return "\n".join(parts)
-
-
-def _level_capped(requested: str, shown: str) -> str:
-    """The note when a copy of the grader holds less text than the level asked for (a handout's copy holds only
-    the level it was built for)."""
-    return (
-        f"Feedback level {requested!r} was asked for, but this copy of the grader only contains the {shown!r} "
-        f"texts: showing {shown!r}."
-    )
-
-
-def _result(
-    entry: RubricEntry,
-    fraction: float,
-    output: str,
-    *,
-    internal_error: bool = False,
-    misconception: str | None = None,
-    extra_tags: Sequence[str] = (),
-    artifacts: Sequence[str] = (),
-    gradable: bool = True,
-    leaderboard: Sequence[dict] = (),
-    measurements: dict | None = None,
-) -> TestResult:
-    tags = [entry.function_tag, *entry.tags, *extra_tags]
-    if not gradable:
-        tags.append(TAG_NOT_GRADABLE)
-    if misconception:
-        tags.append(f"misconception:{misconception}")
-    if entry.advisory:
-        tags.append("advisory")
-    return TestResult(
-        name=entry.name,
-        score=fraction * entry.points if gradable else 0.0,
-        max_score=entry.points if gradable else 0.0,
-        output=output,
-        visibility=entry.visibility,
-        tags=list(dict.fromkeys(tags)),
-        check_id=entry.check_id,
-        advisory=entry.advisory,
-        misconception=misconception,
-        internal_error=internal_error,
-        # a check worth no points (advisory, or the training checks' control) that did not hold, or was not run,
-        # is not "passed": its points hide nothing, its status must not either
-        advisory_failed=(entry.advisory or entry.points == 0)
-        and fraction < 1
-        and not internal_error
-        and gradable,
-        artifacts=list(artifacts),
-        leaderboard=list(leaderboard),
-        measurements=dict(measurements or {}),
-        gradable=gradable,
-        points_not_graded=0.0 if gradable else entry.points,
-    )
-
-
-#: A training check cut short by the grade's deadline is the machine's when the submission's own calls took less
-#: than this share of the budget, counting its calls inside the training runs (the lanes report them with each
-#: step): the rest went into the training runs, which are the grader's work.
-MACHINE_TIME_SHARE = 0.5
-
-
-def _machines_time(budgeted: BudgetedSubmission, budget: TimeBudget, engine: TrainingEngine) -> bool:
-    """The submission's calls (the grade's own, and inside the training runs: their longest lane) took less than
-    :data:`MACHINE_TIME_SHARE` of the budget."""
-    return budgeted.call_seconds + engine.submission_seconds() < MACHINE_TIME_SHARE * budget.seconds
-
-
-def _machine_out_of_time(entry: RubricEntry, message: str, tag: str) -> TestResult:
-    """Not gradable: the deadline cut a training check short while the machine, not the submission, took the
-    time (no points lost, left out of the maximum, flagged for a regrade)."""
-    return _result(
-        entry,
-        0.0,
-        f"NOT GRADABLE (not your code's fault; no points lost, left out of the maximum): {message}",
-        extra_tags=[tag],
-        gradable=False,
-    )
-
-
-def _out_of_time(entry: RubricEntry, message: str, tag: str) -> TestResult:
-    """0 points because the grade's time budget ran out (not an internal error: the submission's time)."""
-    return _result(entry, 0.0, message, extra_tags=[tag])
-
-
-def _budget_note(budget: TimeBudget, tests: Sequence[TestResult]) -> str:
-    cut = [t for t in tests if TAG_NOT_RUN in t.tags or TAG_UNFINISHED in t.tags]
-    points = math.fsum(t.max_score for t in cut)
-    return (
-        f"The grading time budget of {budget.seconds:g} s ran out: {len(cut)} checks ({points:g} points) were "
-        "not finished and score 0: slow functions, or a slow or busy machine (the checks say more)."
-    )
-
-
-def _import_feedback(message: str, status: str) -> str:
-    lead = {
-        "timeout": "Your submission did not finish importing",
-        "crashed": "Your submission crashed while being imported",
-    }
-    head = lead.get(status, "Your submission could not be imported")
-    return (
-        f"{head}, so none of its functions could be graded.\n{message}\n"
-        "Run `python exercise/rewards.py` to see the error; code at the top level of the file runs on import."
-    )
-
-
-def _everything_failed(
-    entries: Sequence[RubricEntry],
-    message: str,
-    started: float,
-    seed: int,
-    *,
-    internal: bool,
-    progress: Progress | None = None,
-) -> GradingResults:
-    tests = [_result(e, 0.0, message, internal_error=internal) for e in entries]
-    for test in tests:
-        if progress is not None:
-            progress(test)
-    return GradingResults(
-        tests=tests,
-        execution_time=time.monotonic() - started,
-        output=message,
-        internal_error=internal,
-        seed=seed,
-    )
-
-
-def _overall_output(
-    results: GradingResults, path: Path, notes: list[str], captured: str, isolation: str
-) -> str:
-    """The grade's summary: the score, then ``notes`` (why the whole submission failed, skipped or withheld
-    points, an exhausted budget), the files written, what the submission printed, and the sandbox used."""
-    lines = [f"Graded {path.name}: {results.score:g} / {results.max_score:g} points (seed {results.seed})."]
-    lines.extend(note for note in notes if note)
-    files = list(dict.fromkeys(a for t in results.tests for a in t.artifacts))
-    if files:
-        lines.append("Plots written next to the results: " + ", ".join(files))
-    if captured:
-        lines.append("What your code printed while being graded (truncated):\n" + captured)
-    lines.append(f"Sandbox: {isolation}.")
-    return "\n".join(lines)
