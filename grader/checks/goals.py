@@ -165,6 +165,9 @@ class TrainingMetric:
     done: str
     #: what to do when it did not move
     hint: str
+    #: why the shaped run drifted from the reference (its perplexity or KL ratio failed) and what to do, where the
+    #: goal has a reason of its own: it replaces the shaped check's general one
+    drift: str = ""
 
     @property
     def way(self) -> str:
@@ -257,6 +260,15 @@ GOALS: dict[str, Goal] = {
             "completions within a group, so a contrast shaping works through how much more it pays a very "
             "positive completion than a mildly positive one: a transformation that is nearly linear over the "
             "scores the policy writes (an exponential with a small factor, a small power) changes almost nothing.",
+            # GRPO's reward is the shaped score minus the penalty (exercise/reward_pipeline.py), normalised per
+            # group: scaling the first by k weighs the same as dividing kl_coef by k.
+            "an amplifying shaping whose values go beyond the score's 0 to 1 multiplies the reward's scale "
+            "(exp(3 * (score - 0.5)), for one, runs from 0.22 to 4.5), and your KL penalty is subtracted from that "
+            "reward at the same kl_coef. Beside rewards several times larger the penalty weighs several times "
+            "less, as if the coefficient were that much smaller, so the policy drifts from the reference. Rescale "
+            "the shaping to keep it within [0, 1], e.g. divide it by its largest value "
+            "(exp(3 * (score - 0.5)) / exp(1.5)): the order and the amplified differences stay, and the penalty "
+            "keeps the weight it was set for.",
         ),
     ),
     "rhyme": Goal(

@@ -500,9 +500,13 @@ def score_shaped(
             else "The policy moved much further from the reference than the plain-score run with the same penalty"
         )
         lines.append(
-            f"{what}: your shaping pays for something (many different words, length ...) more than the KL "
-            "penalty holds it back. Keep the reward on the scale of the score (a bonus many times larger than "
-            "the score drowns the penalty), and do not pay for variety that does not read as text."
+            f"{what}: "
+            + (
+                metric.drift  # the goal's own reason (an amplifying shaping rescales the penalty)
+                or "your shaping pays for something (many different words, length ...) more than the KL "
+                "penalty holds it back. Keep the reward on the scale of the score (a bonus many times larger than "
+                "the score drowns the penalty), and do not pay for variety that does not read as text."
+            )
         )
         tags.append("training:shaped_gibberish" if not ppl_ok else "training:shaped_overpowers_penalty")
     if not goal_ok and "training:shaping_changes_nothing" not in tags:

@@ -134,6 +134,35 @@ def test_every_goal_has_a_positive_threshold_in_every_preset(preset):
         assert math.isfinite(getattr(th, goal.metric.threshold)) and getattr(th, goal.metric.threshold) > 0
 
 
+def _drifted(goal: str, failing: str):
+    """A shaped run that moved its goal's metric and learned, but ended far from the reference: 4x the control's
+    KL ("kl"), or 3x its perplexity ("perplexity")."""
+    shaped = _shaped(goal, PASSING_MOVE[goal])
+    last = {"kl_forward": 4 * CONTROL.final["kl_forward"]} if failing == "kl" else {"ref_perplexity": 13.5}
+    return run("shaped", [*shaped.history[:-1], {**shaped.final, **last}], wall_time_s=15.0)
+
+
+@pytest.mark.parametrize("failing", ["kl", "perplexity"])
+def test_a_drifting_contrast_shaping_is_told_that_amplifying_rescales_the_penalty(failing):
+    """An amplifying shaping (e.g. exp(3 * (score - 0.5)), 0.22 to 4.5) multiplies the reward's scale, so the same
+    kl_coef holds the policy back less: the feedback says so and how to rescale, instead of the general reason."""
+    outcome = C.score_shaped(CONTROL, _drifted("contrast", failing), TH, goal="contrast")
+    assert outcome.fraction == 0 and outcome.measurements["moved"] is True, outcome.feedback
+    text = " ".join(outcome.feedback.split())
+    assert GOALS["contrast"].metric.drift and GOALS["contrast"].metric.drift in text
+    for says in (
+        "multiplies the reward's scale",
+        "same kl_coef",
+        "within [0, 1]",
+        "divide it by its largest",
+    ):
+        assert says in text
+    assert "many different words" not in text  # the general reason does not fit an amplifying shaping
+    for other in ("longer", "rhyme"):  # the other goals keep the general reason
+        text = C.score_shaped(CONTROL, _drifted(other, failing), TH, goal=other).feedback
+        assert "many different words" in text and "multiplies the reward's scale" not in text
+
+
 def test_the_measurement_reaches_results_json():
     measured = C.score_shaped(CONTROL, _shaped("rhyme", 0.1), TH, goal="rhyme").measurements
     test = TestResult("shaped", 8.0, 8.0, "ok", check_id="training.shaped", measurements=measured)
