@@ -182,3 +182,64 @@ def test_batch_writers_sanitise_what_results_files_carry(tmp_path: Path) -> None
     print_summary(summary, rows, Console(file=stream, width=200, color_system=None))
     printed = raw.getvalue().decode("utf-8")
     assert "\x1b" not in printed and "[bold]two[/bold]" in printed  # shown as written, not as markup
+
+
+# --- exact edges (for the mutation score: tests/README.md, "Mutation score") ---------------------------------
+
+
+def test_the_cut_keeps_room_for_its_note_and_text_at_the_limit_is_not_cut() -> None:
+    assert clean_text("x" * 60, limit=60) == "x" * 60
+    assert clean_text("x" * 61, limit=60) == "x" * 20 + "\n[... 41 more characters cut]"
+    assert clean_text("x" * 100, limit=10) == "\n[... 100 more characters cut]"  # no room left: only the note
+    assert (
+        clean_text("x" * (MAX_TEXT_CHARS + 1))
+        == "x" * (MAX_TEXT_CHARS - 40) + "\n[... 41 more characters cut]"
+    )
+
+
+def test_each_escape_sequence_ends_where_it_should() -> None:
+    # CSI: parameters, intermediates, then one final byte; the text after it stays
+    assert clean_text("a\x1b[1;31mb\x1b[?25lc\x1b[ qd\x1b[@e") == "abcde"
+    assert clean_text("a\x9b1;2 Hb") == "ab"
+    # OSC ends at BEL or ST, whichever comes first; a DCS string only at ST
+    assert clean_text("a\x1b]2;t\x07b\x07") == "ab"
+    assert clean_text("a\x1b]2;t\x1b\\b") == "ab"
+    assert clean_text("a\x1bP1$r\x07still\x1b\\b") == "ab"
+    for introducer in "PX^_":
+        assert clean_text(f"a\x1b{introducer}payload\x1b\\b") == "ab"
+    # any other escape: intermediates then a final byte
+    assert clean_text("a\x1b#8b\x1bcc\x1b(0d") == "abcd"
+
+
+def test_only_the_control_characters_go() -> None:
+    kept = "".join(map(chr, range(0x20, 0x7F))) + "\n\t\u00a0\u00ff\u2029\u2065\u206a\u202f\ufffd\ufffd"
+    assert clean_text(kept) == kept
+    # (ESC and its one-character form 0x9b start a sequence that takes what follows too: tested above)
+    removed = [
+        *range(0x00, 0x09),
+        *range(0x0B, 0x0D),
+        *range(0x0E, 0x1B),
+        *range(0x1C, 0x20),
+        *range(0x7F, 0x9B),
+        *range(0x9C, 0xA0),
+    ]
+    removed += [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0xFFFE, 0xFFFF]
+    for code in removed:
+        assert clean_text(f"a{chr(code)}b") in ("ab", "a\nb"), hex(code)
+    assert clean_text("a\x0db") == "a\nb"
+
+
+def test_surrogates_at_the_edges_of_the_range() -> None:
+    assert clean_text("\ud7ff\ud800\udbff\udc00\udfff\ue000") == "\ud7ff\ufffd\U0010fc00\ufffd\ue000"
+
+
+def test_clean_tree_passes_its_limit_down_and_keeps_other_values() -> None:
+    note = "\n[... 80 more characters cut]"
+    long = "x" * 100
+    assert clean_tree({long: [long, (long,)]}, limit=60) == {
+        "x" * 20 + note: ["x" * 20 + note, ["x" * 20 + note]]
+    }
+    assert clean_tree(long, limit=None) == long
+    assert clean_tree({"k": long}, limit=None) == {"k": long}
+    marker = object()
+    assert clean_tree(marker) is marker and clean_tree(None) is None and clean_tree(2.5) == 2.5
