@@ -17,7 +17,7 @@ from grader.sandbox import SandboxedSubmission
 from tests.support.check_ids import HIDDEN_IDS, PROPERTY_IDS, RUN_IDS
 from tests.support.fake_submission import ROOT, FakeSubmission, exercise_module, reference_module
 
-CONTEXT = CheckContext(seed=0, max_examples=100)
+CONTEXT = CheckContext(seed=0)  # the shipped number of examples
 
 
 # Training checks need a TrainingContext and real runs: tests/test_training_checks.py.

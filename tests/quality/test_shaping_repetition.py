@@ -140,7 +140,7 @@ CORRECT = {
 def test_a_correct_repetition_penalty_earns_every_shaping_point(name):
     sub = FakeSubmission({SHAPING: CORRECT[name]})
     for cid in SHAPING_IDS:
-        outcome = REGISTRY[cid](sub, CheckContext(seed=0, max_examples=100))
+        outcome = REGISTRY[cid](sub, CheckContext(seed=0))
         assert outcome.fraction == 1.0, (cid, outcome.feedback)
 
 
@@ -148,7 +148,7 @@ def test_a_correct_repetition_penalty_earns_every_shaping_point(name):
 def test_a_correct_repetition_penalty_passes_the_repetition_check_on_every_seed(name):
     sub = FakeSubmission({SHAPING: CORRECT[name]})
     for seed in range(1, 6):
-        outcome = REGISTRY["shaping.goal"](sub, CheckContext(seed=seed, max_examples=100))
+        outcome = REGISTRY["shaping.goal"](sub, CheckContext(seed=seed))
         assert outcome.fraction == 1.0, (seed, outcome.feedback)
 
 
@@ -156,6 +156,6 @@ def test_a_correct_repetition_penalty_passes_the_repetition_check_on_every_seed(
 def test_a_rule_that_is_no_repetition_penalty_fails_on_every_seed(rule):
     sub = FakeSubmission({SHAPING: rule})
     for seed in range(6):
-        outcome = REGISTRY["shaping.goal"](sub, CheckContext(seed=seed, max_examples=100))
+        outcome = REGISTRY["shaping.goal"](sub, CheckContext(seed=seed))
         assert outcome.fraction == 0.0, seed
         assert outcome.misconception == "shaping_rewards_repetition"
