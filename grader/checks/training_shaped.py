@@ -143,7 +143,11 @@ def score_shaped(
     ppl, ref_ppl = float(last["ref_perplexity"]), float(ref["ref_perplexity"])
     ratio = ppl / ref_ppl if math.isfinite(ppl) and math.isfinite(ref_ppl) and ref_ppl > 0 else math.nan
     gain_ok = g >= th.shaped_min_gain
+    required = math.isfinite(least)  # -inf: shown, not required on this preset (settings.SHOWN_ONLY)
     goal_ok = move >= least
+    # the run must differ from its control: with the goal's metric not required, nothing else would fail a
+    # shaping that ranks completions as the score does (identity, a shift)
+    same = _same_history(history, base, metric.key)
     ppl_ok = ratio <= th.shaped_max_perplexity_ratio  # False for nan: no text to judge
     kl, ref_kl = float(last["kl_forward"]), float(ref["kl_forward"])
     kl_ratio = kl / ref_kl if ref_kl > 0 else (1.0 if kl <= 0 else math.inf)
@@ -154,8 +158,13 @@ def score_shaped(
         f"Your shaped_reward with your kl_penalty_forward ({coef}{last['step']} GRPO steps), compared with the same "
         "run on the plain score (the training.forward_kl run: same penalty, same seed):",
         f"  {_sentiment_line(history)}, must rise at least {th.shaped_min_gain:+g} {'ok' if gain_ok else 'FAILED'}",
-        f"  your goal ({goal}): {metric.name} {value:.3f}, the plain score's {ref_value:.3f}: must be at least "
-        f"{least:g} {metric.way} {'ok' if goal_ok else 'FAILED'}",
+        f"  your goal ({goal}): {metric.name} {value:.3f}, the plain score's {ref_value:.3f}: "
+        + (
+            f"must be at least {least:g} {metric.way} {'ok' if goal_ok else 'FAILED'}"
+            if required
+            else "shown, not required (this preset's graded run is too short to move it beyond its seed-to-seed "
+            "noise: your goal is judged by its property check, shaping.goal)"
+        ),
         f"  perplexity under the reference model (how natural the text looks to the model you started from) "
         f"{ppl:.1f} against {ref_ppl:.1f}: {ratio:.2f}x, must be at most {th.shaped_max_perplexity_ratio:g}x "
         f"{'ok' if ppl_ok else 'FAILED'}",
@@ -195,13 +204,17 @@ def score_shaped(
         "value": value,
         "control": ref_value,
         "move": move,
-        "least_move": least,
+        "least_move": least if required else None,  # None: shown, not required
         "moved": goal_ok,
         NEAR: [
             what
             for what, value_, threshold in (
                 (f"sentiment gain {g:+.3f} against at least {th.shaped_min_gain:+g}", g, th.shaped_min_gain),
-                (f"{metric.name} moved {move:.3f} against at least {least:g}", move, least),
+                (
+                    f"{metric.name} moved {move:.3f} against at least {least:g}",
+                    move,
+                    least if required else 0.0,
+                ),
                 (
                     f"perplexity ratio {ratio:.2f} against at most {th.shaped_max_perplexity_ratio:g}",
                     ratio,
@@ -216,10 +229,10 @@ def score_shaped(
             if near(value_, threshold)
         ],
     }
-    if gain_ok and goal_ok and ppl_ok and kl_ok:
+    if gain_ok and goal_ok and ppl_ok and kl_ok and not same:
         lines.append(f"Your shaping keeps the text positive and natural and {metric.done}.")
         return CheckOutcome(1.0, "\n".join(lines), tags=tags, measurements=measured)
-    if _same_history(history, base, metric.key):
+    if same:
         lines.append(
             "Your shaped run is the plain-score run step for step: GRPO sees no difference between your reward "
             "and the score. Returning the score unchanged (or shifted by a constant) changes nothing, because "

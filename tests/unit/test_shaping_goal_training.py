@@ -127,11 +127,54 @@ def test_an_unknown_goal_is_a_grader_error():
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_goal_has_a_positive_threshold_in_every_preset(preset):
-    """A positive least move is what fails the identity shaping (move 0) for every goal."""
+def test_every_goal_has_a_positive_threshold_or_is_shown_only_in_every_preset(preset):
+    """A positive least move fails the identity shaping (move 0); a goal whose metric the preset's run cannot
+    measure is shown only (-inf), and there the same-history rule fails it (next test). The repetition goal, the
+    stub's default and the one the calibration separates best, is always required."""
     th = load_settings(preset).thresholds
     for goal in GOALS.values():
-        assert math.isfinite(getattr(th, goal.metric.threshold)) and getattr(th, goal.metric.threshold) > 0
+        least = getattr(th, goal.metric.threshold)
+        assert least == -math.inf or (math.isfinite(least) and least > 0), goal.id
+    assert th.shaped_min_repetition_drop > 0
+
+
+SHOWN = replace(TH, shaped_min_contrast_rise=-math.inf)
+
+
+def test_a_shown_only_goal_metric_is_reported_but_not_required():
+    """Where the calibration found the run too short to move a goal's metric beyond noise, a correct shaping
+    whose run moved it the wrong way by chance keeps its points; the feedback says why it is not required."""
+    outcome = C.score_shaped(CONTROL, _shaped("contrast", -PASSING_MOVE["contrast"]), SHOWN, goal="contrast")
+    assert outcome.fraction == 1, outcome.feedback
+    assert "shown, not required" in outcome.feedback and "shaping.goal" in outcome.feedback
+    assert outcome.measurements["least_move"] is None  # results.json stays plain JSON (no -Infinity)
+    assert not outcome.measurements["near_threshold"]
+
+
+def test_identity_fails_a_shown_only_goal_too():
+    """With the goal's metric not required, nothing but the same-history rule fails a shaping that ranks the
+    completions as the score does."""
+    identity = C.score_shaped(CONTROL, run("shaped", CONTROL.history), SHOWN, goal="contrast")
+    assert identity.fraction == 0 and "training:shaping_changes_nothing" in identity.tags
+
+
+def test_shown_only_is_read_from_the_settings_file_for_goal_metrics_only(tmp_path):
+    from grader.training.settings import SETTINGS_PATH, SettingsError
+
+    text = SETTINGS_PATH.read_text(encoding="utf-8")
+    start = text.index("[tiny.thresholds]")
+    key = "shaped_min_contrast_rise = "
+    at = text.index(key, start)
+    end = text.index("\n", at)
+    shown = tmp_path / "shown.toml"
+    shown.write_text(text[:at] + key + '"shown"' + text[end:], encoding="utf-8")
+    assert load_settings("tiny", shown).thresholds.shaped_min_contrast_rise == -math.inf
+    at = text.index("shaped_min_gain = ", start)
+    end = text.index("\n", at)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text[:at] + 'shaped_min_gain = "shown"' + text[end:], encoding="utf-8")
+    with pytest.raises(SettingsError, match="shaped_min_gain must be a number, not 'shown'"):
+        load_settings("tiny", bad)
 
 
 def _drifted(goal: str, failing: str):
