@@ -363,3 +363,11 @@ def test_a_call_before_any_check_began_has_only_the_grades_deadline(clock: Clock
     sub = BudgetedSubmission(inner, TimeBudget(None, waited=False), call_timeout_s=1.0)
     sub.call("f")
     assert list(sub.timed_out) == ["f"]
+
+
+def test_the_room_is_what_is_left_after_the_call_began(clock: Clock) -> None:
+    inner = Inner(clock, {"f": _timeout()}, {"f": 1.0})
+    sub = BudgetedSubmission(inner, TimeBudget(None, waited=False), call_timeout_s=1.0)
+    sub.begin_check(1.0)  # at 1000 s on the clock: 1 s of room, the per-call timeout is no more
+    sub.call("f")
+    assert sub.timed_out == {}

@@ -15,6 +15,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from grader.checks.feedback import level_line
+from grader.grading import report
 from grader.grading.report import _failure_line, render
 from grader.grading.results import TAG_WITHHELD, GradingResults, TestResult
 
@@ -43,7 +44,10 @@ class Recorder(Console):
 
 def _render(results: GradingResults, explain_all: bool = False, width: int = 100) -> tuple[Recorder, str]:
     console = Recorder(width)
-    render(results, console, explain_all=explain_all)
+    if explain_all:
+        render(results, console, explain_all=True)
+    else:
+        render(results, console)  # the default: not every explanation
     return console, console.export_text()
 
 
@@ -148,6 +152,30 @@ def test_an_internal_error_is_said_in_the_score_line() -> None:
     results = GradingResults([_test("x", internal_error=True, output="grader bug")], internal_error=True)
     console, _ = _render(results)
     assert _score_line(console) == ("Score: 0 / 2 (internal error), 0.0 s", "bold red")
+
+
+def test_the_check_table_comes_first() -> None:
+    console, text = _render(GradingResults([_test("ok", score=2.0)]))
+    assert text.splitlines()[:3] == [
+        "Grading report",
+        "kl_penalty_forward        2 / 2",
+        "  pass     ok (a remark)  2 / 2",
+    ]
+
+
+def test_without_a_console_it_prints_to_a_new_one_that_highlights_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    made: list[dict] = []
+
+    class Made(Recorder):
+        def __init__(self, **kwargs) -> None:
+            made.append(kwargs)
+            super().__init__()
+
+    monkeypatch.setattr(report, "Console", Made)
+    render(GradingResults([_test("ok", score=2.0)]))
+    assert made == [{"highlight": False}]
 
 
 def test_no_checks_no_table() -> None:

@@ -17,6 +17,7 @@ from grader.grading.results import TAG_WITHHELD, TestResult
 from grader.grading.terminal import (
     TAG_NOT_IMPLEMENTED,
     FunctionGroup,
+    _split_remark,
     brief_name,
     check_table,
     explained_failures,
@@ -157,6 +158,7 @@ def test_the_function_of_a_check() -> None:
     assert function_of(_test(check_id="", name="two words: goal")) == "checks"
     assert function_of(_test(check_id="", name="no prefix")) == "checks"
     assert function_of(_test(check_id="", name="colon:without space")) == "checks"
+    assert function_of(_test(check_id="", name="shaped_reward: goal: part")) == "shaped_reward"  # the first
 
 
 def test_checks_are_grouped_by_function_in_the_order_they_came() -> None:
@@ -190,6 +192,14 @@ def test_the_remark_is_a_bracket_at_the_end_after_a_space() -> None:
     assert brief_name(_test(name="f: value   (spaced)")) == "f: value"
     assert brief_name(_test(name="f: no remark")) == "f: no remark"
     assert short_name(_test(name="f: value (kl_coef * (a + b))"), "f", 8) == "value"
+    # a remark that starts right after the first character (the bracket's index is 1)
+    assert _split_remark(" (x)") == ("", "x") and _split_remark("a(x)") == ("a(x)", None)
+    assert _split_remark("v (abc)") == ("v", "abc")
+    # a remark of just "hidden" is kept (then the name is cut as it is)
+    assert (
+        short_name(_test(name=f"{FWD}: value on new inputs (hidden)"), FWD, 27)
+        == "value on new inputs (hidde…"
+    )
 
 
 # --- notes ------------------------------------------------------------------------------------------------------
@@ -322,11 +332,32 @@ def test_the_notes_are_indented_under_the_names() -> None:
         name=f"{FWD}: value", output="Withheld: requires x.", tags=[TAG_WITHHELD], check_id="kl_forward.v"
     )
     lines = _table([held], 60)
-    assert [line.rstrip() for line in lines] == [
+    assert lines == [
         "Grading report",
         "kl_penalty_forward       0 / 2",
         "  held     value         0 / 2",
         "           1 held check (2 points) passed on its own, but it requires x.",
+    ]
+
+
+def test_the_title_and_the_group_headers_are_bold() -> None:
+    table = check_table(TABLE, 60).renderables
+    assert (table[0].plain, str(table[0].style)) == ("Grading report", "bold")
+    assert str(table[1].style) == "bold" and table[1].plain.startswith(FWD)
+
+
+def test_a_function_is_told_in_full_in_its_own_group_even_when_another_group_comes_first() -> None:
+    run = _test(name="training: forward run", output=RAISED, check_id="training.forward")
+    prop = _test(name=f"{FWD}: direction", output=RAISED, check_id="kl_forward.direction")
+    text = [line.rstrip() for line in _table([run, prop], 60)]
+    assert text == [
+        "Grading report",
+        "training                 0 / 2",
+        "  FAIL     forward run   0 / 2",
+        f"           1 check failed because {FWD} is not implemented yet.",
+        f"{FWD}       0 / 2",
+        "  FAIL     direction     0 / 2",
+        f"           {FWD} raised NotImplementedError: write me. It is not implemented yet: see the handout.",
     ]
 
 
