@@ -135,13 +135,13 @@ def _is_well_formed(token: str) -> bool:
     return len(core) > 1 or core in ("a", "A", "I") or core.isdigit()
 
 
-#: The tuning challenge (grader.checks.challenge): the forward penalty at kl_coef 0.3 and the preset's learning
-#: rate for 80 steps keeps the text near what the reference writes while the sentiment rises. It is the graded
-#: forward run's configuration, so a grade reuses that run instead of making it twice.
+#: The tuning challenge (grader.checks.challenge): the forward penalty at kl_coef 0.3, learning rate 6e-4 for 40
+#: steps keeps the text near what the reference writes while the sentiment rises. It is the graded forward run's
+#: configuration, so a grade reuses that run instead of making it twice.
 TRAINING_CHALLENGE = {
     "kl_type": "forward",
     "kl_coef": 0.3,
     "reward_shaping": "linear",
-    "learning_rate": 3e-4,
-    "max_steps": 80,
+    "learning_rate": 6e-4,
+    "max_steps": 40,
 }

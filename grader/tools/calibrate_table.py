@@ -81,7 +81,7 @@ def _f(value: float | None, fmt: str = "{:.3f}") -> str:
 
 _GATING_NOTE = (
     "**KL training points are gated on the property checks** (the chosen approach; `requires` in "
-    "`grader/grading/rubric.toml`). In 80 steps the forward and backward runs cannot tell every wrong penalty from the "
+    "`grader/grading/rubric.toml`). In 40 steps the forward and backward runs cannot tell every wrong penalty from the "
     "right one: k3 (r - 1 - log r) as the forward penalty still holds the policy near the reference, and a sum "
     "over tokens instead of a mean is the right penalty with a larger coefficient, so both pass the runs' "
     "thresholds on most seeds, while the property checks (direction, value, mean over tokens) decide them "
@@ -96,7 +96,7 @@ _SHAPED_NOTE = (
     "**The shaped run** is exercise 2's command (`--reward_shaping shaped --kl_type forward`): the submission's "
     "shaping with its forward penalty, judged against the forward run, which differs from it only in the "
     "shaping (same penalty, coefficient and seed). Against the baseline (no penalty) the comparison would say "
-    "nothing about fluency: after 80 unregularised steps the baseline's own text has a reference perplexity "
+    "nothing about fluency: after its unregularised steps the baseline's own text has a reference perplexity "
     "of 10^3 to 10^4, so gibberish would look no worse; and returning the score unchanged would reproduce the "
     "baseline, not a better run. Against the forward run, that identity shaping reproduces its control exactly "
     "(repetition drop 0), a shaping that learns nothing fails the gain, and one that pays for word salad stands "
@@ -155,7 +155,7 @@ def render(
         + ", ".join(f"{k} = {v:g}" for k, v in vars(settings.runs).items() if v is not None),
         "",
         f"Thresholds (`[{settings.preset}.thresholds]`): "
-        + ", ".join(f"{k} = {v:g}" for k, v in vars(th).items()),
+        + ", ".join(f"{k} = {v:g}" if v != -math.inf else f'{k} = "shown"' for k, v in vars(th).items()),
         "",
         _GATING_NOTE,
         "",

@@ -24,8 +24,8 @@ TUNED = {
     "kl_type": "forward",
     "kl_coef": 0.3,
     "reward_shaping": "linear",
-    "learning_rate": 3e-4,
-    "max_steps": 80,
+    "learning_rate": 6e-4,
+    "max_steps": 40,
 }
 
 

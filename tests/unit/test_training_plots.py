@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,14 @@ from grader.training.plots import plot_runs, training_figure
 from grader.training.runs import RunRecord
 from grader.training.settings import load_settings
 
-THRESHOLDS = load_settings("tiny").thresholds
+#: every goal with a limit to draw (the shipped tiny thresholds show some goals' metrics only: no limit)
+THRESHOLDS = replace(
+    load_settings("tiny").thresholds,
+    shaped_min_words_rise=1.0,
+    shaped_min_words_drop=3.5,
+    shaped_min_contrast_rise=0.01,
+    shaped_min_rhyme_rise=0.05,
+)
 
 
 def _history(words: float, contrast: float, rhyme: float, repetition: float) -> list[dict]:
@@ -73,6 +82,19 @@ def test_the_goal_panel_shows_the_declared_goals_metric_and_its_limit(goal, axis
     ]
     if goal != "repetition":  # the repetition limit is the repetition goal's only
         assert "repetition" not in ylabel + " ".join(texts)
+
+
+def test_a_goal_whose_metric_is_shown_only_gets_no_limit() -> None:
+    shown = replace(THRESHOLDS, shaped_min_contrast_rise=-math.inf)
+    fig = training_figure(RECORDS, thresholds=shown, goal=GOALS["contrast"])
+    try:
+        ax = fig.axes[3]
+        assert ax.get_ylabel().startswith("sentiment contrast")
+        assert not [line for line in ax.get_lines() if line.get_linestyle() == ":"] and not ax.texts
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
 
 
 def test_without_a_goal_the_panel_shows_repetition_without_a_limit() -> None:
