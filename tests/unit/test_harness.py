@@ -10,7 +10,9 @@ checks' verdicts are in tests/quality. Written for the mutation score (tests/REA
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, Phase, Verbosity
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 
 from grader.checks import harness, misconceptions
 from grader.checks.harness import (
@@ -188,12 +190,16 @@ def test_the_search_is_seeded() -> None:
 
 
 def test_a_failure_is_shrunk_to_the_smallest_case() -> None:
+    raised: list[Falsified] = []
+
     def prop(x: int) -> None:
         if x >= 1000:
-            raise Falsified("too big")
+            raised.append(Falsified("too big"))
+            raise raised[-1]
 
     failure = run_property(CONTEXT, st.integers(0, 10**6), prop, max_examples=200)
     assert failure is not None and failure.case == 1000
+    assert failure.error is raised[-1]  # the failure hypothesis ended on (its final replay)
     assert isinstance(failure.error, Falsified) and failure.error.problem == "too big"
     assert not failure.flaky and not failure.explicit_only
 
@@ -232,19 +238,65 @@ def test_a_fatal_call_failure_stops_the_search_at_once() -> None:
 
     failure = run_property(CONTEXT, st.integers(0, 10**6), prop, max_examples=200)
     assert failure is not None and failure.case == seen[-1] >= 1000
+    assert isinstance(failure.error, CallFailed) and failure.error.outcome.status == "timeout"
     assert [x for x in seen if x >= 1000] == [seen[-1]]  # no shrinking
 
 
 def test_a_failure_that_does_not_repeat_is_flaky() -> None:
+    seen: list[int] = []
+
+    def prop(x: int) -> None:
+        seen.append(x)
+        if len(seen) == 3:
+            raise Falsified("once")
+
+    failure = run_property(CONTEXT, st.integers(0, 10**6), prop, max_examples=50)
+    assert failure is not None and failure.flaky and failure.error.problem == "once"
+    assert failure.case == seen[2]
+
+
+def test_a_flaky_error_of_the_grader_itself_is_not_a_verdict() -> None:
     calls = {"n": 0}
 
     def prop(x: int) -> None:
         calls["n"] += 1
         if calls["n"] == 3:
-            raise Falsified("once")
+            raise KeyError("the grader's own bug, once")
 
-    failure = run_property(CONTEXT, st.integers(0, 10**6), prop, max_examples=50)
-    assert failure is not None and failure.flaky and failure.error.problem == "once"
+    with pytest.raises(Flaky):
+        run_property(CONTEXT, st.integers(0, 10**6), prop, max_examples=50)
+
+
+def test_the_search_is_deterministic_and_leaves_nothing_behind(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """The settings that make a verdict repeatable: the seed alone picks the examples (no example database, no
+    derandomising by the test's name), no per-example deadline (a slow machine must not fail a property), no
+    health checks (the strategies are deliberate), only generating and shrinking, quiet."""
+    used: list[dict] = []
+    real = harness.settings
+
+    def recording(**kwargs):
+        used.append(kwargs)
+        return real(**kwargs)
+
+    monkeypatch.setattr(harness, "settings", recording)
+    monkeypatch.chdir(tmp_path)
+    run_property(CONTEXT, st.integers(0, 10**6), lambda x: None, max_examples=5)
+    assert used == [
+        {
+            "max_examples": 5,
+            "database": None,
+            "deadline": None,
+            "derandomize": False,
+            "report_multiple_bugs": False,
+            "suppress_health_check": list(HealthCheck),
+            "phases": (Phase.generate, Phase.shrink),
+            "verbosity": Verbosity.quiet,
+            "print_blob": False,
+        }
+    ]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_hand_picked_examples_run_only_if_the_search_found_nothing() -> None:
@@ -344,6 +396,8 @@ def test_a_falsified_property_says_the_problem_the_input_and_expected_and_got() 
     assert _failed(Falsified("p", expected=0.0, got=0.0)).feedback.endswith(
         "  expected: 0.0\n  got:      0.0"
     )
+    rounded = _failed(Falsified("p", expected=[0.1234567891], got=1.0000001234)).feedback
+    assert rounded.endswith("  expected: [0.123457]\n  got:      1.0")
 
 
 def test_a_flaky_failure_says_the_function_is_not_deterministic() -> None:
@@ -355,11 +409,12 @@ def test_a_flaky_failure_says_the_function_is_not_deterministic() -> None:
 
 
 def test_a_diagnosis_names_the_misconception() -> None:
-    misconception = misconceptions.get("nondeterministic")
+    misconception = misconceptions.get("swapped_direction")  # its text names the function
     diagnosis = Diagnosis(misconception, "detail")
     outcome = _failed(Falsified("p"), diagnosis=diagnosis)
-    assert outcome.misconception == "nondeterministic"
+    assert outcome.misconception == "swapped_direction"
     assert outcome.feedback.endswith("\n" + diagnosis.render(FORWARD))
+    assert diagnosis.render(FORWARD) != diagnosis.render(None)
 
 
 def test_a_not_implemented_function_is_told_so_and_nothing_more() -> None:
@@ -410,6 +465,22 @@ def test_a_function_that_fails_on_every_input_is_told_so_instead_of_a_misconcept
     # a flaky or fatal failure is not asked about
     assert "Fails on every input" not in _failed(err, flaky=True).feedback
     assert len(broken.calls) == 2 * len(harness.ORDINARY_INPUTS[FORWARD])
+    assert {function for function, _, _ in broken.calls} == {FORWARD}
+    # the sentence quotes the first ordinary input's message
+    second = repr(harness.ORDINARY_INPUTS[FORWARD][1])
+    varied = Scripted(
+        CallOutcome("error", message="TypeError: first"), {second: CallOutcome("error", message="E: 2")}
+    )
+    assert "raised TypeError: first on ordinary inputs" in fails_everywhere(
+        CallFailed(FORWARD, err.outcome, varied)
+    )
+
+
+def test_diagnosis_of_a_misconception_or_none() -> None:
+    misconception = misconceptions.get("nondeterministic")
+    assert harness.diagnosis_of(None, "detail") is None
+    assert harness.diagnosis_of(misconception, "detail") == Diagnosis(misconception, "detail")
+    assert harness.diagnosis_of(misconception) == Diagnosis(misconception, "")
 
 
 def test_fails_everywhere_only_when_every_ordinary_input_fails_the_same_way() -> None:

@@ -52,12 +52,10 @@ def _render(results: GradingResults, explain_all: bool = False, width: int = 100
 
 
 def _panels(console: Recorder) -> list[tuple[str, str, str]]:
-    """(title, border style, body) of every panel printed."""
-    return [
-        (str(p.title), str(p.border_style), p.renderable.plain)
-        for p in console.printed
-        if isinstance(p, Panel)
-    ]
+    """(title, border style, body) of every panel printed (each titled on the left)."""
+    panels = [p for p in console.printed if isinstance(p, Panel)]
+    assert [p.title_align for p in panels] == ["left"] * len(panels)
+    return [(str(p.title), str(p.border_style), p.renderable.plain) for p in panels]
 
 
 def _score_line(console: Recorder) -> tuple[str, str]:

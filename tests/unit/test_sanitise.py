@@ -63,7 +63,7 @@ def test_length_is_capped_with_a_note() -> None:
 
 
 def test_non_strings_are_refused() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="^clean_text expects a str, not bytes$"):
         clean_text(b"bytes")  # type: ignore[arg-type]
 
 

@@ -237,6 +237,9 @@ def test_a_not_implemented_function_is_told_in_full_once_then_by_name() -> None:
     assert _plain(notes(FunctionGroup("training", [*training, backward]), told, {FWD, BWD})) == [
         (f"3 checks failed because {FWD} and {BWD} are not implemented yet.", "red"),
     ]
+    assert _plain(notes(FunctionGroup("training", training), told, {FWD})) == [
+        (f"2 checks failed because {FWD} is not implemented yet.", "red"),
+    ]
     assert _plain(notes(FunctionGroup("training", training[:1]), told, {FWD})) == [
         (f"1 check failed because {FWD} is not implemented yet.", "red"),
     ]
