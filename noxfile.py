@@ -144,7 +144,8 @@ if INSTRUCTOR:
 
     @nox.session
     def mutation(session: nox.Session) -> None:
-        """Mutation-test grader/grading/ with mutmut, its unit tests as the killer (slow, manual: not in CI)."""
+        """Mutation-test grader/grading/ and the property checks' scoring (grader/checks/harness.py) with mutmut,
+        their unit tests as the killer (slow, manual: not in CI)."""
         import json
         import shutil
 
@@ -183,6 +184,10 @@ if INSTRUCTOR:
             "tests/unit/test_runner_units.py",
             "tests/unit/test_rubric_messages.py",
             "tests/unit/test_live_line.py",
+            "tests/unit/test_budget_clock.py",
+            "tests/unit/test_terminal_table.py",
+            "tests/unit/test_report_render.py",
+            "tests/unit/test_harness.py",
             "tests/unit/test_challenge.py::test_the_runner_asks_for_the_runs_of_its_checks",
             # the in-process tests of integration/ modules whose other tests grade for real
             "tests/integration/test_batch.py::test_locate_rules",
@@ -198,7 +203,7 @@ if INSTRUCTOR:
         ]
         settings = {
             "source_paths": ["grader"],
-            "only_mutate": ["grader/grading/*"],
+            "only_mutate": ["grader/grading/*", "grader/checks/harness.py"],
             "also_copy": ["reference", "exercise"],
             "pytest_add_cli_args_test_selection": killers,
             # the chart test plots with matplotlib (7 s) and reads no grading code the others do not
