@@ -188,6 +188,8 @@ if INSTRUCTOR:
             "tests/unit/test_terminal_table.py",
             "tests/unit/test_report_render.py",
             "tests/unit/test_harness.py",
+            "tests/unit/test_results_readback.py",
+            "tests/unit/test_results_write.py",
             "tests/unit/test_challenge.py::test_the_runner_asks_for_the_runs_of_its_checks",
             # the in-process tests of integration/ modules whose other tests grade for real
             "tests/integration/test_batch.py::test_locate_rules",
