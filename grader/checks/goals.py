@@ -289,6 +289,13 @@ GOALS: dict[str, Goal] = {
             "Your completions do not rhyme more often than with the plain score. The bonus must be large enough "
             "against the score's differences within a group to change which completion GRPO prefers, and it "
             "must pay what the policy can write: sentence ends (. ! ?) whose last words share their ending.",
+            # measured (tiny.md, "Shaping goals"): a whole score's bonus per rhyming pair rhymes on about half the
+            # seeds and then drifts (KL 3-11x the plain run's); 0.3 of the score per pair stays near the reference
+            "a rhyme bonus as large as the score itself pays more for a rhyme than for anything the penalty "
+            "guards, and a small model finds its rhymes the cheapest way: repeating a phrase at the end of each "
+            'sentence ("... from start to finish. ... from start to finish."), which rhymes by the rule but is not '
+            "what the reference model writes. Keep the bonus a fraction of the score (e.g. score * (1 + 0.3 * "
+            "rhyming pairs)), or raise kl_coef, so that a rhyme wins only among completions that read naturally.",
         ),
     ),
 }

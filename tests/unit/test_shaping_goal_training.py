@@ -201,9 +201,21 @@ def test_a_drifting_contrast_shaping_is_told_that_amplifying_rescales_the_penalt
     ):
         assert says in text
     assert "many different words" not in text  # the general reason does not fit an amplifying shaping
-    for other in ("longer", "rhyme"):  # the other goals keep the general reason
+    for other in ("longer", "shorter"):  # the goals without a reason of their own keep the general one
         text = C.score_shaped(CONTROL, _drifted(other, failing), TH, goal=other).feedback
         assert "many different words" in text and "multiplies the reward's scale" not in text
+
+
+@pytest.mark.parametrize("failing", ["kl", "perplexity"])
+def test_a_drifting_rhyme_shaping_is_told_to_keep_its_bonus_a_fraction_of_the_score(failing):
+    """A whole score's bonus per rhyme rhymes by repeating a phrase and drifts (tiny.md): the feedback says so and
+    how much smaller to make it, instead of the general reason."""
+    outcome = C.score_shaped(CONTROL, _drifted("rhyme", failing), TH, goal="rhyme")
+    assert outcome.fraction == 0, outcome.feedback
+    text = " ".join(outcome.feedback.split())
+    assert GOALS["rhyme"].metric.drift in text
+    assert "repeating a phrase" in text and "a fraction of the score" in text
+    assert "many different words" not in text and "multiplies the reward's scale" not in text
 
 
 def test_the_measurement_reaches_results_json():
