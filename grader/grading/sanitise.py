@@ -20,6 +20,7 @@ when it is set, and the serialised tree again), so the report, JSON, XML and bat
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -66,9 +67,13 @@ def clean_text(text: str, limit: int | None = MAX_TEXT_CHARS) -> str:
 
 def clean_tree(value: Any, limit: int | None = MAX_TEXT_CHARS) -> Any:
     """A JSON-like tree (dicts, lists, tuples, scalars) with every string, keys included, passed through
-    :func:`clean_text`; other values are returned as they are."""
+    :func:`clean_text`, and every non-finite float (nan, inf: a ratio over a control that stayed at 0, a run
+    that produced nan) made None, so the tree is strict JSON (null) as Gradescope and jq read it; other values
+    are returned as they are."""
     if isinstance(value, str):
         return clean_text(value, limit)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {
             (clean_text(k, limit) if isinstance(k, str) else k): clean_tree(v, limit)

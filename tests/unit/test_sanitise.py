@@ -243,3 +243,12 @@ def test_clean_tree_passes_its_limit_down_and_keeps_other_values() -> None:
     assert clean_tree({"k": long}, limit=None) == {"k": long}
     marker = object()
     assert clean_tree(marker) is marker and clean_tree(None) is None and clean_tree(2.5) == 2.5
+
+
+def test_clean_tree_makes_non_finite_numbers_null_and_keeps_the_rest():
+    """results.json is strict JSON: nan and inf (a ratio over a control at 0) become None, finite numbers, ints
+    and bools stay as they are."""
+    import math
+
+    tree = {"a": [math.nan, math.inf, -math.inf, 1.5, 0, True, "x"], "b": (2.0,)}
+    assert clean_tree(tree) == {"a": [None, None, None, 1.5, 0, True, "x"], "b": [2.0]}
