@@ -247,7 +247,7 @@ TRAINING_CHALLENGE = {
     "kl_coef": 0.1,
     "reward_shaping": "linear",
     "learning_rate": 1e-3,
-    "max_steps": 80,
+    "max_steps": 40,
 }
 
 

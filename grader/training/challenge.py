@@ -5,7 +5,7 @@ achieve both positive sentiment and sensible responses". The student declares th
 functions, as a dict of plain values::
 
     TRAINING_CHALLENGE = {"kl_type": "forward", "kl_coef": 0.3, "reward_shaping": "linear",
-                          "learning_rate": 3e-4, "max_steps": 80}
+                          "learning_rate": 6e-4, "max_steps": 40}
 
 It is read from the file's syntax tree, never by running the submission (as ``SHAPING_GOAL`` is: see
 :mod:`grader.checks.goals`), and bounded so that the run fits a grade's time budget. The engine makes the run
@@ -39,7 +39,7 @@ class ChallengeConfig:
     #: the optimiser's learning rate, 1e-5 to 1e-3
     learning_rate: float = 1e-3
     #: GRPO steps, 20 to the preset's limit (the tiny preset: 120)
-    max_steps: int = 80
+    max_steps: int = 40
 
     @property
     def needs(self) -> tuple[str, ...]:

@@ -14,8 +14,7 @@ REFERENCE = ROOT / "reference" / "rewards.py"
 
 @pytest.mark.slow
 def test_the_defaults_collapse_and_the_tuned_configuration_passes(tmp_path):
-    """Slow: two real GRPO runs of the tiny preset (80 steps for the defaults, 40 for the tuned one; about 1.5
-    minutes on two idle cores, one run each: a
+    """Slow: two real 40-step GRPO runs of the tiny preset (about a minute on two idle cores, one run each: a
     grade with only the challenge makes no other run, so the reference's configuration, the graded forward run's
     twin, is made as the challenge's own). Seed 0, as calibrated in challenge-tiny.md."""
     if not REFERENCE.is_file():
