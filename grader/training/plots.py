@@ -149,7 +149,7 @@ def training_figure(
             elif metric == "ref_perplexity":
                 limit = thresholds.shaped_max_perplexity_ratio * control[-1][metric]
                 text = f"pass limit of the shaped run: {thresholds.shaped_max_perplexity_ratio:g} x forward's"
-            if limit is not None and math.isfinite(limit):  # an uncalibrated goal has no limit yet
+            if limit is not None and math.isfinite(limit):  # a goal shown only (threshold -inf) has no limit
                 ax.axhline(limit, color=_STYLE["shaped"]["color"], linewidth=0.8, linestyle=":")
                 ax.annotate(text, (0.02, limit), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
         if goal is not None and metric == judged:
