@@ -179,7 +179,7 @@ def kl_penalty_backward(
 #                 repetition itself, not the ending, the length or the words used.
 #   "longer" / "shorter"  at the same score, a longer (shorter) fluent completion earns strictly more.
 #   "contrast"    amplify differences among positive completions (e.g. exponential): for a fixed completion, each
-#                 equal step up in score at or above 0.5 is worth strictly more than the step below it.
+#                 equal step h up in score at or above 0.5 is worth at least (1 + h/4) times the step below it.
 #   "rhyme"       at the same score, a completion whose sentences end in rhyming words (the same last three
 #                 letters: "night" / "light") earns strictly more than the same text without the rhyme.
 #

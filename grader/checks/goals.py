@@ -125,13 +125,16 @@ def _contrast(sub: Submission, case: S.ContrastCase) -> None:
     rewards_sentiment(sub, case.text, case.scores[1], case.scores[0])
     got = _three(sub, list(case.scores), [case.text] * 3)
     first, second = got[1] - got[0], got[2] - got[1]
-    if not (first > _margin(got[1]) and second > first + _margin(got[2])):
+    # "more" by a share that grows with the step h (1 + h/4: e^{3s}, s^2, s^1.5 clear it by far), not by a
+    # rounding error: a near-identity bend (score + 1e-4 * score**2) amplifies nothing GRPO could learn from
+    bend = 1 + (case.scores[1] - case.scores[0]) / 4
+    if not (first > _margin(got[1]) and second > first * bend + _margin(got[2])):
         raise Falsified(
             f"for one completion, the scores {fmt(list(case.scores))} (equally spaced, at or above neutral 0.5) "
             f"earn {fmt(got)}: steps of {fmt(first)} then {fmt(second)}. A contrast shaping (e.g. exponential) "
-            "keeps the order and amplifies differences among positive scores: each step up must be worth more "
-            "than the one below it",
-            expected="0 < step 1 < step 2",
+            "keeps the order and amplifies differences among positive scores: each step up must be worth "
+            f"noticeably more than the one below it (at least {fmt(bend)} times, 1 + step / 4)",
+            expected=f"0 < step 1, step 2 > {fmt(bend)} x step 1",
             got=got,
         )
 
@@ -247,7 +250,8 @@ GOALS: dict[str, Goal] = {
         "contrast",
         "amplified differences among positive completions (e.g. exponential)",
         "a contrast shaping: for a fixed completion the reward rises with the score, and among positive scores "
-        "(at or above 0.5) each equal step up in score is worth strictly more than the one below it.",
+        "(at or above 0.5) each equal step up in score is worth noticeably more than the one below it (at least "
+        "1 + step/4 times: an exponential or a power does, a nearly linear bend does not).",
         S.contrast_cases,
         _contrast,
         TrainingMetric(

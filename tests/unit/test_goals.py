@@ -101,3 +101,24 @@ def test_an_unusable_declaration_fails_the_goal_check_with_its_message():
     )
     outcome = shaping.goal(FakeSubmission({SHAPING: exponential}), context)
     assert outcome.fraction == 0.0 and "SHAPING_GOAL is 'happiness'" in outcome.feedback
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    ("name", "fn", "passes"),
+    [
+        ("exponential", exponential, True),
+        ("square", lambda scores, completions, prompts=None: [s * s for s in scores], True),
+        ("power 1.5", lambda scores, completions, prompts=None: [s**1.5 for s in scores], True),
+        (
+            "near-identity bend",
+            lambda scores, completions, prompts=None: [s + 1e-4 * s * s for s in scores],
+            False,
+        ),
+    ],
+)
+def test_contrast_asks_for_an_amplification_not_a_rounding_error(seed, name, fn, passes):
+    """The contrast goal's training metric is shown only on the tiny preset, so its property decides: a bend of
+    1e-4 is strictly convex but amplifies nothing; an exponential or a power does (each step >= 1 + h/4 times)."""
+    outcome = shaping.goal(FakeSubmission({SHAPING: fn}), CheckContext(seed=seed, shaping_goal="contrast"))
+    assert (outcome.fraction == 1.0) is passes, (name, outcome.feedback)
