@@ -183,38 +183,18 @@ def _step_writer(path: Path, submission_seconds: Callable[[], float] = lambda: 0
 # Several lanes from one process: the libraries imported once, then one forked process per lane
 # ---------------------------------------------------------------------------------------------------------------
 
-#: What every run imports before its first step: torch, transformers, datasets, TRL's trainer and the pipeline's
-#: modules. ~6 CPU-seconds per process (measured 2026-12-05: a 40-step tiny run is ~20 CPU-s in all), paid once
-#: when the lanes are forked from one process that imported them, instead of once per lane.
-PRELOAD = (
-    "torch",
-    "transformers",
-    "datasets",
-    "trl",
-    "exercise.callbacks",
-    "exercise.logprobs",
-    "exercise.reward_pipeline",
-    "exercise.sentiment",
-    "exercise.train",
-    "exercise.validation",
-    "grader.sandbox",
-)
-
 
 def _preload() -> None:
-    import importlib
+    """What every run imports before its first step (exercise/preload.py: ~6 CPU-s per process), imported once
+    here and shared by the lanes forked from this process; and the sandbox's side of the grader."""
     import warnings
 
-    warnings.filterwarnings("ignore")
-    for name in PRELOAD:
-        try:
-            importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a lane reports its own import failure, with its run's record
-            pass
-    try:  # the trainer classes themselves: trl and transformers import them lazily on first use
-        from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: F401
-        from trl import GRPOConfig, GRPOTrainer  # noqa: F401
-    except Exception:  # noqa: BLE001 - as above
+    warnings.filterwarnings("ignore")  # in the lanes too: their logs keep the grader's own messages readable
+    import exercise.preload  # noqa: F401 - importing it is the preload
+
+    try:
+        import grader.sandbox  # noqa: F401
+    except Exception:  # noqa: BLE001 - a lane reports its own import failure, with its run's record
         pass
 
 
