@@ -80,3 +80,31 @@ def kept_control():
         record = RunRecord.from_dict(make_baseline(0, "tiny")["record"])
         assert cache.write(directory, record) is not None, record
     return record
+
+
+@pytest.fixture(scope="session")
+def reference_batch(tmp_path_factory, kept_control):
+    """The reference graded in full (property checks, training checks, the challenge) by a batch of one, with the
+    session's kept control as the batch's shared baseline: three graded runs and the challenge's, the one real
+    grade of the solution in the slow tier. Shared by the slow tests that need one (a full grade is ~60 CPU-s):
+    tests/integration/test_batch.py (the batch and its shared baseline), test_training_checks_grade.py (every
+    training check passes, the curves, the same seed reproduces it), test_challenge_runs.py (the tuned
+    configuration passes). Read-only: a test that changes its files copies them first.
+
+    Returns ``(rows, summary, out)``: the batch's gradebook rows and summary, and its output folder (the grade's
+    results.json and curves in ``out / "ref"``)."""
+    import shutil
+    from pathlib import Path
+
+    from grader.tools.batch import BatchConfig, run_batch
+
+    root = tmp_path_factory.mktemp("reference-batch")
+    reference = Path(__file__).resolve().parents[1] / "reference" / "rewards.py"
+    if not reference.is_file():
+        pytest.skip("a handout has no reference/")
+    (root / "subs" / "ref").mkdir(parents=True)
+    shutil.copy(reference, root / "subs" / "ref" / "rewards.py")
+    out = root / "out"
+    # A generous time budget: on a busy machine the four runs can take minutes, and this is no test of time.
+    rows, summary = run_batch(BatchConfig(root / "subs", out, jobs=1, time_budget=1800, quiet=True))
+    return rows, summary, out

@@ -490,19 +490,16 @@ def test_an_unreachable_ray_address_is_one_line_at_once(
 
 @pytest.mark.slow
 def test_a_batch_shares_one_real_baseline_run_and_the_reference_keeps_full_marks(
-    tmp_path: Path, kept_control
+    reference_batch, kept_control
 ) -> None:
-    """Slow: the one test that makes real training runs with a shared baseline: the session's kept control
-    (tests/conftest.py) becomes the batch's shared baseline, then the reference's three runs (about a full
-    grade, 40-60 s of both cores). How a baseline is checked is tested on synthetic runs in
-    tests/unit/test_shared_baseline.py; made by the batch: the test above (with a stand-in)."""
+    """Slow: the one batch that makes real training runs with a shared baseline (tests/conftest.py: the reference
+    graded in full, shared with the other slow tests that need a real grade): the session's kept control becomes
+    the batch's shared baseline, then the reference's three runs and the challenge's (a full grade). How a
+    baseline is checked is tested on synthetic runs in tests/unit/test_shared_baseline.py; made by the batch: the
+    test above (with a stand-in)."""
     from grader.training.baseline import load_baseline
 
-    subs = tmp_path / "subs"
-    shutil.copy(REPO / "reference" / "rewards.py", write_file(subs / "ref" / "rewards.py", ""))
-    out = tmp_path / "out"
-    # A generous time budget: on a busy machine the three runs can take minutes, and this is no test of time.
-    rows, summary = run_batch(BatchConfig(subs, out, jobs=1, time_budget=1800, quiet=True))
+    rows, summary, out = reference_batch
     assert rows[0].error == "" and rows[0].score == rows[0].max_score == 110  # the challenge: its forward run
     shared = out / "_shared" / "baseline-seed0-tiny.json"
     baseline = load_baseline(shared, seed=0, preset="auto")  # a valid shared baseline for this grader

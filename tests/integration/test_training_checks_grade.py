@@ -4,13 +4,15 @@ Fast tests: the grade's sandbox settings reaching each training lane's configura
 the files a check writes (the curves PNG), and a stub (every function raises NotImplementedError) scoring 0 on
 every training check within seconds (the gate stops it before any run starts).
 
-Slow tests (``-m slow``) grade with the real runs: the seed-0 baseline is made once for the module and shared by
-the grades (as a batch shares it, ``--baseline-run``), so each grade makes three GRPO runs of about 15 s on one
-core (two processes in parallel): the reference passes; a zero KL penalty and a sign-flipped one fail the forward
-and backward checks; r log r as the backward penalty fails the backward check; the score returned unchanged as
-the shaping reproduces the forward run and fails the shaped check; the reference graded again, making its own
-baseline, gets the same scores and feedback (same seed, same runs; sharing the baseline changes nothing); a
-function that fails in the middle of its run costs that run only.
+Slow tests (``-m slow``) grade with the real runs: the seed-0 baseline is made once for the session and shared by
+the grades (as a batch shares it, ``--baseline-run``), so each grade makes three GRPO runs of about 15 CPU-s. The
+reference's grade is the session's one full grade of the solution (tests/conftest.py ``reference_batch``): it
+passes every training check. The calibration's wrong variants, two to a submission (each check has its own run):
+a sign-flipped forward penalty and a zero backward one fail the forward and backward checks; r log r as the
+backward penalty fails the backward check while the score returned unchanged as the shaping reproduces the
+forward run and fails the shaped check, and that forward run reproduces the reference's. The reference's control
+and forward run made again by a grade get the same scores and feedback (same seed, same runs; sharing the
+baseline changes nothing); a function that fails in the middle of its run costs that run only.
 
 The scoring itself, on synthetic validation histories, is in tests/unit/test_training_checks.py.
 """
@@ -25,11 +27,12 @@ from pathlib import Path
 import pytest
 
 from grader.checks import training as C
+from grader.checks.key.wrong import submission_source
 from grader.contract import CallOutcome, CheckOutcome, TrainingContext
+from grader.grading.results import GradingResults
 from grader.grading.rubric import parse_rubric
 from grader.grading.runner import GradeRequest, grade
 from grader.sandbox import SandboxConfig
-from grader.tools.calibrate import variant_sources
 from grader.training import engine as engine_module
 from grader.training import runs as training_runs
 from grader.training.engine import TrainingEngine, TrainingOptions
@@ -122,17 +125,11 @@ def test_the_stub_scores_zero_on_every_training_check_without_a_training_run(tmp
 # --- real runs (slow) --------------------------------------------------------------------------------------------
 
 
-def _variant(tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.py"
-    path.write_text(variant_sources(REFERENCE)[name])
-    return path
-
-
 def _grade_training(
     path: Path,
     tmp_path: Path,
-    seed: int = 0,
     baseline_run: Path | None = None,
+    seed: int = 0,
     only: tuple[str, ...] = TRAINING_IDS,
     run_cache: str = "",
 ):
@@ -163,80 +160,99 @@ def shared_baseline(tmp_path_factory, kept_control) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference_graded(shared_baseline, tmp_path_factory):
-    """The reference's training checks at seed 0 with the shared baseline (three real GRPO runs)."""
-    tmp_path = tmp_path_factory.mktemp("reference")
-    return (*_grade_training(REFERENCE, tmp_path, baseline_run=shared_baseline), tmp_path)
+def reference_graded(reference_batch):
+    """The reference's training checks at seed 0 with the shared baseline, from the session's full grade of the
+    reference (tests/conftest.py ``reference_batch``: three graded runs and the challenge's, shared with the
+    batch and challenge tests): the checks by id, the results, the folder of its results.json and curves."""
+    _, _, out = reference_batch
+    results = GradingResults.from_dict(json.loads((out / "ref" / "results.json").read_text()))
+    by_id = {t.check_id: t for t in results.tests if t.check_id in TRAINING_IDS}
+    assert set(by_id) == set(TRAINING_IDS), [t.check_id for t in results.tests]
+    return by_id, results, out / "ref"
 
 
 @pytest.mark.slow
 def test_the_reference_passes_every_training_check_and_the_curves_are_drawn(reference_graded):
-    """Slow: the shared baseline and three real GRPO runs (about 30 s on two cores)."""
-    by_id, results, tmp_path = reference_graded
+    """Slow: the session's full grade of the reference (its three runs beside the shared baseline)."""
+    by_id, results, folder = reference_graded
     assert all(t.score == t.max_score for t in by_id.values()), [t.output for t in by_id.values()]
-    assert results.score == 20
-    png = tmp_path / "rewards-results_training.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png.absolute()) in results.output
+    assert sum(t.score for t in by_id.values()) == 20
+    png = folder / "results_training.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png.resolve()) in results.output
     assert "the unregularised baseline's" in by_id["training.forward_kl"].output
     assert "made once and shared by every grade" in by_id["training.baseline"].output
 
 
+def _combined(tmp_path: Path, name: str) -> Path:
+    """The reference with the catalogued wrong functions of ``name`` (grader/checks/key/wrong.py SUBMISSIONS)."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(REFERENCE.read_text(encoding="utf-8") + submission_source(name), encoding="utf-8")
+    return path
+
+
+# The calibration's wrong KL variants and the identity shaping, two to a submission: each training check has its
+# own run, so one grade shows two of them failing (grader/training/calibration/tiny.md has every variant on its
+# own, on ten seeds: zero_kl and sign_flipped fail both KL checks, r log r the backward one, the identity shaping
+# the shaped one).
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("variant", ["zero_kl", "sign_flipped"])
-def test_no_penalty_and_a_sign_flipped_penalty_fail_both_kl_checks(tmp_path, variant, shared_baseline):
-    """Slow: three real GRPO runs per variant."""
-    by_id, _ = _grade_training(_variant(tmp_path, variant), tmp_path, baseline_run=shared_baseline)
-    for check_id in ("training.forward_kl", "training.backward_kl"):
-        assert by_id[check_id].score == 0, by_id[check_id].output
+def test_a_sign_flipped_forward_and_a_zero_backward_penalty_fail_both_kl_checks(tmp_path, shared_baseline):
+    """Slow: three real GRPO runs."""
+    by_id, _ = _grade_training(
+        _combined(tmp_path, "flipped_forward_zero_backward"), tmp_path, shared_baseline
+    )
+    forward, backward = by_id["training.forward_kl"], by_id["training.backward_kl"]
+    assert forward.score == 0 and "AWAY" in forward.output, forward.output
+    assert forward.misconception == "wrong_sign"
+    assert backward.score == 0 and "barely holds the policy back" in backward.output, backward.output
     # The shaped run trains the reference's shaping with this broken forward penalty (exercise 2's run), so its
     # verdict is not the shaping's: the feedback says that the penalty did not regularise the comparison.
     assert "with your kl_penalty_forward the plain-score run drifted" in by_id["training.shaped"].output
-    if variant == "sign_flipped":
-        assert "AWAY" in by_id["training.forward_kl"].output
-        assert by_id["training.forward_kl"].misconception == "wrong_sign"
-    else:
-        assert "barely holds the policy back" in by_id["training.forward_kl"].output
 
 
 @pytest.mark.slow
-def test_r_log_r_as_backward_penalty_fails_the_backward_check(tmp_path, shared_baseline):
-    """Slow: three real GRPO runs."""
-    by_id, _ = _grade_training(_variant(tmp_path, "r_log_r_backward"), tmp_path, baseline_run=shared_baseline)
+def test_r_log_r_as_backward_penalty_and_the_score_unchanged_as_shaping_fail_their_checks(
+    tmp_path, shared_baseline, reference_graded
+):
+    """Slow: three real GRPO runs. r log r (the value estimator) pushes the backward run AWAY from the reference.
+    The identity shaping: through the sandbox and the JSON crossing its rewards are the plain score's to the bit,
+    so the shaped run is the (right) forward run step for step."""
+    path = _combined(tmp_path, "r_log_r_backward_identity_shaping")
+    by_id, _ = _grade_training(path, tmp_path, shared_baseline)
     backward = by_id["training.backward_kl"]
     assert backward.score == 0 and "AWAY" in backward.output, backward.output
     assert backward.misconception == "value_estimator_r_log_r"
-    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
-
-
-@pytest.mark.slow
-def test_the_score_unchanged_as_shaping_reproduces_the_forward_run_and_fails(tmp_path, shared_baseline):
-    """Slow: three real GRPO runs. Through the sandbox and the JSON crossing, the identity shaping's rewards are
-    the plain score's to the bit, so the shaped run is the forward run step for step."""
-    by_id, _ = _grade_training(_variant(tmp_path, "identity_shaping"), tmp_path, baseline_run=shared_baseline)
+    # the forward run is the reference's (same function, seed and control): made again, it reproduces
+    # the full grade's to the feedback's last digit
+    forward, reference_forward = by_id["training.forward_kl"], reference_graded[0]["training.forward_kl"]
+    assert forward.score == forward.max_score
+    assert _comparable(forward.output) == _comparable(reference_forward.output)
     shaped = by_id["training.shaped"]
     assert shaped.score == 0 and "plain-score run step for step" in shaped.output, shaped.output
-    assert by_id["training.forward_kl"].score == by_id["training.forward_kl"].max_score
 
 
 @pytest.mark.slow
 def test_same_seed_same_training_scores(tmp_path, reference_graded):
-    """Slow: the reference's control and forward run made again (two real GRPO runs), this time the control
-    by this grade: the same scores and feedback as the grade with the shared (and kept: tests/conftest.py)
-    control, so sharing or keeping it changes nothing but the time. The backward and shaped checks compare with
-    the same control as the forward one; the forward run shows a graded run reproduces too."""
+    """Slow: the reference's control and forward run made again (two real GRPO runs: a grade makes the control
+    only beside a run of the submission's), this time the control by this grade: the same scores and feedback
+    as the grade with the shared (and kept: tests/conftest.py) control, so sharing or keeping it changes nothing
+    but the time. The backward and shaped checks compare with the same control as the forward one; the forward
+    run shows a graded run reproduces too (as in the r log r grade above, beside the shared control)."""
     first, *_ = reference_graded
     compared = ("training.baseline", "training.forward_kl")
     second, _ = _grade_training(REFERENCE, tmp_path, only=compared)
     first = {k: t for k, t in first.items() if k in compared}
-    note = re.compile(r"\nThis baseline run was made once and shared[^\n]*")
-    curves = re.compile(r"Curves of all training runs: \S+")
-
-    def comparable(output: str) -> str:
-        return curves.sub("Curves: PNG", note.sub("", output))
-
-    assert {k: (t.score, comparable(t.output)) for k, t in first.items()} == {
-        k: (t.score, comparable(t.output)) for k, t in second.items()
+    assert {k: (t.score, _comparable(t.output)) for k, t in first.items()} == {
+        k: (t.score, _comparable(t.output)) for k, t in second.items()
     }
+
+
+def _comparable(output: str) -> str:
+    """A check's feedback without what differs between two grades of the same runs: the note that the baseline
+    was shared, the curves' path."""
+    output = re.sub(r"\nThis baseline run was made once and shared[^\n]*", "", output)
+    return re.sub(r"Curves of all training runs: \S+", "Curves: PNG", output)
 
 
 BROKEN_DURING_THE_RUN = """

@@ -506,6 +506,13 @@ SUBMISSIONS: dict[str, dict[str, KLImpl]] = {
         FORWARD: zero_in_training(RIGHT[FORWARD]),
         BACKWARD: zero_in_training(RIGHT[BACKWARD]),
     },
+    # two calibration variants in one submission each, so that one real grade shows both failing
+    # (tests/integration/test_training_checks_grade.py: each training check has its own run)
+    "flipped_forward_zero_backward": {**_mistake("wrong_sign", FORWARD), BACKWARD: zero_penalty},
+    "r_log_r_backward_identity_shaping": {
+        **_mistake("value_estimator_r_log_r", BACKWARD),
+        SHAPING: identity_shaping,
+    },
 }
 
 
