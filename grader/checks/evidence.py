@@ -5,7 +5,9 @@ that the reference clears each one, and the wrong variants miss it, by about 2x 
 (``grader/training/calibration/tiny.md``); a result closer to a threshold than half that margin (a factor
 :data:`NOISE_BAND`, the square root of 2, either side) says little about the submission and much about the seed.
 Such a verdict is not left to one draw: the check judges the same runs at the next seeds and the majority of
-three decides (a second seed that agrees with the first settles it). The feedback says that this happened, and
+three decides (a second seed that agrees with the first settles it). So is one where the run says nothing either
+way for another reason (:data:`UNDECIDED`: a shaping whose bonus never came up in the run's completions, so the
+run is its control's step for step). The feedback says that this happened, and
 what each seed gave.
 
 Pure orchestration: the check passes a function that judges its runs at another seed (the runs are the grade's
@@ -26,6 +28,9 @@ from grader.contract import CheckOutcome
 NOISE_BAND = math.sqrt(2)
 #: The measurement key a scoring function lists the quantities under that landed in the band.
 NEAR = "near_threshold"
+#: The measurement key for other reasons a run at one seed says nothing either way, each a clause that follows
+#: "Your result at seed N was ..." (a shaping whose bonus never came up in that run's completions).
+UNDECIDED = "undecided"
 #: At most this many seeds decide (the grade's own and the next ones): a majority of three.
 DRAWS = 3
 
@@ -41,7 +46,8 @@ def decide(first: CheckOutcome, seed: int, judge_at: Callable[[int], CheckOutcom
     """``first`` (the verdict at the grade's ``seed``) when it is clear; else the majority over up to
     :data:`DRAWS` seeds (``seed``, ``seed + 1``, ...), judged by ``judge_at`` (None: no evidence to be had)."""
     quantities = first.measurements.get(NEAR) or []
-    if not quantities:
+    reasons = first.measurements.get(UNDECIDED) or []
+    if not (quantities or reasons):
         return first
     verdicts: list[tuple[int, CheckOutcome]] = [(seed, first)]
     stopped = ""
@@ -63,10 +69,16 @@ def decide(first: CheckOutcome, seed: int, judge_at: Callable[[int], CheckOutcom
     base = first if _passed(first) == passed else next(o for _, o in verdicts if _passed(o) == passed)
     listed = ", ".join(f"seed {s} {'pass' if _passed(o) else 'FAIL'}" for s, o in verdicts)
     agreeing = passes if passed else len(verdicts) - passes
+    why = list(reasons)
+    if quantities:
+        why.insert(
+            0,
+            f"close to a threshold ({', '.join(quantities)}: within a factor {NOISE_BAND:.2f} of it, inside the "
+            "noise between seeds that the calibration measured)",
+        )
     note = (
-        f"Your result at seed {seed} was close to a threshold ({', '.join(quantities)}: within a factor "
-        f"{NOISE_BAND:.2f} of it, inside the noise between seeds that the calibration measured), so one training "
-        "run does not decide it and the grader judges the runs at further seeds"
+        f"Your result at seed {seed} was {' and '.join(why)}, so one training run does not decide it and the "
+        "grader judges the runs at further seeds"
     )
     if len(verdicts) > 1:
         note += f": {listed}. {'Passed' if passed else 'Failed'} on {agreeing} of {len(verdicts)} seeds."

@@ -14,7 +14,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from grader.checks.evidence import NEAR, near
+from grader.checks.evidence import NEAR, UNDECIDED, near
 from grader.checks.goals import GOALS
 from grader.checks.goals import TrainingMetric as GoalMetric
 from grader.checks.training_base import (
@@ -228,6 +228,18 @@ def score_shaped(
             )  # fmt: skip
             if near(value_, threshold)
         ],
+        # Step for step the control: the shaping changed no reward GRPO saw. Where the goal's metric is required
+        # that is a clear failure (it did not move); where it is only shown, the run may simply not have met what
+        # the shaping pays for (a small model writes a real rhyme on some seeds only: tiny.md), so one seed does
+        # not decide. A shaping that never changes a reward on any seed (identity in practice) still fails.
+        UNDECIDED: (
+            [
+                "the same run as its control step for step (what your shaping pays for did not come up in that "
+                "run's completions, so it changed no reward GRPO saw)"
+            ]
+            if same and not required
+            else []
+        ),
     }
     if gain_ok and goal_ok and ppl_ok and kl_ok and not same:
         lines.append(f"Your shaping keeps the text positive and natural and {metric.done}.")

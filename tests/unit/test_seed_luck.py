@@ -100,6 +100,21 @@ def test_without_time_for_more_runs_the_grades_own_verdict_stands_and_says_why(l
     assert "More evidence could not be had at seed 1" in outcome.feedback
 
 
+def test_a_run_that_says_nothing_either_way_is_decided_by_more_seeds_too() -> None:
+    """A reason other than a threshold (evidence.UNDECIDED: a shaping whose bonus never came up in the run) asks
+    for the same draws; the feedback gives the reason. Changing nothing on any seed still fails."""
+    same = "the same run as its control step for step"
+    first = CheckOutcome(0.0, "same", measurements={evidence.NEAR: [], evidence.UNDECIDED: [same]})
+    later = {1: CheckOutcome(1.0, "moved"), 2: CheckOutcome(1.0, "moved")}
+    outcome = evidence.decide(first, 0, later.get)
+    assert outcome.fraction == 1.0 and outcome.feedback.startswith("moved")
+    assert f"Your result at seed 0 was {same}, so one training run does not decide it" in outcome.feedback
+    assert "seed 0 FAIL, seed 1 pass, seed 2 pass. Passed on 2 of 3 seeds" in outcome.feedback
+    assert "close to a threshold" not in outcome.feedback
+    never = evidence.decide(first, 0, lambda seed: first)
+    assert never.fraction == 0.0 and "Failed on 2 of 2 seeds" in never.feedback
+
+
 def test_decide_leaves_a_clear_outcome_alone_and_never_asks_for_more() -> None:
     first = CheckOutcome(1.0, "fine", measurements={evidence.NEAR: []})
     assert evidence.decide(first, 0, lambda seed: pytest.fail(f"asked for seed {seed}")) is first
