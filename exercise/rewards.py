@@ -180,8 +180,9 @@ def kl_penalty_backward(
 #   "longer" / "shorter"  at the same score, a longer (shorter) fluent completion earns strictly more.
 #   "contrast"    amplify differences among positive completions (e.g. exponential): for a fixed completion, each
 #                 equal step h up in score at or above 0.5 is worth at least (1 + h/4) times the step below it.
-#   "rhyme"       at the same score, a completion whose sentences end in rhyming words (the same last three
-#                 letters: "night" / "light") earns strictly more than the same text without the rhyme.
+#   "rhyme"       at the same score, a completion whose sentences end in rhyming words (different words with the
+#                 same last three letters: "night" / "light") earns strictly more than the same text without the
+#                 rhyme; the same word twice ("way" / "way") is repetition, not a rhyme, and earns no more.
 #
 # Then, whatever the goal: one finite float per completion; deterministic; do not modify the inputs; work with
 # prompts=None and with empty completions; for a fixed completion the reward never decreases as the score rises,

@@ -25,8 +25,8 @@ Measured:
   per completion (:func:`exercise.sentiment.words`: letters and apostrophes), the unit a length shaping counts in.
 * ``sentiment_contrast``: mean distance of the scores from the neutral midpoint 0.5 (0 when all are neutral,
   0.5 when all are 0 or 1): how far from neutral the completions are, whichever side.
-* ``rhyme_rate``: the share of completions that rhyme (:func:`rhymes`: two consecutive sentences end in words
-  with the same last three letters).
+* ``rhyme_rate``: the share of completions that rhyme (:func:`rhymes`: two consecutive sentences end in different
+  words with the same last three letters).
 * ``oov_share`` (models that ship the words of their pre-training corpus: the tiny one): the share of the
   completions' words that never occur in that corpus, i.e. made-up words glued from sub-word pieces
   (:mod:`exercise.tiny.vocabulary` defines it). Rises when the policy drifts into sub-word soup.
@@ -62,7 +62,7 @@ def repetition_rate(texts: Sequence[str]) -> float:
     return sum(rates) / len(rates) if rates else 0.0
 
 
-#: Two words rhyme when their last this many letters are the same (a shorter word rhymes only with itself).
+#: Two different words rhyme when their last this many letters are the same (a shorter word rhymes with none).
 RHYME_LETTERS = 3
 _SENTENCE_END = re.compile(r"[.!?]+")
 
@@ -78,10 +78,13 @@ def sentence_end_words(text: str) -> list[str]:
 
 
 def rhymes(text: str) -> bool:
-    """Whether two consecutive sentences of ``text`` end in words with the same last :data:`RHYME_LETTERS`
-    letters (the rule of the grader's rhyme goal)."""
-    ends = [w[-RHYME_LETTERS:] for w in sentence_end_words(text)]
-    return any(a == b for a, b in zip(ends, ends[1:], strict=False))
+    """Whether two consecutive sentences of ``text`` end in different words with the same last
+    :data:`RHYME_LETTERS` letters (the rule of the grader's rhyme goal). The same word twice is repetition, not a
+    rhyme: counted, it is the cheapest rhyme a policy finds ("... in every way. ... in every way.")."""
+    ends = sentence_end_words(text)  # lower-cased (exercise.sentiment.words)
+    return any(
+        a != b and a[-RHYME_LETTERS:] == b[-RHYME_LETTERS:] for a, b in zip(ends, ends[1:], strict=False)
+    )
 
 
 def rhyme_rate(texts: Sequence[str]) -> float:

@@ -141,7 +141,7 @@ def _contrast(sub: Submission, case: S.ContrastCase) -> None:
 
 def _rhyme(sub: Submission, case: S.RhymeCase) -> None:
     rewards_sentiment(sub, case.rhyming, case.score, case.lower)
-    rhyming, plain = _three(sub, [case.score, case.score], [case.rhyming, case.plain])
+    rhyming, plain, repeated = _three(sub, [case.score] * 3, [case.rhyming, case.plain, case.repeated])
     if not rhyming > plain + _margin(rhyming):
         raise Falsified(
             f"at the same score the completion whose sentences end in rhyming words ({case.pair[0]!r}, "
@@ -149,6 +149,18 @@ def _rhyme(sub: Submission, case: S.RhymeCase) -> None:
             f"{case.other!r} earn {fmt(plain)}: a rhyme shaping must pay the rhyme strictly more",
             expected="reward(rhyming) > reward(not rhyming)",
             got=[rhyming, plain],
+        )
+    # The same word at both ends shares its last letters with itself, but it is repetition: paid as a rhyme, it
+    # is the rhyme a policy finds first (measured on the tiny preset: "... in every way. ... in every way." on
+    # half the seeds, far from the reference), so the goal counts different words only.
+    if repeated > plain + _margin(plain):
+        raise Falsified(
+            f"at the same score the completion whose sentences both end in {case.pair[0]!r} earns "
+            f"{fmt(repeated)}, more than the same words ending in {case.pair[0]!r}, {case.other!r} "
+            f"({fmt(plain)}): the same word twice is repetition, not a rhyme, and a policy finds it first "
+            '("... in every way. ... in every way."). Count a pair only when the two words differ',
+            expected="reward(same word twice) <= reward(not rhyming)",
+            got=[repeated, plain],
         )
 
 
@@ -278,27 +290,29 @@ GOALS: dict[str, Goal] = {
     "rhyme": Goal(
         "rhyme",
         "completions that rhyme",
-        "a rhyme shaping: at the same score, a completion whose sentences end in rhyming words (the same last "
-        "three letters) earns strictly more than the same text ending in words that do not rhyme (and a higher "
+        "a rhyme shaping: at the same score, a completion whose sentences end in rhyming words (different words "
+        "with the same last three letters) earns strictly more than the same text ending in words that do not "
+        "rhyme, and the same word twice (repetition) earns no more than that (and a higher "
         "score earns more for the same text).",
         S.rhyme_cases,
         _rhyme,
         TrainingMetric(
             "rhyme_rate",
-            "share of completions in which two consecutive sentences end in rhyming words (the same last three "
-            "letters)",
+            "share of completions in which two consecutive sentences end in rhyming words (different words with "
+            "the same last three letters)",
             +1,
             "shaped_min_rhyme_rise",
             "makes it rhyme more often",
             "Your completions do not rhyme more often than with the plain score. The bonus must be large enough "
             "against the score's differences within a group to change which completion GRPO prefers, and it "
             "must pay what the policy can write: sentence ends (. ! ?) whose last words share their ending.",
-            # measured (tiny.md, "Shaping goals"): a whole score's bonus per rhyming pair rhymes on about half the
-            # seeds and then drifts (KL 3-11x the plain run's); 0.3 of the score per pair stays near the reference
-            "a rhyme bonus as large as the score itself pays more for a rhyme than for anything the penalty "
-            "guards, and a small model finds its rhymes the cheapest way: repeating a phrase at the end of each "
-            'sentence ("... from start to finish. ... from start to finish."), which rhymes by the rule but is not '
-            "what the reference model writes. Keep the bonus a fraction of the score (e.g. score * (1 + 0.3 * "
+            # measured (tiny.md, "Shaping goals"): counting different words only, a whole score's bonus per pair
+            # stayed near the reference on 10/10 seeds; counting the same word twice too, it drifted on half of them
+            # (KL 5-11x the plain run's) by ending every sentence with the same phrase. A bonus that still drifts
+            # pays rhymes the reference would not write:
+            "a rhyme bonus as large as the score itself, or larger, pays more for a rhyme than for anything the "
+            "penalty guards, so the policy bends its text towards whatever rhymes it can find, away from what the "
+            "reference model writes. Keep the bonus a fraction of the score (e.g. score * (1 + 0.3 * "
             "rhyming pairs)), or raise kl_coef, so that a rhyme wins only among completions that read naturally.",
         ),
     ),

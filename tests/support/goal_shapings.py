@@ -1,5 +1,6 @@
-"""Correct shapings for each declared goal but "repetition" (the reference's own goal), and the two that must fail
-every goal (identity, a constant): for the goals' property tests (tests/unit/test_goals.py), the training check's
+"""Correct shapings for each declared goal but "repetition" (the reference's own goal), the two that must fail
+every goal (identity, a constant) and one declared for a goal it gets wrong (the rhyme bonus paid for the same
+word twice): for the goals' property tests (tests/unit/test_goals.py), the training check's
 real-run test and its calibration (grader/training/calibration/tiny.md, "Shaping goals").
 
 Each is written as the reference's shaping is: the score times a positive factor about the text (or, for the
@@ -38,11 +39,12 @@ def shorter_shaping(scores, completions, prompts=None):
 
 
 def rhyme_shaping(scores, completions, prompts=None):
-    # one more share of the score for each pair of consecutive sentences whose last words share three letters
+    # one more share of the score for each pair of consecutive sentences ending in different words that share
+    # their last three letters (the same word twice is repetition)
     out = []
     for s, c in zip(scores, completions, strict=True):
-        ends = [w.strip(".,!?")[-3:] for w in (x.split()[-1] for x in c.split(".") if x.split())]
-        out.append(s * (1.0 + sum(a == b for a, b in zip(ends, ends[1:], strict=False))))
+        ends = [w.strip(".,!?").lower() for w in (x.split()[-1] for x in c.split(".") if x.split())]
+        out.append(s * (1.0 + sum(a != b and a[-3:] == b[-3:] for a, b in zip(ends, ends[1:], strict=False))))
     return out
 
 
@@ -50,8 +52,19 @@ def rhyme_mild_shaping(scores, completions, prompts=None):
     # rhyme_shaping with a third of its bonus
     out = []
     for s, c in zip(scores, completions, strict=True):
-        ends = [w.strip(".,!?")[-3:] for w in (x.split()[-1] for x in c.split(".") if x.split())]
-        out.append(s * (1.0 + 0.3 * sum(a == b for a, b in zip(ends, ends[1:], strict=False))))
+        ends = [w.strip(".,!?").lower() for w in (x.split()[-1] for x in c.split(".") if x.split())]
+        pairs = sum(a != b and a[-3:] == b[-3:] for a, b in zip(ends, ends[1:], strict=False))
+        out.append(s * (1.0 + 0.3 * pairs))
+    return out
+
+
+def rhyme_repeats_shaping(scores, completions, prompts=None):
+    # the rhyme bonus for any two ends that share three letters, the same word twice included: repetition paid
+    # as a rhyme (wrong for the rhyme goal: its property check says so)
+    out = []
+    for s, c in zip(scores, completions, strict=True):
+        ends = [w.strip(".,!?").lower()[-3:] for w in (x.split()[-1] for x in c.split(".") if x.split())]
+        out.append(s * (1.0 + sum(a == b for a, b in zip(ends, ends[1:], strict=False))))
     return out
 
 
@@ -82,16 +95,19 @@ ALSO_CORRECT = {
 }
 #: the shapings that must fail every goal (they reproduce the forward run, or learn nothing)
 WRONG = {"identity": identity_shaping, "constant": constant_shaping}
+#: shapings declared for a goal whose property check they fail: (their goal, the shaping)
+WRONG_FOR_GOAL = {"rhyme_repeats": ("rhyme", rhyme_repeats_shaping)}
 
 
 def submission_file_text(name: str | None) -> str:
     """A whole submission: the reference solution, with ``name``'s shaping (a key of :data:`CORRECT`,
-    :data:`ALSO_CORRECT` or :data:`WRONG`; None: the reference unchanged) as its ``shaped_reward``, declared for
-    its goal (the wrong ones keep the reference's declaration: they fail every goal)."""
+    :data:`ALSO_CORRECT`, :data:`WRONG_FOR_GOAL` or :data:`WRONG`; None: the reference unchanged) as its
+    ``shaped_reward``, declared for its goal (those of :data:`WRONG` keep the reference's declaration: they fail
+    every goal)."""
     source = REFERENCE.read_text(encoding="utf-8")
     if name is None:
         return source
-    shapings = {**{g: (g, f) for g, f in CORRECT.items()}, **ALSO_CORRECT}
+    shapings = {**{g: (g, f) for g, f in CORRECT.items()}, **ALSO_CORRECT, **WRONG_FOR_GOAL}
     goal, fn = shapings[name] if name in shapings else (None, WRONG[name])
     if goal is not None:
         source = source.replace('SHAPING_GOAL = "repetition"', f'SHAPING_GOAL = "{goal}"')

@@ -12,6 +12,8 @@ import pytest
 from grader.checks import goals, shaping
 from grader.contract import SHAPING, CheckContext
 from tests.support.fake_submission import FakeSubmission
+from tests.support.goal_shapings import rhyme_repeats_shaping
+from tests.support.goal_shapings import rhyme_shaping as rhyme
 
 CONTEXT = CheckContext(seed=0, max_examples=60)
 
@@ -30,14 +32,6 @@ def longer(scores, completions, prompts=None):
 
 def shorter(scores, completions, prompts=None):
     return [s / (1.0 + 0.05 * len(_words(c))) for s, c in zip(scores, completions, strict=True)]
-
-
-def rhyme(scores, completions, prompts=None):
-    out = []
-    for s, c in zip(scores, completions, strict=True):
-        ends = [w.strip(".,!?")[-3:] for w in (x.split()[-1] for x in c.split(".") if x.split())]
-        out.append(s * (1.0 + sum(a == b for a, b in zip(ends, ends[1:], strict=False))))
-    return out
 
 
 def identity(scores, completions, prompts=None):
@@ -69,6 +63,19 @@ def test_a_correct_shaping_for_its_goal_passes(goal):
 @pytest.mark.parametrize("wrong", [identity, constant, full_stop], ids=["identity", "constant", "full-stop"])
 def test_identity_constants_and_gaming_fail_every_goal(goal, wrong):
     assert _grade(goal, wrong) == 0.0
+
+
+def test_the_same_word_twice_is_no_rhyme():
+    """A rhyme bonus for any two sentence ends sharing three letters pays "... in every way. ... in every way."
+    (the policy's first rhyme on the tiny preset, far from the reference): the rhyme goal's property fails it,
+    saying why (the metric the training check reads does not count it either: test_shaping_goal_training)."""
+    outcome = shaping.goal(
+        FakeSubmission({SHAPING: rhyme_repeats_shaping}),
+        CheckContext(seed=0, max_examples=60, shaping_goal="rhyme"),
+    )
+    assert outcome.fraction == 0.0
+    assert "the same word twice is repetition, not a rhyme" in outcome.feedback
+    assert "Count a pair only when the two words differ" in outcome.feedback
 
 
 def test_a_shaping_for_one_goal_does_not_pass_another():

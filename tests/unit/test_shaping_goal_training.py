@@ -16,6 +16,7 @@ from hypothesis import given, settings
 
 from exercise.validation import rhyme_rate, rhymes, sentence_end_words
 from grader.checks import training as C
+from grader.checks.evidence import UNDECIDED
 from grader.checks.goals import GOALS
 from grader.checks.strategies import rhyme_cases
 from grader.grading.results import GradingResults, NotGradable, TestResult
@@ -153,9 +154,19 @@ def test_a_shown_only_goal_metric_is_reported_but_not_required():
 
 def test_identity_fails_a_shown_only_goal_too():
     """With the goal's metric not required, nothing but the same-history rule fails a shaping that ranks the
-    completions as the score does."""
+    completions as the score does. One such run does not decide, though: a correct shaping whose bonus never came
+    up in its run's completions (a real rhyme, on the tiny preset, on some seeds only: tiny.md) is its control's
+    run too, so the verdict asks for the runs at further seeds (grader/checks/evidence.py); a shaping that
+    changes nothing on any seed fails there too (tests/unit/test_seed_luck.py). Where the metric is required, the
+    same run is a clear failure: it did not move."""
     identity = C.score_shaped(CONTROL, run("shaped", CONTROL.history), SHOWN, goal="contrast")
     assert identity.fraction == 0 and "training:shaping_changes_nothing" in identity.tags
+    (reason,) = identity.measurements[UNDECIDED]
+    assert "the same run as its control step for step" in reason
+    required = C.score_shaped(CONTROL, run("shaped", CONTROL.history), TH, goal="contrast")
+    assert required.fraction == 0 and not required.measurements[UNDECIDED]
+    moved = C.score_shaped(CONTROL, _shaped("contrast", -PASSING_MOVE["contrast"]), SHOWN, goal="contrast")
+    assert not moved.measurements[UNDECIDED]  # a run of its own decides
 
 
 def test_shown_only_is_read_from_the_settings_file_for_goal_metrics_only(tmp_path):
@@ -208,13 +219,14 @@ def test_a_drifting_contrast_shaping_is_told_that_amplifying_rescales_the_penalt
 
 @pytest.mark.parametrize("failing", ["kl", "perplexity"])
 def test_a_drifting_rhyme_shaping_is_told_to_keep_its_bonus_a_fraction_of_the_score(failing):
-    """A whole score's bonus per rhyme rhymes by repeating a phrase and drifts (tiny.md): the feedback says so and
-    how much smaller to make it, instead of the general reason."""
+    """A rhyme bonus that drifts (as the whole score's bonus per pair did on half the seeds while the same word
+    twice counted as a rhyme, tiny.md): the feedback says why and how much smaller to make it, instead of the
+    general reason."""
     outcome = C.score_shaped(CONTROL, _drifted("rhyme", failing), TH, goal="rhyme")
     assert outcome.fraction == 0, outcome.feedback
     text = " ".join(outcome.feedback.split())
     assert GOALS["rhyme"].metric.drift in text
-    assert "repeating a phrase" in text and "a fraction of the score" in text
+    assert "away from what the reference model writes" in text and "a fraction of the score" in text
     assert "many different words" not in text and "multiplies the reward's scale" not in text
 
 
@@ -236,7 +248,10 @@ def test_sentence_ends_and_rhymes():
     assert sentence_end_words("I loved the night. It was a delight! And then") == ["night", "delight", "then"]
     assert rhymes("I loved the night. It was a delight.")
     assert not rhymes("I loved the night. It was a table.")
-    assert rhymes("Great fun. The plot was great fun")  # the text after the last end is a sentence too
+    assert rhymes("Great night. The plot was a delight")  # the text after the last end is a sentence too
+    # the same word twice is repetition, not a rhyme (whatever its case)
+    assert not rhymes("Good in every way. Fine in every way.") and not rhymes("So so. So SO.")
+    assert rhymes("It was bright. It was BRIGHT and light.")
     assert not rhymes("") and not rhymes("night light")  # one sentence: nothing to rhyme with
     assert rhyme_rate(["A night. A light.", "A night. A table.", "", "Bright. Delight. Music."]) == 0.5
     assert rhyme_rate([]) == 0.0

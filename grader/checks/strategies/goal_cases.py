@@ -69,8 +69,9 @@ NON_RHYMES = ("table", "music", "window", "garden", "pencil", "orbit", "salad", 
 
 @dataclass(frozen=True)
 class RhymeCase:
-    """Two sentences ending in ``pair`` (``rhyming``) or in ``pair[0]`` and ``other`` (``plain``): the same words
-    otherwise, the same word count, at the same ``score``."""
+    """Two sentences ending in ``pair`` (``rhyming``), in ``pair[0]`` and ``other`` (``plain``) or in ``pair[0]``
+    twice (``repeated``: repetition, not a rhyme): the same words otherwise, the same word count, at the same
+    ``score``."""
 
     first: str
     second: str
@@ -86,6 +87,10 @@ class RhymeCase:
     @property
     def plain(self) -> str:
         return f"{self.first} {self.pair[0]}. {self.second} {self.other}."
+
+    @property
+    def repeated(self) -> str:
+        return f"{self.first} {self.pair[0]}. {self.second} {self.pair[0]}."
 
 
 def _one_sentence(text: str) -> str:
