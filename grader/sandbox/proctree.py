@@ -117,21 +117,25 @@ def _reap(pid: int) -> None:
 
 
 def _chase_children(since: int, preexisting: set[int], spare: int, deadline: float) -> None:
-    """SIGKILL our own children that started at or after ``since`` until none is alive.
+    """SIGSTOP, then SIGKILL, every live process below our own children that started at or after ``since``.
 
-    A fork-hopper (fork, parent exits, child forks again ...) leaves its next generation re-parented to us
-    every few hundred microseconds; a whole-table scan is too slow to catch it, this loop (reading only our
-    children lists) is not. Killed children are reaped, except ``spare`` (its Popen reaps it).
+    A fork-hopper (fork, parent exits, child forks again ...) moves on every few hundred microseconds, each
+    generation re-parented to us when its parent exits: killing what one look finds misses the generation born
+    meanwhile (measured: a hopper in the sandbox without a cgroup outlived its grade on a busy machine, for
+    hours), and a whole-table scan is too slow to see it at all. A stopped process can neither fork nor exit, so
+    the walk stops each process it reaches and descends into its children (``/proc/<pid>/task/*/children``, a
+    few small reads), again until a walk finds nothing left running: then the tree holds still and is killed at
+    once. Killed children are reaped, except ``spare`` (its Popen reaps it).
     """
     me = os.getpid()
-    while time.monotonic() < deadline:
+    reached: set[int] = set()
+    still = 0  # walks in a row that found nothing running: two, as one can cross a generation's re-parenting
+    while still < 2 and time.monotonic() < deadline:
         kids = _direct_children(me)
         if kids is None:
             return
-        live = []
+        stack = []
         for pid in kids:
-            if pid == spare:
-                continue
             info = proc_info(pid)
             if info is None or info.start < since or preexisting_child(pid, info.start, preexisting):
                 continue
@@ -139,11 +143,24 @@ def _chase_children(since: int, preexisting: set[int], spare: int, deadline: flo
                 if pid != spare:
                     _reap(pid)
             else:
-                live.append(pid)
-        if not live:
-            return
-        for pid in live:
-            _kill(pid)
+                stack.append(pid)
+        running = False
+        while stack:
+            pid = stack.pop()
+            info = proc_info(pid)
+            if info is None or info.state in "ZX":
+                continue
+            reached.add(pid)
+            if info.state not in "tT":  # not stopped yet (or a SIGSTOP still on its way): walk again
+                running = True
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except OSError:
+                    pass
+            stack.extend(_direct_children(pid) or ())
+        still = 0 if running else still + 1
+    for pid in reached:
+        _kill(pid)  # stopped or not: SIGKILL ends a stopped process too
 
 
 def _kill_subtrees(

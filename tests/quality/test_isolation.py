@@ -205,6 +205,42 @@ def test_a_fork_hopper_leaves_nothing_alive(tmp_path: Path, every_mode: SandboxC
         assert trap_and_kill(marker) == [], "hops were left alive (now killed)"
 
 
+BARE_HOPPER = """
+import os
+while True:
+    try:
+        pid = os.fork()
+    except OSError:
+        continue
+    if pid:
+        os._exit(0)
+    os.setsid()
+"""
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_the_tree_kill_stops_a_fork_hopper_before_it_kills(attempt: int) -> None:
+    """The last line behind every mode (the fallback's only one): kill_tree on a fork-hopper started as our child,
+    each generation re-parented to us (the subreaper) as its parent exits, and nothing else between them. Five
+    times: the kill must leave nothing every time. Killing what one look at our children found missed the
+    generation born meanwhile on a busy machine (the hopper test above passed while a hop lived on, for hours,
+    with most of the CPU); stopping each process before descending into its children holds the tree still."""
+    from grader.sandbox.proctable import children_of_me, start_ticks
+    from grader.sandbox.proctree import become_subreaper, kill_tree
+
+    assert become_subreaper()
+    marker = f"hopper{uuid.uuid4().hex}"
+    preexisting = children_of_me()
+    hopper = subprocess.Popen([sys.executable, "-c", BARE_HOPPER, marker], start_new_session=True)
+    try:
+        started = start_ticks(hopper.pid)
+        assert wait_until(lambda: hopper.poll() is not None, 10)  # the first generation has moved on
+        assert kill_tree(hopper, started, preexisting)
+        assert processes_with(marker, sweeps=20) == []
+    finally:
+        assert trap_and_kill(marker) == [], "hops were left alive (now killed)"
+
+
 def test_the_worker_cannot_stop_the_grader(tmp_path: Path) -> None:
     """Fallback mode with Landlock's signal scoping forced off (a kernel before ABI 6): SIGSTOP to the grader
     is refused by the seccomp guard, and the grader (a separate process here) writes its results."""

@@ -107,16 +107,21 @@ def scores_by_id(results: GradingResults) -> dict[str, tuple[float, str]]:
     return {t.check_id: (t.score, t.output) for t in results.tests}
 
 
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/cmdline", "rb") as f:
-                    if marker.encode() in f.read():
-                        found.append(int(name))
-            except OSError:
-                pass
+def processes_with(marker: str, sweeps: int = 5) -> list[int]:
+    """The processes with ``marker`` in their command line, over ``sweeps`` looks at ``/proc``. One look is not
+    enough for a fork-hopper: a process in the middle of exiting has an empty command line, and the chain's next
+    generation can be born behind the look's position in the listing; a look that missed it would call a live
+    hopper gone (and its cleanup would then leave it running, as one was for hours on this machine)."""
+    found: list[int] = []
+    for _ in range(sweeps):
+        for name in os.listdir("/proc"):
+            if name.isdigit() and int(name) not in found:
+                try:
+                    with open(f"/proc/{name}/cmdline", "rb") as f:
+                        if marker.encode() in f.read():
+                            found.append(int(name))
+                except OSError:
+                    pass
     return found
 
 
