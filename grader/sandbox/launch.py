@@ -125,7 +125,11 @@ class WorkerLaunch:
             os.close(reply_w)
         self._started_ticks = start_ticks(self._proc.pid)
         self._oom_base = self._cgroup.oom_kills() if self._cgroup is not None else 0
-        self._watch = MemoryWatch(self._tree_roots(self._proc, namespaces), cfg.memory_bytes).start()
+        cgroup = self._cgroup
+        oom_killed = (lambda: cgroup.oom_kills() > self._oom_base) if cgroup is not None else None
+        self._watch = MemoryWatch(
+            self._tree_roots(self._proc, namespaces), cfg.memory_bytes, oom_killed=oom_killed
+        ).start()
         self._request_fd, self._reply_fd = request_w, reply_r
         os.set_blocking(request_w, False)
         os.set_blocking(reply_r, False)

@@ -327,14 +327,23 @@ class MemoryWatch:
     are found that way). Memory held outside any mapping (a memfd written but not mapped, a tmpfs file, a
     detached SysV segment) is not seen: the sandbox's cgroup counts that where there is one
     (:mod:`grader.sandbox.cgroup`); without one, the file-size, open-file and tmpfs limits bound it and SysV
-    shared memory is refused. :attr:`exceeded` is the measurement that triggered the kill, or None.
+    shared memory is refused. ``oom_killed`` (where there is a cgroup) says whether its memory limit killed a
+    process of the tree: the whole tree is then killed too. :attr:`exceeded` is the measurement that triggered
+    the kill, or None.
     """
 
-    def __init__(self, roots: Callable[[], list[int]], limit_bytes: int, interval_s: float = 0.05) -> None:
+    def __init__(
+        self,
+        roots: Callable[[], list[int]],
+        limit_bytes: int,
+        interval_s: float = 0.05,
+        oom_killed: Callable[[], bool] | None = None,
+    ) -> None:
         self.limit_bytes = limit_bytes
         self.exceeded: int | None = None
         self.peak = 0
         self._roots = roots
+        self._oom_killed = oom_killed
         self._interval = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sandbox-memory-watch", daemon=True)
@@ -356,8 +365,11 @@ class MemoryWatch:
             except Exception:  # noqa: BLE001 - a process table read racing with exits: try again
                 used, pids = 0, []
             self.peak = max(self.peak, used)
-            if used > self.limit_bytes:
-                self.exceeded = used
+            # The cgroup's own limit may strike first: the kernel kills the largest process of the group (a
+            # forked child, say) and the rest would sit out the call's timeout. Its kill is the limit exceeded.
+            oom = self._oom_killed is not None and self._oom_killed()
+            if used > self.limit_bytes or oom:
+                self.exceeded = max(used, self.limit_bytes + 1) if oom else used
                 for pid in pids:
                     _kill(pid)
                 return

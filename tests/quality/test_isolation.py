@@ -647,6 +647,8 @@ def test_memory_watch_kills_a_tree_that_forks_its_memory(tmp_path: Path, mode: S
     """
     with SandboxedSubmission(_submission(tmp_path, source), config) as sub:
         assert sub.start().ok
+        # with a cgroup its limit may kill a child before the watch's next poll: the watch hears of that too
+        assert (sub._cgroup is None) == (sub._watch._oom_killed is None)
         sub.begin_check(30)
         started = time.monotonic()
         out = sub.call("shaped_reward", [0.5], ["x"])
@@ -761,6 +763,27 @@ def test_a_group_left_by_a_killed_grader_is_killed_and_removed() -> None:
         trap_and_kill(marker)
         group.kill()
         group.remove()
+
+
+def test_a_kill_by_the_cgroups_memory_limit_ends_the_whole_tree_at_once() -> None:
+    """The memory watch's other trigger: the cgroup's limit killed a process of the tree (a forked child, while
+    the worker sleeps on). Without it the rest sat out the call's timeout and the grade said "did not return"
+    instead of "used more than ... of memory" (the test above, when the kernel struck before the watch's poll).
+    The watch is handed a killed count that has risen: it kills its tree at once and records the limit."""
+    from grader.sandbox.proctree import MemoryWatch
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        watch = MemoryWatch(lambda: [sleeper.pid], 1 << 40, oom_killed=lambda: True).start()
+        assert sleeper.wait(timeout=10) == -signal.SIGKILL
+        assert watch.exceeded is not None and watch.exceeded > watch.limit_bytes
+        quiet = MemoryWatch(lambda: [], 1 << 40, oom_killed=lambda: False).start()
+        time.sleep(0.2)  # a few polls: nothing to kill, nothing recorded
+        quiet.stop()
+        assert quiet.exceeded is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
 
 
 def test_tasks_are_capped_by_the_cgroup_also_for_root(tmp_path: Path, cgroup_mode: SandboxConfig) -> None:
