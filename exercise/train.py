@@ -337,10 +337,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     console = Console()
     result = run(config, console=console)
+    _close_process_group()
     if result.error is not None:
         Console(stderr=True).print(f"[bold red]error:[/] {result.error}", highlight=False, soft_wrap=True)
         return 1
     return 0
+
+
+def _close_process_group() -> None:
+    # Under torchrun / accelerate launch the trainer opened a process group. The ranks finish at different times
+    # (the main one still validates and writes the outputs); one that exited meanwhile could abort on its way out
+    # ("terminate called without an active exception", SIGABRT: the launcher then failed the whole run). So every
+    # rank waits for the others (a bounded wait: a rank that is gone does not hang the rest), then closes the group.
+    if "torch" not in sys.modules:
+        return
+    import datetime
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=120))
+        else:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
