@@ -362,6 +362,8 @@ def _close_process_group() -> None:
             dist.monitored_barrier(timeout=datetime.timedelta(seconds=120))
         else:
             dist.barrier()
+    except RuntimeError:  # a rank that never came (it failed): this one still reports its own result
+        pass
     finally:
         dist.destroy_process_group()
 

@@ -128,7 +128,9 @@ def _chase_children(since: int, preexisting: set[int], spare: int, deadline: flo
     once. Killed children are reaped, except ``spare`` (its Popen reaps it).
     """
     me = os.getpid()
-    reached: set[int] = set()
+    reached: dict[
+        int, int
+    ] = {}  # pid -> its start tick: a pid that exited and came back as another is spared
     still = 0  # walks in a row that found nothing running: two, as one can cross a generation's re-parenting
     while still < 2 and time.monotonic() < deadline:
         kids = _direct_children(me)
@@ -150,7 +152,7 @@ def _chase_children(since: int, preexisting: set[int], spare: int, deadline: flo
             info = proc_info(pid)
             if info is None or info.state in "ZX":
                 continue
-            reached.add(pid)
+            reached[pid] = info.start
             if info.state not in "tT":  # not stopped yet (or a SIGSTOP still on its way): walk again
                 running = True
                 try:
@@ -159,8 +161,10 @@ def _chase_children(since: int, preexisting: set[int], spare: int, deadline: flo
                     pass
             stack.extend(_direct_children(pid) or ())
         still = 0 if running else still + 1
-    for pid in reached:
-        _kill(pid)  # stopped or not: SIGKILL ends a stopped process too
+    for pid, start in reached.items():
+        info = proc_info(pid)
+        if info is not None and info.start == start:
+            _kill(pid)  # stopped or not: SIGKILL ends a stopped process too
 
 
 def _kill_subtrees(

@@ -205,19 +205,6 @@ def test_a_fork_hopper_leaves_nothing_alive(tmp_path: Path, every_mode: SandboxC
         assert trap_and_kill(marker) == [], "hops were left alive (now killed)"
 
 
-BARE_HOPPER = """
-import os
-while True:
-    try:
-        pid = os.fork()
-    except OSError:
-        continue
-    if pid:
-        os._exit(0)
-    os.setsid()
-"""
-
-
 @pytest.mark.parametrize("attempt", range(5))
 def test_the_tree_kill_stops_a_fork_hopper_before_it_kills(attempt: int) -> None:
     """The last line behind every mode (the fallback's only one): kill_tree on a fork-hopper started as our child,
@@ -231,7 +218,9 @@ def test_the_tree_kill_stops_a_fork_hopper_before_it_kills(attempt: int) -> None
     assert become_subreaper()
     marker = f"hopper{uuid.uuid4().hex}"
     preexisting = children_of_me()
-    hopper = subprocess.Popen([sys.executable, "-c", BARE_HOPPER, marker], start_new_session=True)
+    hopper = subprocess.Popen(  # FORK_HOPPER without the sandbox; its heartbeat goes nowhere
+        [sys.executable, "-c", FORK_HOPPER, marker], start_new_session=True, stderr=subprocess.DEVNULL
+    )
     try:
         started = start_ticks(hopper.pid)
         assert wait_until(lambda: hopper.poll() is not None, 10)  # the first generation has moved on
@@ -777,8 +766,9 @@ def test_a_kill_by_the_cgroups_memory_limit_ends_the_whole_tree_at_once() -> Non
         watch = MemoryWatch(lambda: [sleeper.pid], 1 << 40, oom_killed=lambda: True).start()
         assert sleeper.wait(timeout=10) == -signal.SIGKILL
         assert watch.exceeded is not None and watch.exceeded > watch.limit_bytes
-        quiet = MemoryWatch(lambda: [], 1 << 40, oom_killed=lambda: False).start()
-        time.sleep(0.2)  # a few polls: nothing to kill, nothing recorded
+        polls: list[int] = []
+        quiet = MemoryWatch(lambda: polls.append(1) or [], 1 << 40, oom_killed=lambda: False).start()
+        assert wait_until(lambda: len(polls) >= 3, 10)  # three polls: nothing to kill, nothing recorded
         quiet.stop()
         assert quiet.exceeded is None
     finally:

@@ -112,17 +112,17 @@ def processes_with(marker: str, sweeps: int = 5) -> list[int]:
     enough for a fork-hopper: a process in the middle of exiting has an empty command line, and the chain's next
     generation can be born behind the look's position in the listing; a look that missed it would call a live
     hopper gone (and its cleanup would then leave it running, as one was for hours on this machine)."""
-    found: list[int] = []
+    found: set[int] = set()
     for _ in range(sweeps):
         for name in os.listdir("/proc"):
             if name.isdigit() and int(name) not in found:
                 try:
                     with open(f"/proc/{name}/cmdline", "rb") as f:
                         if marker.encode() in f.read():
-                            found.append(int(name))
+                            found.add(int(name))
                 except OSError:
                     pass
-    return found
+    return sorted(found)
 
 
 def wait_until(condition, timeout_s: float) -> bool:
