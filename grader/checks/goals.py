@@ -180,7 +180,7 @@ class TrainingMetric:
     done: str
     #: what to do when it did not move
     hint: str
-    #: why the shaped run drifted from the reference (its perplexity or KL ratio failed) and what to do, where the
+    #: why the shaped run drifted from the reference (its perplexity ratio or KL rise failed) and what to do, where the
     #: goal has a reason of its own: it replaces the shaped check's general one
     drift: str = ""
 

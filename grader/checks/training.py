@@ -13,7 +13,7 @@ Four runs per grade, made once and shared by the four checks (the training engin
   longer or shorter, sentiment further from neutral, more rhymes) by a calibrated amount against it (returning
   the score unchanged reproduces the forward run exactly and fails every goal), and stay near the reference
   model: text that reads as naturally to it (perplexity under pi_ref at most a calibrated factor above the
-  forward run's) and a policy the penalty still holds (KL(pi || pi_ref) at most a calibrated factor above the
+  forward run's) and a policy the penalty still holds (KL(pi || pi_ref) at most a calibrated rise above the
   forward run's). A shaping that pays for gibberish fails these.
 
 Before any run starts, each function the run needs is called once on a small batch through the grader's sandbox

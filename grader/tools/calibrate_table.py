@@ -19,7 +19,7 @@ from grader.training.runs import RunRecord
 from grader.training.settings import RUNS, Thresholds, TrainingSettings
 
 #: Quantities a check wants at most a threshold (the others: at least).
-MAX_QUANTITIES = ("kl_ratio", "perplexity_ratio", "shaped_kl_ratio")
+MAX_QUANTITIES = ("kl_ratio", "perplexity_ratio", "shaped_kl_rise")
 
 
 @dataclass
@@ -70,8 +70,7 @@ def _quantities(row: _Row) -> dict[str, float]:
         out["repetition_drop"] = control[-1]["repetition"] - last["repetition"]
         base_ppl = control[-1]["ref_perplexity"]
         out["perplexity_ratio"] = last["ref_perplexity"] / base_ppl if base_ppl > 0 else math.inf
-        base_kl = control[-1]["kl_forward"]
-        out["shaped_kl_ratio"] = last["kl_forward"] / base_kl if base_kl > 0 else math.inf
+        out["shaped_kl_rise"] = last["kl_forward"] - control[-1]["kl_forward"]
     return out
 
 
@@ -102,8 +101,9 @@ _SHAPED_NOTE = (
     "(repetition drop 0), a shaping that learns nothing fails the gain, and one that pays for word salad stands "
     "out against sensible text: in perplexity under the reference, and more clearly in KL(pi‖ref), because "
     "salad made of common phrases stays fairly predictable token by token while the policy has left the "
-    "reference far behind (the KL ratio carries the 2x margins where the perplexity ratio's spread is too "
-    "small). The price of this control: the run uses the submission's forward penalty, so a "
+    "reference far behind (the KL carries the margins where the perplexity ratio's spread is too small; as a rise "
+    "over the forward run's KL, in nats per token, not a ratio: the forward runs' own KL varies between seeds, "
+    "and dividing by it brought word salad and a correct shaping that lengthens the text closer). The price of this control: the run uses the submission's forward penalty, so a "
     "broken or unregularising `kl_penalty_forward` makes this check meaningless (the feedback says so; the "
     "rubric can gate it on the forward checks)."
 )
@@ -212,7 +212,7 @@ def render(
         "",
         "Sentiment is the validation mean (held-out prompts); KL values are exact, per token, at the final "
         "validation. ratio: for a KL run its final KL in its penalty's direction / the baseline's; for a shaped "
-        "run its final perplexity under the reference / the forward run's (same seed; its KL ratio follows from "
+        "run its final perplexity under the reference / the forward run's (same seed; its KL rise follows from "
         "the KL(pi‖ref) column and the forward run's row). repetition: share of a "
         "completion's words it already used (mean over completions); ref ppl: perplexity of the sampled text "
         "under the reference model.",
@@ -338,7 +338,7 @@ def _margins(rows: list[_Row], th: Thresholds, variants: Sequence[str]) -> list[
             "shaped: ref perplexity / forward's",
             "max",
         ),
-        ("shaped", "shaped_kl_ratio", "shaped_max_kl_ratio", "shaped: KL(pi‖ref) / forward's", "max"),
+        ("shaped", "shaped_kl_rise", "shaped_max_kl_rise", "shaped: KL(pi‖ref) - forward's", "max"),
     )
     for run, quantity, key, label, kind in specs:
         ref = values("reference", run, quantity)
@@ -362,10 +362,12 @@ def _margins(rows: list[_Row], th: Thresholds, variants: Sequence[str]) -> list[
             f"{_factor(ref_margin)} | {wrong_text} | {_factor(wrong_margin) if wrong else ''} |"
         )
         if closest is not None:
-            if kind == "max" or closest > 0:
-                suggestions[label] = math.sqrt(worst * closest)
-            else:  # the wrong variants do not clear 0: a threshold at half the reference's worst
+            if kind == "min" and closest <= 0:  # the wrong variants do not clear 0: half the reference's worst
                 suggestions[label] = worst / 2
+            elif kind == "max" and worst <= 0:  # a rise the reference never shows: half the closest wrong one
+                suggestions[label] = closest / 2
+            else:
+                suggestions[label] = math.sqrt(worst * closest)
     lines += [
         "",
         "Margins are factors: the reference's worst seed clears the threshold by that factor (worst / threshold "

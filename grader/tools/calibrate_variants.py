@@ -72,7 +72,7 @@ SHAPING_TARGET = {
     "identity_shaping": ("repetition_drop",),
     "constant_shaping": ("gain",),
     "noise_shaping": ("gain",),
-    "gibberish_shaping": ("perplexity_ratio", "shaped_kl_ratio"),
+    "gibberish_shaping": ("perplexity_ratio", "shaped_kl_rise"),
 }
 
 

@@ -115,10 +115,10 @@ def training_figure(
                 label += " (stopped)"
             ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=label, **_STYLE.get(name, {}))
         if metric == "kl_forward" and thresholds is not None and control and _number(control[-1].get(metric)):
-            limit = thresholds.shaped_max_kl_ratio * control[-1][metric]
+            limit = control[-1][metric] + thresholds.shaped_max_kl_rise
             ax.axhline(limit, color=_STYLE["shaped"]["color"], linewidth=0.8, linestyle=":")
             ax.annotate(
-                f"pass limit of the shaped run: {thresholds.shaped_max_kl_ratio:g} x forward's",
+                f"pass limit of the shaped run: forward's + {thresholds.shaped_max_kl_rise:g}",
                 (0.02, limit),
                 xycoords=("axes fraction", "data"),
                 fontsize=7,

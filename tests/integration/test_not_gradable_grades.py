@@ -151,7 +151,7 @@ def test_real_runs_with_a_control_below_its_threshold_are_not_gradable(submissio
         tiny = __import__("re").sub(rf"(?m)^{key} = .*$", f"{key} = {value}", tiny)
     for key in ("kl_min_gain", "shaped_min_gain", "shaped_min_repetition_drop"):
         tiny = __import__("re").sub(rf"(?m)^{key} = .*$", f"{key} = -1.0", tiny)
-    for key in ("kl_max_ratio", "shaped_max_perplexity_ratio", "shaped_max_kl_ratio"):
+    for key in ("kl_max_ratio", "shaped_max_perplexity_ratio", "shaped_max_kl_rise"):
         tiny = __import__("re").sub(rf"(?m)^{key} = .*$", f"{key} = 1e9", tiny)
     path = tmp_path / "thresholds.toml"
     path.write_text(text[:start] + tiny + text[text.index("[gpt2]") :])

@@ -32,7 +32,7 @@ TH = Thresholds(
     shaped_min_gain=0.05,
     shaped_min_repetition_drop=0.02,
     shaped_max_perplexity_ratio=2.0,
-    shaped_max_kl_ratio=3.0,
+    shaped_max_kl_rise=0.5,
 )
 
 
@@ -111,7 +111,7 @@ def test_thresholds_are_inclusive():
         shaped_min_gain=0.0,
         shaped_min_repetition_drop=0.0,
         shaped_max_perplexity_ratio=1.0,
-        shaped_max_kl_ratio=1.0,
+        shaped_max_kl_rise=1.0,
     )
     at_limit = record(history([0.5, 0.55, 0.625], [0.0, 1.0, 1.25]))  # gain 0.125, ratio 0.25, both exact
     assert C.score_kl("forward", BASELINE, at_limit, th).fraction == 1
@@ -204,18 +204,34 @@ def test_a_shaping_that_pays_for_gibberish_fails_on_perplexity():
     outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=35.0, kl=(0.0, 1.0, 1.7)), TH)
     assert outcome.fraction == 0 and outcome.tags == ["training:shaped_gibberish"]
     assert "35.0 against 4.7: 7.45x, must be at most 2x FAILED" in outcome.feedback
-    assert "1.700 against 0.180: 9.44x, must be at most 3x FAILED" in outcome.feedback
+    assert "1.700 against 0.180: +1.520, may rise at most 0.5 FAILED" in outcome.feedback
     assert "unnatural" in outcome.feedback
 
 
 def test_a_shaping_that_overpowers_the_penalty_fails_on_kl_even_when_its_text_reads_well():
     """Word salad of common phrases can stay fairly predictable token by token (perplexity 1.6x here), while the
-    policy has moved 8x further from the reference than the plain score took it under the same penalty."""
+    policy has moved 1.26 nats per token further from the reference than the plain score took it under the same
+    penalty (8x as far)."""
     outcome = C.score_shaped(CONTROL, shaped_run(repetition=0.09, perplexity=7.5, kl=(0.0, 0.8, 1.44)), TH)
     assert outcome.fraction == 0 and outcome.tags == ["training:shaped_overpowers_penalty"]
     assert "7.5 against 4.7: 1.60x, must be at most 2x ok" in outcome.feedback
-    assert "8.00x, must be at most 3x FAILED" in outcome.feedback
+    assert "+1.260, may rise at most 0.5 FAILED" in outcome.feedback
     assert "drowns the penalty" in outcome.feedback
+
+
+def test_the_shaped_kl_is_judged_as_a_rise_over_the_control_not_a_ratio():
+    """The forward runs' own KL varies between seeds (0.24-0.33 on the calibration's), and a ratio over it let
+    word salad come within 1.3x of the threshold: the check compares nats per token. A control that barely moved
+    (KL 0.05) does not turn a correct shaping's modest drift into a failure (0.30 is 6x that, +0.25 nats), and a
+    run 1.0 nat further than a drifting control fails although it is only 2x its KL."""
+    barely = record(history([0.55, 0.8, 0.93], [0.0, 0.04, 0.05], repetition=0.14, perplexity=4.7))
+    modest = C.score_shaped(barely, shaped_run(kl=(0.0, 0.2, 0.3)), TH)
+    assert modest.fraction == 1, modest.feedback
+    assert "0.300 against 0.050: +0.250, may rise at most 0.5 ok" in modest.feedback
+    drifting = record(history([0.55, 0.8, 0.93], [0.0, 0.8, 1.0], repetition=0.14, perplexity=4.7))
+    far = C.score_shaped(drifting, shaped_run(kl=(0.0, 1.5, 2.0)), TH)
+    assert far.fraction == 0 and "training:shaped_overpowers_penalty" in far.tags
+    assert "2.000 against 1.000: +1.000, may rise at most 0.5 FAILED" in far.feedback
 
 
 def test_shaped_thresholds_are_inclusive():
@@ -226,9 +242,10 @@ def test_shaped_thresholds_are_inclusive():
         shaped_min_gain=0.25,
         shaped_min_repetition_drop=0.0625,
         shaped_max_perplexity_ratio=1.25,
-        shaped_max_kl_ratio=2.5,
+        shaped_max_kl_rise=0.375,
     )
-    # gain 0.25, repetition 0.0625 below 0.125, perplexity 1.25x 4.0, KL 2.5x 0.25: all exactly at their limits
+    # gain 0.25, repetition 0.0625 below 0.125, perplexity 1.25x 4.0, KL 0.375 above 0.25: all exactly at their
+    # limits (each value exact in binary)
     control = record(history([0.5, 0.9], [0.0, 0.25], repetition=0.125, perplexity=4.0))
     at_limit = record(history([0.5, 0.75], [0.0, 0.625], repetition=0.0625, perplexity=5.0))
     assert C.score_shaped(control, at_limit, th).fraction == 1
@@ -275,6 +292,21 @@ def test_shipped_settings_load_and_the_gpt2_ones_say_they_are_uncalibrated(tmp_p
         load_settings("tiny", bad)
     with pytest.raises(SettingsError, match="no \\[gpt2\\] table"):
         load_settings("gpt2", bad)
+
+
+def test_a_thresholds_file_with_the_old_shaped_kl_ratio_says_what_replaced_it(tmp_path):
+    """An instructor's older thresholds.toml names shaped_max_kl_ratio: a ratio read as a rise of 2.8 nats would
+    pass every word salad, so the file is refused with what to write instead."""
+    from grader.training.settings import SETTINGS_PATH
+
+    old = tmp_path / "old.toml"
+    old.write_text(
+        SETTINGS_PATH.read_text().replace("shaped_max_kl_rise = 0.55", "shaped_max_kl_ratio = 2.8")
+    )
+    with pytest.raises(
+        SettingsError, match=r"\[tiny.thresholds\] shaped_max_kl_ratio: replaced by shaped_max_kl_rise"
+    ):
+        load_settings("tiny", old)
 
 
 def test_the_shaped_run_is_exercise_2s_run_with_the_forward_runs_coefficient():
