@@ -362,7 +362,9 @@ def _margins(rows: list[_Row], th: Thresholds, variants: Sequence[str]) -> list[
             f"{_factor(ref_margin)} | {wrong_text} | {_factor(wrong_margin) if wrong else ''} |"
         )
         if closest is not None:
-            if kind == "min" and closest <= 0:  # the wrong variants do not clear 0: half the reference's worst
+            if (
+                kind == "min" and closest <= 0
+            ):  # the wrong variants do not clear 0: half the reference's worst
                 suggestions[label] = worst / 2
             elif kind == "max" and worst <= 0:  # a rise the reference never shows: half the closest wrong one
                 suggestions[label] = closest / 2

@@ -202,7 +202,10 @@ def load_settings(preset: str, path: str | os.PathLike | None = None) -> Trainin
     if runs.learning_rate is not None and runs.learning_rate <= 0:
         raise SettingsError(f"{path}: [{preset}.runs] learning_rate must be positive")
     thresholds = section("thresholds", Thresholds)
-    if min(thresholds.kl_max_ratio, thresholds.shaped_max_perplexity_ratio, thresholds.shaped_max_kl_rise) <= 0:
+    if (
+        min(thresholds.kl_max_ratio, thresholds.shaped_max_perplexity_ratio, thresholds.shaped_max_kl_rise)
+        <= 0
+    ):
         raise SettingsError(
             f"{path}: [{preset}.thresholds] kl_max_ratio, shaped_max_perplexity_ratio and shaped_max_kl_rise "
             "must be positive"
