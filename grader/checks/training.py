@@ -41,6 +41,7 @@ from grader.checks.goals import GOALS
 from grader.checks.misconceptions import diagnose_kl
 from grader.checks.training_base import (
     SLOW_MACHINE_SHARE,
+    _number,
     _run_failed,
     _usable,
     control_problem,
@@ -166,6 +167,31 @@ def _more_evidence(
     return judge_at
 
 
+def _machine_cause(first: RunSet, judged: tuple[str, ...]) -> Callable[[], str | None]:
+    """For :func:`grader.checks.evidence.decide`: why the grade's time ran out for more seeds by the machine's
+    doing, or None when the submission's functions took a large share of the judged runs' time (then running
+    out the time is not a way to escape a verdict). Read from the runs' own timing (``submission_seconds``: the
+    time inside the submission's calls)."""
+
+    def cause() -> str | None:
+        wall = mine = 0.0
+        for name in judged:
+            record = first.records.get(name)
+            timing = (record.timing if record is not None else None) or {}
+            w, m = timing.get("wall_seconds"), timing.get("submission_seconds")
+            if not (_number(w) and _number(m)):
+                return None  # no timing to tell: the verdict stands
+            wall, mine = wall + float(w), mine + float(m)
+        if wall <= 0 or mine > (1 - SLOW_MACHINE_SHARE) * wall:
+            return None
+        return (
+            f"your functions took {mine:.1f} s of the {wall:.0f} s its runs took here, the training itself the "
+            "rest: the machine was too slow or too busy for more runs in the grade's time"
+        )
+
+    return cause
+
+
 def _check_kl(kind: str):
     def check(submission: Submission, context: CheckContext) -> CheckOutcome:
         runs = run_set(submission, context)
@@ -214,8 +240,12 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
             goal=_declared_goal(context),
         )
 
+    judged = ("forward", "shaped")
     outcome = decide(
-        score(runs), context.seed, _more_evidence(submission, context, ("forward", "shaped"), runs, score)
+        score(runs),
+        context.seed,
+        _more_evidence(submission, context, judged, runs, score),
+        _machine_cause(runs, judged),
     )
     return _finish(outcome, runs, context)
 

@@ -15,10 +15,10 @@ import pytest
 
 from grader.checks import evidence
 from grader.checks.training import checks
-from grader.contract import CallOutcome, CheckOutcome, TrainingContext
+from grader.contract import CallOutcome, CheckOutcome, NotGradable, TrainingContext
 from grader.training import engine as engine_module
 from grader.training.engine import TrainingEngine, TrainingOptions
-from tests.support.run_records import LEARNED, history, run
+from tests.support.run_records import GOOD, LEARNED, history, run
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference" / "rewards.py"
 CHECK = checks()["training.forward_kl"]
@@ -109,10 +109,64 @@ def test_a_run_that_says_nothing_either_way_is_decided_by_more_seeds_too() -> No
     outcome = evidence.decide(first, 0, later.get)
     assert outcome.fraction == 1.0 and outcome.feedback.startswith("moved")
     assert f"Your result at seed 0 was {same}, so one training run does not decide it" in outcome.feedback
-    assert "seed 0 FAIL, seed 1 pass, seed 2 pass. Passed on 2 of 3 seeds" in outcome.feedback
+    assert (
+        "seed 0 undecided, seed 1 pass, seed 2 pass. Passed on 2 of 2 seeds that decided" in outcome.feedback
+    )
     assert "close to a threshold" not in outcome.feedback
     never = evidence.decide(first, 0, lambda seed: first)
-    assert never.fraction == 0.0 and "Failed on 2 of 2 seeds" in never.feedback
+    assert never.fraction == 0.0 and never.measurements["seeds"] == [0, 1, 2]
+    assert "seed 0 undecided, seed 1 undecided, seed 2 undecided. No seed decided it" in never.feedback
+
+
+UNDECIDED_FIRST = CheckOutcome(
+    0.0, "same", measurements={evidence.NEAR: [], evidence.UNDECIDED: ["the same run as its control"]}
+)
+
+
+def test_an_undecided_draw_is_no_evidence_against_the_submission() -> None:
+    """A correct rhyme shaping whose bonus came up at seed 1 only (seeds 0 and 2 met no rhyme: its control's run
+    step for step) passes on the one seed that decided; counted as failures, the undecided draws outvoted it."""
+    later = {1: CheckOutcome(1.0, "moved"), 2: UNDECIDED_FIRST}
+    outcome = evidence.decide(UNDECIDED_FIRST, 0, later.get)
+    assert outcome.fraction == 1.0
+    assert (
+        "seed 0 undecided, seed 1 pass, seed 2 undecided. Passed on 1 of 1 seeds that decided"
+        in outcome.feedback
+    )
+    # a split among the draws that decided (the third could not be made) goes to the first of them
+    split = evidence.decide(UNDECIDED_FIRST, 0, {1: CheckOutcome(1.0, "moved"), 2: None}.get)
+    assert split.fraction == 1.0 and "More evidence could not be had at seed 2" in split.feedback
+
+
+def test_no_time_for_the_seeds_that_decide_is_the_machines_fault_unless_the_submission_took_it() -> None:
+    """An undecided run with no time left for more: not gradable when the machine took the time (no points
+    lost); a fail when the submission's own calls did (running out the time must not escape a verdict)."""
+    with pytest.raises(
+        NotGradable, match="could not make its runs at seed 1, which would: the machine was slow"
+    ):
+        evidence.decide(UNDECIDED_FIRST, 0, lambda seed: None, lambda: "the machine was slow")
+    blamed = evidence.decide(UNDECIDED_FIRST, 0, lambda seed: None, lambda: None)
+    assert blamed.fraction == 0.0 and "More evidence could not be had at seed 1" in blamed.feedback
+    # a run close to a threshold decides by itself: the machine is not asked about
+    near = CheckOutcome(0.0, "near", measurements={evidence.NEAR: ["KL rise +0.6 against at most 0.55"]})
+    kept = evidence.decide(near, 0, lambda seed: None, lambda: pytest.fail("asked the machine"))
+    assert kept.fraction == 0.0
+
+
+def test_the_shaped_check_blames_the_machine_only_when_its_runs_spent_the_time_training() -> None:
+    """training._machine_cause reads the judged runs' timing: time inside the submission's calls below 30% of
+    their wall time is the machine's; a shaping that sleeps to run out the grade's time is not."""
+    from grader.checks.training import _machine_cause
+    from grader.training.engine import RunSet
+
+    def runs(mine: float) -> RunSet:
+        timing = {"wall_seconds": 20.0, "submission_seconds": mine}
+        records = {name: replace(LEARNED, run=name, timing=timing) for name in ("forward", "shaped")}
+        return RunSet(records, None, 0)
+
+    assert "too slow or too busy" in (_machine_cause(runs(0.5), ("forward", "shaped"))() or "")
+    assert _machine_cause(runs(15.0), ("forward", "shaped"))() is None
+    assert _machine_cause(RunSet({}, None, 0), ("forward", "shaped"))() is None  # no timing: no excuse
 
 
 def test_decide_leaves_a_clear_outcome_alone_and_never_asks_for_more() -> None:
@@ -127,3 +181,32 @@ def test_decide_leaves_a_clear_outcome_alone_and_never_asks_for_more() -> None:
 )  # fmt: skip
 def test_the_noise_band_is_a_factor_of_root_two_either_side(value, threshold, inside) -> None:
     assert evidence.near(value, threshold) is inside
+
+
+def test_a_grade_without_time_for_the_seeds_that_decide_a_shaped_run_is_not_charged(monkeypatch) -> None:
+    """Wiring: the shaped check at seed 0 is its control step for step (a rhyme shaping that met no rhyme), and
+    the grade has 1 s left: not gradable when the runs spent their time training, a fail when they spent it
+    in the submission's calls."""
+    shaped_check = checks()["training.shaped"]
+    control = replace(GOOD["forward"], history=[{**h, "rhyme_rate": 0.0} for h in GOOD["forward"].history])
+
+    def grade_with(submission_seconds: float):
+        timing = {"wall_seconds": 15.0, "submission_seconds": submission_seconds}
+
+        def fake_execute(jobs, **_kwargs):
+            return {j.key: replace(control, run=j.run, key=j.key, seed=j.seed, timing=timing) for j in jobs}
+
+        monkeypatch.setattr(engine_module, "execute", fake_execute)
+        engine = TrainingEngine(
+            str(REFERENCE),
+            "",
+            options=TrainingOptions(preset="tiny"),
+            wanted=frozenset({"forward", "shaped"}),
+        )
+        context = TrainingContext(seed=0, training=engine, budget_s=1.0, shaping_goal="rhyme")
+        return shaped_check(Answers(), context)
+
+    with pytest.raises(NotGradable, match="the machine was too slow or too busy"):
+        grade_with(0.2)
+    charged = grade_with(12.0)
+    assert charged.fraction == 0.0 and "More evidence could not be had at seed 1" in charged.feedback
