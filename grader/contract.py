@@ -191,9 +191,11 @@ class TrainingContext(CheckContext):
     through which a check gets the grade's runs (made once, by the first check that asks, shared by the others);
     one per grade, so nothing outlives a grade. ``budget_s``: the seconds this check may spend making runs.
     ``artifact_stem``: where files for people to look at may be written, as a path prefix (the CLI passes the
-    results path without its suffix); empty: write none.
+    results path without its suffix); empty: write none. ``withheld_by``: checks this one requires that already
+    failed in this grade (its points are withheld whatever it finds, so it spends no time on further seeds).
     """
 
     training: TrainingEngine | None = None
     budget_s: float = 600.0
     artifact_stem: str = ""
+    withheld_by: tuple[str, ...] = ()

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
-from grader.checks.evidence import decide
+from grader.checks.evidence import NEAR, UNDECIDED, decide
 from grader.checks.goals import GOALS
 from grader.checks.misconceptions import diagnose_kl
 from grader.checks.training_base import (
@@ -167,6 +168,25 @@ def _more_evidence(
     return judge_at
 
 
+def _decide(
+    first: CheckOutcome,
+    context: CheckContext,
+    judge_at: Callable[[int], CheckOutcome | None],
+    machine_cause: Callable[[], str | None] | None = None,
+) -> CheckOutcome:
+    """:func:`grader.checks.evidence.decide`, except for a check whose points a failed gate withholds anyway:
+    more seeds could not change its score, so the grade's own seed's verdict stands and no runs are spent."""
+    withheld_by = getattr(context, "withheld_by", ())
+    if withheld_by and (first.measurements.get(NEAR) or first.measurements.get(UNDECIDED)):
+        return replace(
+            first,
+            feedback=f"{first.feedback}\nA result this close to a threshold, or a run identical to its control, is "
+            "normally judged at further seeds; not here: this check's points are withheld anyway (it requires "
+            f"{', '.join(withheld_by)}, which failed), so more runs could not change your score.",
+        )
+    return decide(first, context.seed, judge_at, machine_cause)
+
+
 def _machine_cause(first: RunSet, judged: tuple[str, ...]) -> Callable[[], str | None]:
     """For :func:`grader.checks.evidence.decide`: why the grade's time ran out for more seeds by the machine's
     doing, or None when the submission's functions took a large share of the judged runs' time (then running
@@ -207,10 +227,8 @@ def _check_kl(kind: str):
                 settings.runs.kl_coef(kind),
             )  # fmt: skip
 
-        outcome = decide(
-            score(runs),
-            context.seed,
-            _more_evidence(submission, context, ("baseline", kind), runs, score),
+        outcome = _decide(
+            score(runs), context, _more_evidence(submission, context, ("baseline", kind), runs, score)
         )
         if outcome.fraction < 1 and student.usable:
             diagnosis = diagnose_kl(submission, KL_KINDS[kind])
@@ -241,9 +259,9 @@ def check_shaped(submission: Submission, context: CheckContext) -> CheckOutcome:
         )
 
     judged = ("forward", "shaped")
-    outcome = decide(
+    outcome = _decide(
         score(runs),
-        context.seed,
+        context,
         _more_evidence(submission, context, judged, runs, score),
         _machine_cause(runs, judged),
     )

@@ -269,11 +269,13 @@ def grade(
                         continue
                     check_context = context
                     if entry.requires_training:
+                        failed = {t.check_id for t in tests if t.gradable and not t.passed}
                         check_context = TrainingContext(
                             **vars(context),
                             training=engine,
                             budget_s=budget.cap(entry.budget_s),
                             artifact_stem=str(Path(artifact_stem).absolute()) if artifact_stem else "",
+                            withheld_by=tuple(r for r in entry.requires if r in failed),
                         )
                     result = run_check(
                         entry, registry.get(entry.check_id), budgeted, check_context, feedback_level=level

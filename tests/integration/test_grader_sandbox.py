@@ -589,6 +589,41 @@ def test_training_checks_get_a_training_context_and_are_skipped_without_training
     assert Path(context.training.submission_path) == path.resolve() and context.training.work_dir
 
 
+def test_a_training_check_learns_which_of_its_gates_already_failed(tmp_path: Path) -> None:
+    """The runner tells a training check whose gate closed before it ran (withheld_by), so it spends no runs on
+    further seeds that could not change its score (grader.checks.training._decide)."""
+    seen: list[CheckContext] = []
+
+    def training_check(submission: Submission, context: CheckContext) -> CheckOutcome:
+        seen.append(context)
+        return CheckOutcome(1.0)
+
+    rubric = parse_rubric(
+        {
+            "checks": {
+                "shaping.contract": {"name": "shaping", "points": 1},
+                "shaping.goal": {"name": "goal", "points": 1},
+                "training.fake": {
+                    "name": "training: fake",
+                    "points": 3,
+                    "requires": ["shaping.contract", "shaping.goal"],
+                },
+            }
+        }
+    )
+    registry = {
+        "shaping.contract": lambda s, c: CheckOutcome(0.0, "wrong"),
+        "shaping.goal": lambda s, c: CheckOutcome(1.0),
+        "training.fake": training_check,
+    }
+    results = grade(
+        GradeRequest(write_submission(tmp_path, GOOD), rubric=rubric, sandbox=FAST), registry=registry
+    )
+    (context,) = seen
+    assert context.withheld_by == ("shaping.contract",)
+    assert "Withheld: requires shaping.contract" in results.tests[-1].output
+
+
 def test_an_oversized_submission_scores_zero_without_running(tmp_path: Path) -> None:
     results = grade_source(tmp_path, GOOD + "#" * 3_000_000)
     assert results.score == 0 and not results.internal_error

@@ -51,7 +51,9 @@ def lanes(monkeypatch) -> list[tuple[int, list[str]]]:
     return asked
 
 
-def grade(ratios: dict[int, float], budget_s: float = 600.0) -> CheckOutcome:
+def grade(
+    ratios: dict[int, float], budget_s: float = 600.0, withheld_by: tuple[str, ...] = ()
+) -> CheckOutcome:
     lanes.ratios.clear()  # type: ignore[attr-defined]
     lanes.ratios.update(ratios)  # type: ignore[attr-defined]
     engine = TrainingEngine(
@@ -60,7 +62,8 @@ def grade(ratios: dict[int, float], budget_s: float = 600.0) -> CheckOutcome:
         options=TrainingOptions(preset="tiny"),
         wanted=frozenset({"baseline", "forward"}),
     )
-    return CHECK(Answers(), TrainingContext(seed=0, training=engine, budget_s=budget_s))
+    context = TrainingContext(seed=0, training=engine, budget_s=budget_s, withheld_by=withheld_by)
+    return CHECK(Answers(), context)
 
 
 def test_a_clear_verdict_is_decided_by_the_grades_own_runs(lanes) -> None:
@@ -210,3 +213,11 @@ def test_a_grade_without_time_for_the_seeds_that_decide_a_shaped_run_is_not_char
         grade_with(0.2)
     charged = grade_with(12.0)
     assert charged.fraction == 0.0 and "More evidence could not be had at seed 1" in charged.feedback
+
+
+def test_a_check_whose_gate_already_failed_spends_no_runs_on_further_seeds(lanes) -> None:
+    """Its points are withheld whatever it finds (the runner passes withheld_by): a result in the noise band
+    keeps the grade's own seed's verdict, and the feedback says why no more runs were made."""
+    outcome = grade({0: 0.28, 1: 0.1, 2: 0.1}, withheld_by=("kl_forward.direction",))
+    assert [seed for seed, _ in lanes] == [0]
+    assert outcome.fraction == 0.0 and "withheld anyway (it requires kl_forward.direction" in outcome.feedback
