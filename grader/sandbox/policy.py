@@ -17,6 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -306,6 +307,22 @@ def namespace_launcher() -> NamespaceLauncher | str:
 
 def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def shared_exercise(hidden: Sequence[str]) -> list[str]:
+    """The checkout's ``exercise`` package, readable inside the hidden repository root: the handout's own code
+    (no answers: students have all of it), which graded code may import as it does when the pipeline trains
+    with it (``from exercise.validation import rhymes``). The editable install points Python at it in place, so
+    it is shared at its own path. Empty when there is no checkout, or when a hidden path (the grade's own:
+    ``SandboxConfig.hidden_paths``) lies inside it or around it below the root."""
+    if REPO_ROOT is None or not (REPO_ROOT / "exercise").is_dir():
+        return []
+    exercise = os.path.realpath(REPO_ROOT / "exercise")
+    root = os.path.realpath(REPO_ROOT)
+    for h in map(os.path.realpath, hidden):
+        if _within(h, exercise) or (_within(exercise, h) and h != root):
+            return []
+    return [exercise]
 
 
 def readable_paths(hidden: list[str], system_dirs: tuple[str, ...] = _SYSTEM_READ_DIRS) -> list[str]:

@@ -89,6 +89,7 @@ from grader.sandbox.policy import (
     ns_etc,
     readable_paths,
     sandbox_ids,
+    shared_exercise,
 )
 from grader.sandbox.proctree import (
     MemoryWatch,
@@ -168,6 +169,7 @@ class SandboxedSubmission(WorkerLaunch, WorkerChannel, IsolationReport):
             (self._tmp / sub).mkdir(exist_ok=True)
         submission = self._tmp / "sub" / "submission.py"
         submission.write_bytes(source)
+        shared = shared_exercise(self._hidden())  # the handout's package, importable by graded code
         if launcher is not None:
             self._launcher = launcher
             self._ids = sandbox_ids(launcher)
@@ -181,11 +183,11 @@ class SandboxedSubmission(WorkerLaunch, WorkerChannel, IsolationReport):
                 f"{NS_DIR}/submission.py": str(submission),
                 **ns_etc(self._tmp / "etc", *self._ids),
             }
-            self._binds = readable_paths(self._hidden(), NS_SYSTEM_DIRS)
+            self._binds = readable_paths(self._hidden(), NS_SYSTEM_DIRS) + shared
             # Landlock, the second layer, sees the sandbox's own paths
-            self._read_paths = readable_paths(self._hidden()) + [NS_DIR]
+            self._read_paths = readable_paths(self._hidden()) + [NS_DIR] + shared
         else:
-            self._read_paths = readable_paths(self._hidden()) + [str(self._tmp / "sub")]
+            self._read_paths = readable_paths(self._hidden()) + [str(self._tmp / "sub")] + shared
         become_subreaper()
 
     def _choose_isolation(self) -> NamespaceLauncher | None:

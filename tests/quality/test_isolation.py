@@ -433,6 +433,45 @@ def test_etc_shadow_and_the_repository_are_unreadable(tmp_path: Path, mode: Sand
     assert all(result != "ok" for result in seen.values()), seen
 
 
+@pytest.mark.skipif(REPO_ROOT is None, reason="no checkout: no exercise package beside the grader")
+def test_graded_code_imports_the_exercise_package_and_nothing_else_of_the_checkout(
+    tmp_path: Path, mode: SandboxConfig
+) -> None:
+    """The handout's package is importable (a shaping may use exercise.sentiment.words or exercise.validation's
+    rhyme rule, as it can when the pipeline trains with it; before, the import failed and cost the whole file),
+    while the rest of the repository stays out of reach (reference, grader, the project file)."""
+    if mode.isolation == "fallback" and landlock_abi() < 1:
+        skip_unless_required(
+            "GRADER_REQUIRE_LANDLOCK", "without namespaces, only Landlock hides the repository"
+        )
+    hidden = {"reference": REPO_ROOT / "reference" / "rewards.py", "pyproject": REPO_ROOT / "pyproject.toml"}
+    body = "\n".join(
+        [
+            "from exercise.sentiment import words",
+            "seen['words'] = words('A fine, moving film.')",
+            "try:\n    import grader\n    seen['grader'] = 'ok'\nexcept ImportError:\n    seen['grader'] = 'hidden'",
+        ]
+        + [
+            f"{_outcome(f'open({str(path)!r}).read()')}\nseen[{name!r}] = result"
+            for name, path in hidden.items()
+        ]
+    )
+    seen = _probe(tmp_path, body, mode)
+    assert seen.pop("words") == ["a", "fine", "moving", "film"], seen
+    assert all(result != "ok" for result in seen.values()), seen
+
+
+def test_the_exercise_package_stays_hidden_when_the_grade_hides_a_path_inside_it() -> None:
+    from grader.sandbox.policy import shared_exercise
+
+    if REPO_ROOT is None:
+        pytest.skip("no checkout")
+    exercise = str((REPO_ROOT / "exercise").resolve())
+    assert shared_exercise([str(REPO_ROOT)]) == [exercise]
+    assert shared_exercise([str(REPO_ROOT), exercise + "/rewards.py"]) == []
+    assert shared_exercise([exercise]) == []
+
+
 def test_disk_use_is_capped_by_the_tmpfs(tmp_path: Path, ns: SandboxConfig) -> None:
     seen = _probe(
         tmp_path,
