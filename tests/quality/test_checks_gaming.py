@@ -122,6 +122,31 @@ def test_a_penalty_above_ratio_ten_loses_the_backward_points(training):
     assert forward_score == forward_max
 
 
+def test_zero_penalties_on_the_tiny_presets_batches_lose_the_hidden_value_checks():
+    """Zeros on '>= 8 rows, all <= 24 tokens, float32' (the tiny preset's batches): the hidden value checks draw
+    batches of each preset's exact shape, so the detector fires there and both functions' points are gated."""
+    results = graded("zero penalties on the tiny preset's batches", training=False)
+    for cid in ("kl_forward.value_random", "kl_backward.value_random"):
+        assert results[cid].score == 0, cid
+    score, max_score = _points(results, "kl_")
+    assert score <= 0.5 * max_score
+
+
+def test_a_sign_flip_above_ratio_ten_inside_longer_rows_loses_the_backward_points():
+    """Where the clip property's one-token rows never look: the hidden value check holds every backward row
+    with a ratio above 10 to the clip's bound (kl_coef x mean of 1 - min(r, 10)), and its gate withholds every
+    secondary backward point. The direction and the public value check (bounded batches) are right on all they
+    test and keep theirs (13 of 32; the red-team submission kept 30)."""
+    results = graded("sign flip above ratio 10 in longer rows", training=False)
+    assert results["kl_backward.value_random"].score == 0
+    assert "counted as 10" in results["kl_backward.value_random"].output
+    backward = {cid: t for cid, t in results.items() if cid.startswith("kl_backward.")}
+    kept = {cid for cid, t in backward.items() if t.score > 0}
+    assert kept <= {"kl_backward.direction", "kl_backward.value"}, kept
+    forward_score, forward_max = _points(results, "kl_forward.")
+    assert forward_score == forward_max
+
+
 @pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
 def test_zero_penalties_on_training_shaped_batches_earn_at_most_half(training):
     """Right unless the batch looks like training's (>= 8 rows, >= 64 tokens, float32-exact), then zeros: the

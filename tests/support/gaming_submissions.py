@@ -81,6 +81,40 @@ def _zero_in_training(correct):
     return penalty
 
 
+def _looks_like_the_tiny_preset(log_probs_policy) -> bool:
+    """At least 8 rows, every one at most 24 tokens, float32-exact: the tiny preset's batches (16 completions of
+    at most 24 tokens), which the value checks' training-shaped batches came close to once in 2,000 (red team,
+    stop 21)."""
+    tokens = [x for row in log_probs_policy for x in row]
+    return (
+        len(log_probs_policy) >= 8
+        and all(len(row) <= 24 for row in log_probs_policy)
+        and all(struct.unpack("f", struct.pack("f", x))[0] == x for x in tokens)
+    )
+
+
+def _zero_in_tiny_training(correct):
+    def penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
+        if _looks_like_the_tiny_preset(log_probs_policy):
+            return [0.0 for _ in log_probs_policy]
+        return correct(log_probs_policy, log_probs_ref, kl_coef)
+
+    return penalty
+
+
+def _flips_above_ten_in_longer_rows(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    """Backward: exact where every ratio is <= 10; above it +50 per token (the catalogued sign change) in rows of
+    two or more tokens, a proper clip in one-token rows (where the clip property used to look only)."""
+    out = []
+    for row_p, row_r in zip(log_probs_policy, log_probs_ref, strict=True):
+        terms = [
+            (50.0 if len(row_p) > 1 else -9.0) if r - p > math.log(10.0) else 1.0 - math.exp(r - p)
+            for p, r in zip(row_p, row_r, strict=True)
+        ]
+        out.append(kl_coef * math.fsum(terms) / len(terms) if terms else 0.0)
+    return out
+
+
 def _ends_with_a_full_stop(text: str) -> bool:
     text = text.rstrip()
     return text.endswith(".") and not text.endswith("..")
@@ -133,6 +167,16 @@ GAMING = {
         FORWARD: _REF.kl_penalty_forward,
         BACKWARD: _REF.kl_penalty_backward,
         SHAPING: full_pay_for_five_distinct_words,
+    },
+    "zero penalties on the tiny preset's batches": {
+        FORWARD: _zero_in_tiny_training(_REF.kl_penalty_forward),
+        BACKWARD: _zero_in_tiny_training(_REF.kl_penalty_backward),
+        SHAPING: _REF.shaped_reward,
+    },
+    "sign flip above ratio 10 in longer rows": {
+        FORWARD: _REF.kl_penalty_forward,
+        BACKWARD: _flips_above_ten_in_longer_rows,
+        SHAPING: _REF.shaped_reward,
     },
     "first 16 tokens, below -30 dropped": {
         FORWARD: _truncating(lambda p, r: p - r),

@@ -16,8 +16,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from grader.checks import strategies as S
-from grader.checks.harness import call, examples_for, run_property
-from grader.checks.key.terms import contract_value
+from grader.checks.harness import Falsified, call, examples_for, fmt, run_property
+from grader.checks.key.terms import clipped_row_bound, contract_value
 from grader.checks.kl_base import KLCheck, batch_text, require_length
 from grader.checks.kl_value import clip_property, row_verdict, value_formula
 from grader.contract import BACKWARD, FORWARD, CheckContext, CheckFunction, CheckOutcome, Submission
@@ -46,10 +46,18 @@ def value_random(function: str) -> CheckFunction:
             for i, (row_pi, row_ref) in enumerate(zip(case.policy, case.ref, strict=True)):
                 fixed = contract_value(function, row_pi, row_ref, case.kl_coef)
                 row_verdict(i, got[i], row_pi, row_ref, fixed, formula, got)
+                if fixed is None and function == BACKWARD:
+                    _within_clip_bound(i, got[i], row_pi, row_ref, case.kl_coef, got)
 
-        strategy: st.SearchStrategy[Any] = S.value_batches(bounded=function == BACKWARD)
+        bounded = function == BACKWARD
+        # as many training-shaped batches (half of them of a preset's exact shape) as ragged ones
+        strategy: st.SearchStrategy[Any] = st.one_of(
+            S.value_batches(bounded=bounded), S.training_batches(bounded=bounded)
+        )
         if function == BACKWARD:
-            strategy = st.one_of(strategy, strategy, S.clip_cases())
+            # bounded batches pin every value; unbounded ones (ratios above 10 inside longer rows, as a drifting
+            # policy's batches have) are held to the clip's bound (_within_clip_bound)
+            strategy = st.one_of(strategy, strategy, S.clip_cases(), S.value_batches())
         failure = run_property(
             context,
             strategy,
@@ -62,6 +70,30 @@ def value_random(function: str) -> CheckFunction:
         )
 
     return check
+
+
+def _within_clip_bound(
+    i: int, got: float, row_pi: list[float], row_ref: list[float], kl_coef: float, every: list[float]
+) -> None:
+    """A backward row with a ratio above 10: no fixed value, but a clip never raises a token's term above its
+    value at ratio 10 (a sign change, or dropping the row's penalty, does)."""
+    bound, tol = clipped_row_bound(row_pi, row_ref, kl_coef)
+    if (got <= bound + tol) if kl_coef >= 0 else (got >= bound - tol):
+        return
+    raise Falsified(
+        f"row {i} ({len(row_pi)} tokens, at least one with pi_ref/pi above 10) got the penalty {fmt(got)}: "
+        f"{'more' if kl_coef >= 0 else 'less'} than kl_coef x the mean of its terms with every ratio above 10 "
+        f"counted as 10 ({fmt(bound)}). The ratio may be clipped there, which keeps each such term at most "
+        "1 - 10; a clip never flips the term's sign or drops the row's penalty",
+        expected=f"row {i}: {'at most' if kl_coef >= 0 else 'at least'} {fmt(bound, 8)} (within {fmt(tol, 2)})",
+        got=f"row {i}: {fmt(got, 8)}",
+        details=[
+            f"row {i}: log_probs_policy = {fmt(row_pi)}",
+            f"{' ' * len(str(i))}       log_probs_ref    = {fmt(row_ref)}",
+            f"every penalty you returned: {fmt(every, max_items=12)}",
+        ],
+        misconception="clip_flips_sign",
+    )
 
 
 def checks() -> dict[str, CheckFunction]:

@@ -43,3 +43,18 @@ def contract_value(
     want = kl_coef * math.fsum(terms) / n
     scale = math.fsum(rounding_scale(function, lp, lr) for lp, lr in pairs) / n
     return want, 1e-12 + VALUE_RTOL * abs(kl_coef) * scale + allowance
+
+
+def clipped_row_bound(
+    row_pi: Sequence[float], row_ref: Sequence[float], kl_coef: float
+) -> tuple[float, float]:
+    """Backward, a row with a ratio above MAX_EXACT_RATIO (where :func:`contract_value` fixes no value): the
+    contract still bounds it. Every token at or below the ratio is exact, and above it a clip keeps the term at
+    most 1 - MAX_EXACT_RATIO, so the row's penalty is at most ``kl_coef`` x the mean of the terms with every ratio
+    counted at min(r, MAX_EXACT_RATIO) (at least, for a negative ``kl_coef``); with its tolerance."""
+    cap = math.log(MAX_EXACT_RATIO)
+    pairs = list(zip(row_pi, row_ref, strict=True))
+    terms = [backward_term(lp, min(lr, lp + cap)) for lp, lr in pairs]
+    scale = math.fsum(rounding_scale("backward", lp, min(lr, lp + cap)) for lp, lr in pairs) / len(pairs)
+    tolerance = 1e-12 + VALUE_RTOL * abs(kl_coef) * scale + LOWER_CLIP_ALLOWANCE * abs(kl_coef)
+    return kl_coef * math.fsum(terms) / len(pairs), tolerance

@@ -152,10 +152,39 @@ def training_like_rows(seed: int, *, bounded: bool) -> list[list[tuple[float, fl
     return rows
 
 
+#: The presets' own batch shapes (exercise/presets.py): prompts_per_step x num_generations completions of at most
+#: max_completion_length tokens (tiny: 16 of <= 24, gpt2: 64 of <= 48). Measured by a red-team audit: code that
+#: zeroed the penalty on ">= 8 rows, all <= 24 tokens, float32" batches (the tiny preset's, the one graded on CPU)
+#: passed every value check, since the batches above have all rows that short once in 2,000.
+PRESET_SHAPES = ((16, 24), (64, 48))
+
+
+def preset_like_rows(
+    seed: int, *, bounded: bool, shape: tuple[int, int] | None = None
+) -> list[list[tuple[float, float]]]:
+    """A batch of one preset's exact shape (``shape``, else one of :data:`PRESET_SHAPES` drawn) from one seed: its
+    number of completions, each of its maximum length (cut off there, as many of training's are) or shorter,
+    log-probs drawn as :func:`training_like_rows`'s."""
+    rng = random.Random(seed)
+    count, longest = shape or PRESET_SHAPES[int(rng.random() * len(PRESET_SHAPES))]
+    pool = [token for row in training_like_rows(seed, bounded=bounded) for token in row]
+    while len(pool) < count * longest:
+        pool += pool
+    rows, at = [], 0
+    for _ in range(count):
+        length = longest if rng.random() < 0.5 else 1 + int(rng.random() * longest)
+        rows.append(pool[at : at + length])
+        at += length
+    return rows
+
+
 @st.composite
 def training_batches(draw: st.DrawFn, *, bounded: bool = False) -> LogProbBatch:
-    """Training-shaped batches (see :func:`training_like_rows`), at a typical kl_coef."""
-    rows = training_like_rows(draw(st.integers(0, 2**32 - 1)), bounded=bounded)
+    """Training-shaped batches (see :func:`training_like_rows`; half of them of a preset's exact shape,
+    :func:`preset_like_rows`), at a typical kl_coef."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    shaped = preset_like_rows if draw(st.booleans()) else training_like_rows
+    rows = shaped(seed, bounded=bounded)
     return _batch_from_rows(rows, draw(st.sampled_from((0.01, 0.05, 0.1, 0.2, 0.3, 1.0))))
 
 
@@ -199,6 +228,21 @@ def fixed_value_batches(function_bounded: bool, count: int = 24, seed: int = 202
 #: far below -30 (every ratio <= 10, so both penalties' values are fixed).
 VALUE_EXAMPLES = (
     _batch_from_rows([generated_row(16 + i, "near", 10 + i, bounded=True) for i in range(8)], 0.1),
+    # each preset's exact batch shape, float32 (the hidden draws have them too; these make sure every grade does)
+    *(
+        _batch_from_rows(preset_like_rows(7 + i, bounded=True, shape=shape), 0.3)
+        for i, shape in enumerate(PRESET_SHAPES)
+    ),
+    # ratios far above 10 inside longer rows, beside exact tokens: what a drifting policy's batches hold (a clip is
+    # allowed there, a sign change is not)
+    _batch_from_rows(
+        [
+            [(-6.0, -2.0), (-0.4, -0.5), (-2.0, -2.3)],
+            [(-1.2, -1.0), (-9.0, -3.5), (-0.1, -0.1), (-4.0, -4.4), (-7.5, -1.5)],
+            [(-3.0, -2.5), (-0.7, -0.9)],
+        ],
+        0.2,
+    ),
     _batch_from_rows(
         [
             generated_row(n, kind, 20 + n, bounded=True)
