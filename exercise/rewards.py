@@ -183,6 +183,8 @@ def kl_penalty_backward(
 #   "rhyme"       at the same score, a completion whose sentences end in rhyming words (different words with the
 #                 same last three letters: "night" / "light") earns strictly more than the same text without the
 #                 rhyme; the same word twice ("way" / "way") is repetition, not a rhyme, and earns no more.
+# "More" and "less" mean by enough to train with: at least what a rise of 0.01 in the score is worth to your
+# reward, or 1% of the reward (a bonus of a millionth changes nothing GRPO learns).
 #
 # Then, whatever the goal: one finite float per completion; deterministic; do not modify the inputs; work with
 # prompts=None and with empty completions; for a fixed completion the reward never decreases as the score rises,

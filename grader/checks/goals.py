@@ -93,8 +93,35 @@ def _margin(x: float) -> float:
     return 1e-9 * max(1.0, abs(x))
 
 
-def rewards_sentiment(sub: Submission, text: str, score: float, lower: float) -> None:
-    """Every goal: a fluent completion earns more with a higher score."""
+#: How much a goal's preference must be worth: at least what a rise of this much in the score is worth to the
+#: same reward (the slope measured on the case's text), or this share of the reward itself (a multiplicative
+#: bonus, which shrinks with the score). GRPO compares completions within a group whose scores differ by 0.05 to
+#: 0.3; a preference worth a millionth of that changes nothing it learns, and "score + 1e-7 x words" passed every
+#: goal but contrast (red team, stop 21). A bonus of 0.0025 per word over the cases' 4+ words, or a quarter
+#: percent of the reward per word, clears it.
+MATERIAL = 0.01
+
+
+def material(gap: float, slope: float, *rewards: float) -> bool:
+    """``gap`` (a goal's preference, in reward) is worth at least a rise of :data:`MATERIAL` in the score at the
+    reward's ``slope`` per unit of score, or :data:`MATERIAL` of the larger of ``rewards``."""
+    return gap >= MATERIAL * slope or gap >= MATERIAL * max(abs(r) for r in rewards)
+
+
+def not_material(gap: float, slope: float, what: str) -> str:
+    """The sentence that explains a preference too small to train with."""
+    worth = gap / slope if slope > 0 else float("inf")
+    return (
+        f"{what}, but only by {fmt(gap)}: to your reward that is worth a rise of {fmt(worth)} in the score (and "
+        f"under {MATERIAL:.0%} of the reward). GRPO compares completions within a group whose scores differ by "
+        "0.05 to 0.3, so a preference this small changes nothing the policy learns: make it worth at least a "
+        f"score rise of {MATERIAL:g} (or {MATERIAL:.0%} of the reward)"
+    )
+
+
+def rewards_sentiment(sub: Submission, text: str, score: float, lower: float) -> float:
+    """Every goal: a fluent completion earns more with a higher score. Returns the reward's slope per unit of
+    score on that text (what :func:`material` weighs a goal's preference against)."""
     high, low = _three(sub, [score, lower], [text, text])
     if not high > low + _margin(high):
         raise Falsified(
@@ -104,13 +131,25 @@ def rewards_sentiment(sub: Submission, text: str, score: float, lower: float) ->
             got=[high, low],
             misconception="shaping_not_monotone" if high < low else "shaping_ignores_score",
         )
+    return (high - low) / (score - lower)
 
 
 def _length(sub: Submission, case: S.LengthCase, longer: bool) -> None:
-    rewards_sentiment(sub, case.short, case.score, case.lower)
+    slope = rewards_sentiment(sub, case.short, case.score, case.lower)
     short, long = _three(sub, [case.score, case.score], [case.short, case.long])
     n_short, n_long = len(case.short.split()), len(case.long.split())
     wanted, other = (long, short) if longer else (short, long)
+    if wanted > other + _margin(wanted) and not material(wanted - other, slope, wanted, other):
+        raise Falsified(
+            not_material(
+                wanted - other,
+                slope,
+                f"at the same score the {n_long if longer else n_short}-word completion earns more than the "
+                f"{n_short if longer else n_long}-word one ({fmt(wanted, 10)} against {fmt(other, 10)})",
+            ),
+            expected=f"a difference of at least {fmt(MATERIAL * min(slope, max(abs(wanted), abs(other))))}",
+            got=[short, long],
+        )
     if not wanted > other + _margin(wanted):
         raise Falsified(
             f"at the same score the {n_long}-word completion earns {fmt(long)} and the {n_short}-word one "
@@ -140,7 +179,7 @@ def _contrast(sub: Submission, case: S.ContrastCase) -> None:
 
 
 def _rhyme(sub: Submission, case: S.RhymeCase) -> None:
-    rewards_sentiment(sub, case.rhyming, case.score, case.lower)
+    slope = rewards_sentiment(sub, case.rhyming, case.score, case.lower)
     rhyming, plain, repeated = _three(sub, [case.score] * 3, [case.rhyming, case.plain, case.repeated])
     if not rhyming > plain + _margin(rhyming):
         raise Falsified(
@@ -148,6 +187,18 @@ def _rhyme(sub: Submission, case: S.RhymeCase) -> None:
             f"{case.pair[1]!r}) earns {fmt(rhyming)} and the same words ending in {case.pair[0]!r}, "
             f"{case.other!r} earn {fmt(plain)}: a rhyme shaping must pay the rhyme strictly more",
             expected="reward(rhyming) > reward(not rhyming)",
+            got=[rhyming, plain],
+        )
+    if not material(rhyming - plain, slope, rhyming, plain):
+        raise Falsified(
+            not_material(
+                rhyming - plain,
+                slope,
+                f"at the same score the completion whose sentences end in rhyming words ({case.pair[0]!r}, "
+                f"{case.pair[1]!r}) earns more than the same words ending in {case.pair[0]!r}, {case.other!r} "
+                f"({fmt(rhyming, 10)} against {fmt(plain, 10)})",
+            ),
+            expected=f"a difference of at least {fmt(MATERIAL * min(slope, max(abs(rhyming), abs(plain))))}",
             got=[rhyming, plain],
         )
     # The same word at both ends shares its last letters with itself, but it is repetition: paid as a rhyme, it
@@ -226,7 +277,8 @@ GOALS: dict[str, Goal] = {
         "longer",
         "longer completions",
         "a shaping for longer text: at the same score a fluent completion with more words earns strictly more "
-        "than a shorter fluent one (and a higher score earns more for the same text).",
+        "than a shorter fluent one, by at least what a rise of 0.01 in the score is worth (or 1% of the reward), "
+        "and a higher score earns more for the same text.",
         S.length_cases,
         lambda sub, case: _length(sub, case, longer=True),
         TrainingMetric(
@@ -244,7 +296,8 @@ GOALS: dict[str, Goal] = {
         "shorter",
         "shorter completions",
         "a shaping for shorter text: at the same score a fluent completion with fewer words earns strictly more "
-        "than a longer fluent one (and a higher score earns more for the same text).",
+        "than a longer fluent one, by at least what a rise of 0.01 in the score is worth (or 1% of the reward), "
+        "and a higher score earns more for the same text.",
         S.length_cases,
         lambda sub, case: _length(sub, case, longer=False),
         TrainingMetric(
@@ -292,8 +345,8 @@ GOALS: dict[str, Goal] = {
         "completions that rhyme",
         "a rhyme shaping: at the same score, a completion whose sentences end in rhyming words (different words "
         "with the same last three letters) earns strictly more than the same text ending in words that do not "
-        "rhyme, and the same word twice (repetition) earns no more than that (and a higher "
-        "score earns more for the same text).",
+        "rhyme, by at least what a rise of 0.01 in the score is worth (or 1% of the reward), and the same word "
+        "twice (repetition) earns no more than that (and a higher score earns more for the same text).",
         S.rhyme_cases,
         _rhyme,
         TrainingMetric(

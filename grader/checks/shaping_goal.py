@@ -77,8 +77,9 @@ def repetition(submission: Submission, context: CheckContext) -> CheckOutcome:
         "does not pay for the repetition hack: a degenerate repetition (one word, a phrase or a cycle of several "
         'words written 3 or more times, with any punctuation, such as "great great great" or "Great film! Great '
         'film! Great film!") earns strictly less than a fluent completion with the same score, the same number '
-        "of words and the same ending. Both are generated afresh for each case. One call: [repetition, fluent, "
-        "fluent] with scores [s, s, lower]."
+        "of words and the same ending, by at least what a rise of 0.01 in the score is worth to the reward (or 1% "
+        "of the reward). Both are generated afresh for each case. One call: [repetition, fluent, fluent] with "
+        "scores [s, s, lower]."
     )
 
     def prop(sub: Submission, case: S.RepetitionCase) -> None:
@@ -105,6 +106,18 @@ def repetition(submission: Submission, context: CheckContext) -> CheckOutcome:
                 expected=f"reward({fmt(case.degenerate[:24])}...) < reward(fluent)",
                 got=got,
                 misconception="shaping_rewards_repetition",
+            )
+        slope = (fluent - fluent_lower) / (case.score - case.lower)
+        if not goals.material(fluent - degenerate, slope, fluent, degenerate):
+            raise Falsified(
+                goals.not_material(
+                    fluent - degenerate,
+                    slope,
+                    f"the repetition earns less than the fluent completion at the same score ({fmt(degenerate, 10)} "
+                    f"against {fmt(fluent, 10)})",
+                ),
+                expected=f"a difference of at least {fmt(goals.MATERIAL * min(slope, max(abs(fluent), abs(degenerate))))}",
+                got=got,
             )
 
     failure = run_property(

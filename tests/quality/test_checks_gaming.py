@@ -183,6 +183,21 @@ def test_a_rule_that_is_no_repetition_penalty_earns_no_shaping_points(name, trai
     assert kl_score == kl_max  # the KL penalties are the reference's
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
+def test_a_goal_served_by_a_rounding_error_earns_no_shaping_points(training):
+    """Repetition costs a millionth of the score: strictly less, as the goal says, but worth nothing GRPO could
+    learn from, so the goal check asks for a preference worth a score rise of 0.01 (or 1% of the reward), and the
+    other shaping points and the shaped run are gated on it. The other goals' own near-identity versions:
+    tests/unit/test_goals.py."""
+    results = graded("shaping: near-identity repetition penalty", training)
+    assert results["shaping.goal"].score == 0
+    assert "changes nothing the policy learns" in results["shaping.goal"].output
+    score, max_score = _points(results, "shaping.")
+    assert score == 0 and max_score == 16
+    if training:
+        assert results["training.shaped"].score == 0
+
+
 # --- Through the real sandbox (issue 17, item 4) ---------------------------------------------------------------
 
 #: The checks that look for mutated inputs (each fails for code that changes its arguments in place).

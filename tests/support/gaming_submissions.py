@@ -115,6 +115,17 @@ def _flips_above_ten_in_longer_rows(log_probs_policy, log_probs_ref, kl_coef=0.1
     return out
 
 
+def near_identity_repetition(scores, completions, prompts=None):
+    """A shaping that serves its goal by a rounding error: the repeated-word share costs a millionth of the
+    score, so GRPO's preferences are the score's (red team, stop 21: 16/16 shaping points before)."""
+    out = []
+    for s, c in zip(scores, completions, strict=True):
+        words = c.lower().split()
+        distinct = len(set(words)) / len(words) if words else 1.0
+        out.append(s * (1.0 - 1e-6 * (1.0 - distinct)))
+    return out
+
+
 def _ends_with_a_full_stop(text: str) -> bool:
     text = text.rstrip()
     return text.endswith(".") and not text.endswith("..")
@@ -177,6 +188,11 @@ GAMING = {
         FORWARD: _REF.kl_penalty_forward,
         BACKWARD: _flips_above_ten_in_longer_rows,
         SHAPING: _REF.shaped_reward,
+    },
+    "shaping: near-identity repetition penalty": {
+        FORWARD: _REF.kl_penalty_forward,
+        BACKWARD: _REF.kl_penalty_backward,
+        SHAPING: near_identity_repetition,
     },
     "first 16 tokens, below -30 dropped": {
         FORWARD: _truncating(lambda p, r: p - r),

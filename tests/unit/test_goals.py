@@ -129,3 +129,40 @@ def test_contrast_asks_for_an_amplification_not_a_rounding_error(seed, name, fn,
     1e-4 is strictly convex but amplifies nothing; an exponential or a power does (each step >= 1 + h/4 times)."""
     outcome = shaping.goal(FakeSubmission({SHAPING: fn}), CheckContext(seed=seed, shaping_goal="contrast"))
     assert (outcome.fraction == 1.0) is passes, (name, outcome.feedback)
+
+
+def _per_word(bonus: float, sign: int = 1):
+    """score + bonus x words (sign -1: minus, for the shorter goal)."""
+    return lambda scores, completions, prompts=None: [
+        s + sign * bonus * len(_words(c)) for s, c in zip(scores, completions, strict=True)
+    ]
+
+
+def _rhyme_bonus(share: float):
+    """The rhyme shaping of tests/support/goal_shapings.py with its bonus scaled to ``share`` of the score."""
+    return lambda scores, completions, prompts=None: [
+        s + share * (r - s) for s, r in zip(scores, rhyme(scores, completions, prompts), strict=True)
+    ]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize(
+    ("goal", "name", "fn", "passes"),
+    [
+        ("longer", "+1e-7 per word", _per_word(1e-7), False),
+        ("longer", "+0.003 per word", _per_word(0.003), True),
+        ("longer", "x (1 + 0.003 per word)", lambda sc, co, pr=None: [s * (1 + 0.003 * len(_words(c))) for s, c in zip(sc, co, strict=True)], True),
+        ("shorter", "-1e-7 per word", _per_word(1e-7, -1), False),
+        ("shorter", "-0.003 per word", _per_word(0.003, -1), True),
+        ("rhyme", "a millionth of the bonus", _rhyme_bonus(1e-6), False),
+        ("rhyme", "a tenth of the bonus", _rhyme_bonus(0.1), True),
+    ],
+)  # fmt: skip
+def test_every_goal_asks_for_a_preference_worth_training_with(seed, goal, name, fn, passes):
+    """Red team, stop 21: 'score + 1e-7 x words' passed the longer goal (and such rounding errors every goal but
+    contrast). A goal's preference must now be worth a score rise of 0.01 or 1% of the reward: a per-word bonus
+    of 0.003 (0.012 over the cases' 4+ words) or a multiplicative one of 0.3% per word clears it at any score."""
+    outcome = shaping.goal(FakeSubmission({SHAPING: fn}), CheckContext(seed=seed, shaping_goal=goal))
+    assert (outcome.fraction == 1.0) is passes, (name, outcome.feedback)
+    if not passes:
+        assert "changes nothing the policy learns" in outcome.feedback, outcome.feedback
