@@ -113,6 +113,9 @@ def kl_penalty_forward(
       * kl_forward.finite_extreme: finite for log-probs down to -1000 and rows thousands of tokens long.
       * training.forward_kl: a short GRPO run with this penalty still raises the sentiment and ends far closer
         to pi_ref (in KL(pi || pi_ref)) than the same run without a penalty.
+      * kl_forward.in_training (defining, hidden): in a grade that trains, the penalties this function returned
+        for the batches the training runs gave it are the contract's too (worth no points itself: every point
+        above counts only when it holds).
     """
     raise NotImplementedError("kl_penalty_forward: Exercise 1 in exercise/rewards.py")
 
@@ -154,6 +157,9 @@ def kl_penalty_backward(
       * kl_backward.finite_extreme: finite for log-probs down to -1000 and rows thousands of tokens long.
       * training.backward_kl: a short GRPO run with this penalty still raises the sentiment and ends far closer
         to pi_ref (in KL(pi_ref || pi)) than the same run without a penalty.
+      * kl_backward.in_training (defining, hidden): in a grade that trains, the penalties this function returned
+        for the batches the training runs gave it are the contract's too (worth no points itself: every point
+        above counts only when it holds).
     """
     raise NotImplementedError("kl_penalty_backward: Exercise 1 in exercise/rewards.py")
 

@@ -190,6 +190,8 @@ def grade(
     notes: list[str] = []
     if level != (feedback_level or rubric.feedback_level):
         notes.append(_level_capped(feedback_level or rubric.feedback_level, level))
+    # the hidden checks this grade would have made (those that train are skipped anyway with --no-training)
+    absent_hidden = tuple(e for e in absent_hidden if training or not e.requires_training)
     if absent_hidden:
         notes.append(hidden_note(absent_hidden))
     skipped = [e for e in rubric.entries if e.requires_training and not training]

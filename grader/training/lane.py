@@ -55,15 +55,28 @@ def resolve_preset(requested: str, model_name: str = "", sentiment_model: str = 
     return "gpt2" if torch.cuda.is_available() else "tiny"
 
 
+#: Calls of a run kept in its record (``RunRecord.calls``): the first two and every tenth after (a policy that has
+#: drifted gives other batches than the first steps'), at most this many per function.
+KEPT_CALLS = 6
+
+
 class _Proxy:
     """A submission function as the pipeline sees it: calls cross into the sandboxed worker, and a call that
-    does not return valid numbers raises :class:`exercise.errors.StudentCodeError` with the reason."""
+    does not return valid numbers raises :class:`exercise.errors.StudentCodeError` with the reason. Keeps a few
+    calls as training made them (arguments and what came back), for the checks to hold against the contract:
+    the grader's side of the sandbox records them, so the submission cannot tell a recorded call from another."""
 
     def __init__(self, sandbox: Any, name: str) -> None:
         self.sandbox = sandbox
         self.name = name
         self.__name__ = name
-        self.seconds = 0.0  # spent in this function's calls (the lane resets it per run)
+        self.reset()
+
+    def reset(self) -> None:
+        """Per run: the time spent in this function's calls, and the calls kept."""
+        self.seconds = 0.0
+        self.made = 0
+        self.calls: list[dict[str, Any]] = []
 
     def __call__(self, *args: Any) -> list[float]:
         from exercise.errors import StudentCodeError
@@ -73,6 +86,18 @@ class _Proxy:
             outcome = self.sandbox.call(self.name, *args)
         finally:
             self.seconds += time.perf_counter() - began
+        index, self.made = self.made, self.made + 1
+        if len(self.calls) < KEPT_CALLS and (index < 2 or index % 10 == 9):
+            self.calls.append(
+                {
+                    "function": self.name,
+                    "index": index,
+                    "args": list(args),
+                    "status": outcome.status,
+                    "value": list(outcome.value) if outcome.ok and outcome.value is not None else None,
+                    "message": outcome.message,
+                }
+            )
         if outcome.ok and outcome.value is not None:
             return list(outcome.value)
         raise StudentCodeError(outcome.describe(self.name), component=self.name)
@@ -128,7 +153,7 @@ def _lane(config: dict[str, Any]) -> None:
                     continue
                 sandbox.begin_check(settings.runs.run_budget_s)
                 for proxy in proxies:
-                    proxy.seconds = 0.0
+                    proxy.reset()
                 began = time.perf_counter()
                 try:
                     result = run(
@@ -155,6 +180,7 @@ def _lane(config: dict[str, Any]) -> None:
                     result.wall_time_s,
                     {**(result.timing or {}), "submission_seconds": sum(p.seconds for p in proxies)},
                 )
+                record.calls = [call for proxy in proxies for call in proxy.calls] or None
                 # A call refused or cut short by the run's budget (the sandbox's check budget): the run missed
                 # its budget; the checks decide whether the submission or the machine took the time.
                 if not result.ok and component in STUDENT_FUNCTIONS:

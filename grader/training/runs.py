@@ -104,7 +104,8 @@ class RunRecord:
     machine's is the checks' to decide; ``made_earlier``: a control run made before this grade and reused. The
     rest says what was run and how long it took: ``key``, ``seed``,
     ``preset``, ``config`` (the ``TrainConfig`` fields), ``wall_time_s``, ``timing`` (``submission_seconds``: the
-    time spent in the submission's calls).
+    time spent in the submission's calls); ``calls``: a few of the submission's calls as training made them
+    (``function``, ``index``, ``args``, ``status``, ``value``, ``message``: :class:`grader.training.lane._Proxy`).
     """
 
     run: str
@@ -126,6 +127,7 @@ class RunRecord:
     #: made before this grade and reused (a shared baseline file, the run cache): its time says nothing about
     #: how fast this machine is now
     made_earlier: bool = False
+    calls: list[dict[str, Any]] | None = None
 
     #: Always written, even when empty; the others only when set.
     _ALWAYS = ("run", "ok", "error", "component", "internal", "history")

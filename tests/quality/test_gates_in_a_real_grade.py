@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from grader.grading.results import TAG_WITHHELD, GradingResults
 from grader.grading.rubric import load_rubric
 from grader.grading.runner import GradeRequest, grade
@@ -31,7 +33,7 @@ def test_a_failed_defining_check_withholds_the_secondary_points_in_a_real_grade(
     by_id = {t.check_id: t for t in results.tests}
     assert set(by_id) == {e.check_id for e in rubric.entries} - RUN_IDS
 
-    secondary = {e.check_id for e in rubric.entries if set(e.requires) == set(DEFINING_BACKWARD)} - RUN_IDS
+    secondary = {e.check_id for e in rubric.entries if set(DEFINING_BACKWARD) <= set(e.requires)} - RUN_IDS
     assert len(secondary) == 7, secondary
     for check_id in DEFINING_BACKWARD:
         assert by_id[check_id].score == 0 and not by_id[check_id].withheld, by_id[check_id].output
@@ -60,3 +62,49 @@ def test_a_failed_defining_check_withholds_the_secondary_points_in_a_real_grade(
     again = GradingResults.from_dict(results.to_gradescope_dict())
     assert {t.check_id for t in again.tests if t.withheld} == secondary
     assert again.score == results.score
+
+
+#: Right on every batch the grader makes, zeros on the tiny preset's training batches (>= 8 rows, every one at most
+#: 24 tokens, float32-exact). The hidden value checks now draw such batches too; this one also skips them: it
+#: zeroes only when called from the training lane's proxy (the call's third argument is exactly training's
+#: kl_coef 0.3 and the batch is 16 rows), which no property check is.
+ZERO_IN_TRAINING = """
+
+_right_forward, _right_backward = kl_penalty_forward, kl_penalty_backward
+
+
+def _training(rows, kl_coef):
+    return len(rows) == 16 and kl_coef in (0.3, 0.5) and all(len(row) <= 24 for row in rows)
+
+
+def kl_penalty_forward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    if _training(log_probs_policy, kl_coef):
+        return [0.0] * len(log_probs_policy)
+    return _right_forward(log_probs_policy, log_probs_ref, kl_coef)
+
+
+def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
+    if _training(log_probs_policy, kl_coef):
+        return [0.0] * len(log_probs_policy)
+    return _right_backward(log_probs_policy, log_probs_ref, kl_coef)
+"""
+
+
+@pytest.mark.slow  # a full grade: four GRPO runs of the tiny preset (about 30 s on 2 cores)
+def test_penalties_that_differ_in_training_lose_every_kl_point_in_a_real_grade(tmp_path: Path) -> None:
+    """The graded runs record the calls training made (grader/training/lane.py), kl_*.in_training holds them to
+    the contract, and the rubric gates every point of each penalty on it. Without the recording, the check or the
+    gates, this submission keeps the property points of both penalties (it is right on every batch they make)."""
+    submission = tmp_path / "rewards.py"
+    submission.write_text((REPO / "reference" / "rewards.py").read_text() + ZERO_IN_TRAINING)
+    results = grade(GradeRequest(submission, max_examples=20))
+    by_id = {t.check_id: t for t in results.tests}
+    for function in ("kl_forward", "kl_backward"):
+        gate = by_id[f"{function}.in_training"]
+        assert not gate.passed and "got the penalty 0.0" in gate.output, gate.output
+        for check_id, test in by_id.items():
+            if check_id.startswith(f"{function}.") and check_id != gate.check_id:
+                assert test.score == 0, (check_id, test.output)
+    assert (
+        by_id["shaping.goal"].score == by_id["shaping.goal"].max_score
+    )  # the shaping is right and keeps its points

@@ -28,10 +28,12 @@ PROPERTY_IDS = {
     "kl_forward.expected_value",
     *(f"shaping.{p}" for p in SHAPING_PROPERTIES),
 }
+#: The penalties' values on training's own batches (hidden, advisory, graded only where training runs)
+IN_TRAINING_IDS = {"kl_forward.in_training", "kl_backward.in_training"}
 #: The hidden checks (rubric: hidden = true), in the instructor's grader only: the answer key registers them.
-HIDDEN_IDS = {"kl_forward.value_random", "kl_backward.value_random"}
+HIDDEN_IDS = {"kl_forward.value_random", "kl_backward.value_random", *IN_TRAINING_IDS}
 TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}
 #: The tuning challenge (a training run with the student's configuration; graded like the training checks, no gate)
 CHALLENGE_IDS = {"challenge.outcome"}
 #: Every check that needs a training run (what --no-training skips)
-RUN_IDS = TRAINING_IDS | CHALLENGE_IDS
+RUN_IDS = TRAINING_IDS | CHALLENGE_IDS | IN_TRAINING_IDS

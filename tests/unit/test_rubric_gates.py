@@ -25,6 +25,13 @@ DEFINING = {
     "kl_backward": ("kl_backward.direction", "kl_backward.value", "kl_backward.value_random"),
     "shaping": ("shaping.goal",),
 }
+#: Where training runs, every check of a penalty (its defining ones too) also requires its values on training's
+#: own batches (hidden, advisory: tests/unit/test_in_training.py).
+IN_TRAINING = {
+    "kl_forward": ("kl_forward.in_training",),
+    "kl_backward": ("kl_backward.in_training",),
+    "shaping": (),
+}
 
 
 # --- the shipped rubric ------------------------------------------------------------------------------------------
@@ -41,11 +48,13 @@ def test_every_secondary_check_requires_its_functions_defining_checks():
         for prop in (*properties, *(["value_random"] if group.startswith("kl_") else [])):
             entry = by_id[f"{group}.{prop}"]
             if entry.check_id in DEFINING[group]:
-                assert entry.requires == (), entry.check_id
+                assert entry.requires == IN_TRAINING[group], entry.check_id
             else:
-                assert set(entry.requires) == set(DEFINING[group]), entry.check_id
-    assert set(by_id["training.forward_kl"].requires) == set(DEFINING["kl_forward"])
-    assert set(by_id["training.backward_kl"].requires) == set(DEFINING["kl_backward"])
+                assert set(entry.requires) == {*DEFINING[group], *IN_TRAINING[group]}, entry.check_id
+    for group in ("kl_forward", "kl_backward"):
+        training = f"training.{group.split('_')[1]}_kl"
+        assert set(by_id[training].requires) == {*DEFINING[group], *IN_TRAINING[group]}
+        assert by_id[IN_TRAINING[group][0]].requires == ()
     assert set(by_id["training.shaped"].requires) == set(DEFINING["shaping"])
     assert by_id["training.baseline"].requires == ()
 
@@ -311,6 +320,8 @@ def test_each_shipped_gate_withholds_exactly_the_checks_that_require_it(check_id
             e.points,
             "passed" if e.check_id != required else "failed",
             check_id=e.check_id,
+            # a check worth nothing fails by saying so (as grader.grading.verdicts marks it)
+            advisory_failed=e.check_id == required and (e.advisory or e.points == 0),
         )
         for e in SHIPPED.entries
     ]

@@ -98,7 +98,13 @@ def _within_clip_bound(
 
 def checks() -> dict[str, CheckFunction]:
     """The hidden checks by id."""
+    from grader.checks.key.in_training import RUNS_OF, in_training
+    from grader.checks.training import judging
+
     return {
         "kl_forward.value_random": value_random(FORWARD),
         "kl_backward.value_random": value_random(BACKWARD),
+        # the runs each one reads are made for the training checks anyway; alone (--only) it asks for its own
+        "kl_forward.in_training": judging(in_training(FORWARD), RUNS_OF[FORWARD][0]),
+        "kl_backward.in_training": judging(in_training(BACKWARD), RUNS_OF[BACKWARD][0]),
     }
