@@ -230,8 +230,11 @@ def shaped_reward(
         constant in it.
       * training.shaped: the run of Exercise 2 (your shaping with your forward penalty) against the same run on
         the plain score: it still raises the sentiment, for "repetition" repeats itself less, and stays near
-        pi_ref (perplexity under it and KL(pi || pi_ref) within a few times the plain run's: keep the reward
-        on the scale of the score, so the penalty still holds).
+        pi_ref (perplexity under it within a few times the plain run's, KL(pi || pi_ref) at most about half a
+        nat per token above it: keep the reward on the scale of the score, so the penalty still holds).
+      * shaping.in_training (defining): in a grade that trains, your shaping gives the batches the shaped run
+        gave it the rewards it gave them in training, and meets its goal with the goal's cases placed among
+        those batches (worth no points itself: every point above counts only when it holds).
     """
     raise NotImplementedError("shaped_reward: Exercise 2 in exercise/rewards.py")
 

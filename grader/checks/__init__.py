@@ -7,7 +7,7 @@ registered in the instructor's grader, absent from a student handout."""
 
 from __future__ import annotations
 
-from grader.checks import answer_key, challenge, kl, shaping
+from grader.checks import answer_key, challenge, kl, shaping, shaping_in_training
 from grader.checks import training as training_checks
 from grader.contract import CheckFunction
 
@@ -17,6 +17,7 @@ REGISTRY: dict[str, CheckFunction] = {
     **shaping.checks(),
     **training_checks.checks(),
     **challenge.checks(),
+    **shaping_in_training.checks(),
 }
 
 __all__ = ["REGISTRY"]

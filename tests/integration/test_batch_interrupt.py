@@ -61,7 +61,8 @@ def test_ctrl_c_stops_a_local_batch_and_resume_grades_the_rest(tmp_path: Path) -
     )
     try:
         # The quick grades are done and both slow ones run (their grandchildren are up): then Ctrl-C.
-        assert wait_until(lambda: all(p.exists() for p in pids.values()), 120), (
+        # a pid file exists a moment before its number is in it (the fake daemon writes it after creating it)
+        assert wait_until(lambda: all(p.exists() and p.read_text().strip() for p in pids.values()), 120), (
             "the slow grades never started"
         )
         assert (out / "a_quick" / "batch.json").exists() and (out / "b_quick" / "batch.json").exists()

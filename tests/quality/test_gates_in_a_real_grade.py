@@ -67,7 +67,8 @@ def test_a_failed_defining_check_withholds_the_secondary_points_in_a_real_grade(
 #: Right on every batch the grader makes, zeros on the tiny preset's training batches (>= 8 rows, every one at most
 #: 24 tokens, float32-exact). The hidden value checks now draw such batches too; this one also skips them: it
 #: zeroes only when called from the training lane's proxy (the call's third argument is exactly training's
-#: kl_coef 0.3 and the batch is 16 rows), which no property check is.
+#: kl_coef 0.3 and the batch is 16 rows), which no property check is. Its shaping is the reference's on batches
+#: of at most three (the goal check's) and the score itself on training's.
 ZERO_IN_TRAINING = """
 
 _right_forward, _right_backward = kl_penalty_forward, kl_penalty_backward
@@ -87,14 +88,23 @@ def kl_penalty_backward(log_probs_policy, log_probs_ref, kl_coef=0.1):
     if _training(log_probs_policy, kl_coef):
         return [0.0] * len(log_probs_policy)
     return _right_backward(log_probs_policy, log_probs_ref, kl_coef)
+
+
+_right_shaping = shaped_reward
+
+
+def shaped_reward(scores, completions, prompts=None):
+    # the real shaping on the goal check's small batches, the score itself in training's
+    return _right_shaping(scores, completions, prompts) if len(scores) <= 3 else list(scores)
 """
 
 
 @pytest.mark.slow  # a full grade: four GRPO runs of the tiny preset (about 30 s on 2 cores)
-def test_penalties_that_differ_in_training_lose_every_kl_point_in_a_real_grade(tmp_path: Path) -> None:
+def test_functions_that_differ_in_training_lose_every_point_in_a_real_grade(tmp_path: Path) -> None:
     """The graded runs record the calls training made (grader/training/lane.py), kl_*.in_training holds them to
-    the contract, and the rubric gates every point of each penalty on it. Without the recording, the check or the
-    gates, this submission keeps the property points of both penalties (it is right on every batch they make)."""
+    the contract and shaping.in_training replays them and places the goal's cases among them, and the rubric
+    gates every point of each function on its check. Without the recording, the checks or the gates, this
+    submission keeps all 80 property points (it is right on every batch the property checks make)."""
     submission = tmp_path / "rewards.py"
     submission.write_text((REPO / "reference" / "rewards.py").read_text() + ZERO_IN_TRAINING)
     results = grade(GradeRequest(submission, max_examples=20))
@@ -105,6 +115,10 @@ def test_penalties_that_differ_in_training_lose_every_kl_point_in_a_real_grade(t
         for check_id, test in by_id.items():
             if check_id.startswith(f"{function}.") and check_id != gate.check_id:
                 assert test.score == 0, (check_id, test.output)
-    assert (
-        by_id["shaping.goal"].score == by_id["shaping.goal"].max_score
-    )  # the shaping is right and keeps its points
+    # the shaping meets its goal on the grader's batches of three only: among training's batches it does not
+    gate = by_id["shaping.in_training"]
+    assert not gate.passed and "placed among a batch the shaped run gave it" in gate.output, gate.output
+    assert by_id["shaping.goal"].output.startswith("Withheld: requires shaping.in_training")
+    for check_id, test in by_id.items():
+        if check_id.startswith("shaping."):
+            assert test.score == 0, (check_id, test.output)

@@ -35,5 +35,7 @@ HIDDEN_IDS = {"kl_forward.value_random", "kl_backward.value_random", *IN_TRAININ
 TRAINING_IDS = {"training.baseline", "training.forward_kl", "training.backward_kl", "training.shaped"}
 #: The tuning challenge (a training run with the student's configuration; graded like the training checks, no gate)
 CHALLENGE_IDS = {"challenge.outcome"}
+#: The shaping's goal among training's own batches (public, advisory, graded only where training runs)
+SHAPING_IN_TRAINING = "shaping.in_training"
 #: Every check that needs a training run (what --no-training skips)
-RUN_IDS = TRAINING_IDS | CHALLENGE_IDS | IN_TRAINING_IDS
+RUN_IDS = TRAINING_IDS | CHALLENGE_IDS | IN_TRAINING_IDS | {SHAPING_IN_TRAINING}

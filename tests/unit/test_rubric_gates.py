@@ -30,7 +30,7 @@ DEFINING = {
 IN_TRAINING = {
     "kl_forward": ("kl_forward.in_training",),
     "kl_backward": ("kl_backward.in_training",),
-    "shaping": (),
+    "shaping": ("shaping.in_training",),
 }
 
 
@@ -55,7 +55,7 @@ def test_every_secondary_check_requires_its_functions_defining_checks():
         training = f"training.{group.split('_')[1]}_kl"
         assert set(by_id[training].requires) == {*DEFINING[group], *IN_TRAINING[group]}
         assert by_id[IN_TRAINING[group][0]].requires == ()
-    assert set(by_id["training.shaped"].requires) == set(DEFINING["shaping"])
+    assert set(by_id["training.shaped"].requires) == {*DEFINING["shaping"], *IN_TRAINING["shaping"]}
     assert by_id["training.baseline"].requires == ()
 
 
