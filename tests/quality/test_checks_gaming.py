@@ -164,38 +164,30 @@ def test_zero_penalties_on_training_shaped_batches_earn_at_most_half(training):
 
 
 @pytest.mark.parametrize(
-    "name",
-    ["shaping: full pay when the text ends with a full stop", "shaping: full pay for five distinct words"],
+    ("name", "why"),
+    [
+        ("shaping: full pay when the text ends with a full stop", "shaping_rewards_repetition"),
+        ("shaping: full pay for five distinct words", "shaping_rewards_repetition"),
+        ("shaping: near-identity repetition penalty", "changes nothing the policy learns"),
+    ],
 )
 @pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
-def test_a_rule_that_is_no_repetition_penalty_earns_no_shaping_points(name, training):
+def test_a_rule_that_is_no_repetition_penalty_earns_no_shaping_points(name, why, training):
     """Issue 17: rules that separated the old fixed fluent sentences from the old repeated units. The repetition
     check now generates both sides (same word count, same ending; cycles of five and more praise words), so
-    neither rule tells them apart; every other shaping point is gated on it, and so is the shaped training run."""
+    neither rule tells them apart; every other shaping point is gated on it, and so is the shaped training run.
+    Red team, stop 21: a penalty of a millionth of the score is strictly less, as the goal says, but worth nothing
+    GRPO could learn from; the goal asks for a preference worth a score rise of 0.01 (or 1% of the reward). The
+    other goals' near-identity versions: tests/unit/test_goals.py."""
     results = graded(name, training)
     assert results["shaping.goal"].score == 0
-    assert "shaping_rewards_repetition" in results["shaping.goal"].output
+    assert why in results["shaping.goal"].output
     score, max_score = _points(results, "shaping.")
     assert score == 0 and max_score == 16
     if training:
         assert results["training.shaped"].score == 0
     kl_score, kl_max = _points(results, "kl_")
     assert kl_score == kl_max  # the KL penalties are the reference's
-
-
-@pytest.mark.parametrize("training", [False, True], ids=["no-training", "training"])
-def test_a_goal_served_by_a_rounding_error_earns_no_shaping_points(training):
-    """Repetition costs a millionth of the score: strictly less, as the goal says, but worth nothing GRPO could
-    learn from, so the goal check asks for a preference worth a score rise of 0.01 (or 1% of the reward), and the
-    other shaping points and the shaped run are gated on it. The other goals' own near-identity versions:
-    tests/unit/test_goals.py."""
-    results = graded("shaping: near-identity repetition penalty", training)
-    assert results["shaping.goal"].score == 0
-    assert "changes nothing the policy learns" in results["shaping.goal"].output
-    score, max_score = _points(results, "shaping.")
-    assert score == 0 and max_score == 16
-    if training:
-        assert results["training.shaped"].score == 0
 
 
 # --- Through the real sandbox (issue 17, item 4) ---------------------------------------------------------------

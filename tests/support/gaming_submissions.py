@@ -72,9 +72,9 @@ def _looks_like_training(log_probs_policy) -> bool:
     )
 
 
-def _zero_in_training(correct):
+def _zero_in_training(correct, looks_like_training=_looks_like_training):
     def penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
-        if _looks_like_training(log_probs_policy):
+        if looks_like_training(log_probs_policy):
             return [0.0 for _ in log_probs_policy]
         return correct(log_probs_policy, log_probs_ref, kl_coef)
 
@@ -91,15 +91,6 @@ def _looks_like_the_tiny_preset(log_probs_policy) -> bool:
         and all(len(row) <= 24 for row in log_probs_policy)
         and all(struct.unpack("f", struct.pack("f", x))[0] == x for x in tokens)
     )
-
-
-def _zero_in_tiny_training(correct):
-    def penalty(log_probs_policy, log_probs_ref, kl_coef=0.1):
-        if _looks_like_the_tiny_preset(log_probs_policy):
-            return [0.0 for _ in log_probs_policy]
-        return correct(log_probs_policy, log_probs_ref, kl_coef)
-
-    return penalty
 
 
 def _flips_above_ten_in_longer_rows(log_probs_policy, log_probs_ref, kl_coef=0.1):
@@ -180,8 +171,8 @@ GAMING = {
         SHAPING: full_pay_for_five_distinct_words,
     },
     "zero penalties on the tiny preset's batches": {
-        FORWARD: _zero_in_tiny_training(_REF.kl_penalty_forward),
-        BACKWARD: _zero_in_tiny_training(_REF.kl_penalty_backward),
+        FORWARD: _zero_in_training(_REF.kl_penalty_forward, _looks_like_the_tiny_preset),
+        BACKWARD: _zero_in_training(_REF.kl_penalty_backward, _looks_like_the_tiny_preset),
         SHAPING: _REF.shaped_reward,
     },
     "sign flip above ratio 10 in longer rows": {
