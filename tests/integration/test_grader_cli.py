@@ -46,8 +46,8 @@ def test_reference_gets_full_marks_exit_0_and_junit(tmp_path: Path) -> None:
     assert code == 0, out
     # --no-training: the property checks, 80 of the rubric's 110 points
     assert data["score"] == data["max_score"] == sum(t["max_score"] for t in data["tests"]) == 80
-    # the four training checks, the tuning challenge and the penalties' values in training (hidden, 0 points)
-    assert "Training checks skipped (--no-training): 7 checks, 30 points not graded" in data["output"]
+    # the four training checks, the tuning challenge, and the functions held to what they did in training (0 points)
+    assert "Training checks skipped (--no-training): 8 checks, 30 points not graded" in data["output"]
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "0" and suite.get("errors") == "0"
     assert int(suite.get("tests", "0")) == len(data["tests"])
