@@ -91,6 +91,17 @@ def _recorded(record: Any) -> list[tuple[int, Batch, list[float]]]:
     return out
 
 
+def _failed_in_training(record: Any) -> tuple[int, int, str] | None:
+    """The first recorded shaping call that raised or returned no valid rewards in training (a timeout or a dead
+    worker is the machine's, not evidence): (call index, batch size, what happened)."""
+    for call in (record.calls or []) if record is not None else []:
+        if call.get("function") == SHAPING and call.get("status") in ("error", "invalid"):
+            args = call.get("args") or [[]]
+            size = len(args[0]) if isinstance(args[0], list) else 0
+            return int(call.get("index", -1)), size, str(call.get("message") or call.get("status"))
+    return None
+
+
 def _same(a: float, b: float) -> bool:
     return a == b or (math.isnan(a) and math.isnan(b)) or abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
@@ -99,7 +110,20 @@ def check(submission: Submission, context: CheckContext) -> CheckOutcome:
     from grader.checks.training import run_set
 
     runs = run_set(submission, context)
-    recorded = _recorded(runs.records.get("shaped"))
+    shaped = runs.records.get("shaped")
+    failed = _failed_in_training(shaped)
+    if failed is not None:
+        index, size, message = failed
+        return CheckOutcome(
+            0.0,
+            f"In the shaped run's call {index} (a batch training gave your shaped_reward: {size} completions) it "
+            f"did not return rewards: {message}. The shaping checks found no input it fails on, so it treats "
+            "training's batches differently; a shaping must give one finite number per completion for any "
+            "batch (shaping.contract), and every shaping point counts only when it does so in training too.",
+            tags=["training:shaping_differs"],
+            measurements={"index": index},
+        )
+    recorded = _recorded(shaped)
     if not recorded:
         return CheckOutcome(
             1.0,
