@@ -151,16 +151,15 @@ def check(submission: Submission, context: CheckContext) -> CheckOutcome:
             "shaping is a function of its inputs: every shaping point counts only when it behaves the same "
             "wherever it runs.",
             tags=["training:shaping_differs"],
-            measurements={"calls": len(recorded), "index": index},
+            measurements={"index": index},
         )
     among = AmongTrainingBatches(submission, [batch for _, batch, _ in recorded])
     outcome = shaping_goal.goal(among, replace(context, max_examples=EXAMPLES))  # type: ignore[arg-type]
     if outcome.fraction >= 1.0:
         return CheckOutcome(
             1.0,
-            f"Your shaped_reward gave the rewards training got on the {len(recorded)} batches recorded, and met "
-            "its goal with each case placed among one of them.",
-            measurements={"calls": len(recorded)},
+            "Your shaped_reward gave the rewards training got on the batches recorded, and met its goal with each "
+            "case placed among one of them.",
         )
     return replace(
         outcome,

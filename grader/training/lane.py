@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sys
 import time
 import traceback
@@ -55,9 +56,12 @@ def resolve_preset(requested: str, model_name: str = "", sentiment_model: str = 
     return "gpt2" if torch.cuda.is_available() else "tiny"
 
 
-#: Calls of a run kept in its record (``RunRecord.calls``): the first two and every tenth after (a policy that has
-#: drifted gives other batches than the first steps'), at most this many per function.
+#: Calls of a run kept in its record (``RunRecord.calls``): the first two, then about one in ten drawn at random by
+#: the lane (a policy that has drifted gives other batches than the first steps'; a drawn index cannot be known
+#: in advance, so code that is wrong on most calls is caught whichever it is), at most this many per function.
+#: Also kept, whatever the count: a call that did not return numbers (it ends the run).
 KEPT_CALLS = 6
+KEEP_SHARE = 0.1
 
 
 class _Proxy:
@@ -77,6 +81,7 @@ class _Proxy:
         self.seconds = 0.0
         self.made = 0
         self.calls: list[dict[str, Any]] = []
+        self._draw = random.Random(os.urandom(16))  # the lane's own: the submission cannot predict it
 
     def __call__(self, *args: Any) -> list[float]:
         from exercise.errors import StudentCodeError
@@ -87,17 +92,17 @@ class _Proxy:
         finally:
             self.seconds += time.perf_counter() - began
         index, self.made = self.made, self.made + 1
-        if len(self.calls) < KEPT_CALLS and (index < 2 or index % 10 == 9):
-            self.calls.append(
-                {
-                    "function": self.name,
-                    "index": index,
-                    "args": list(args),
-                    "status": outcome.status,
-                    "value": list(outcome.value) if outcome.ok and outcome.value is not None else None,
-                    "message": outcome.message,
-                }
-            )
+        call = {
+            "function": self.name,
+            "index": index,
+            "args": list(args),
+            "status": outcome.status,
+            "value": list(outcome.value) if outcome.ok and outcome.value is not None else None,
+            "message": outcome.message,
+        }
+        drawn = index < 2 or self._draw.random() < KEEP_SHARE
+        if (drawn and len(self.calls) < KEPT_CALLS) or not outcome.ok:
+            self.calls.append(call)
         if outcome.ok and outcome.value is not None:
             return list(outcome.value)
         raise StudentCodeError(outcome.describe(self.name), component=self.name)

@@ -3,8 +3,8 @@
 Every other KL check calls the submission with batches the grader made, and code can tell such a call from
 training's by something the batch shows (its shape, its number format) or the call does not (the process it runs
 in): red-team submissions that zeroed the penalty "in training" kept every property point. The training lanes keep
-a few of each run's calls as they were made (:class:`grader.training.lane._Proxy`: the first two and every tenth,
-arguments and answer, recorded on the grader's side of the sandbox), and this check holds each answer to the
+a few of each run's calls as they were made (:class:`grader.training.lane._Proxy`: the first two and others drawn
+at random, arguments and answer, recorded on the grader's side of the sandbox), and this check holds each answer to the
 contract, row by row, as the value checks do (:mod:`.terms`). A penalty that is wrong on training's own batches
 fails it, and the rubric gates every point of that function on it, in the grades that train (with
 ``--no-training`` it is not graded and closes no gate).
@@ -90,13 +90,13 @@ def in_training(function: str) -> CheckFunction:
                     "their number format, or where it runs): every point of this function counts only when it "
                     "computes the same contract on every batch.",
                     tags=["training:values_differ"],
-                    measurements={"calls": len(calls), "run": name, "index": call.get("index")},
+                    measurements={"run": name, "index": call.get("index")},
                 )
         return CheckOutcome(
             1.0,
-            f"The {len(calls)} calls of your {function} recorded in training (runs "
-            f"{', '.join(sorted({n for n, _ in calls}))}) returned the contract's penalties.",
-            measurements={"calls": len(calls)},
+            # no count: which calls are kept is drawn by each lane, and the same grade must read the same
+            f"The calls of your {function} recorded in training (runs {', '.join(sorted({n for n, _ in calls}))}) "
+            "returned the contract's penalties.",
         )
 
     check.__name__ = f"check_{function}_in_training"
