@@ -3,9 +3,9 @@
 Every other KL check calls the submission with batches the grader made, and code can tell such a call from
 training's by something the batch shows (its shape, its number format) or the call does not (the process it runs
 in): red-team submissions that zeroed the penalty "in training" kept every property point. The training lanes keep
-a few of each run's calls as they were made (:class:`grader.training.lane._Proxy`: the first two and others drawn
-at random, arguments and answer, recorded on the grader's side of the sandbox), and this check holds each answer to the
-contract, row by row, as the value checks do (:mod:`.terms`). A penalty that is wrong on training's own batches
+a few of each run's calls as they were made (:class:`grader.training.lane._Proxy`: the first two and others
+drawn at random, arguments and answer, recorded on the grader's side of the sandbox), and this check holds each
+answer to the contract, row by row, as the value checks do (:mod:`.terms`). A penalty that is wrong on training's own batches
 fails it, and the rubric gates every point of that function on it, in the grades that train (with
 ``--no-training`` it is not graded and closes no gate).
 
