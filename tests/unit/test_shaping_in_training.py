@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from grader.checks.shaping_in_training import AmongTrainingBatches, Batch, check
 from grader.contract import SHAPING, TrainingContext
 from grader.training.engine import RunSet
@@ -112,3 +114,33 @@ def test_a_shaping_that_raises_on_trainings_batches_fails_instead_of_escaping():
     assert "RuntimeError: not in training" in outcome.feedback
     cut_short = judged(REFERENCE, [{**raised, "status": "timeout", "message": "took too long"}])
     assert cut_short.fraction == 1.0  # the machine's doing: no evidence
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (stop 21, red team 22's w1): the grader's rows carry made-up scores, training's carry the "
+    "scorer's, and VADER is importable in the sandbox; closing it needs goal cases scored by the scorer itself",
+)
+def test_a_shaping_that_checks_its_scores_against_the_scorer_is_caught():
+    """The identity wherever a row's score is VADER's score of its text (every training row on the tiny preset),
+    the real shaping on the rows the grader places. Strict: when a fix catches it, this test says so."""
+    from exercise.sentiment import VaderScorer
+
+    vader = VaderScorer()
+
+    def scorer_checked(scores, completions, prompts=None):
+        real = REFERENCE(scores, completions, prompts)
+        truth = vader(completions)
+        return [s if abs(s - t) < 1e-12 else r for s, t, r in zip(scores, truth, real, strict=True)]
+
+    scores = vader(COMPLETIONS)
+    call = {
+        "function": SHAPING,
+        "index": 0,
+        "args": [scores, COMPLETIONS, PROMPTS],
+        "status": "ok",
+        "value": scorer_checked(scores, COMPLETIONS, PROMPTS),
+        "message": "",
+    }
+    assert call["value"] == scores  # in training it is the identity
+    assert judged(scorer_checked, [call]).fraction == 0.0
