@@ -26,6 +26,7 @@ from typing import Any
 
 from grader.checks import shaping_goal
 from grader.checks.harness import fmt
+from grader.checks.training_base import NOT_EVIDENCE, gated_by_the_code
 from grader.contract import SHAPING, CallOutcome, CheckContext, CheckFunction, CheckOutcome, Submission
 
 #: Goal cases tried among the recorded batches (a share of a grade's examples: each is one call of a real size).
@@ -111,6 +112,15 @@ def check(submission: Submission, context: CheckContext) -> CheckOutcome:
 
     runs = run_set(submission, context)
     shaped = runs.records.get("shaped")
+    problem = gated_by_the_code(submission, shaped, SHAPING)
+    if problem is not None:
+        return CheckOutcome(
+            0.0,
+            f"The shaped run was not made: your shaped_reward failed the one call training starts with, on an "
+            f"ordinary batch ({problem}), so nothing it would do in training can be checked; every shaping "
+            "point counts only when it can.",
+            tags=["training:shaping_differs"],
+        )
     failed = _failed_in_training(shaped)
     if failed is not None:
         index, size, message = failed
@@ -127,12 +137,14 @@ def check(submission: Submission, context: CheckContext) -> CheckOutcome:
     if not recorded:
         return CheckOutcome(
             1.0,
-            "No call of your shaped_reward was recorded in training (the shaped run was not made, or stopped "
-            "before it): nothing to check here; the training checks say why.",
+            "Not run: no call of your shaped_reward was recorded in training (the shaped run was not made, or "
+            "stopped before it): nothing to check here; the training checks say why.",
             measurements={"calls": 0},
         )
     for index, batch, rewards in recorded:
         again = submission.call(SHAPING, batch.scores, batch.completions, batch.prompts)
+        if again.status in NOT_EVIDENCE:
+            continue  # the machine cut the call short: no evidence either way
         if not again.ok or again.value is None or len(again.value) != len(rewards):
             problem = again.describe(SHAPING) if not again.ok else "it returned another number of rewards"
         else:

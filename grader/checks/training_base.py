@@ -27,7 +27,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from grader.contract import CheckOutcome, NotGradable
+from grader.contract import CheckOutcome, NotGradable, Submission
 from grader.training.runs import COST, RunRecord
 from grader.training.settings import Thresholds
 
@@ -146,3 +146,20 @@ def _run_failed(record: RunRecord, label: str, baseline: RunRecord | None = None
         "0 for this check; the other training runs were made and scored independently.",
         tags=["training:run_failed"],
     )
+
+
+#: Call outcomes the machine, not the submission, is answerable for (a timeout, a worker that died).
+NOT_EVIDENCE = ("timeout", "crashed")
+
+
+def gated_by_the_code(submission: Submission, record: RunRecord | None, function: str) -> str | None:
+    """Why ``record``'s run was not made because ``function`` failed its pre-flight call, asked again now (None:
+    the run was made, something else stopped it, or the failure was the machine's: a timeout, a dead worker).
+    The checks that hold a function to what it did in training use it: a function that fails the pre-flight
+    batch only leaves no training call to hold."""
+    from grader.training.engine import preflight
+
+    if record is None or not record.gated or record.component != function:
+        return None
+    outcome, problem = preflight(submission, function)
+    return None if outcome.status in NOT_EVIDENCE else problem

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED
 from grader.grading.results import TAG_NOT_GRADABLE, TAG_WITHHELD, TestResult
 from grader.grading.rubric import RubricEntry
 
@@ -20,10 +21,17 @@ def apply_gates(
     """``tests`` with the points of every check whose gate is closed withheld: score 0, the reason first in its
     output, tag ``withheld``. A gate is closed when a check it requires was graded and did not pass on its own
     (its verdict before gates: chains are the rubric's to spell out). A required check that was not graded
-    (--no-training, --only) does not close it. A note for the overall output is appended to ``notes``."""
+    (--no-training, --only, or not reached or cut short by the grade's time budget) does not close it. A note for
+    the overall output is appended to ``notes``."""
     by_id = {e.check_id: e for e in entries}
-    # A check that could not be judged has no verdict: like one not graded, it closes no gate.
-    verdicts = {t.check_id: t.passed for t in tests if t.gradable}
+    # A check that could not be judged has no verdict: like one not graded, it closes no gate. Nor does one the
+    # grade's time budget never reached or cut short: it judged nothing (a slow grade that never reached the
+    # advisory in-training checks must not lose every property point they gate).
+    verdicts = {
+        t.check_id: t.passed
+        for t in tests
+        if t.gradable and TAG_NOT_RUN not in t.tags and TAG_UNFINISHED not in t.tags
+    }
     internal = {t.check_id for t in tests if t.internal_error}
     gated, withheld = [], 0.0
     for test in tests:

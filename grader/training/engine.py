@@ -78,17 +78,22 @@ _GATE_SHAPING = ([0.25, 0.75], [" was fine.", " was a wonderful, moving film."],
 
 def untrainable(submission: Submission, function: str) -> str | None:
     """Why ``function`` cannot be trained with (its one call on a small batch fails), or None."""
+    return preflight(submission, function)[1]
+
+
+def preflight(submission: Submission, function: str) -> tuple[CallOutcome, str | None]:
+    """The one call that decides whether ``function`` can be trained with, and why not (None: it can)."""
     args = _GATE_SHAPING if function == SHAPING else _GATE_KL
     outcome: CallOutcome = submission.call(function, *args)
     if not outcome.ok or outcome.value is None:
-        return outcome.describe(function)
+        return outcome, outcome.describe(function)
     if len(outcome.value) != 2:
-        return (
+        return outcome, (
             f"{function} returned {len(outcome.value)} values for 2 completions (one per completion expected)"
         )
     if not all(math.isfinite(v) for v in outcome.value):
-        return f"{function} returned a non-finite value ({outcome.value}) for an ordinary batch"
-    return None
+        return outcome, f"{function} returned a non-finite value ({outcome.value}) for an ordinary batch"
+    return outcome, None
 
 
 @dataclass

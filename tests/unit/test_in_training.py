@@ -82,7 +82,7 @@ def test_a_call_that_raised_in_training_counts_and_one_the_machine_cut_short_doe
     for status in ("timeout", "crashed"):
         skipped = judged(FORWARD, call(FORWARD, None, status=status))
         assert (
-            skipped.fraction == 1.0 and "No call of your kl_penalty_forward was recorded" in skipped.feedback
+            skipped.fraction == 1.0 and "no call of your kl_penalty_forward was recorded" in skipped.feedback
         )
 
 
@@ -149,3 +149,38 @@ def test_every_point_of_a_penalty_is_gated_on_its_values_in_training():
         mine = {e.check_id for e in rubric.entries if e.check_id.startswith(f"{function}.")} - {gate}
         assert mine <= gated, mine - gated
         assert f"training.{function.split('_')[1]}_kl" in gated
+
+
+def _gated(function, reason="it raised"):
+    run_name = {FORWARD: "forward", BACKWARD: "backward"}[function]
+    records = {run_name: replace(LEARNED, run=run_name, ok=False, history=[], gated=True, component=function)}
+
+    class Engine:
+        def run_set(self, submission, seed, budget_s):
+            return RunSet(records, None, seed)
+
+    return TrainingContext(seed=0, training=Engine())  # type: ignore[arg-type]
+
+
+def test_a_penalty_that_fails_only_trainings_first_call_fails_and_the_machines_timeout_does_not():
+    """A run not made because the function failed its pre-flight call left nothing to hold: asked again, a
+    function that still fails it (a detector of that batch, a stub) fails this check, which gates every point;
+    one the machine cut short, or that answers now, is not judged ("Not run")."""
+    from tests.support.fake_submission import FakeSubmission
+
+    def nan_on_preflight(log_probs_policy, log_probs_ref, kl_coef=0.1):
+        if log_probs_policy == [[-2.0, -0.5], [-1.0]]:
+            return [float("nan")] * len(log_probs_policy)
+        return RIGHT[FORWARD](log_probs_policy, log_probs_ref, kl_coef)
+
+    check = in_training(FORWARD)
+    caught = check(FakeSubmission({FORWARD: nan_on_preflight}), _gated(FORWARD))
+    assert caught.fraction == 0.0 and "failed the one call training starts with" in caught.feedback
+    answers_now = check(FakeSubmission({FORWARD: RIGHT[FORWARD]}), _gated(FORWARD))
+    assert answers_now.fraction == 1.0 and answers_now.feedback.startswith("Not run:")
+
+    class TimesOut:
+        def call(self, function, *args, **kwargs):
+            return CallOutcome("timeout", message="ran past the per-call time limit")
+
+    assert check(TimesOut(), _gated(FORWARD)).feedback.startswith("Not run:")

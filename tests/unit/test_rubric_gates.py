@@ -4,10 +4,12 @@ results still a valid Gradescope file)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from grader.grading.budget import TAG_NOT_RUN, TAG_UNFINISHED
 from grader.grading.results import GradingResults, TestResult
 from grader.grading.rubric import RubricError, load_rubric, parse_rubric
 from grader.grading.runner import TAG_WITHHELD, apply_gates
@@ -178,6 +180,23 @@ def _results(failing=(), internal=(), only=None) -> list[TestResult]:
 
 def _by_id(tests):
     return {t.check_id: t for t in tests}
+
+
+@pytest.mark.parametrize("tag", [TAG_NOT_RUN, TAG_UNFINISHED])
+def test_a_required_check_the_time_budget_never_reached_closes_no_gate(tag):
+    """An advisory gate (the in-training checks) comes last: a grade whose budget ran out before it, or during
+    it, judged nothing there, and must not withhold the points of every check that requires it."""
+    tests = [
+        replace(t, tags=[*t.tags, tag], output="not run: the grading time budget ran out")
+        if t.check_id == "shaping.goal"
+        else t
+        for t in _results(failing={"shaping.goal"})
+    ]
+    gated = _by_id(apply_gates(GATED_RUBRIC.entries, tests))
+    assert gated["shaping.contract"].score == 2 and TAG_WITHHELD not in gated["shaping.contract"].tags
+    # judged and failed, it still closes the gate
+    judged = _by_id(apply_gates(GATED_RUBRIC.entries, _results(failing={"shaping.goal"})))
+    assert judged["shaping.contract"].score == 0
 
 
 def test_all_gates_open_nothing_changes():

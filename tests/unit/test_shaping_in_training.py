@@ -76,7 +76,7 @@ def test_a_shaping_that_meets_its_goal_only_on_small_batches_fails_among_trainin
 
 def test_nothing_recorded_is_nothing_to_judge():
     outcome = judged(REFERENCE, [])
-    assert outcome.fraction == 1.0 and "No call of your shaped_reward was recorded" in outcome.feedback
+    assert outcome.fraction == 1.0 and "no call of your shaped_reward was recorded" in outcome.feedback
 
 
 def test_a_case_goes_among_a_recorded_batch_and_only_its_rows_come_back():
@@ -114,6 +114,46 @@ def test_a_shaping_that_raises_on_trainings_batches_fails_instead_of_escaping():
     assert "RuntimeError: not in training" in outcome.feedback
     cut_short = judged(REFERENCE, [{**raised, "status": "timeout", "message": "took too long"}])
     assert cut_short.fraction == 1.0  # the machine's doing: no evidence
+
+
+def test_a_shaping_that_fails_only_trainings_first_call_fails_and_a_replay_the_machine_cut_short_is_skipped():
+    from grader.contract import CallOutcome
+
+    def judged_gated(shaping):
+        records = {
+            "shaped": replace(LEARNED, run="shaped", ok=False, history=[], gated=True, component=SHAPING)
+        }
+
+        class Engine:
+            def run_set(self, submission, seed, budget_s):
+                return RunSet(records, None, seed)
+
+        context = TrainingContext(seed=0, training=Engine(), shaping_goal="repetition")  # type: ignore[arg-type]
+        return check(FakeSubmission({SHAPING: shaping}), context)
+
+    def nan_on_preflight(scores, completions, prompts=None):
+        if completions == [" was fine.", " was a wonderful, moving film."]:
+            return [float("nan"), float("nan")]
+        return REFERENCE(scores, completions, prompts)
+
+    caught = judged_gated(nan_on_preflight)
+    assert caught.fraction == 0.0 and "failed the one call training starts with" in caught.feedback
+    assert judged_gated(REFERENCE).feedback.startswith("Not run:")
+
+    class SlowReplay(FakeSubmission):
+        def call(self, function, *args, **kwargs):
+            if list(args[1]) == COMPLETIONS:  # the replay of the recorded batch, unchanged
+                return CallOutcome("timeout", message="ran past the per-call time limit")
+            return super().call(function, *args, **kwargs)
+
+    records = {"shaped": replace(LEARNED, run="shaped", calls=[recorded(REFERENCE)])}
+
+    class Engine:
+        def run_set(self, submission, seed, budget_s):
+            return RunSet(records, None, seed)
+
+    context = TrainingContext(seed=0, training=Engine(), shaping_goal="repetition")  # type: ignore[arg-type]
+    assert check(SlowReplay({SHAPING: REFERENCE}), context).fraction == 1.0
 
 
 @pytest.mark.xfail(

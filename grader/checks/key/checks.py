@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from grader.checks import strategies as S
 from grader.checks.harness import Falsified, call, examples_for, fmt, run_property
-from grader.checks.key.terms import clipped_row_bound, contract_value
+from grader.checks.key.terms import beyond_clip_bound, contract_value
 from grader.checks.kl_base import KLCheck, batch_text, require_length
 from grader.checks.kl_value import clip_property, row_verdict, value_formula
 from grader.contract import BACKWARD, FORWARD, CheckContext, CheckFunction, CheckOutcome, Submission
@@ -77,9 +77,10 @@ def _within_clip_bound(
 ) -> None:
     """A backward row with a ratio above 10: no fixed value, but a clip never raises a token's term above its
     value at ratio 10 (a sign change, or dropping the row's penalty, does)."""
-    bound, tol = clipped_row_bound(row_pi, row_ref, kl_coef)
-    if (got <= bound + tol) if kl_coef >= 0 else (got >= bound - tol):
+    broken = beyond_clip_bound(got, row_pi, row_ref, kl_coef)
+    if broken is None:
         return
+    bound, tol = broken
     raise Falsified(
         f"row {i} ({len(row_pi)} tokens, at least one with pi_ref/pi above 10) got the penalty {fmt(got)}: "
         f"{'more' if kl_coef >= 0 else 'less'} than kl_coef x the mean of its terms with every ratio above 10 "

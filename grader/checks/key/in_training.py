@@ -19,14 +19,13 @@ import math
 from typing import Any
 
 from grader.checks.harness import fmt
-from grader.checks.key.terms import clipped_row_bound, contract_value
+from grader.checks.key.terms import beyond_clip_bound, contract_value
 from grader.checks.kl_value import value_formula
+from grader.checks.training_base import NOT_EVIDENCE, gated_by_the_code
 from grader.contract import BACKWARD, FORWARD, CheckContext, CheckFunction, CheckOutcome, Submission
 
 #: The runs whose calls each penalty is held to (the shaped run trains with the forward penalty too).
 RUNS_OF = {FORWARD: ("forward", "shaped"), BACKWARD: ("backward",)}
-#: Call outcomes the machine, not the submission, is answerable for.
-NOT_EVIDENCE = ("timeout", "crashed")
 
 
 def _problem(function: str, call: dict[str, Any]) -> str | None:
@@ -51,8 +50,9 @@ def _problem(function: str, call: dict[str, Any]) -> str | None:
                     f"fixes {formula} = {fmt(want, 8)} (kl_coef {fmt(kl_coef)})"
                 )
             continue
-        bound, tol = clipped_row_bound(row_pi, row_ref, kl_coef)
-        if not math.isfinite(got) or (got > bound + tol if kl_coef >= 0 else got < bound - tol):
+        broken = beyond_clip_bound(got, row_pi, row_ref, kl_coef)
+        if broken is not None:
+            bound, _ = broken
             return (
                 f"completion {i} ({len(row_pi)} tokens, a ratio pi_ref/pi above 10) got the penalty {fmt(got, 8)}, "
                 f"beyond what a clip allows ({'at most' if kl_coef >= 0 else 'at least'} {fmt(bound, 8)})"
@@ -65,6 +65,17 @@ def in_training(function: str) -> CheckFunction:
         from grader.checks.training import run_set
 
         runs = run_set(submission, context)
+        for name in RUNS_OF[function]:
+            problem = gated_by_the_code(submission, runs.records.get(name), function)
+            if problem is not None:
+                return CheckOutcome(
+                    0.0,
+                    f"The {name} run was not made: your {function} failed the one call training starts with, "
+                    f"on an ordinary batch ({problem}), so nothing it would do in training can be held to the "
+                    "contract; every point of this function counts only when it can.",
+                    tags=["training:values_differ"],
+                    measurements={"run": name},
+                )
         calls = [
             (name, call)
             for name in RUNS_OF[function]
@@ -75,8 +86,9 @@ def in_training(function: str) -> CheckFunction:
         if not calls:
             return CheckOutcome(
                 1.0,
-                f"No call of your {function} was recorded in training (its runs were not made, or stopped "
-                "before it was called): nothing to hold against the contract here; the training checks say why.",
+                f"Not run: no call of your {function} was recorded in training (its runs were not made, or "
+                "stopped before it was called): nothing to hold against the contract here; the training checks "
+                "say why.",
                 measurements={"calls": 0},
             )
         for name, call in calls:

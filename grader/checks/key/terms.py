@@ -58,3 +58,13 @@ def clipped_row_bound(
     scale = math.fsum(rounding_scale("backward", lp, min(lr, lp + cap)) for lp, lr in pairs) / len(pairs)
     tolerance = 1e-12 + VALUE_RTOL * abs(kl_coef) * scale + LOWER_CLIP_ALLOWANCE * abs(kl_coef)
     return kl_coef * math.fsum(terms) / len(pairs), tolerance
+
+
+def beyond_clip_bound(
+    got: float, row_pi: Sequence[float], row_ref: Sequence[float], kl_coef: float
+) -> tuple[float, float] | None:
+    """(bound, tolerance) when ``got`` breaks :func:`clipped_row_bound` (or is not finite), else None."""
+    bound, tol = clipped_row_bound(row_pi, row_ref, kl_coef)
+    if math.isfinite(got) and (got <= bound + tol if kl_coef >= 0 else got >= bound - tol):
+        return None
+    return bound, tol
